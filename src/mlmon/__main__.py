@@ -1,0 +1,3 @@
+from mlmon.cli import app
+
+app(prog_name="mlmon")

@@ -1,0 +1,99 @@
+"""Crash-safe append-only CSV files: metric_log.csv and orphans.csv.
+
+Each append is written, flushed and fsync'd, and returns the new end offset, which the caller
+commits in its own durable state together with the effects it stands for. On start-up the file
+is cut back to the last committed offset: whatever lies beyond it (a torn row, or rows whose
+deliveries were never acked) will be written again from redelivered messages, so every row
+appears exactly once and no reader ever sees half a row after a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+log = logging.getLogger("mlmon.log")
+
+Cell = str | float | int | None
+
+
+def format_rows(rows: Iterable[Sequence[Cell]]) -> str:
+    """CSV text for rows; floats in their shortest exact form, None as an empty cell."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows([_cell(value) for value in row] for row in rows)
+    return buffer.getvalue()
+
+
+def _cell(value: Cell) -> str:
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+class AppendLog:
+    """One CSV file with a fixed header, appended durably."""
+
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        self.path = path
+        self.header = format_rows([columns]).encode()
+        self._handle: io.BufferedWriter | None = None
+
+    def __repr__(self) -> str:
+        return f"AppendLog({str(self.path)!r})"
+
+    def open(self, committed_offset: int) -> int:
+        """Cut the file back to `committed_offset` (or start it) and return the offset to commit."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        size = self.path.stat().st_size if self.path.exists() else 0
+        if size == 0:
+            self._start_fresh()
+        elif committed_offset == 0:
+            # A log from before our state existed (an older run, or the seeds'): append to it.
+            self._check_header()
+        elif size < committed_offset:
+            log.warning("%s is shorter than committed (%d < %d bytes): it was replaced; "
+                        "starting it afresh", self.path, size, committed_offset)
+            self._start_fresh()
+        elif size > committed_offset:
+            log.warning("%s: dropping %d uncommitted bytes after a crash; they will be rewritten",
+                        self.path, size - committed_offset)
+            os.truncate(self.path, committed_offset)
+        self._handle = self.path.open("ab")
+        return self._handle.tell()
+
+    def _start_fresh(self) -> None:
+        with self.path.open("wb") as handle:
+            handle.write(self.header)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _check_header(self) -> None:
+        with self.path.open("rb") as handle:
+            first = handle.readline()
+        if not self.header.startswith(first.rstrip(b"\r\n")[: len(self.header) - 1]):
+            log.warning("%s has an unexpected header %r", self.path, first[:200])
+        with self.path.open("rb+") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() and (handle.seek(-1, os.SEEK_END), handle.read(1))[1] != b"\n":
+                handle.write(b"\n")  # never glue our first row onto a torn foreign one
+
+    def append(self, rows: Sequence[Sequence[Cell]]) -> int:
+        """Write rows durably; return the new end offset."""
+        if self._handle is None:
+            msg = f"{self!r}.open() was not called"
+            raise RuntimeError(msg)
+        if rows:
+            self._handle.write(format_rows(rows).encode())
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        return self._handle.tell()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None

@@ -1,0 +1,199 @@
+"""RabbitMQ through aio-pika: the only module that imports the AMQP client.
+
+Known client traps handled here (see shared/RELIABILITY.md):
+- robust objects are restored through weak references (aio-pika #536): we keep strong
+  references to every channel, queue and consumer tag;
+- publishing on a robust channel waits forever while disconnected (aio-pika #556/#636): every
+  publish is bounded by `publish_timeout` and retried with the same body and id;
+- unroutable messages look confirmed (aio-pika #78): we publish `mandatory` with returns raised;
+- delivery tags die with their channel: an ack that fails after a reconnect is logged and left
+  to redelivery, which the idempotent consumers absorb.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+
+from mlmon.bus import Delivery, OutMessage
+from mlmon.bus.batching import next_batch
+from mlmon.errors import BrokerError
+from mlmon.settings import Settings, redact_url
+from mlmon.topology import QueueSpec, Topology
+
+log = logging.getLogger("mlmon.bus")
+
+CONNECT_PATIENCE = 30.0  # seconds to keep trying the broker at start-up
+_TRANSIENT = (
+    TimeoutError,
+    ConnectionError,
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    RuntimeError,  # aio-pika raises it for a channel closed under our feet
+)
+
+
+class RabbitBus:
+    """Publish with confirms and consume with manual acks on durable queues."""
+
+    def __init__(
+        self, settings: Settings, connection_name: str, connect_patience: float = CONNECT_PATIENCE
+    ) -> None:
+        if settings.broker_url is None:
+            msg = "RabbitBus needs a broker URL (MLMON_BROKER_URL or --broker)"
+            raise BrokerError(msg)
+        self._url = settings.broker_url
+        self._settings = settings
+        self._topology = Topology.from_settings(settings)
+        self._specs = {spec.name: spec for spec in self._topology.all_queues}
+        self._name = connection_name
+        self._patience = connect_patience
+        self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self._publisher: AbstractChannel | None = None
+        # Strong references: robust reconnection only restores objects that are still alive.
+        self._consumers: list[tuple[AbstractChannel, AbstractQueue, str]] = []
+        self._stopped = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"RabbitBus({redact_url(self._url)!r}, name={self._name!r})"
+
+    async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._patience
+        delay = 0.2
+        while True:
+            try:
+                self._connection = await aio_pika.connect_robust(
+                    self._url, client_properties={"connection_name": self._name}, timeout=5
+                )
+                break
+            except (OSError, TimeoutError, aiormq.exceptions.AMQPError) as error:
+                if loop.time() + delay > deadline:
+                    msg = f"cannot reach RabbitMQ at {redact_url(self._url)}: {error!r}"
+                    raise BrokerError(msg) from None
+                log.warning("broker not reachable yet (%r); retrying in %.1fs", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self._publisher = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+        for spec in self._topology.all_queues:
+            await self._declare(self._publisher, spec)
+
+    async def _declare(self, channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
+        try:
+            return await channel.declare_queue(
+                spec.name, durable=spec.durable, arguments=spec.arguments or None
+            )
+        except aiormq.exceptions.ChannelPreconditionFailed as error:
+            msg = (
+                f"queue {spec.name!r} already exists with other settings ({error}); "
+                "delete it, or set MLMON_SEED_COMPATIBLE=true to share the seeds' plain queues"
+            )
+            raise BrokerError(msg) from None
+
+    def _channel(self) -> AbstractChannel:
+        if self._publisher is None:
+            msg = "RabbitBus.connect() was not called"
+            raise BrokerError(msg)
+        return self._publisher
+
+    async def publish(self, queue: str, messages: Sequence[OutMessage]) -> None:
+        pending = list(messages)
+        attempt = 0
+        while pending:
+            exchange = self._channel().default_exchange
+            tasks = [
+                asyncio.ensure_future(
+                    exchange.publish(_amqp_message(m), routing_key=queue, mandatory=True)
+                )
+                for m in pending
+            ]
+            done, not_done = await asyncio.wait(tasks, timeout=self._settings.publish_timeout)
+            for task in not_done:
+                task.cancel()
+            failed = [m for m, t in zip(pending, tasks, strict=True) if _failed(t, done)]
+            if not failed:
+                return
+            attempt += 1
+            error = next((t.exception() for t in done if t.exception()), "no confirm in time")
+            delay = min(0.1 * 2**attempt, 5.0)
+            log.warning(
+                "%d of %d messages to %r not confirmed (%s); retrying in %.1fs",
+                len(failed), len(pending), queue, error, delay,
+            )
+            pending = failed
+            await asyncio.sleep(delay)
+
+    async def batches(
+        self, queue: str, max_batch: int, linger: float
+    ) -> AsyncIterator[list[Delivery]]:
+        if self._connection is None:
+            msg = "RabbitBus.connect() was not called"
+            raise BrokerError(msg)
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=self._settings.prefetch)
+        amqp_queue = await self._declare(channel, self._specs[queue])
+        buffer: asyncio.Queue[Delivery] = asyncio.Queue()
+
+        def on_message(message: AbstractIncomingMessage) -> None:
+            headers = dict(message.headers or {})
+            buffer.put_nowait(Delivery(queue, message.body, headers, message.redelivered, message))
+
+        tag = await amqp_queue.consume(on_message, no_ack=False)
+        self._consumers.append((channel, amqp_queue, tag))
+        while (batch := await next_batch(buffer, max_batch, linger, self._stopped)) is not None:
+            yield batch
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:
+            try:
+                await delivery.handle.ack()
+            except (*_TRANSIENT, aio_pika.exceptions.MessageProcessError) as error:
+                # The channel that delivered it is gone; the broker will redeliver it and the
+                # idempotent consumer will recognise it.
+                log.warning("could not ack a delivery from %r: %r", delivery.queue, error)
+
+    async def stop_consuming(self) -> None:
+        self._stopped.set()
+        for _channel, amqp_queue, tag in self._consumers:
+            try:
+                await amqp_queue.cancel(tag)
+            except _TRANSIENT as error:
+                log.warning("could not cancel consumer on %r: %r", amqp_queue.name, error)
+
+    async def depth(self, queue: str) -> int | None:
+        if self._connection is None:
+            return None
+        try:
+            # A passive declare of a missing queue closes its channel: use a throwaway one.
+            async with self._connection.channel() as channel:
+                declared = await channel.declare_queue(queue, passive=True)
+                count = declared.declaration_result.message_count
+                return int(count) if count is not None else None
+        except _TRANSIENT:
+            return None
+
+    async def close(self) -> None:
+        self._stopped.set()
+        if self._connection is not None:
+            await self._connection.close()
+
+
+def _amqp_message(message: OutMessage) -> aio_pika.Message:
+    return aio_pika.Message(
+        message.body,
+        headers=message.headers or None,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
+
+
+def _failed(task: asyncio.Future[Any], done: set[asyncio.Future[Any]]) -> bool:
+    return task not in done or task.cancelled() or task.exception() is not None

@@ -1,0 +1,55 @@
+"""Every error mlmon raises on purpose.
+
+    MlmonError
+    ├── ConfigError (ValueError)        a setting or flag has a wrong value; names the variable
+    ├── DecodeError (ValueError)        a message body is not a valid record; carries a preview
+    ├── RecordError (ValueError)        a decoded record cannot be used (wrong length, NaN, ...)
+    ├── ModelLoadError                  a model file is missing, unreadable or of unknown format
+    │   └── UnsafeModelError            a pickle/joblib file was given without --trust-pickle
+    ├── DatasetError                    a dataset file is missing or lacks the target column
+    └── BrokerError (ConnectionError)   the broker is unreachable or refused an operation
+"""
+
+from __future__ import annotations
+
+
+class MlmonError(Exception):
+    """Base of every mlmon error."""
+
+
+class ConfigError(MlmonError, ValueError):
+    """A setting has a wrong value."""
+
+
+class DecodeError(MlmonError, ValueError):
+    """A message body cannot be decoded into a record."""
+
+    def __init__(self, reason: str, raw: bytes) -> None:
+        self.reason = reason
+        self.preview = raw[:120].decode("utf-8", errors="replace")
+        super().__init__(f"{reason} (message starts {self.preview!r})")
+
+
+class RecordError(MlmonError, ValueError):
+    """A well-formed record that cannot be processed."""
+
+    def __init__(self, record_id: object, reason: str) -> None:
+        self.record_id = record_id
+        self.reason = reason
+        super().__init__(f"record {record_id!r}: {reason}")
+
+
+class ModelLoadError(MlmonError):
+    """A model file cannot be loaded."""
+
+
+class UnsafeModelError(ModelLoadError):
+    """Loading this file would run arbitrary code and the user has not consented."""
+
+
+class DatasetError(MlmonError):
+    """A dataset cannot be loaded."""
+
+
+class BrokerError(MlmonError, ConnectionError):
+    """The message broker is unreachable or refused an operation."""

@@ -1,0 +1,129 @@
+"""All of mlmon's settings: environment variables, overridden by command-line flags.
+
+Validated once at start-up; a wrong value raises ConfigError naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mlmon.errors import ConfigError
+
+ENV_PREFIX = "MLMON_"
+
+
+class Settings(BaseSettings):
+    """The effective configuration of every mlmon service."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    broker_url: str | None = Field(
+        None, description="AMQP URL of RabbitMQ; unset = embedded in-process bus"
+    )
+    logs_dir: Path = Field(Path("logs"), description="where metric_log.csv and the PNG go")
+    queue_features: str = Field("features", min_length=1, description="feature vectors queue")
+    queue_y_true: str = Field("y_true", min_length=1, description="true values queue")
+    queue_y_pred: str = Field("y_pred", min_length=1, description="predictions queue")
+    seed_compatible: bool = Field(
+        False, description="declare queues exactly as the seeds do (plain, non-durable)"
+    )
+    queue_type: Literal["quorum", "classic"] = Field(
+        "quorum", description="durable queue type when not seed-compatible"
+    )
+    delivery_limit: int = Field(
+        5, ge=1, description="deliveries of one message before it is dead-lettered (quorum)"
+    )
+    rate: float = Field(5.0, ge=0, description="records per second sent; 0 = as fast as possible")
+    count: int | None = Field(None, ge=1, description="records to send; unset = forever")
+    order: Literal["random", "sequential"] = Field("random", description="order of dataset rows")
+    seed: int | None = Field(None, description="random seed for reproducible streams")
+    dataset: Path | None = Field(None, description="CSV/Parquet file; unset = diabetes")
+    target: str | None = Field(None, description="target column of --dataset")
+    model_path: Path | None = Field(None, description="model file; unset = shipped default")
+    trust_pickle: bool = Field(False, description="allow loading pickle/joblib model files")
+    plot_interval: float = Field(10.0, gt=0, description="seconds between PNG renders")
+    prefetch: int = Field(500, ge=1, le=65535, description="unacked deliveries per consumer")
+    batch_linger_ms: float = Field(
+        5.0, ge=0, description="wait for more deliveries before processing a batch"
+    )
+    publish_timeout: float = Field(
+        10.0, gt=0, description="seconds to wait for a broker confirm before retrying"
+    )
+    max_message_bytes: int = Field(1_000_000, ge=64, description="larger messages are rejected")
+    max_label_wait: float = Field(
+        3600.0, gt=0, description="seconds a half waits for its partner before it is orphaned"
+    )
+    status_interval: float = Field(1.0, gt=0, description="seconds between status updates")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _amqp_scheme(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("amqp://", "amqps://")):
+            msg = "must start with amqp:// or amqps://"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.broker_url is None
+
+    @property
+    def state_dir(self) -> Path:
+        """Private state of the services (join store, status files)."""
+        return self.logs_dir / ".mlmon"
+
+
+def env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment and non-None flag overrides."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, given)) from None
+
+
+def _describe(error: ValidationError, flags: dict[str, Any]) -> str:
+    lines = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else "?"
+        source = f"--{field.replace('_', '-')}" if field in flags else env_name(field)
+        value = flags.get(field, os.environ.get(env_name(field)))
+        lines.append(f"{source}={value!r}: {problem['msg']}")
+    return "invalid setting: " + "; ".join(lines)
+
+
+def explain(settings: Settings, flags: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows of (variable, value, source, description) for `mlmon config`."""
+    rows = []
+    for field, info in Settings.model_fields.items():
+        if flags.get(field) is not None:
+            source = f"flag --{field.replace('_', '-')}"
+        elif env_name(field) in os.environ:
+            source = "environment"
+        else:
+            source = "default"
+        value = getattr(settings, field)
+        shown = redact_url(value) if field == "broker_url" else value
+        rows.append((env_name(field), str(shown), source, info.description or ""))
+    return rows
+
+
+def redact_url(url: object) -> str:
+    """Hide the password of an AMQP URL."""
+    if not isinstance(url, str) or "@" not in url:
+        return str(url)
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

@@ -1,0 +1,85 @@
+"""Each service's counters, published as a small JSON file that `mlmon up` and health checks read.
+
+A file per process (`<state>/status/<service>.<pid>.json`), replaced atomically every
+`status_interval` seconds; its age says whether the service is alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class ServiceStats:
+    service: str
+    counters: Counter[str] = field(default_factory=Counter)
+    gauges: dict[str, float] = field(default_factory=dict)
+    ready: bool = False
+    stopped: bool = False
+    started_at: float = field(default_factory=time.time)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "pid": os.getpid(),
+            "ready": self.ready,
+            "stopped": self.stopped,
+            "started_at": self.started_at,
+            "updated_at": time.time(),
+            "counters": dict(self.counters),
+            "gauges": dict(self.gauges),
+        }
+
+
+def status_dir(state_dir: Path) -> Path:
+    return state_dir / "status"
+
+
+def write_status(state_dir: Path, stats: ServiceStats) -> Path:
+    directory = status_dir(state_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{stats.service}.{os.getpid()}.json"
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(stats.snapshot()), encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+async def publish_status(state_dir: Path, stats: ServiceStats, interval: float) -> None:
+    """Keep the status file fresh until cancelled; leave a last one saying it stopped."""
+    try:
+        while True:
+            write_status(state_dir, stats)
+            await asyncio.sleep(interval)
+    finally:
+        stats.ready = False
+        stats.stopped = True
+        write_status(state_dir, stats)
+
+
+def read_statuses(state_dir: Path, since: float = 0.0) -> list[dict[str, Any]]:
+    """Every status file updated after `since`."""
+    found = []
+    for path in sorted(status_dir(state_dir).glob("*.json")):
+        try:
+            status = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # replaced or removed while we read it
+        if status.get("updated_at", 0) >= since:
+            found.append(status)
+    return found
+
+
+def totals(statuses: list[dict[str, Any]], service: str) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for status in statuses:
+        if status.get("service") == service:
+            total.update(status.get("counters", {}))
+    return total

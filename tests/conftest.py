@@ -1,0 +1,82 @@
+"""Shared fixtures. RabbitMQ tests fail (never skip) under CI=true when the broker is missing."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from mlmon.settings import Settings
+
+BROKER_URL = os.environ.get("MLMON_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
+SEED_MODEL = Path(__file__).resolve().parents[2] / "shared" / "seed-model" / "myfile.pkl"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 5672), 3):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> str:
+    """The real RabbitMQ's URL; a failure under CI=true when it is unreachable, else a skip."""
+    if not _reachable(BROKER_URL):
+        reason = f"RabbitMQ is not reachable at {BROKER_URL} (start it: rabbitmq-server -detached)"
+        if _in_ci():
+            pytest.fail(f"{reason}; under CI=true broker tests fail instead of skipping")
+        pytest.skip(reason)
+    return BROKER_URL
+
+
+@pytest.fixture
+def queue_names() -> dict[str, str]:
+    """Queue names unique to one test, so tests never see each other's messages."""
+    tag = uuid.uuid4().hex[:10]
+    return {
+        "queue_features": f"t-{tag}-features",
+        "queue_y_true": f"t-{tag}-y_true",
+        "queue_y_pred": f"t-{tag}-y_pred",
+    }
+
+
+@pytest.fixture
+def rabbit_settings(broker_url: str, queue_names: dict[str, str], tmp_path: Path
+                    ) -> Iterator[Settings]:
+    """Settings for a test against the real broker; its queues are deleted afterwards."""
+    settings = Settings(broker_url=broker_url, logs_dir=tmp_path / "logs", **queue_names)
+    yield settings
+    delete_queues(broker_url, queue_names.values())
+
+
+def delete_queues(url: str, names: object) -> None:
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        for name in names:  # type: ignore[attr-defined]
+            for queue in (name, name + ".dead"):
+                channel.queue_delete(queue)
+    finally:
+        connection.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.rabbitmq)
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.e2e)

@@ -1,0 +1,56 @@
+"""Settings: environment variables, flags over them, fail-fast errors naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlmon.errors import ConfigError
+from mlmon.settings import explain, load_settings, redact_url
+
+
+def test_defaults_are_the_embedded_demo() -> None:
+    """With nothing set, there is no broker and the seeds' queue names are used."""
+    settings = load_settings()
+    assert settings.embedded
+    assert (settings.queue_features, settings.queue_y_true, settings.queue_y_pred) == (
+        "features", "y_true", "y_pred")
+    assert settings.logs_dir == Path("logs")
+
+
+def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLMON_* variables are read; a flag given overrides its variable."""
+    monkeypatch.setenv("MLMON_RATE", "12.5")
+    monkeypatch.setenv("MLMON_QUEUE_FEATURES", "f2")
+    assert load_settings().rate == 12.5
+    settings = load_settings(rate=3.0, count=None)
+    assert settings.rate == 3.0
+    assert settings.queue_features == "f2"
+
+
+def test_a_wrong_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad environment value fails at start-up naming the variable and the value."""
+    monkeypatch.setenv("MLMON_RATE", "fast")
+    with pytest.raises(ConfigError, match=r"MLMON_RATE='fast'"):
+        load_settings()
+
+
+def test_a_wrong_flag_is_named() -> None:
+    """A bad flag value fails naming the flag."""
+    with pytest.raises(ConfigError, match=r"--count=0"):
+        load_settings(count=0)
+    with pytest.raises(ConfigError, match=r"--broker-url='http://x'.*amqp://"):
+        load_settings(broker_url="http://x")
+
+
+def test_explain_names_sources_and_hides_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mlmon config` rows say default/environment/flag and never print a password."""
+    monkeypatch.setenv("MLMON_BROKER_URL", "amqp://user:secret@host:5672/")
+    flags = {"rate": 2.0}
+    rows = {row[0]: row for row in explain(load_settings(**flags), flags)}
+    assert rows["MLMON_BROKER_URL"][2] == "environment"
+    assert "secret" not in rows["MLMON_BROKER_URL"][1]
+    assert rows["MLMON_RATE"][2] == "flag --rate"
+    assert rows["MLMON_QUEUE_Y_PRED"][2] == "default"
+    assert redact_url("amqp://guest:guest@h/") == "amqp://guest:***@h/"

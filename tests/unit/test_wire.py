@@ -1,0 +1,97 @@
+"""The wire contract: the seeds' JSON in, the seeds' JSON out, clear errors otherwise."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlmon.errors import DecodeError
+from mlmon.wire import decode_features, decode_value, encode_features, encode_value, record_key
+
+ids = st.one_of(
+    st.integers(-(2**53), 2**53),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(min_size=1, max_size=40),
+)
+finite = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(ids, st.lists(finite, min_size=1, max_size=20))
+def test_features_round_trip(record_id: int | float | str, vector: list[float]) -> None:
+    """Any id and finite vector survive encode then decode unchanged."""
+    record = decode_features(encode_features(record_id, vector))
+    assert record_key(record.id) == record_key(record_id)
+    assert record.vector == vector
+
+
+@given(ids, finite)
+def test_value_round_trip(record_id: int | float | str, value: float) -> None:
+    """Any id and finite value survive encode then decode unchanged."""
+    record = decode_value(encode_value(record_id, value))
+    assert record_key(record.id) == record_key(record_id)
+    assert record.value == value
+
+
+def test_seed_messages_are_accepted() -> None:
+    """What the seeds publish with json.dumps decodes: timestamp ids, lists, one-element lists."""
+    seed_features = json.dumps({"id": 1699541234.567, "body": [0.03, -0.04, 0.06]}).encode()
+    assert decode_features(seed_features).vector == [0.03, -0.04, 0.06]
+    assert decode_value(json.dumps({"id": 1699541234.567, "body": 151.0}).encode()).value == 151
+    assert decode_value(json.dumps({"id": 7, "body": [206.1]}).encode()).value == 206.1
+
+
+def test_our_messages_are_what_the_seeds_read() -> None:
+    """A seed consumer doing json.loads(body)['id'] / ['body'] reads our messages."""
+    message = json.loads(encode_features("run-1", [1.0, 2.5]))
+    assert message == {"id": "run-1", "body": [1.0, 2.5]}
+    assert json.loads(encode_value(3, 4.5)) == {"id": 3, "body": 4.5}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"not json", "malformed JSON"),
+        (b'{"body": 1}', "id"),
+        (b'{"id": 1}', "body"),
+        (b'{"id": 1, "body": NaN}', "NaN"),
+        (b'{"id": 1, "body": Infinity}', "NaN or Infinity"),
+        (b'{"id": 1, "body": "123"}', "got `str`"),
+        (b'{"id": 1, "body": true}', "got `bool`"),
+        (b'{"id": true, "body": 1}', "got `bool`"),
+        (b'{"id": "", "body": 1}', "empty id"),
+        (b'{"id": 1, "body": [1, 2]}', "list of 2"),
+        (b'{"id": 1, "body": 1e999}', "out of range"),
+    ],
+)
+def test_bad_values_are_rejected_with_the_reason(raw: bytes, reason: str) -> None:
+    """Each kind of bad true value or prediction raises DecodeError naming the cause."""
+    with pytest.raises(DecodeError, match=reason) as caught:
+        decode_value(raw)
+    assert caught.value.preview == raw.decode()[:120]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"id": 1, "body": 3.0}', "must be a list"),
+        (b'{"id": 1, "body": []}', "empty"),
+        (b'{"id": 1, "body": [1, NaN]}', "NaN"),
+        (b'{"id": 1, "body": [1, "a"]}', "Expected `float`"),
+    ],
+)
+def test_bad_features_are_rejected_with_the_reason(raw: bytes, reason: str) -> None:
+    """Feature bodies that are not a non-empty list of finite numbers are rejected."""
+    with pytest.raises(DecodeError, match=reason):
+        decode_features(raw)
+
+
+def test_record_key_unifies_integral_floats_and_keeps_the_rest() -> None:
+    """5 and 5.0 are one record; fractional timestamps keep their exact digits."""
+    assert record_key(5) == record_key(5.0) == "5"
+    assert record_key(1699541234.567) == "1699541234.567"
+    assert record_key("abc-1") == "abc-1"
+    assert not math.isnan(float(record_key(0.1)))
