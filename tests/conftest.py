@@ -53,8 +53,9 @@ def queue_names() -> dict[str, str]:
 
 
 @pytest.fixture
-def rabbit_settings(broker_url: str, queue_names: dict[str, str], tmp_path: Path
-                    ) -> Iterator[Settings]:
+def rabbit_settings(
+    broker_url: str, queue_names: dict[str, str], tmp_path: Path
+) -> Iterator[Settings]:
     """Settings for a test against the real broker; its queues are deleted afterwards."""
     settings = Settings(broker_url=broker_url, logs_dir=tmp_path / "logs", **queue_names)
     yield settings

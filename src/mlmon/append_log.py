@@ -56,12 +56,19 @@ class AppendLog:
             # A log from before our state existed (an older run, or the seeds'): append to it.
             self._check_header()
         elif size < committed_offset:
-            log.warning("%s is shorter than committed (%d < %d bytes): it was replaced; "
-                        "starting it afresh", self.path, size, committed_offset)
+            log.warning(
+                "%s is shorter than committed (%d < %d bytes): it was replaced; starting it afresh",
+                self.path,
+                size,
+                committed_offset,
+            )
             self._start_fresh()
         elif size > committed_offset:
-            log.warning("%s: dropping %d uncommitted bytes after a crash; they will be rewritten",
-                        self.path, size - committed_offset)
+            log.warning(
+                "%s: dropping %d uncommitted bytes after a crash; they will be rewritten",
+                self.path,
+                size - committed_offset,
+            )
             os.truncate(self.path, committed_offset)
         self._handle = self.path.open("ab")
         return self._handle.tell()

@@ -1,13 +1,13 @@
 """Every error mlmon raises on purpose.
 
-    MlmonError
-    ├── ConfigError (ValueError)        a setting or flag has a wrong value; names the variable
-    ├── DecodeError (ValueError)        a message body is not a valid record; carries a preview
-    ├── RecordError (ValueError)        a decoded record cannot be used (wrong length, NaN, ...)
-    ├── ModelLoadError                  a model file is missing, unreadable or of unknown format
-    │   └── UnsafeModelError            a pickle/joblib file was given without --trust-pickle
-    ├── DatasetError                    a dataset file is missing or lacks the target column
-    └── BrokerError (ConnectionError)   the broker is unreachable or refused an operation
+MlmonError
+├── ConfigError (ValueError)        a setting or flag has a wrong value; names the variable
+├── DecodeError (ValueError)        a message body is not a valid record; carries a preview
+├── RecordError (ValueError)        a decoded record cannot be used (wrong length, NaN, ...)
+├── ModelLoadError                  a model file is missing, unreadable or of unknown format
+│   └── UnsafeModelError            a pickle/joblib file was given without --trust-pickle
+├── DatasetError                    a dataset file is missing or lacks the target column
+└── BrokerError (ConnectionError)   the broker is unreachable or refused an operation
 """
 
 from __future__ import annotations

@@ -106,7 +106,8 @@ class JoinStore:
         self.max_wait = max_wait
         self._db = sqlite3.connect(str(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not just a crash
+        # A commit survives power loss, not just a crash.
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._db.execute("BEGIN")
 
@@ -147,8 +148,15 @@ class JoinStore:
             return Offer(Verdict.PENDING)
         db.execute("DELETE FROM predictions WHERE key = ?", (truth.key,))
         pairs = tuple(
-            Pair(truth.key, truth.value, value, model, version,
-                 truth.sent_at if truth.sent_at is not None else sent_at, truth.arrived_at)
+            Pair(
+                truth.key,
+                truth.value,
+                value,
+                model,
+                version,
+                truth.sent_at if truth.sent_at is not None else sent_at,
+                truth.arrived_at,
+            )
             for model, version, value, sent_at in waiting
         )
         self._remember(pairs)
@@ -159,11 +167,13 @@ class JoinStore:
         ident = (prediction.key, prediction.model)
         seen = db.execute(
             "SELECT y_pred FROM joined WHERE key = ? AND model = ? UNION ALL "
-            "SELECT value FROM predictions WHERE key = ? AND model = ?", ident + ident
+            "SELECT value FROM predictions WHERE key = ? AND model = ?",
+            ident + ident,
         ).fetchone()
         if seen is not None:
-            return _repeat(f"y_pred of model {prediction.model!r}", prediction.key,
-                           seen[0], prediction.value)
+            return _repeat(
+                f"y_pred of model {prediction.model!r}", prediction.key, seen[0], prediction.value
+            )
         truth = db.execute(
             "SELECT value, sent_at FROM truths WHERE key = ?", (prediction.key,)
         ).fetchone()
@@ -171,14 +181,26 @@ class JoinStore:
             db.execute(
                 "INSERT INTO predictions (key, model, version, value, sent_at, arrived_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (*ident, prediction.version, prediction.value, prediction.sent_at,
-                 prediction.arrived_at),
+                (
+                    *ident,
+                    prediction.version,
+                    prediction.value,
+                    prediction.sent_at,
+                    prediction.arrived_at,
+                ),
             )
             return Offer(Verdict.PENDING)
         db.execute("UPDATE truths SET matched = 1 WHERE key = ?", (prediction.key,))
         sent_at = truth[1] if truth[1] is not None else prediction.sent_at
-        pair = Pair(prediction.key, truth[0], prediction.value, prediction.model,
-                    prediction.version, sent_at, prediction.arrived_at)
+        pair = Pair(
+            prediction.key,
+            truth[0],
+            prediction.value,
+            prediction.model,
+            prediction.version,
+            sent_at,
+            prediction.arrived_at,
+        )
         self._remember((pair,))
         return Offer(Verdict.JOINED, (pair,))
 

@@ -31,9 +31,14 @@ DEFAULT_MODEL = "diabetes_linear.json"
 
 
 class Predictor(Protocol):
-    name: str
-    version: str
-    n_features: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def n_features(self) -> int: ...
 
     def predict(self, features: Matrix) -> Matrix: ...
 
@@ -116,8 +121,9 @@ def _load_linear(path: Path) -> LinearModel:
     if coef.ndim != 1 or coef.size == 0 or not np.isfinite(coef).all():
         msg = f"model file {path}: coef must be a non-empty list of finite numbers"
         raise ModelLoadError(msg)
-    return LinearModel(str(document.get("name", path.stem)), str(document.get("version", "1")),
-                       coef, intercept)
+    return LinearModel(
+        str(document.get("name", path.stem)), str(document.get("version", "1")), coef, intercept
+    )
 
 
 def _load_pickle(path: Path) -> EstimatorModel:

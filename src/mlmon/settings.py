@@ -36,7 +36,7 @@ class Settings(BaseSettings):
         "quorum", description="durable queue type when not seed-compatible"
     )
     delivery_limit: int = Field(
-        5, ge=1, description="deliveries of one message before it is dead-lettered (quorum)"
+        20, ge=1, description="deliveries of one message before it is dead-lettered (quorum)"
     )
     rate: float = Field(5.0, ge=0, description="records per second sent; 0 = as fast as possible")
     count: int | None = Field(None, ge=1, description="records to send; unset = forever")
@@ -80,8 +80,21 @@ class Settings(BaseSettings):
         return self.logs_dir / ".mlmon"
 
 
+# Command-line flags whose names differ from their field's.
+_FLAGS = {
+    "broker_url": "--broker",
+    "logs_dir": "--logs",
+    "model_path": "--model",
+    "plot_interval": "--interval",
+}
+
+
 def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
+
+
+def flag_name(field: str) -> str:
+    return _FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -97,7 +110,7 @@ def _describe(error: ValidationError, flags: dict[str, Any]) -> str:
     lines = []
     for problem in error.errors():
         field = str(problem["loc"][0]) if problem["loc"] else "?"
-        source = f"--{field.replace('_', '-')}" if field in flags else env_name(field)
+        source = flag_name(field) if field in flags else env_name(field)
         value = flags.get(field, os.environ.get(env_name(field)))
         lines.append(f"{source}={value!r}: {problem['msg']}")
     return "invalid setting: " + "; ".join(lines)
@@ -108,7 +121,7 @@ def explain(settings: Settings, flags: dict[str, Any]) -> list[tuple[str, str, s
     rows = []
     for field, info in Settings.model_fields.items():
         if flags.get(field) is not None:
-            source = f"flag --{field.replace('_', '-')}"
+            source = f"flag {flag_name(field)}"
         elif env_name(field) in os.environ:
             source = "environment"
         else:

@@ -1,6 +1,6 @@
 """Each service's counters, published as a small JSON file that `mlmon up` and health checks read.
 
-A file per process (`<state>/status/<service>.<pid>.json`), replaced atomically every
+A file per process (`<state>/status/<service>.<host>.<pid>.json`), replaced atomically every
 `status_interval` seconds; its age says whether the service is alive.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -45,7 +46,8 @@ def status_dir(state_dir: Path) -> Path:
 def write_status(state_dir: Path, stats: ServiceStats) -> Path:
     directory = status_dir(state_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{stats.service}.{os.getpid()}.json"
+    # Host and pid: containers sharing one logs volume all run as pid 1.
+    path = directory / f"{stats.service}.{socket.gethostname()}.{os.getpid()}.json"
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(stats.snapshot()), encoding="utf-8")
     os.replace(temporary, path)

@@ -18,8 +18,11 @@ from mlmon.status import ServiceStats
 
 
 @asynccontextmanager
-async def running(settings: Settings, services: tuple[str, ...] = ("model", "metric"),
-                  predictor: Predictor | None = None) -> AsyncIterator[dict[str, ServiceStats]]:
+async def running(
+    settings: Settings,
+    services: tuple[str, ...] = ("model", "metric"),
+    predictor: Predictor | None = None,
+) -> AsyncIterator[dict[str, ServiceStats]]:
     """Run the named services as tasks, each on its own connection; stop them gracefully."""
     buses, tasks, stats = [], [], {}
     for name in services:
@@ -50,9 +53,9 @@ def read_rows(logs_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-async def wait_for_rows(logs_dir: Path, count: int, timeout: float = 20) -> list[dict[str, str]]:
+async def wait_for_rows(logs_dir: Path, count: int, patience: float = 20) -> list[dict[str, str]]:
     """Poll the CSV until it has `count` rows (or fail with what it has)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience
     while True:
         rows = read_rows(logs_dir)
         if len(rows) >= count or time.monotonic() > deadline:

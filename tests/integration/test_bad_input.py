@@ -27,8 +27,7 @@ async def drain(bus: RabbitBus, queue: str, expected: int) -> list[tuple[bytes, 
     return got
 
 
-async def test_bad_features_and_values_go_to_dead_letter_queues(rabbit_settings: Settings
-                                                                ) -> None:
+async def test_bad_features_and_values_go_to_dead_letter_queues(rabbit_settings: Settings) -> None:
     """Wrong length, NaN, malformed JSON, a string value, a conflicting duplicate: each is
     dead-lettered once with a reason naming it, and the good records are all joined."""
     s = rabbit_settings
@@ -36,19 +35,25 @@ async def test_bad_features_and_values_go_to_dead_letter_queues(rabbit_settings:
     await bus.connect()
     try:
         async with running(s) as stats:
-            await bus.publish(s.queue_features, [
-                OutMessage(encode_features("good-1", GOOD)),
-                OutMessage(encode_features("short", [1.0, 2.0])),
-                OutMessage(b'{"id": "nan", "body": [NaN, 1, 1, 1, 1, 1, 1, 1, 1, 1]}'),
-                OutMessage(b"{not json"),
-                OutMessage(encode_features("good-2", GOOD)),
-            ])
-            await bus.publish(s.queue_y_true, [
-                OutMessage(encode_value("good-1", 100.0)),
-                OutMessage(b'{"id": "str", "body": "123"}'),
-                OutMessage(encode_value("good-2", 50.0)),
-                OutMessage(encode_value("good-2", 51.0)),  # same id, another value
-            ])
+            await bus.publish(
+                s.queue_features,
+                [
+                    OutMessage(encode_features("good-1", GOOD)),
+                    OutMessage(encode_features("short", [1.0, 2.0])),
+                    OutMessage(b'{"id": "nan", "body": [NaN, 1, 1, 1, 1, 1, 1, 1, 1, 1]}'),
+                    OutMessage(b"{not json"),
+                    OutMessage(encode_features("good-2", GOOD)),
+                ],
+            )
+            await bus.publish(
+                s.queue_y_true,
+                [
+                    OutMessage(encode_value("good-1", 100.0)),
+                    OutMessage(b'{"id": "str", "body": "123"}'),
+                    OutMessage(encode_value("good-2", 50.0)),
+                    OutMessage(encode_value("good-2", 51.0)),  # same id, another value
+                ],
+            )
             rows = await wait_for_rows(s.logs_dir, 2)
             dead_features = await drain(bus, s.queue_features + ".dead", 3)
             dead_truths = await drain(bus, s.queue_y_true + ".dead", 2)

@@ -13,7 +13,7 @@ from mlmon.errors import BrokerError
 from mlmon.settings import Settings
 
 
-async def collect(bus: RabbitBus, queue: str, expected: int, timeout: float = 10):
+async def collect(bus: RabbitBus, queue: str, expected: int, patience: float = 10) -> list:
     """Consume until `expected` deliveries arrived; ack them all."""
     seen = []
 
@@ -24,7 +24,7 @@ async def collect(bus: RabbitBus, queue: str, expected: int, timeout: float = 10
             if len(seen) >= expected:
                 return
 
-    await asyncio.wait_for(run(), timeout)
+    await asyncio.wait_for(run(), patience)
     return seen
 
 

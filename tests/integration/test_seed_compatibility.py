@@ -39,10 +39,16 @@ async def test_seed_features_feed_mlmon_model_and_metric(rabbit_settings: Settin
     for row in range(5):
         message_id = time.time() + row  # the seeds' timestamp id
         expected[message_id] = float(data.target[row])
-        channel.basic_publish(exchange="", routing_key=settings.queue_y_true,  # type: ignore[attr-defined]
-                              body=json.dumps({"id": message_id, "body": data.target[row]}))
-        channel.basic_publish(exchange="", routing_key=settings.queue_features,  # type: ignore[attr-defined]
-                              body=json.dumps({"id": message_id, "body": list(data.features[row])}))
+        channel.basic_publish(
+            exchange="",
+            routing_key=settings.queue_y_true,  # type: ignore[attr-defined]
+            body=json.dumps({"id": message_id, "body": data.target[row]}),
+        )
+        channel.basic_publish(
+            exchange="",
+            routing_key=settings.queue_features,  # type: ignore[attr-defined]
+            body=json.dumps({"id": message_id, "body": list(data.features[row])}),
+        )
     connection.close()
     async with running(settings):
         rows = await wait_for_rows(settings.logs_dir, 5)
@@ -72,31 +78,34 @@ def seed_model_service(url: str, settings: Settings, stop: threading.Event) -> N
         import numpy as np
 
         prediction = regressor.predict(np.array(message["body"]).reshape(1, -1))
-        ch.basic_publish(exchange="", routing_key=settings.queue_y_pred,
-                         body=json.dumps({"id": message["id"], "body": prediction[0]}))
+        ch.basic_publish(
+            exchange="",
+            routing_key=settings.queue_y_pred,
+            body=json.dumps({"id": message["id"], "body": prediction[0]}),
+        )
 
-    channel.basic_consume(queue=settings.queue_features, on_message_callback=callback,
-                          auto_ack=True)
+    channel.basic_consume(
+        queue=settings.queue_features, on_message_callback=callback, auto_ack=True
+    )
     while not stop.is_set():
         connection.process_data_events(time_limit=0.1)
     connection.close()
 
 
-async def test_mlmon_features_feed_a_seed_model(rabbit_settings: Settings, tmp_path: Path
-                                                ) -> None:
+async def test_mlmon_features_feed_a_seed_model(rabbit_settings: Settings, tmp_path: Path) -> None:
     """mlmon's features service feeds the seeds' model; mlmon's metric joins the result."""
     import warnings
 
-    settings = rabbit_settings.model_copy(update={"seed_compatible": True, "count": 20,
-                                                  "rate": 0})
+    settings = rabbit_settings.model_copy(update={"seed_compatible": True, "count": 20, "rate": 0})
     assert settings.broker_url is not None
     connection, _ = seed_channel(settings.broker_url, settings)
     connection.close()
     stop = threading.Event()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the pickle's scikit-learn version warning
-        seed = threading.Thread(target=seed_model_service,
-                                args=(settings.broker_url, settings, stop))
+        seed = threading.Thread(
+            target=seed_model_service, args=(settings.broker_url, settings, stop)
+        )
         seed.start()
         try:
             async with running(settings, services=("metric",)):
@@ -104,8 +113,7 @@ async def test_mlmon_features_feed_a_seed_model(rabbit_settings: Settings, tmp_p
 
                 bus = RabbitBus(settings, "test-features")
                 await bus.connect()
-                sent = await run_features(settings, bus, ServiceStats("features"),
-                                          asyncio.Event())
+                sent = await run_features(settings, bus, ServiceStats("features"), asyncio.Event())
                 await bus.close()
                 rows = await wait_for_rows(settings.logs_dir, sent)
         finally:
@@ -114,5 +122,6 @@ async def test_mlmon_features_feed_a_seed_model(rabbit_settings: Settings, tmp_p
     assert sent == 20
     assert len({row["id"] for row in rows}) == 20
     assert all(row["model"] == "unknown" for row in rows)  # the seeds do not name their model
-    assert all(float(r["absolute_error"]) == abs(float(r["y_true"]) - float(r["y_pred"]))
-               for r in rows)
+    assert all(
+        float(r["absolute_error"]) == abs(float(r["y_true"]) - float(r["y_pred"])) for r in rows
+    )

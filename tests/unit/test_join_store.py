@@ -57,7 +57,9 @@ def test_one_truth_meets_every_model() -> None:
     store.offer_prediction(prediction("a", 3.0, model="challenger"))
     pairs = store.offer_truth(truth("a", 2.0)).pairs
     assert sorted((p.model, p.absolute_error) for p in pairs) == [
-        ("challenger", 1.0), ("champion", 1.0)]
+        ("challenger", 1.0),
+        ("champion", 1.0),
+    ]
     late = store.offer_prediction(prediction("a", 2.5, model="third"))
     assert late.pairs[0].absolute_error == 0.5
 
@@ -96,8 +98,7 @@ halves = st.lists(st.tuples(st.sampled_from(["t", "p"]), st.integers(0, 15)), ma
 
 @settings(max_examples=200, deadline=None)
 @given(halves, st.integers(1, 10))
-def test_any_interleaving_yields_one_pair_per_id(events: list[tuple[str, int]], every: int
-                                                 ) -> None:
+def test_any_interleaving_yields_one_pair_per_id(events: list[tuple[str, int]], every: int) -> None:
     """Whatever the order and repetition of halves, and wherever commits fall, each id whose
     both halves arrived joins exactly once, with the right values."""
     store = JoinStore(":memory:", max_wait=1e9)

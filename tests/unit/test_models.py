@@ -25,7 +25,7 @@ def test_shipped_default_predicts_diabetes() -> None:
 
 def test_seed_pickle_needs_consent() -> None:
     """The seeds' myfile.pkl is refused without --trust-pickle, and the error says why."""
-    with pytest.raises(UnsafeModelError, match="runs any code.*--trust-pickle"):
+    with pytest.raises(UnsafeModelError, match=r"runs any code.*--trust-pickle"):
         load_model(SEED_MODEL)
 
 
@@ -56,8 +56,9 @@ def test_train_writes_a_loadable_model(tmp_path: Path) -> None:
     """`mlmon train` output loads back and reproduces the shipped default."""
     trained = train_linear(tmp_path / "m.json")
     loaded = load_model(tmp_path / "m.json")
-    np.testing.assert_allclose(loaded.predict(np.eye(10)),
-                               load_model(default_model_path()).predict(np.eye(10)))
+    np.testing.assert_allclose(
+        loaded.predict(np.eye(10)), load_model(default_model_path()).predict(np.eye(10))
+    )
     assert trained.n_features == loaded.n_features == 10
 
 

@@ -15,7 +15,10 @@ def test_defaults_are_the_embedded_demo() -> None:
     settings = load_settings()
     assert settings.embedded
     assert (settings.queue_features, settings.queue_y_true, settings.queue_y_pred) == (
-        "features", "y_true", "y_pred")
+        "features",
+        "y_true",
+        "y_pred",
+    )
     assert settings.logs_dir == Path("logs")
 
 
@@ -40,7 +43,7 @@ def test_a_wrong_flag_is_named() -> None:
     """A bad flag value fails naming the flag."""
     with pytest.raises(ConfigError, match=r"--count=0"):
         load_settings(count=0)
-    with pytest.raises(ConfigError, match=r"--broker-url='http://x'.*amqp://"):
+    with pytest.raises(ConfigError, match=r"--broker='http://x'.*amqp://"):
         load_settings(broker_url="http://x")
 
 

@@ -10,12 +10,18 @@ def test_default_queues_are_durable_with_dead_letters() -> None:
     """Each data queue is durable, dead-letters to <queue>.dead and limits redeliveries."""
     topology = Topology.from_settings(Settings())
     assert [q.name for q in topology.all_queues] == [
-        "features", "y_true", "y_pred", "features.dead", "y_true.dead", "y_pred.dead"]
+        "features",
+        "y_true",
+        "y_pred",
+        "features.dead",
+        "y_true.dead",
+        "y_pred.dead",
+    ]
     for spec in (topology.features, topology.y_true, topology.y_pred):
         assert spec.durable
         assert spec.arguments["x-dead-letter-routing-key"] == spec.name + ".dead"
         assert spec.arguments["x-queue-type"] == "quorum"
-        assert spec.arguments["x-delivery-limit"] == 5
+        assert spec.arguments["x-delivery-limit"] == 20
     assert all(q.durable for q in topology.dead_letters)
 
 

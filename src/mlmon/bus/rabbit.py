@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 
 import aio_pika
@@ -126,7 +126,11 @@ class RabbitBus:
             delay = min(0.1 * 2**attempt, 5.0)
             log.warning(
                 "%d of %d messages to %r not confirmed (%s); retrying in %.1fs",
-                len(failed), len(pending), queue, error, delay,
+                len(failed),
+                len(pending),
+                queue,
+                error,
+                delay,
             )
             pending = failed
             await asyncio.sleep(delay)
@@ -142,9 +146,11 @@ class RabbitBus:
         amqp_queue = await self._declare(channel, self._specs[queue])
         buffer: asyncio.Queue[Delivery] = asyncio.Queue()
 
-        def on_message(message: AbstractIncomingMessage) -> None:
+        async def on_message(message: AbstractIncomingMessage) -> None:
             headers = dict(message.headers or {})
-            buffer.put_nowait(Delivery(queue, message.body, headers, message.redelivered, message))
+            buffer.put_nowait(
+                Delivery(queue, message.body, headers, bool(message.redelivered), message)
+            )
 
         tag = await amqp_queue.consume(on_message, no_ack=False)
         self._consumers.append((channel, amqp_queue, tag))
@@ -195,5 +201,5 @@ def _amqp_message(message: OutMessage) -> aio_pika.Message:
     )
 
 
-def _failed(task: asyncio.Future[Any], done: set[asyncio.Future[Any]]) -> bool:
+def _failed(task: asyncio.Future[Any], done: Collection[asyncio.Future[Any]]) -> bool:
     return task not in done or task.cancelled() or task.exception() is not None

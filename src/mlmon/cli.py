@@ -1,0 +1,226 @@
+"""The `mlmon` command line. Every flag has an MLMON_* environment variable (see `mlmon config`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from mlmon import __version__
+from mlmon.errors import MlmonError
+from mlmon.logging_setup import configure_logging
+from mlmon.settings import Settings, explain, load_settings
+
+app = typer.Typer(
+    help="Real-time quality monitoring of a deployed ML model, over RabbitMQ.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+Broker = Annotated[
+    str | None, typer.Option("--broker", help="AMQP URL; unset = embedded bus", show_default=False)
+]
+Logs = Annotated[
+    Path | None, typer.Option("--logs", help="logs directory [default: logs]", show_default=False)
+]
+Count = Annotated[int | None, typer.Option("--count", help="records to send, then stop")]
+Rate = Annotated[float | None, typer.Option("--rate", help="records/s; 0 = as fast as possible")]
+TrustPickle = Annotated[bool | None, typer.Option("--trust-pickle", help="allow pickle models")]
+
+
+def _settings(**flags: Any) -> Settings:
+    try:
+        return load_settings(**flags)
+    except MlmonError as error:
+        _fail(error)
+
+
+def _fail(error: BaseException) -> NoReturn:
+    typer.secho(f"mlmon: {error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _run(coroutine: Any) -> Any:
+    try:
+        return asyncio.run(coroutine)
+    except MlmonError as error:
+        _fail(error)
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", help="print the version and exit")] = False,
+) -> None:
+    if version:
+        typer.echo(f"mlmon {__version__}")
+        raise typer.Exit
+
+
+@app.command()
+def up(
+    broker: Broker = None,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    count: Count = None,
+    rate: Rate = None,
+    logs: Logs = None,
+    model: Annotated[Path | None, typer.Option("--model", help="model file")] = None,
+    trust_pickle: TrustPickle = None,
+    model_workers: Annotated[int, typer.Option(min=1, help="competing model processes")] = 1,
+) -> None:
+    """Run the whole pipeline: in-process by default, or one process per service with --broker."""
+    from mlmon.models import load_model
+    from mlmon.up import RunLimits, run_embedded
+
+    configure_logging()
+    settings = _settings(
+        broker_url=broker,
+        count=count,
+        rate=rate,
+        logs_dir=logs,
+        model_path=model,
+        trust_pickle=trust_pickle,
+    )
+    limits = RunLimits(duration, settings.count)
+    try:
+        predictor = load_model(settings.model_path, settings.trust_pickle)  # fail before starting
+    except MlmonError as error:
+        _fail(error)
+    mode = "embedded in-process bus" if settings.embedded else "RabbitMQ, one process each"
+    typer.echo(f"mlmon up: {mode}; logs in {settings.logs_dir}/ (Ctrl-C stops)")
+    if settings.embedded:
+        _run(run_embedded(settings, predictor, limits))
+    else:
+        from mlmon.supervisor import Supervisor
+
+        _run(Supervisor(settings, model_workers).run(limits))
+    typer.echo(
+        f"rows in {settings.logs_dir / 'metric_log.csv'}, "
+        f"plot in {settings.logs_dir / 'error_distribution.png'}"
+    )
+
+
+@app.command()
+def features(
+    broker: Broker = None,
+    count: Count = None,
+    rate: Rate = None,
+    dataset: Annotated[Path | None, typer.Option(help="CSV or Parquet file")] = None,
+    target: Annotated[str | None, typer.Option(help="target column of --dataset")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    order: Annotated[str | None, typer.Option(help="random or sequential")] = None,
+) -> None:
+    """Stream dataset rows to the features and y_true queues."""
+    settings = _settings(
+        broker_url=broker,
+        count=count,
+        rate=rate,
+        dataset=dataset,
+        target=target,
+        seed=seed,
+        order=order,
+    )
+    _service("features", settings)
+
+
+@app.command()
+def model(
+    broker: Broker = None,
+    model: Annotated[Path | None, typer.Option("--model", help="model file")] = None,
+    trust_pickle: TrustPickle = None,
+) -> None:
+    """Predict each feature vector and publish it to y_pred."""
+    from mlmon.models import load_model
+
+    settings = _settings(broker_url=broker, model_path=model, trust_pickle=trust_pickle)
+    try:
+        predictor = load_model(settings.model_path, settings.trust_pickle)
+    except MlmonError as error:
+        _fail(error)
+    _service("model", settings, predictor=predictor)
+
+
+@app.command()
+def metric(broker: Broker = None, logs: Logs = None) -> None:
+    """Join y_true and y_pred by id and append rows to metric_log.csv."""
+    _service("metric", _settings(broker_url=broker, logs_dir=logs))
+
+
+@app.command()
+def plot(
+    logs: Logs = None,
+    interval: Annotated[float | None, typer.Option(help="seconds between renders")] = None,
+    once: Annotated[bool, typer.Option("--once", help="render once and exit")] = False,
+) -> None:
+    """Render error_distribution.png from metric_log.csv, every --interval seconds."""
+    _service("plot", _settings(logs_dir=logs, plot_interval=interval), once=once)
+
+
+def _service(name: str, settings: Settings, **kwargs: Any) -> None:
+    from mlmon.service_main import run_service
+
+    configure_logging()
+    _run(run_service(name, settings, **kwargs))
+
+
+@app.command()
+def config(broker: Broker = None, logs: Logs = None) -> None:
+    """Print the effective settings and where each came from."""
+    flags = {"broker_url": broker, "logs_dir": logs}
+    settings = _settings(**flags)
+    rows = explain(settings, flags)
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for variable, value, source, description in rows:
+        typer.echo(
+            f"{variable:<{widths[0]}}  {value:<{widths[1]}}  {source:<{widths[2]}}  # {description}"
+        )
+
+
+@app.command()
+def train(
+    output: Annotated[Path, typer.Option(help="where to write the model")] = Path("model.json"),
+    dataset: Annotated[Path | None, typer.Option(help="CSV or Parquet; default diabetes")] = None,
+    target: Annotated[str | None, typer.Option(help="target column of --dataset")] = None,
+) -> None:
+    """Fit a linear regressor and save it in mlmon's safe JSON model format."""
+    from mlmon.train import train_linear
+
+    try:
+        fitted = train_linear(output, dataset, target)
+    except MlmonError as error:
+        _fail(error)
+    typer.echo(f"wrote {output}: {fitted.name} v{fitted.version}, {fitted.n_features} features")
+
+
+@app.command()
+def health(
+    service: Annotated[str, typer.Argument(help="features, model, metric or plot")],
+    logs: Logs = None,
+    max_age: Annotated[float, typer.Option(help="seconds a status may be old")] = 15.0,
+    json_output: Annotated[bool, typer.Option("--json", help="print the status")] = False,
+) -> None:
+    """Exit 0 if the service is alive and ready (for Docker healthchecks), else 1."""
+    from mlmon.status import read_statuses
+
+    settings = _settings(logs_dir=logs)
+    statuses = [
+        s
+        for s in read_statuses(settings.state_dir, since=time.time() - max_age)
+        if s.get("service") == service and not s.get("stopped")
+    ]
+    healthy = any(s.get("ready") for s in statuses)
+    if json_output:
+        typer.echo(json.dumps(statuses, indent=2))
+    else:
+        state = "ready" if healthy else ("starting" if statuses else "no fresh status")
+        typer.echo(f"{service}: {state}")
+    raise typer.Exit(0 if healthy else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,334 @@
+"""Incremental reader of metric_log.csv: only the bytes appended since the last poll are read.
+
+The reader keeps a byte offset at the end of the last complete line it consumed, so a poll
+with nothing new costs one `stat`, and a row the writer has only half written is left for the
+next poll. If the file is replaced, cut back (the metric service truncates uncommitted rows
+after a crash) or removed, the reader notices and starts again from the top.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger("mlmon.error_log")
+
+ERROR_COLUMN = "absolute_error"
+MODEL_COLUMN = "model"
+# The metric service's layout (mlmon.services.metric.METRIC_COLUMNS). It appends these rows to a
+# seed log it finds in place, under the seeds' four-column header, which is a prefix of this.
+FULL_LAYOUT = (
+    "id",
+    "y_true",
+    "y_pred",
+    "absolute_error",
+    "model",
+    "model_version",
+    "sent_at",
+    "joined_at",
+)
+
+READ_BYTES = 4 << 20  # parse in blocks so temporary lists stay small
+TAIL_BYTES = 64  # bytes before the offset compared on each read, to notice a rewritten file
+INITIAL_CAPACITY = 1024
+MAX_FIELD_BYTES = 256  # longer fields are left to the csv module
+NEWLINE, RETURN, COMMA = ord("\n"), ord("\r"), ord(",")
+
+
+class _NeedsSlowPath(Exception):
+    """The block holds quoting, blank, short or unparsable rows: parse it with `csv`."""
+
+
+class ErrorLogReader:
+    """The absolute errors (and model names) of one metric log, read incrementally."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.resets = 0
+        self._clear()
+
+    def __repr__(self) -> str:
+        return (
+            f"ErrorLogReader({str(self.path)!r}, count={self._count}, "
+            f"skipped={self.skipped}, offset={self._offset})"
+        )
+
+    def _clear(self) -> None:
+        self.skipped = 0
+        self._offset = 0
+        self._tail = b""
+        self._identity: tuple[int, int] | None = None
+        self._header_read = False
+        self._error_col: int | None = None
+        self._model_col: int | None = None
+        # Fresh buffers, never reused: views handed out before a reset keep their contents.
+        self._errors: npt.NDArray[np.float64] = np.empty(INITIAL_CAPACITY, np.float64)
+        self._codes: npt.NDArray[np.int32] = np.empty(INITIAL_CAPACITY, np.int32)
+        self._count = 0
+        self._sum = 0.0
+        self._names: list[str] = []
+        self._code_of_raw: dict[bytes, int] = {}
+        self._code_of_name: dict[str, int] = {}
+
+    def _reset(self, reason: str) -> None:
+        log.info("%s %s: reading it again from the top", self.path, reason)
+        self.resets += 1
+        self._clear()
+
+    @property
+    def count(self) -> int:
+        """Rows read so far."""
+        return self._count
+
+    @property
+    def mean(self) -> float:
+        """Mean absolute error of the rows read so far; NaN when there are none."""
+        return self._sum / self._count if self._count else math.nan
+
+    @property
+    def errors(self) -> npt.NDArray[np.float64]:
+        """All absolute errors read so far (a view; later polls never change it)."""
+        return self._errors[: self._count]
+
+    @property
+    def model_codes(self) -> npt.NDArray[np.int32]:
+        """Per row, the index of its model in `model_names` (a view)."""
+        return self._codes[: self._count]
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """Distinct model names in order of first appearance; "" when the log names none."""
+        return tuple(self._names)
+
+    @property
+    def models(self) -> npt.NDArray[np.str_]:
+        """Per row, its model name, aligned with `errors` (built on each access)."""
+        if not self._names:
+            return np.full(self._count, "", dtype=np.str_)
+        return np.asarray(self._names, dtype=np.str_)[self.model_codes]
+
+    def poll(self) -> int:
+        """Read the complete rows appended since the last poll; return how many were taken."""
+        try:
+            status = os.stat(self.path)
+        except FileNotFoundError:
+            if self._identity is not None:
+                self._reset("disappeared")
+            return 0
+        if (status.st_dev, status.st_ino) == self._identity and status.st_size == self._offset:
+            return 0
+        try:
+            with self.path.open("rb") as handle:
+                return self._read(handle)
+        except FileNotFoundError:
+            return 0  # removed between stat and open; the next poll resets
+
+    def _read(self, handle: io.BufferedReader) -> int:
+        status = os.fstat(handle.fileno())
+        identity = (status.st_dev, status.st_ino)
+        if self._identity is not None and identity != self._identity:
+            self._reset("was replaced")
+        elif status.st_size < self._offset:
+            self._reset("shrank below what was read")
+        elif self._tail:
+            handle.seek(self._offset - len(self._tail))
+            if handle.read(len(self._tail)) != self._tail:
+                self._reset("was rewritten")
+        self._identity = identity
+        handle.seek(self._offset)
+        remaining = status.st_size - self._offset  # rows appended meanwhile wait for next poll
+        taken = 0
+        carry = b""
+        while remaining > 0:
+            block = handle.read(min(READ_BYTES, remaining))
+            if not block:
+                break  # cut back while we read; the next poll notices
+            remaining -= len(block)
+            data = carry + block if carry else block
+            end = data.rfind(b"\n") + 1
+            carry = data[end:]
+            if end:
+                taken += self._consume(data[:end])
+                self._offset += end
+                self._tail = data[max(0, end - TAIL_BYTES) : end]
+        return taken
+
+    def _consume(self, lines: bytes) -> int:
+        """Take complete lines (ending in a newline): the header first, then rows."""
+        if not self._header_read:
+            first, _, lines = lines.partition(b"\n")
+            self._read_header(first)
+        if not lines:
+            return 0
+        if self._error_col is None:
+            self.skipped += sum(1 for line in lines.split(b"\n") if line.strip())
+            return 0
+        try:
+            if b'"' in lines:
+                raise _NeedsSlowPath
+            values, codes = self._parse_fast(lines, self._error_col)
+        except _NeedsSlowPath:
+            values, codes = self._parse_slow(lines, self._error_col)
+        finite = np.isfinite(values)
+        if not finite.all():
+            self.skipped += int(np.count_nonzero(~finite))
+            values, codes = values[finite], codes[finite]
+        self._append(values, codes)
+        return len(values)
+
+    def _read_header(self, line: bytes) -> None:
+        self._header_read = True
+        text = line.decode("utf-8-sig", errors="replace")
+        names = [name.strip() for name in next(csv.reader([text]), [])]
+        if len(names) < len(FULL_LAYOUT) and tuple(names) == FULL_LAYOUT[: len(names)]:
+            names = list(FULL_LAYOUT)  # rows the metric service appended to a seed log
+        if ERROR_COLUMN in names:
+            self._error_col = names.index(ERROR_COLUMN)
+        else:
+            log.warning(
+                "%s has no %r column (header %r): its rows are skipped",
+                self.path,
+                ERROR_COLUMN,
+                text[:200],
+            )
+        self._model_col = names.index(MODEL_COLUMN) if MODEL_COLUMN in names else None
+
+    def _parse_fast(
+        self, lines: bytes, error_col: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+        """Locate the fields with numpy and convert them in bulk; give up on unparsable ones."""
+        table = _Fields.of(lines)
+        usable = table.count > error_col
+        short = int(np.count_nonzero(~usable & ~table.blank))
+        if not usable.all():
+            table = table.select(usable)
+        try:
+            values = table.field(error_col).astype(np.float64)
+        except ValueError:
+            raise _NeedsSlowPath from None
+        codes = self._model_codes(table, len(values))
+        self.skipped += short  # only now: the slow path counts them itself
+        return values, codes
+
+    def _model_codes(self, table: _Fields, n: int) -> npt.NDArray[np.int32]:
+        if self._model_col is None or n == 0:
+            return np.full(n, self._code(b""), np.int32)
+        raw = table.field(self._model_col)
+        if (raw == raw[0]).all():  # the usual case: one model; no need to sort
+            return np.full(n, self._code(bytes(raw[0])), np.int32)
+        distinct, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+        codes = np.zeros(len(distinct), np.int32)
+        for position in np.argsort(first):  # number new models in order of appearance
+            codes[position] = self._code(bytes(distinct[position]))
+        return codes[inverse.ravel()]
+
+    def _parse_slow(
+        self, lines: bytes, error_col: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+        """Parse row by row with `csv`, skipping (and counting) rows that cannot be used."""
+        model_col = self._model_col
+        values: list[float] = []
+        codes: list[int] = []
+        text = lines.decode("utf-8", errors="replace")
+        for row in csv.reader(io.StringIO(text, newline="")):
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # a blank line
+            try:
+                value = float(row[error_col])
+            except (IndexError, ValueError):
+                self.skipped += 1
+                continue
+            values.append(value)
+            model = row[model_col] if model_col is not None and len(row) > model_col else ""
+            codes.append(self._code(model.encode()))
+        return np.asarray(values, dtype=np.float64), np.asarray(codes, dtype=np.int32)
+
+    def _code(self, raw: bytes) -> int:
+        code = self._code_of_raw.get(raw)
+        if code is None:
+            name = raw.decode("utf-8", errors="replace").strip()
+            code = self._code_of_name.setdefault(name, len(self._names))
+            if code == len(self._names):
+                self._names.append(name)
+            self._code_of_raw[raw] = code
+        return code
+
+    def _append(self, values: npt.NDArray[np.float64], codes: npt.NDArray[np.int32]) -> None:
+        start, end = self._count, self._count + len(values)
+        if end > len(self._errors):
+            capacity = max(end, 2 * len(self._errors))
+            errors = np.empty(capacity, np.float64)
+            errors[:start] = self._errors[:start]
+            model_codes = np.empty(capacity, np.int32)
+            model_codes[:start] = self._codes[:start]
+            self._errors, self._codes = errors, model_codes
+        self._errors[start:end] = values
+        self._codes[start:end] = codes
+        self._count = end
+        self._sum += float(values.sum())
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """Where the fields of each line lie in a block of unquoted CSV lines."""
+
+    data: npt.NDArray[np.uint8]
+    commas: npt.NDArray[np.intp]  # positions of every comma, then a sentinel past the end
+    starts: npt.NDArray[np.intp]  # per line: its first byte
+    ends: npt.NDArray[np.intp]  # per line: its newline
+    first: npt.NDArray[np.intp]  # per line: the index in `commas` of its first comma
+    count: npt.NDArray[np.intp]  # per line: how many fields it has
+    blank: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, lines: bytes) -> _Fields:
+        data = np.frombuffer(lines, np.uint8)
+        ends = np.flatnonzero(data == NEWLINE)
+        starts = np.empty_like(ends)
+        starts[:1] = 0
+        starts[1:] = ends[:-1] + 1
+        commas = np.append(np.flatnonzero(data == COMMA), len(data))
+        first = np.searchsorted(commas, starts)
+        count = np.searchsorted(commas, ends) - first + 1
+        width = ends - starts
+        blank = (width == 0) | ((width == 1) & (data[ends - 1] == RETURN))
+        return cls(data, commas, starts, ends, first, count, blank)
+
+    def select(self, keep: npt.NDArray[np.bool_]) -> _Fields:
+        return _Fields(
+            self.data,
+            self.commas,
+            self.starts[keep],
+            self.ends[keep],
+            self.first[keep],
+            self.count[keep],
+            self.blank[keep],
+        )
+
+    def field(self, index: int) -> npt.NDArray[np.bytes_]:
+        """Field `index` of every line as fixed-width bytes; b"" where a line is too short."""
+        last_comma = len(self.commas) - 1
+        after = self.commas[np.minimum(self.first + index, last_comma)]
+        end = np.where(self.count > index + 1, after, self.ends)
+        if index == 0:
+            begin = self.starts
+        else:
+            begin = self.commas[np.minimum(self.first + index - 1, last_comma)] + 1
+        begin = np.where(self.count > index, begin, end).astype(np.int32)
+        length = (end - begin).astype(np.int32)
+        width = int(length.max(initial=1)) or 1
+        if width > MAX_FIELD_BYTES:
+            raise _NeedsSlowPath
+        offsets = np.arange(width, dtype=np.int32)
+        gathered = self.data[np.minimum(begin[:, None] + offsets, len(self.data) - 1)]
+        gathered[offsets >= length[:, None]] = 0  # numpy's bytes type drops trailing NULs
+        fields: npt.NDArray[np.bytes_] = gathered.view(f"S{width}").ravel()
+        return fields

@@ -1,0 +1,395 @@
+"""The error-distribution PNG: histogram, density curve, mean and median, statistics.
+
+Drawn on a bare `matplotlib.figure.Figure` (no pyplot, so no global state and safe in a worker
+thread) and written atomically, so a reader never sees half a PNG. The density is a Gaussian
+KDE computed on a binned grid, so its cost does not grow with rows times grid points, and it is
+drawn on the count axis (scaled by rows * bin width) so it follows the bars.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+TITLE = "Distribution of absolute errors"
+WAITING = "Waiting for data: no rows in metric_log.csv yet"
+
+FIGURE_SIZE = (12.0, 6.4)  # inches
+DPI = 110
+AXES_BOX = (0.075, 0.12, 0.58, 0.75)  # left, bottom, width, height in figure fractions
+PANEL_LEFT = 0.69  # the statistics and the legend sit right of the axes, never over bars
+MIN_BINS, MAX_BINS = 10, 60
+KDE_GRID = 1024
+KDE_REACH = 4.0  # bandwidths either side of the data the density is evaluated on
+MAX_MODELS = 5  # further models are drawn together as "other"
+NAME_WIDTH = 10  # characters of a model name shown in the statistics table
+
+INK, MUTED, GRID = "#1f2933", "#6b7785", "#e4e8ec"
+BAR, MEAN, MEDIAN = "#4c72b0", "#c44e52", "#2f8f5b"
+MODEL_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#8172b3", "#937860", "#da8bc3")
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The statistics shown for one group of errors."""
+
+    name: str
+    count: int
+    mean: float
+    median: float
+    std: float
+
+    @classmethod
+    def of(cls, name: str, errors: FloatArray) -> Summary:
+        return cls(
+            name, len(errors), float(errors.mean()), float(np.median(errors)), float(errors.std())
+        )
+
+
+def render_error_distribution(
+    errors: npt.ArrayLike,
+    path: Path,
+    generated_at: datetime,
+    models: Sequence[str] | npt.NDArray[np.str_] | None = None,
+) -> None:
+    """Write the distribution of `errors` (optionally one colour per model) as a PNG at `path`."""
+    values = np.asarray(errors, dtype=np.float64).ravel()
+    labels = None if models is None else np.asarray(models, dtype=np.str_).ravel()
+    if labels is not None and labels.shape != values.shape:
+        msg = f"{len(labels)} model names for {len(values)} errors"
+        raise ValueError(msg)
+    finite = np.isfinite(values)
+    if not finite.all():
+        values = values[finite]
+        labels = None if labels is None else labels[finite]
+    figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, facecolor="white")
+    FigureCanvasAgg(figure)  # render with Agg whatever backend pyplot may have chosen
+    figure.text(AXES_BOX[0], 0.945, TITLE, fontsize=16, fontweight="bold", color=INK)
+    figure.text(
+        0.985,
+        0.02,
+        f"generated at {format_utc(generated_at)}",
+        ha="right",
+        fontsize=8.5,
+        color=MUTED,
+    )
+    if len(values) == 0:
+        _draw_waiting(figure)
+    else:
+        _draw_distribution(figure, _groups(values, labels))
+    write_png_atomically(figure, path)
+
+
+def format_utc(moment: datetime) -> str:
+    """`moment` in UTC as text; a naive datetime is taken to be UTC already."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def write_png_atomically(figure: Figure, path: Path) -> None:
+    """Save to a temporary file beside `path`, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        os.fchmod(descriptor, 0o644)  # mkstemp's 0600 would hide the plot from other readers
+        with os.fdopen(descriptor, "wb") as handle:
+            figure.savefig(handle, format="png")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def histogram_edges(values: FloatArray) -> FloatArray:
+    """Bin edges: Freedman-Diaconis width, kept between MIN_BINS and MAX_BINS bins."""
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        pad = abs(low) * 0.1 or 0.5
+        return np.array([low - pad, low + pad])
+    q25, q75 = np.percentile(values, [25, 75])
+    width = 2.0 * float(q75 - q25) / math.cbrt(len(values))
+    bins = math.ceil((high - low) / width) if width > 0 else MIN_BINS
+    return np.linspace(low, high, min(max(bins, MIN_BINS), MAX_BINS) + 1)
+
+
+def silverman_bandwidth(values: FloatArray) -> float:
+    """Silverman's rule of thumb; 0 when the values do not spread."""
+    if len(values) < 2:
+        return 0.0
+    std = float(values.std(ddof=1))
+    q25, q75 = np.percentile(values, [25, 75])
+    spread = min(std, float(q75 - q25) / 1.34) or std
+    return 0.9 * spread * math.pow(len(values), -0.2)
+
+
+def binned_kde(values: FloatArray, low: float, high: float) -> tuple[FloatArray, FloatArray]:
+    """A Gaussian KDE of `values` on KDE_GRID points over [low, high]; integrates to ~1.
+
+    The values are counted into the grid's cells and the counts convolved with the kernel,
+    so the cost is O(n + grid**2) rather than O(n * grid). Errors are never negative, so when
+    all values are, the mass the kernel would spill below zero is reflected back.
+    """
+    grid = np.linspace(low, high, KDE_GRID)
+    bandwidth = silverman_bandwidth(values)
+    if bandwidth <= 0:
+        return grid, np.zeros_like(grid)
+    smallest = float(values.min())
+    cells = np.linspace(
+        min(low, smallest) - KDE_REACH * bandwidth, high + KDE_REACH * bandwidth, KDE_GRID
+    )
+    step = cells[1] - cells[0]
+    # A bandwidth below the cell size would turn the curve into spikes; smooth one cell at least.
+    bandwidth = max(bandwidth, step)
+    counts, _ = np.histogram(
+        values, bins=KDE_GRID, range=(cells[0] - step / 2, cells[-1] + step / 2)
+    )
+    reach = min(math.ceil(KDE_REACH * bandwidth / step), (KDE_GRID - 1) // 2)
+    offsets = np.arange(-reach, reach + 1) * step
+    kernel = np.exp(-0.5 * (offsets / bandwidth) ** 2) / (bandwidth * math.sqrt(2 * math.pi))
+    density = np.convolve(counts.astype(np.float64), kernel, mode="same") / len(values)
+    curve = np.interp(grid, cells, density, left=0.0, right=0.0)
+    if smallest >= 0 and cells[0] < 0:
+        curve += np.interp(-grid, cells, density, left=0.0, right=0.0)
+    return grid, curve
+
+
+def count_density(errors: FloatArray, edges: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The KDE of `errors` in rows per bin of the histogram with `edges` (rows * bin width)."""
+    grid, density = binned_kde(errors, float(edges[0]), float(edges[-1]))
+    return grid, density * len(errors) * float(edges[1] - edges[0])
+
+
+@dataclass(frozen=True)
+class _Group:
+    name: str
+    errors: FloatArray
+    models: int = 1  # how many models the group pools
+
+
+def _groups(values: FloatArray, labels: npt.NDArray[np.str_] | None) -> list[_Group]:
+    """Split the errors by model in order of first appearance; many models end in "others"."""
+    if labels is None or len(labels) == 0 or bool((labels == labels[0]).all()):
+        return [_Group(str(labels[0]) if labels is not None and len(labels) else "", values)]
+    groups: list[_Group] = []
+    # Peeling one model at a time costs O(n * models), cheaper than sorting a million names.
+    while len(labels) and len(groups) < MAX_MODELS:
+        name = labels[0]
+        mine = labels == name
+        groups.append(_Group(str(name) or "(unnamed)", values[mine]))
+        values, labels = values[~mine], labels[~mine]
+    if len(labels):
+        others = len(np.unique(labels))
+        groups.append(_Group(f"{others} others", values, others))
+    return groups
+
+
+def _draw_waiting(figure: Figure) -> None:
+    figure.text(0.5, 0.52, WAITING, ha="center", va="center", fontsize=15, color=INK)
+    figure.text(
+        0.5,
+        0.45,
+        "The plot appears once the metric service has logged a row.",
+        ha="center",
+        va="center",
+        fontsize=10.5,
+        color=MUTED,
+    )
+
+
+def _draw_distribution(figure: Figure, groups: list[_Group]) -> None:
+    axes = figure.add_axes(AXES_BOX)
+    if len(groups) == 1:
+        everything = groups[0].errors
+        named = f" from model {groups[0].name}" if groups[0].name else ""
+        subtitle = _rows(len(everything)) + named
+    else:
+        everything = np.concatenate([group.errors for group in groups])
+        models = sum(group.models for group in groups)
+        subtitle = f"{_rows(len(everything))} from {models} models"
+    figure.text(AXES_BOX[0], 0.905, subtitle, fontsize=10.5, color=MUTED)
+    edges = histogram_edges(everything)
+    bin_width = float(edges[1] - edges[0])
+    summaries = [Summary.of(group.name, group.errors) for group in groups]
+    tallest = 0.0
+    if len(groups) == 1:
+        tallest = _draw_single(axes, everything, edges, summaries[0])
+        handles = axes.get_legend_handles_labels()[0]
+    else:
+        handles = []
+        for group, summary, color in zip(groups, summaries, MODEL_COLORS, strict=False):
+            tallest = max(tallest, _draw_model(axes, group.errors, edges, summary, color))
+            handles.append(
+                Patch(
+                    facecolor=color,
+                    alpha=0.5,
+                    edgecolor=color,
+                    label=f"{summary.name} (n={summary.count:,})",
+                )
+            )
+        handles += [
+            Line2D([], [], color=MUTED, lw=2, label="density (KDE)"),
+            Line2D([], [], color=MUTED, lw=1.4, ls="--", label="mean"),
+            Line2D([], [], color=MUTED, lw=1.4, ls=":", label="median"),
+        ]
+        summaries.insert(0, Summary.of("all", everything))
+    _style_axes(axes, edges, tallest, bin_width)
+    _draw_statistics(figure, summaries)
+    figure.legend(
+        handles=handles,
+        loc="lower left",
+        bbox_to_anchor=(PANEL_LEFT, AXES_BOX[1]),
+        frameon=False,
+        fontsize=9.5,
+        labelcolor=INK,
+        borderaxespad=0.0,
+    )
+
+
+def _draw_single(axes: Axes, errors: FloatArray, edges: FloatArray, summary: Summary) -> float:
+    counts, _ = np.histogram(errors, bins=edges)
+    axes.bar(
+        edges[:-1],
+        counts,
+        width=np.diff(edges),
+        align="edge",
+        color=BAR,
+        alpha=0.8,
+        edgecolor="white",
+        linewidth=0.7,
+        label="errors (histogram)",
+    )
+    tallest = float(counts.max())
+    tallest = max(tallest, _draw_density(axes, errors, edges, INK, "density (KDE, scaled)"))
+    axes.axvline(summary.mean, color=MEAN, lw=1.8, ls="--", label=f"mean = {_number(summary.mean)}")
+    axes.axvline(
+        summary.median,
+        color=MEDIAN,
+        lw=1.8,
+        ls=(0, (1, 1.5)),
+        label=f"median = {_number(summary.median)}",
+    )
+    return tallest
+
+
+def _draw_model(
+    axes: Axes, errors: FloatArray, edges: FloatArray, summary: Summary, color: str
+) -> float:
+    counts, _ = np.histogram(errors, bins=edges)
+    axes.stairs(counts, edges, fill=True, color=color, alpha=0.22)
+    axes.stairs(counts, edges, color=color, linewidth=1.3)
+    tallest = max(float(counts.max()), _draw_density(axes, errors, edges, color, None))
+    axes.axvline(summary.mean, color=color, lw=1.4, ls="--")
+    axes.axvline(summary.median, color=color, lw=1.4, ls=":")
+    return tallest
+
+
+def _draw_density(
+    axes: Axes, errors: FloatArray, edges: FloatArray, color: str, label: str | None
+) -> float:
+    """Draw the density on the count axis; return its peak in counts."""
+    grid, curve = count_density(errors, edges)
+    if not curve.any():
+        return 0.0
+    axes.plot(grid, curve, color=color, linewidth=2.0, label=label)
+    return float(curve.max())
+
+
+def _style_axes(axes: Axes, edges: FloatArray, tallest: float, bin_width: float) -> None:
+    axes.set_xlim(float(edges[0]), float(edges[-1]))
+    axes.set_ylim(0, max(tallest, 1.0) * 1.08)
+    axes.set_xlabel("absolute error", fontsize=11, color=INK)
+    axes.set_ylabel(f"rows per bin (bin width {_number(bin_width)})", fontsize=11, color=INK)
+    axes.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+    top = axes.get_ylim()[1]
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: _count(value, top)))
+    axes.grid(axis="y", color=GRID, linewidth=0.8)
+    axes.set_axisbelow(True)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    for side in ("left", "bottom"):
+        axes.spines[side].set_color(MUTED)
+    axes.tick_params(colors=INK, labelsize=9.5)
+
+
+def _draw_statistics(figure: Figure, summaries: list[Summary]) -> None:
+    top = AXES_BOX[1] + AXES_BOX[3]
+    figure.text(PANEL_LEFT, top, "Statistics", fontsize=12, fontweight="bold", color=INK, va="top")
+    if len(summaries) == 1:
+        only = summaries[0]
+        rows = [
+            ("mean", _number(only.mean)),
+            ("median", _number(only.median)),
+            ("std", _number(only.std)),
+            ("count", f"{only.count:,}"),
+        ]
+        width = max(len(value) for _, value in rows)
+        table = "\n".join(f"{label:<8}{value:>{width}}" for label, value in rows)
+    else:
+        lines = [f"{'model':<{NAME_WIDTH}} {'mean':>8} {'median':>8} {'std':>8} {'count':>10}"]
+        lines += [
+            f"{_short(s.name):<{NAME_WIDTH}} {_number(s.mean):>8} {_number(s.median):>8} "
+            f"{_number(s.std):>8} {s.count:>10,}"
+            for s in summaries
+        ]
+        table = "\n".join(lines)
+    figure.text(
+        PANEL_LEFT,
+        top - 0.055,
+        table,
+        family="monospace",
+        fontsize=9.5 if len(summaries) == 1 else 9.0,
+        color=INK,
+        va="top",
+        linespacing=1.55,
+        bbox={"boxstyle": "round,pad=0.6", "facecolor": "#f5f7f9", "edgecolor": GRID},
+    )
+
+
+def _count(value: float, top: float) -> str:
+    """A count on an axis reaching `top`, in at most six characters, alike on every tick."""
+    if value == 0:
+        return "0"
+    if top >= 1e6:
+        return f"{value / 1e6:.4g}M"
+    if top >= 1e5:
+        return f"{value / 1e3:.4g}k"
+    return f"{value:,.0f}"
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row" + ("" if count == 1 else "s")
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 1] + "…"
+
+
+def _number(value: float) -> str:
+    """A statistic in at most ~8 characters: 4 significant digits, grouped thousands."""
+    if value == 0 or 1e-3 <= abs(value) < 1e6:
+        digits = max(0, 3 - math.floor(math.log10(abs(value)))) if value else 0
+        return f"{value:,.{digits}f}"
+    return f"{value:.3g}"

@@ -1,0 +1,104 @@
+"""Running one service as its own process (`mlmon features|model|metric|plot`), as in a container.
+
+SIGTERM or SIGINT stops it gracefully: stop consuming, finish and ack what is in flight, flush
+the logs, close the connection, well within Docker's 10 s grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from mlmon.bus import Bus, make_bus
+from mlmon.errors import ConfigError
+from mlmon.models import Predictor
+from mlmon.services.features import run_features
+from mlmon.services.metric import MetricService
+from mlmon.services.model import run_model
+from mlmon.settings import Settings
+from mlmon.status import ServiceStats, publish_status
+
+log = logging.getLogger("mlmon")
+
+SERVICES = ("features", "model", "metric", "plot")
+
+
+def _needs_broker(settings: Settings, service: str) -> None:
+    if settings.broker_url is None:
+        msg = (
+            f"`mlmon {service}` talks to RabbitMQ: set MLMON_BROKER_URL or --broker "
+            "(or run `mlmon up` for all four services in one process, no broker needed)"
+        )
+        raise ConfigError(msg)
+
+
+async def run_service(
+    service: str, settings: Settings, predictor: Predictor | None = None, once: bool = False
+) -> None:
+    stats = ServiceStats(service)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if service == "plot":
+        from mlmon.services.plot import run_plot  # matplotlib: only the plot process pays for it
+
+        await _with_status(settings, stats, run_plot(settings, stats, stop, once=once))
+        return
+    _needs_broker(settings, service)
+    bus = make_bus(settings, f"mlmon-{service}")
+    await bus.connect()
+    try:
+        work = _service_work(service, settings, bus, stats, stop, predictor)
+        await _with_status(settings, stats, work, on_stop=(stop, bus.stop_consuming))
+    finally:
+        await bus.close()
+
+
+def _service_work(
+    service: str,
+    settings: Settings,
+    bus: Bus,
+    stats: ServiceStats,
+    stop: asyncio.Event,
+    predictor: Predictor | None,
+) -> Awaitable[object]:
+    if service == "features":
+        return run_features(settings, bus, stats, stop)
+    if service == "model":
+        if predictor is None:
+            msg = "the model service needs a loaded model"
+            raise ConfigError(msg)
+        return run_model(settings, bus, predictor, stats)
+    if service == "metric":
+        return MetricService(settings, bus, stats).run()
+    msg = f"unknown service {service!r} (one of {', '.join(SERVICES)})"
+    raise ConfigError(msg)
+
+
+async def _with_status(
+    settings: Settings,
+    stats: ServiceStats,
+    work: Awaitable[object],
+    on_stop: tuple[asyncio.Event, Callable[[], Awaitable[None]]] | None = None,
+) -> None:
+    """Run `work` with a fresh status file; when `stop` is set, call the stop hook."""
+    reporter = asyncio.create_task(
+        publish_status(settings.state_dir, stats, settings.status_interval)
+    )
+    watcher = asyncio.create_task(_on_event(*on_stop)) if on_stop else None
+    try:
+        await work
+    finally:
+        for task in (watcher, reporter):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (watcher, reporter) if t), return_exceptions=True)
+
+
+async def _on_event(event: asyncio.Event, action: Callable[[], Awaitable[None]]) -> None:
+    await event.wait()
+    log.info("stopping: finishing in-flight messages")
+    await action()

@@ -1,0 +1,1 @@
+"""The four services. Each is an async function wiring the pure core to a Bus."""

@@ -1,0 +1,60 @@
+"""plot: keep `error_distribution.png` up to date with metric_log.csv.
+
+Every `plot_interval` seconds the log is polled for new rows (only appended bytes are read) and,
+when there are any, the PNG is rendered again. Reading and rendering run in a worker thread so
+the event loop (status updates, stop requests) stays responsive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlmon.error_log import ErrorLogReader
+from mlmon.error_plot import render_error_distribution
+from mlmon.settings import Settings
+from mlmon.status import ServiceStats
+
+log = logging.getLogger("mlmon.plot")
+
+METRIC_LOG = "metric_log.csv"
+PLOT_FILE = "error_distribution.png"
+
+
+async def run_plot(
+    settings: Settings, stats: ServiceStats, stop: asyncio.Event, once: bool = False
+) -> None:
+    """Render the PNG at start and whenever rows arrive, until `stop` is set (or once)."""
+    reader = ErrorLogReader(settings.logs_dir / METRIC_LOG)
+    target = settings.logs_dir / PLOT_FILE
+    stale = True  # nothing rendered yet, or the last attempt failed
+    while True:
+        try:
+            if await asyncio.to_thread(reader.poll) or stale:
+                await asyncio.to_thread(_render, reader, target)
+                stale = False
+                stats.counters["renders"] += 1
+                stats.ready = True
+        except Exception:
+            stale = True
+            stats.counters["render_errors"] += 1
+            log.exception(
+                "could not render %s; trying again in %ss", target, settings.plot_interval
+            )
+        stats.gauges["rows"] = reader.count
+        stats.gauges["skipped_rows"] = reader.skipped
+        if once or stop.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.plot_interval)
+        if stop.is_set():
+            return
+
+
+def _render(reader: ErrorLogReader, target: Path) -> None:
+    named = any(reader.model_names)  # a seed log names no model: no per-model colours
+    models = reader.models if named else None
+    render_error_distribution(reader.errors, target, datetime.now(UTC), models)

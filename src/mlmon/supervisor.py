@@ -1,0 +1,157 @@
+"""`mlmon up --broker URL`: each service in its own process, restarted when it dies.
+
+Children get the effective settings as MLMON_* environment variables, exactly as containers
+do, and write their logs to `<logs>/services/<service>.log`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlmon.errors import MlmonError
+from mlmon.progress import Progress, Snapshot, status_files
+from mlmon.settings import Settings, env_name
+from mlmon.up import Display, RunLimits, drain, watch
+
+log = logging.getLogger("mlmon.supervisor")
+
+GRACE = 10.0  # seconds between SIGTERM and SIGKILL, as Docker gives
+MAX_RESTARTS = 5  # within RESTART_WINDOW seconds, then we give up
+RESTART_WINDOW = 60.0
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as the MLMON_* variables a child process reads back."""
+    env = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        env[env_name(name)] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+@dataclass
+class Child:
+    service: str
+    argv: list[str]
+    log_path: Path
+    restart_on_success: bool = True
+    process: asyncio.subprocess.Process | None = None
+    restarts: list[float] = field(default_factory=list)
+    finished: bool = False  # exited by itself with success, or was told to stop
+
+    def __repr__(self) -> str:
+        pid = self.process.pid if self.process else None
+        return f"Child({self.service!r}, pid={pid}, restarts={len(self.restarts)})"
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, model_workers: int = 1) -> None:
+        self.settings = settings
+        self.env = {**os.environ, **settings_env(settings)}
+        log_dir = settings.logs_dir / "services"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        base = [sys.executable, "-m", "mlmon"]
+        self.children = [
+            Child(
+                "features", [*base, "features"], log_dir / "features.log", restart_on_success=False
+            ),
+            *(
+                Child("model", [*base, "model"], log_dir / f"model-{i}.log")
+                for i in range(1, model_workers + 1)
+            ),
+            Child("metric", [*base, "metric"], log_dir / "metric.log"),
+            Child("plot", [*base, "plot"], log_dir / "plot.log"),
+        ]
+        self._stopping = False
+        self._failure: BaseException | None = None
+
+    async def _spawn(self, child: Child) -> None:
+        with child.log_path.open("ab") as log_file:
+            child.process = await asyncio.create_subprocess_exec(
+                *child.argv,
+                env=self.env,
+                stdout=log_file,
+                stderr=log_file,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+        log.info("started %s (pid %d), log in %s", child.service, child.process.pid, child.log_path)
+
+    async def _keep_alive(self, child: Child) -> None:
+        while True:
+            await self._spawn(child)
+            assert child.process is not None
+            code = await child.process.wait()
+            if self._stopping or child.finished:
+                return
+            if code == 0 and not child.restart_on_success:
+                child.finished = True
+                return
+            now = time.monotonic()
+            child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW] + [now]
+            if len(child.restarts) > MAX_RESTARTS:
+                tail = _tail(child.log_path)
+                self._failure = MlmonError(
+                    f"{child.service} exited {MAX_RESTARTS + 1} times within "
+                    f"{RESTART_WINDOW:.0f}s (last code {code}); its log ends:\n{tail}"
+                )
+                return
+            delay = min(2 ** (len(child.restarts) - 1), 10)
+            log.warning("%s exited with code %s; restarting in %ds", child.service, code, delay)
+            await asyncio.sleep(delay)
+
+    async def run(self, limits: RunLimits) -> Snapshot:
+        started = time.time()
+        progress = Progress(self.settings.logs_dir, status_files(self.settings.state_dir, started))
+        display = Display()
+        keepers = [asyncio.create_task(self._keep_alive(child)) for child in self.children]
+        features = self.children[0]
+        try:
+            await watch(progress, limits, lambda: features.finished, lambda: self._failure, display)
+            await self._terminate([features])
+            await drain(progress, display)
+        finally:
+            self._stopping = True
+            await self._terminate(self.children)
+            for keeper in keepers:
+                keeper.cancel()
+            await asyncio.gather(*keepers, return_exceptions=True)
+        final = progress.snapshot()
+        display.show(final, final=True)
+        return final
+
+    async def _terminate(self, children: list[Child]) -> None:
+        """SIGTERM, then SIGKILL whoever is still there after the grace period."""
+        running = [
+            c.process for c in children if c.process is not None and c.process.returncode is None
+        ]
+        for child in children:
+            child.finished = True
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in running)), GRACE)
+        except TimeoutError:
+            for process in running:
+                if process.returncode is None:
+                    log.warning("pid %d ignored SIGTERM for %.0fs: killing it", process.pid, GRACE)
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+            await asyncio.gather(*(p.wait() for p in running))
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

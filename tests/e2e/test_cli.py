@@ -1,0 +1,96 @@
+"""The command line's errors and helpers, as a user meets them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import SEED_MODEL
+from tests.e2e.cli import mlmon
+
+
+def test_pickle_without_consent_is_refused_with_the_reason(tmp_path: Path) -> None:
+    """`mlmon up --model myfile.pkl` refuses to unpickle and says how to consent."""
+    result = mlmon("up", "--model", str(SEED_MODEL), "--logs", str(tmp_path))
+    assert result.returncode == 2
+    assert "is a pickle" in result.stderr
+    assert "--trust-pickle" in result.stderr
+
+
+def test_seed_pickle_runs_with_consent(tmp_path: Path) -> None:
+    """With --trust-pickle the seeds' model drives the embedded pipeline."""
+    result = mlmon(
+        "up",
+        "--model",
+        str(SEED_MODEL),
+        "--trust-pickle",
+        "--count",
+        "50",
+        "--rate",
+        "0",
+        "--logs",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "joined 50" in result.stdout
+
+
+def test_missing_model_file_is_named(tmp_path: Path) -> None:
+    """A model path that does not exist is named in a one-line error, no traceback."""
+    result = mlmon("up", "--model", str(tmp_path / "gone.json"), "--logs", str(tmp_path))
+    assert result.returncode == 2
+    assert "gone.json does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_wrong_environment_value_fails_fast() -> None:
+    """A malformed MLMON_* variable stops start-up naming the variable."""
+    result = mlmon("config", env={"MLMON_PREFETCH": "lots"})
+    assert result.returncode == 2
+    assert "MLMON_PREFETCH='lots'" in result.stderr
+
+
+def test_a_single_service_without_broker_says_what_to_do() -> None:
+    """`mlmon metric` with no broker explains the choice instead of failing obscurely."""
+    result = mlmon("metric")
+    assert result.returncode == 2
+    assert "MLMON_BROKER_URL" in result.stderr
+    assert "mlmon up" in result.stderr
+
+
+def test_unreachable_broker_is_named(tmp_path: Path) -> None:
+    """A broker nobody listens on is named (password hidden) after a bounded wait."""
+    result = mlmon(
+        "features", "--broker", "amqp://guest:secret@127.0.0.1:1/", "--count", "1", timeout=90
+    )
+    assert result.returncode == 2
+    assert "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/" in result.stderr
+    assert "secret" not in result.stderr
+
+
+def test_config_shows_where_each_value_came_from() -> None:
+    """`mlmon config` lists every variable with its value and source."""
+    result = mlmon("config", "--broker", "amqp://u:p@h:5672/", env={"MLMON_RATE": "7"})
+    assert result.returncode == 0
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert "flag --broker" in lines["MLMON_BROKER_URL"]
+    assert "u:***@h" in lines["MLMON_BROKER_URL"]
+    assert "environment" in lines["MLMON_RATE"]
+    assert "default" in lines["MLMON_QUEUE_FEATURES"]
+
+
+def test_train_writes_the_safe_model(tmp_path: Path) -> None:
+    """`mlmon train` writes a JSON model that `mlmon up --model` accepts without consent."""
+    output = tmp_path / "m.json"
+    assert mlmon("train", "--output", str(output)).returncode == 0
+    result = mlmon(
+        "up",
+        "--model",
+        str(output),
+        "--count",
+        "10",
+        "--rate",
+        "0",
+        "--logs",
+        str(tmp_path / "logs"),
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,79 @@
+"""`mlmon up` end to end, in both modes: rows appear, each error is exact, the PNG is whole."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib.image
+
+from tests.conftest import delete_queues
+from tests.e2e.cli import mlmon
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_outputs(logs: Path, count: int) -> list[dict[str, str]]:
+    """Exactly `count` rows with unique ids and exact errors, and a readable PNG."""
+    with (logs / "metric_log.csv").open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames is not None
+        assert reader.fieldnames[:4] == ["id", "y_true", "y_pred", "absolute_error"]
+        rows = list(reader)
+    assert len(rows) == count
+    assert len({row["id"] for row in rows}) == count
+    for row in rows:
+        assert float(row["absolute_error"]) == abs(float(row["y_true"]) - float(row["y_pred"]))
+    png = logs / "error_distribution.png"
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    height, width, _ = matplotlib.image.imread(png).shape
+    assert height > 300
+    assert width > 300
+    return rows
+
+
+def test_embedded_up_runs_the_whole_pipeline(tmp_path: Path) -> None:
+    """With no broker, `mlmon up --count` runs all four services in one process and stops."""
+    logs = tmp_path / "logs"
+    result = mlmon("up", "--count", "300", "--rate", "0", "--logs", str(logs))
+    assert result.returncode == 0, result.stderr
+    assert "embedded in-process bus" in result.stdout
+    assert "joined 300" in result.stdout
+    check_outputs(logs, 300)
+
+
+def test_embedded_up_stops_after_duration(tmp_path: Path) -> None:
+    """`--duration` stops a paced run by itself, with the rows sent so far joined."""
+    logs = tmp_path / "logs"
+    result = mlmon("up", "--duration", "3", "--rate", "20", "--logs", str(logs))
+    assert result.returncode == 0, result.stderr
+    rows = check_outputs(logs, (logs / "metric_log.csv").read_text().count("\n") - 1)
+    assert 20 <= len(rows) <= 100
+
+
+def test_broker_up_runs_each_service_as_a_process(
+    broker_url: str, tmp_path: Path, queue_names: dict[str, str]
+) -> None:
+    """With --broker, four supervised processes over RabbitMQ join every record exactly once."""
+    logs = tmp_path / "logs"
+    env = {f"MLMON_{key.upper()}": value for key, value in queue_names.items()}
+    try:
+        result = mlmon(
+            "up",
+            "--broker",
+            broker_url,
+            "--count",
+            "2000",
+            "--rate",
+            "0",
+            "--logs",
+            str(logs),
+            env=env,
+        )
+    finally:
+        delete_queues(broker_url, queue_names.values())
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "RabbitMQ, one process each" in result.stdout
+    check_outputs(logs, 2000)
+    for service in ("features", "model-1", "metric", "plot"):
+        assert (logs / "services" / f"{service}.log").exists()

@@ -1,0 +1,282 @@
+"""ErrorLogReader: incremental, resilient reading of metric_log.csv."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlmon import error_log
+from mlmon.error_log import ErrorLogReader
+
+HEADER = "id,y_true,y_pred,absolute_error,model,model_version,sent_at,joined_at\n"
+SEED_HEADER = "id,y_true,y_pred,absolute_error\n"
+
+
+def row(key: str, error: float, model: str = "linear") -> str:
+    return f"{key},1.0,{1.0 + error!r},{error!r},{model},1,1700000000.0,1700000000.5\n"
+
+
+def append(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    return tmp_path / "metric_log.csv"
+
+
+def test_reads_rows_and_statistics(log_path: Path) -> None:
+    """A first poll takes every row; count, mean, errors and models follow."""
+    log_path.write_text(HEADER + row("a", 1.5) + row("b", 2.5, "forest"))
+    reader = ErrorLogReader(log_path)
+    assert reader.poll() == 2
+    assert reader.count == 2
+    assert reader.mean == pytest.approx(2.0)
+    assert reader.errors.dtype == np.float64
+    assert reader.errors.tolist() == [1.5, 2.5]
+    assert reader.models.tolist() == ["linear", "forest"]
+    assert reader.model_names == ("linear", "forest")
+    assert reader.skipped == 0
+
+
+def test_incremental_reads_leave_partial_lines_for_later(log_path: Path) -> None:
+    """Appended rows are read once each, and a half-written row waits until it is complete."""
+    log_path.write_text(HEADER + row("a", 1.0))
+    reader = ErrorLogReader(log_path)
+    assert reader.poll() == 1
+    full = row("c", 3.0)
+    append(log_path, row("b", 2.0) + full[:9])
+    assert reader.poll() == 1
+    assert reader.poll() == 0
+    append(log_path, full[9:])
+    assert reader.poll() == 1
+    assert reader.errors.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_partial_header_waits(log_path: Path) -> None:
+    """A header without its newline yet is not taken as a header."""
+    log_path.write_text(HEADER[:10])
+    reader = ErrorLogReader(log_path)
+    assert reader.poll() == 0
+    append(log_path, HEADER[10:] + row("a", 4.0))
+    assert reader.poll() == 1
+    assert reader.errors.tolist() == [4.0]
+
+
+def test_poll_with_nothing_new_does_not_open_the_file(
+    log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unchanged file costs one stat: the file is not even opened."""
+    log_path.write_text(HEADER + row("a", 1.0))
+    reader = ErrorLogReader(log_path)
+    reader.poll()
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("opened an unchanged file")
+
+    monkeypatch.setattr(Path, "open", refuse)
+    assert reader.poll() == 0
+
+
+def test_earlier_views_are_not_changed_by_later_polls(log_path: Path) -> None:
+    """`errors` is a view that keeps its contents while the buffer grows."""
+    log_path.write_text(HEADER + row("a", 1.0))
+    reader = ErrorLogReader(log_path)
+    reader.poll()
+    before = reader.errors
+    append(log_path, "".join(row(str(i), float(i)) for i in range(5000)))
+    reader.poll()
+    assert before.tolist() == [1.0]
+    assert reader.count == 5001
+    assert reader.errors[-1] == 4999.0
+
+
+def test_truncation_resets(log_path: Path) -> None:
+    """A file cut below what was read is read again from the top."""
+    log_path.write_text(HEADER + row("a", 1.0) + row("b", 2.0) + row("c", 3.0))
+    reader = ErrorLogReader(log_path)
+    reader.poll()
+    with log_path.open("r+b") as handle:
+        handle.truncate(len(HEADER) + len(row("a", 1.0)))
+    assert reader.poll() == 1
+    assert reader.errors.tolist() == [1.0]
+    assert reader.resets == 1
+
+
+def test_cut_back_and_rewritten_past_the_offset_resets(log_path: Path) -> None:
+    """Rows rewritten after a crash are noticed even when the file has grown past the offset."""
+    first, second = row("a", 1.0), row("b", 2.0)
+    log_path.write_text(HEADER + first + second)
+    reader = ErrorLogReader(log_path)
+    reader.poll()
+    with log_path.open("r+b") as handle:
+        handle.truncate(len(HEADER) + len(first))
+    append(log_path, row("c", 30.0) + row("d", 40.0) + row("e", 50.0))
+    reader.poll()
+    assert reader.errors.tolist() == [1.0, 30.0, 40.0, 50.0]
+    assert reader.resets == 1
+
+
+def test_replaced_file_resets(log_path: Path) -> None:
+    """A file replaced by another (a new inode) is read from the top."""
+    log_path.write_text(HEADER + row("a", 1.0))
+    reader = ErrorLogReader(log_path)
+    reader.poll()
+    replacement = log_path.with_name("new.csv")
+    replacement.write_text(HEADER + row("x", 7.0) + row("y", 8.0) + row("z", 9.0))
+    os.replace(replacement, log_path)
+    assert reader.poll() == 3
+    assert reader.errors.tolist() == [7.0, 8.0, 9.0]
+
+
+def test_missing_file_is_zero_rows(log_path: Path) -> None:
+    """No file yet: no rows, no exception; rows are read once it appears."""
+    reader = ErrorLogReader(log_path)
+    assert reader.poll() == 0
+    assert reader.count == 0
+    assert math.isnan(reader.mean)
+    assert reader.errors.size == 0
+    assert reader.models.size == 0
+    log_path.write_text(HEADER + row("a", 1.0))
+    assert reader.poll() == 1
+
+
+def test_disappearing_file_resets(log_path: Path) -> None:
+    """A removed log empties the reader; a new one is read from its start."""
+    log_path.write_text(HEADER + row("a", 1.0))
+    reader = ErrorLogReader(log_path)
+    reader.poll()
+    log_path.unlink()
+    assert reader.poll() == 0
+    assert reader.count == 0
+    log_path.write_text(HEADER + row("b", 2.0))
+    assert reader.poll() == 1
+    assert reader.errors.tolist() == [2.0]
+
+
+def test_seed_format_log(log_path: Path) -> None:
+    """The seeds' four-column log is read; its rows name no model."""
+    log_path.write_text(
+        SEED_HEADER + "1700000000.1,151.0,140.5,10.5\n1700000000.2,80.0,95.0,15.0\n"
+    )
+    reader = ErrorLogReader(log_path)
+    assert reader.poll() == 2
+    assert reader.errors.tolist() == [10.5, 15.0]
+    assert reader.models.tolist() == ["", ""]
+    assert reader.model_names == ("",)
+
+
+def test_seed_log_with_rows_appended_by_the_metric_service(log_path: Path) -> None:
+    """Full rows appended under a seed header still give their model."""
+    log_path.write_text(SEED_HEADER + "1,151.0,140.5,10.5\n" + row("a", 2.0, "forest"))
+    reader = ErrorLogReader(log_path)
+    assert reader.poll() == 2
+    assert reader.models.tolist() == ["", "forest"]
+
+
+def test_columns_are_found_by_name(log_path: Path) -> None:
+    """The error and model columns are located by the header, in any order."""
+    log_path.write_text("model,absolute_error,id\nrf,1.25,a\nlin,2.5,b\n")
+    reader = ErrorLogReader(log_path)
+    assert reader.poll() == 2
+    assert reader.errors.tolist() == [1.25, 2.5]
+    assert reader.models.tolist() == ["rf", "lin"]
+
+
+def test_unparsable_and_non_finite_rows_are_skipped_and_counted(log_path: Path) -> None:
+    """Garbage, short, empty-valued and non-finite rows are counted; blank lines are ignored."""
+    log_path.write_text(
+        HEADER
+        + row("a", 1.0)
+        + "b,1,2,not-a-number,lin,1,0,0\n"
+        + "short,row\n"
+        + "\n"
+        + "c,1,2,,lin,1,0,0\n"
+        + row("d", math.nan)
+        + row("e", math.inf)
+        + row("f", 2.0)
+    )
+    reader = ErrorLogReader(log_path)
+    assert reader.poll() == 2
+    assert reader.errors.tolist() == [1.0, 2.0]
+    assert reader.models.tolist() == ["linear", "linear"]
+    assert reader.skipped == 5
+
+
+def test_quoted_fields_and_crlf_line_ends(log_path: Path) -> None:
+    """Quoted fields (commas inside an id) and CRLF line ends parse correctly."""
+    log_path.write_bytes(
+        HEADER.replace("\n", "\r\n").encode()
+        + b'"id,with,commas",1,2,3.5,"mo""del",1,0,0\r\n'
+        + b"plain,1,2,4.5,lin,1,0,0\r\n"
+    )
+    reader = ErrorLogReader(log_path)
+    assert reader.poll() == 2
+    assert reader.errors.tolist() == [3.5, 4.5]
+    assert reader.models.tolist() == ['mo"del', "lin"]
+
+
+def test_log_without_error_column_skips_rows(log_path: Path) -> None:
+    """A header without absolute_error makes every row skipped, not a crash."""
+    log_path.write_text("id,value\na,1\nb,2\n")
+    reader = ErrorLogReader(log_path)
+    assert reader.poll() == 0
+    assert reader.skipped == 2
+
+
+def test_small_read_blocks_carry_partial_lines(
+    log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows split across read blocks are joined before parsing."""
+    monkeypatch.setattr(error_log, "READ_BYTES", 7)
+    errors = [0.1 * i for i in range(50)]
+    log_path.write_text(HEADER + "".join(row(str(i), e) for i, e in enumerate(errors)))
+    reader = ErrorLogReader(log_path)
+    assert reader.poll() == 50
+    assert reader.errors.tolist() == errors
+
+
+def _reference(text: str) -> tuple[list[float], list[str]]:
+    """What the csv module makes of the complete lines of `text`."""
+    complete = text[: text.rfind("\n") + 1]
+    rows = list(csv.reader(complete.splitlines()[1:]))
+    taken = [(float(r[3]), r[4]) for r in rows if r and math.isfinite(float(r[3]))]
+    return [e for e, _ in taken], [m for _, m in taken]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    errors=st.lists(st.floats(min_value=0, max_value=1e9, allow_nan=False), max_size=40),
+    models=st.lists(st.sampled_from(["lin", "rf", "gbm,v2"]), min_size=40, max_size=40),
+    cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=6),
+)
+def test_any_split_of_appends_reads_every_row_once(
+    errors: list[float], models: list[str], cuts: list[int]
+) -> None:
+    """However the writes are split into appends and polls, every row is read exactly once."""
+    lines = []
+    for i, error in enumerate(errors):
+        model = f'"{models[i]}"' if "," in models[i] else models[i]
+        lines.append(f"id-{i},1.0,2.0,{error!r},{model},1,0.0,0.0\n")
+    text = HEADER + "".join(lines)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "metric_log.csv"
+        path.write_text("")
+        reader = ErrorLogReader(path)
+        written = 0
+        for cut in [*sorted(cuts), len(text)]:
+            append(path, text[written:cut])
+            written = max(written, cut)
+            reader.poll()
+        expected_errors, expected_models = _reference(text)
+        assert reader.errors.tolist() == expected_errors
+        assert reader.models.tolist() == expected_models

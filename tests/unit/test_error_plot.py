@@ -1,0 +1,240 @@
+"""The error-distribution PNG and the plot service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+from scipy.stats import gaussian_kde
+
+from mlmon.error_plot import (
+    DPI,
+    FIGURE_SIZE,
+    binned_kde,
+    count_density,
+    format_utc,
+    histogram_edges,
+    render_error_distribution,
+    silverman_bandwidth,
+)
+from mlmon.services import plot as plot_service
+from mlmon.services.plot import PLOT_FILE, run_plot
+from mlmon.settings import Settings
+from mlmon.status import ServiceStats
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+NOW = datetime(2024, 5, 17, 12, 30, tzinfo=UTC)
+
+
+def realistic_errors(n: int, seed: int = 0) -> np.ndarray:
+    return np.abs(np.random.default_rng(seed).normal(0, 50, n))
+
+
+def assert_valid_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    image = imread(path)
+    width, height = FIGURE_SIZE
+    assert image.shape[:2] == (round(height * DPI), round(width * DPI))
+
+
+def test_density_peak_is_on_the_count_scale() -> None:
+    """The curve is in rows per bin, so its peak is close to the tallest bar, not near zero."""
+    errors = realistic_errors(2000)
+    edges = histogram_edges(errors)
+    counts, _ = np.histogram(errors, bins=edges)
+    _, curve = count_density(errors, edges)
+    assert 0.7 * counts.max() < curve.max() < 1.3 * counts.max()
+
+
+def test_density_integrates_to_the_row_count() -> None:
+    """Integrated over the axis, the scaled curve holds about every row's share of the bars."""
+    errors = realistic_errors(5000, seed=1)
+    edges = histogram_edges(errors)
+    grid, curve = count_density(errors, edges)
+    bin_width = edges[1] - edges[0]
+    assert np.trapezoid(curve, grid) / bin_width == pytest.approx(len(errors), rel=0.03)
+
+
+def test_binned_kde_matches_an_exact_gaussian_kde() -> None:
+    """Away from a boundary the binned KDE agrees with scipy's exact one."""
+    values = np.random.default_rng(2).normal(10, 3, 3000)  # negative-free reflection not used
+    values = values[values > 0]
+    low, high = float(values.min()), float(values.max())
+    grid, density = binned_kde(values, low, high)
+    bandwidth = silverman_bandwidth(values)
+    exact = gaussian_kde(values, bw_method=bandwidth / values.std(ddof=1))(grid)
+    middle = (grid > low + 4 * bandwidth) & (grid < high - 4 * bandwidth)
+    assert np.abs(density[middle] - exact[middle]).max() < 0.02 * exact.max()
+
+
+def test_render_writes_a_valid_png(tmp_path: Path) -> None:
+    """A realistic set of errors gives a PNG that an image reader accepts."""
+    path = tmp_path / "error_distribution.png"
+    render_error_distribution(realistic_errors(1000), path, NOW)
+    assert_valid_png(path)
+
+
+def test_render_with_two_models(tmp_path: Path) -> None:
+    """Errors from two models give a valid PNG (one colour per model)."""
+    path = tmp_path / "plot.png"
+    models = ["linear"] * 600 + ["forest"] * 400
+    render_error_distribution(realistic_errors(1000), path, NOW, models)
+    assert_valid_png(path)
+
+
+def test_render_rejects_misaligned_models(tmp_path: Path) -> None:
+    """Model names must align with the errors."""
+    with pytest.raises(ValueError, match="model names"):
+        render_error_distribution(realistic_errors(10), tmp_path / "p.png", NOW, ["a"] * 9)
+
+
+@pytest.mark.parametrize(
+    "errors",
+    [np.array([]), np.array([np.nan, np.inf]), np.array([3.0]), np.array([2.0, 2.0, 2.0])],
+    ids=["empty", "non-finite", "one", "constant"],
+)
+def test_degenerate_input_still_gives_a_png(tmp_path: Path, errors: np.ndarray) -> None:
+    """No rows, only non-finite rows, one row or equal rows: a PNG, never a traceback."""
+    path = tmp_path / "plot.png"
+    render_error_distribution(errors, path, NOW)
+    assert_valid_png(path)
+
+
+def test_waiting_state_shows_the_message(tmp_path: Path) -> None:
+    """With no rows the figure says it is waiting for data."""
+    path = tmp_path / "plot.png"
+    texts: list[str] = []
+    original = Figure.savefig
+
+    def spy(self: Figure, *args: object, **kwargs: object) -> None:
+        texts.extend(text.get_text() for text in self.texts)
+        original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Figure, "savefig", spy)
+        render_error_distribution(np.array([]), path, NOW)
+    assert "Waiting for data: no rows in metric_log.csv yet" in texts
+    assert "generated at 2024-05-17 12:30:00 UTC" in texts
+    assert_valid_png(path)
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
+    """Rendering twice leaves exactly the PNG in its directory."""
+    path = tmp_path / "plot.png"
+    render_error_distribution(realistic_errors(100), path, NOW)
+    render_error_distribution(realistic_errors(200), path, NOW)
+    assert [p.name for p in tmp_path.iterdir()] == ["plot.png"]
+
+
+def test_failed_write_keeps_the_old_png_and_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A render that fails mid-write leaves the previous PNG intact and cleans up."""
+    path = tmp_path / "plot.png"
+    render_error_distribution(realistic_errors(100), path, NOW)
+    before = path.read_bytes()
+
+    def broken(self: Figure, handle: object, **_: object) -> None:
+        handle.write(b"\x89PNG half")  # type: ignore[attr-defined]
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", broken)
+    with pytest.raises(OSError, match="disk full"):
+        render_error_distribution(realistic_errors(100), path, NOW)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["plot.png"]
+
+
+def test_timestamps_are_shown_in_utc() -> None:
+    """Aware datetimes are converted to UTC; naive ones are taken as UTC."""
+    east = datetime(2024, 5, 17, 14, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert format_utc(east) == "2024-05-17 12:30:00 UTC"
+    assert format_utc(datetime(2024, 5, 17, 12, 30)) == "2024-05-17 12:30:00 UTC"
+
+
+def write_log(logs_dir: Path, rows: int) -> None:
+    """Write a metric log of `rows` rows, replacing any old one in one step."""
+    lines = ["id,y_true,y_pred,absolute_error,model,model_version,sent_at,joined_at\n"]
+    lines += [f"r-{i},1.0,2.0,{float(i)!r},linear,1,0.0,0.0\n" for i in range(rows)]
+    temporary = logs_dir / "metric_log.tmp"
+    temporary.write_text("".join(lines))
+    os.replace(temporary, logs_dir / "metric_log.csv")
+
+
+def signal_renders(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> asyncio.Queue[int]:
+    """Replace the service's renderer by one that reports each call (from its thread)."""
+    loop = asyncio.get_running_loop()
+    calls: asyncio.Queue[int] = asyncio.Queue()
+    real = plot_service.render_error_distribution
+
+    def render(errors: np.ndarray, *args: object, **kwargs: object) -> None:
+        try:
+            if fail:
+                raise RuntimeError("no fonts")
+            real(errors, *args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            loop.call_soon_threadsafe(calls.put_nowait, len(errors))
+
+    monkeypatch.setattr(plot_service, "render_error_distribution", render)
+    return calls
+
+
+async def test_run_plot_once_renders_and_reports(tmp_path: Path) -> None:
+    """One pass renders the PNG, marks the service ready and counts rows and renders."""
+    write_log(tmp_path, 25)
+    stats = ServiceStats("plot")
+    await run_plot(Settings(logs_dir=tmp_path), stats, asyncio.Event(), once=True)
+    assert_valid_png(tmp_path / PLOT_FILE)
+    assert stats.ready
+    assert stats.counters["renders"] == 1
+    assert stats.gauges["rows"] == 25
+
+
+async def test_run_plot_rerenders_only_on_new_rows_and_stops_promptly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Renders at start and after new rows, not when idle, and returns soon after stop."""
+    write_log(tmp_path, 5)
+    renders = signal_renders(monkeypatch)
+    stats = ServiceStats("plot")
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_plot(Settings(logs_dir=tmp_path, plot_interval=0.05), stats, stop)
+    )
+    assert await asyncio.wait_for(renders.get(), 10) == 5
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(renders.get(), 0.3)  # several idle intervals: no render
+    write_log(tmp_path, 8)
+    assert await asyncio.wait_for(renders.get(), 10) == 8
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert stats.counters["renders"] == 2
+    assert stats.gauges["rows"] == 8
+
+
+async def test_run_plot_logs_render_errors_and_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing render is logged, not raised, and tried again on the next pass."""
+    write_log(tmp_path, 3)
+    renders = signal_renders(monkeypatch, fail=True)
+    stats = ServiceStats("plot")
+    stop = asyncio.Event()
+    with caplog.at_level(logging.ERROR, logger="mlmon.plot"):
+        task = asyncio.create_task(
+            run_plot(Settings(logs_dir=tmp_path, plot_interval=0.02), stats, stop)
+        )
+        for _ in range(2):  # no new rows, yet tried again
+            await asyncio.wait_for(renders.get(), 10)
+        stop.set()
+        await asyncio.wait_for(task, 2)
+    assert not stats.ready
+    assert stats.counters["render_errors"] >= 2
+    assert "could not render" in caplog.text
