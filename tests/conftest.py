@@ -14,7 +14,8 @@ import pytest
 from mlmon.settings import Settings
 
 BROKER_URL = os.environ.get("MLMON_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
-SEED_MODEL = Path(__file__).resolve().parents[2] / "shared" / "seed-model" / "myfile.pkl"
+# The seeds' myfile.pkl (scikit-learn 1.0.2 LinearRegression), byte for byte, as a fixture.
+SEED_MODEL = Path(__file__).resolve().parent / "fixtures" / "seed_myfile.pkl"
 
 
 def _in_ci() -> bool:
@@ -77,7 +78,7 @@ def delete_queues(url: str, names: object) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "integration" in item.path.parts:
+        if "integration" in item.path.parts or "robustness" in item.path.parts:
             item.add_marker(pytest.mark.rabbitmq)
         if "e2e" in item.path.parts:
             item.add_marker(pytest.mark.e2e)

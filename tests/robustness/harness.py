@@ -1,0 +1,108 @@
+"""Processes and broker helpers for the robustness suite: real services, real SIGKILLs."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pika
+
+from mlmon.bus import OutMessage
+from mlmon.bus.rabbit import RabbitBus
+from mlmon.settings import Settings
+from mlmon.supervisor import settings_env
+from mlmon.wire import encode_features, encode_value
+
+VECTOR = [0.01, -0.02, 0.03, 0.04, -0.05, 0.06, 0.07, -0.08, 0.09, 0.1]
+
+
+class Service:
+    """One mlmon service process that the test can kill and restart."""
+
+    def __init__(self, name: str, settings: Settings, log_dir: Path) -> None:
+        self.name = name
+        self.env = {**os.environ, **settings_env(settings)}
+        self.log_path = log_dir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "mlmon", self.name], env=self.env, stdout=log,
+                stderr=log, stdin=subprocess.DEVNULL)
+        self.starts += 1
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def terminate(self, grace: float = 10.0) -> float:
+        """SIGTERM and wait; return how long the process took to exit."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return float("inf")
+        return time.monotonic() - started
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+async def publish_records(settings: Settings, ids: list[str], truths: bool = True,
+                          features: bool = True, chunk: int = 500) -> None:
+    """Publish features and/or true values for `ids`, confirmed by the broker."""
+    bus = RabbitBus(settings, "robustness-producer")
+    await bus.connect()
+    try:
+        for start in range(0, len(ids), chunk):
+            part = ids[start:start + chunk]
+            if features:
+                await bus.publish(settings.queue_features,
+                                  [OutMessage(encode_features(i, VECTOR)) for i in part])
+            if truths:
+                await bus.publish(settings.queue_y_true,
+                                  [OutMessage(encode_value(i, float(len(i)))) for i in part])
+    finally:
+        await bus.close()
+
+
+def row_ids(logs_dir: Path) -> list[str]:
+    path = logs_dir / "metric_log.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return [row["id"] for row in csv.DictReader(handle)]
+
+
+async def wait_for_ids(logs_dir: Path, expected: set[str], patience: float) -> list[str]:
+    """Poll the CSV until every expected id has a row, or patience runs out."""
+    deadline = time.monotonic() + patience
+    while True:
+        ids = row_ids(logs_dir)
+        if expected <= set(ids) or time.monotonic() > deadline:
+            return ids
+        await asyncio.sleep(0.25)
+
+
+def queue_depths(url: str, names: list[str]) -> dict[str, int]:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        return {name: channel.queue_declare(name, passive=True).method.message_count
+                for name in names}
+    finally:
+        connection.close()
