@@ -202,9 +202,10 @@ def health(
     service: Annotated[str, typer.Argument(help="features, model, metric or plot")],
     logs: Logs = None,
     max_age: Annotated[float, typer.Option(help="seconds a status may be old")] = 15.0,
+    live: Annotated[bool, typer.Option("--live", help="liveness only, not readiness")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="print the status")] = False,
 ) -> None:
-    """Exit 0 if the service is alive and ready (for Docker healthchecks), else 1."""
+    """Exit 0 if the service is ready (or, with --live, alive), else 1: a Docker healthcheck."""
     from mlmon.status import read_statuses
 
     settings = _settings(logs_dir=logs)
@@ -213,13 +214,22 @@ def health(
         for s in read_statuses(settings.state_dir, since=time.time() - max_age)
         if s.get("service") == service and not s.get("stopped")
     ]
-    healthy = any(s.get("ready") for s in statuses)
+    healthy = bool(statuses) if live else any(s.get("ready") for s in statuses)
     if json_output:
         typer.echo(json.dumps(statuses, indent=2))
     else:
-        state = "ready" if healthy else ("starting" if statuses else "no fresh status")
-        typer.echo(f"{service}: {state}")
+        typer.echo(f"{service}: {_health_state(statuses)}")
     raise typer.Exit(0 if healthy else 1)
+
+
+def _health_state(statuses: list[dict[str, Any]]) -> str:
+    if not statuses:
+        return "no fresh status (not running?)"
+    if any(s.get("ready") for s in statuses):
+        return "ready"
+    if any(s.get("broker_connected") is False for s in statuses):
+        return "alive, not ready: broker unreachable"
+    return "alive, not ready yet"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -50,6 +50,7 @@ async def run_service(
     _needs_broker(settings, service)
     bus = make_bus(settings, f"mlmon-{service}")
     await bus.connect()
+    stats.broker = lambda: bus.connected
     try:
         work = _service_work(service, settings, bus, stats, stop, predictor)
         await _with_status(settings, stats, work, on_stop=(stop, bus.stop_consuming))

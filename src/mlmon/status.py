@@ -1,7 +1,8 @@
 """Each service's counters, published as a small JSON file that `mlmon up` and health checks read.
 
-A file per process (`<state>/status/<service>.<host>.<pid>.json`), replaced atomically every
-`status_interval` seconds; its age says whether the service is alive.
+One file per process, `<state>/status/<service>.<host>.<pid>.json`, replaced atomically every
+`status_interval` seconds. Liveness: the file is fresh (the event loop is turning). Readiness:
+the service says it is doing its work and, for broker services, the broker connection is up.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import socket
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,15 +24,17 @@ class ServiceStats:
     service: str
     counters: Counter[str] = field(default_factory=Counter)
     gauges: dict[str, float] = field(default_factory=dict)
-    ready: bool = False
+    ready: bool = False  # set by the service once it is doing its work
     stopped: bool = False
+    broker: Callable[[], bool] | None = None  # is the broker reachable right now?
     started_at: float = field(default_factory=time.time)
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "service": self.service,
             "pid": os.getpid(),
-            "ready": self.ready,
+            "ready": self.ready and (self.broker is None or self.broker()),
+            "broker_connected": None if self.broker is None else self.broker(),
             "stopped": self.stopped,
             "started_at": self.started_at,
             "updated_at": time.time(),

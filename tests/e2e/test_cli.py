@@ -94,3 +94,22 @@ def test_train_writes_the_safe_model(tmp_path: Path) -> None:
         str(tmp_path / "logs"),
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_health_tells_live_from_ready(tmp_path: Path) -> None:
+    """`mlmon health` fails with no status, passes --live for an unready service, and
+    passes fully once the service is ready and connected."""
+    from mlmon.settings import Settings
+    from mlmon.status import ServiceStats, write_status
+
+    state = Settings(logs_dir=tmp_path).state_dir
+    assert mlmon("health", "metric", "--logs", str(tmp_path)).returncode == 1
+    stats = ServiceStats("metric", ready=True, broker=lambda: False)
+    write_status(state, stats)
+    result = mlmon("health", "metric", "--logs", str(tmp_path))
+    assert result.returncode == 1
+    assert "broker unreachable" in result.stdout
+    assert mlmon("health", "metric", "--live", "--logs", str(tmp_path)).returncode == 0
+    stats.broker = lambda: True
+    write_status(state, stats)
+    assert mlmon("health", "metric", "--logs", str(tmp_path)).returncode == 0

@@ -35,8 +35,12 @@ class Service:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "mlmon", self.name], env=self.env, stdout=log,
-                stderr=log, stdin=subprocess.DEVNULL)
+                [sys.executable, "-m", "mlmon", self.name],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
         self.starts += 1
 
     def kill(self) -> None:
@@ -62,20 +66,24 @@ class Service:
         return self.process is not None and self.process.poll() is None
 
 
-async def publish_records(settings: Settings, ids: list[str], truths: bool = True,
-                          features: bool = True, chunk: int = 500) -> None:
+async def publish_records(
+    settings: Settings, ids: list[str], truths: bool = True, features: bool = True, chunk: int = 500
+) -> None:
     """Publish features and/or true values for `ids`, confirmed by the broker."""
     bus = RabbitBus(settings, "robustness-producer")
     await bus.connect()
     try:
         for start in range(0, len(ids), chunk):
-            part = ids[start:start + chunk]
+            part = ids[start : start + chunk]
             if features:
-                await bus.publish(settings.queue_features,
-                                  [OutMessage(encode_features(i, VECTOR)) for i in part])
+                await bus.publish(
+                    settings.queue_features, [OutMessage(encode_features(i, VECTOR)) for i in part]
+                )
             if truths:
-                await bus.publish(settings.queue_y_true,
-                                  [OutMessage(encode_value(i, float(len(i)))) for i in part])
+                await bus.publish(
+                    settings.queue_y_true,
+                    [OutMessage(encode_value(i, float(len(i)))) for i in part],
+                )
     finally:
         await bus.close()
 
@@ -102,7 +110,19 @@ def queue_depths(url: str, names: list[str]) -> dict[str, int]:
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
         channel = connection.channel()
-        return {name: channel.queue_declare(name, passive=True).method.message_count
-                for name in names}
+        return {
+            name: channel.queue_declare(name, passive=True).method.message_count for name in names
+        }
+    finally:
+        connection.close()
+
+
+def queue_consumers(url: str, names: list[str]) -> dict[str, int]:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        return {
+            name: channel.queue_declare(name, passive=True).method.consumer_count for name in names
+        }
     finally:
         connection.close()

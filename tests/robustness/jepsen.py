@@ -23,16 +23,26 @@ class Report:
     dead_lettered: int
 
     def table(self, title: str) -> str:
-        cells = [("confirmed", self.confirmed), ("rows", self.rows), ("lost", self.lost),
-                 ("duplicated", self.duplicated), ("recovered", self.recovered),
-                 ("unexpected", self.unexpected), ("dead-lettered", self.dead_lettered)]
+        cells = [
+            ("confirmed", self.confirmed),
+            ("rows", self.rows),
+            ("lost", self.lost),
+            ("duplicated", self.duplicated),
+            ("recovered", self.recovered),
+            ("unexpected", self.unexpected),
+            ("dead-lettered", self.dead_lettered),
+        ]
         head = " | ".join(name for name, _ in cells)
         values = " | ".join(f"{value:>{len(name)}}" for name, value in cells)
         return f"{title}\n| {head} |\n| {values} |"
 
 
-def analyse(attempted: Iterable[str], confirmed: Iterable[str], row_ids: Iterable[str],
-            dead_lettered: int = 0) -> Report:
+def analyse(
+    attempted: Iterable[str],
+    confirmed: Iterable[str],
+    row_ids: Iterable[str],
+    dead_lettered: int = 0,
+) -> Report:
     attempted_set, confirmed_set = set(attempted), set(confirmed)
     counts = Counter(row_ids)
     seen = set(counts)

@@ -19,8 +19,9 @@ KILLS_EACH = 5
 
 
 @pytest.mark.timeout(300)
-async def test_sigkill_model_and_metric_repeatedly(rabbit_settings: Settings,
-                                                   tmp_path: Path) -> None:
+async def test_sigkill_model_and_metric_repeatedly(
+    rabbit_settings: Settings, tmp_path: Path
+) -> None:
     """20,000 confirmed records; model and metric each SIGKILLed 5+ times and restarted:
     lost = 0, duplicated = 0."""
     settings = rabbit_settings
@@ -30,7 +31,7 @@ async def test_sigkill_model_and_metric_repeatedly(rabbit_settings: Settings,
         service.start()
     ids = [f"crash-{n}" for n in range(RECORDS)]
     producer = asyncio.create_task(publish_records(settings, ids))
-    rng = random.Random(20261124)  # noqa: S311 - reproducible chaos, not security
+    rng = random.Random(20261124)
     kills = {"model": 0, "metric": 0}
     try:
         while min(kills.values()) < KILLS_EACH or not producer.done():
@@ -41,9 +42,16 @@ async def test_sigkill_model_and_metric_repeatedly(rabbit_settings: Settings,
             victim.start()
         await producer
         rows = await wait_for_ids(settings.logs_dir, set(ids), patience=120)
-        dead = sum(queue_depths(settings.broker_url, [
-            settings.queue_features + ".dead", settings.queue_y_true + ".dead",
-            settings.queue_y_pred + ".dead"]).values())
+        dead = sum(
+            queue_depths(
+                settings.broker_url,
+                [
+                    settings.queue_features + ".dead",
+                    settings.queue_y_true + ".dead",
+                    settings.queue_y_pred + ".dead",
+                ],
+            ).values()
+        )
     finally:
         for service in services.values():
             if service.alive:

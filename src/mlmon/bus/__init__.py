@@ -40,7 +40,15 @@ class Bus(Protocol):
         """Yield lists of deliveries: up to max_batch, waiting up to linger seconds for more."""
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        """Acknowledge deliveries whose effect is durable."""
+        """Acknowledge deliveries whose effect is durable.
+
+        Consumers ack every delivery of a batch, batches in order, so an implementation may
+        ack cumulatively (everything up to the batch's last delivery).
+        """
+
+    @property
+    def connected(self) -> bool:
+        """Whether the bus can reach its broker right now."""
 
     async def stop_consuming(self) -> None:
         """Stop receiving new deliveries; in-flight ones may still be acked."""

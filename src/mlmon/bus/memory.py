@@ -41,6 +41,10 @@ class MemoryBus:
     async def connect(self) -> None:
         return None
 
+    @property
+    def connected(self) -> bool:
+        return True
+
     async def publish(self, queue: str, messages: Sequence[OutMessage]) -> None:
         for message in messages:
             delivery = Delivery(queue, message.body, dict(message.headers), redelivered=False)

@@ -158,13 +158,31 @@ class RabbitBus:
             yield batch
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        # Consumers ack whole batches in delivery order, so one cumulative ack (multiple=True)
+        # of the highest tag per channel covers the batch: one frame instead of hundreds.
+        last: dict[int, AbstractIncomingMessage] = {}
         for delivery in deliveries:
+            message = delivery.handle
+            seen = last.get(id(message.channel))
+            if seen is None or message.delivery_tag > seen.delivery_tag:
+                last[id(message.channel)] = message
+        for message in last.values():
             try:
-                await delivery.handle.ack()
+                await message.ack(multiple=True)
             except (*_TRANSIENT, aio_pika.exceptions.MessageProcessError) as error:
-                # The channel that delivered it is gone; the broker will redeliver it and the
-                # idempotent consumer will recognise it.
-                log.warning("could not ack a delivery from %r: %r", delivery.queue, error)
+                # The channel that delivered them is gone (trap 4): the broker redelivers them
+                # and the idempotent consumers recognise them.
+                log.warning(
+                    "could not ack deliveries from %r up to tag %s (%r); they will be redelivered",
+                    deliveries[0].queue,
+                    message.delivery_tag,
+                    error,
+                )
+
+    @property
+    def connected(self) -> bool:
+        connection = self._connection
+        return connection is not None and not connection.is_closed and connection.connected.is_set()
 
     async def stop_consuming(self) -> None:
         self._stopped.set()
