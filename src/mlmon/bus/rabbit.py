@@ -161,11 +161,24 @@ class RabbitBus:
         # Consumers ack whole batches in delivery order, so one cumulative ack (multiple=True)
         # of the highest tag per channel covers the batch: one frame instead of hundreds.
         last: dict[int, AbstractIncomingMessage] = {}
+        orphaned = 0
         for delivery in deliveries:
             message = delivery.handle
-            seen = last.get(id(message.channel))
+            try:
+                channel = id(message.channel)
+            except aiormq.exceptions.ChannelInvalidStateError:
+                orphaned += 1  # its channel died with a broker restart (trap 4)
+                continue
+            seen = last.get(channel)
             if seen is None or message.delivery_tag > seen.delivery_tag:
-                last[id(message.channel)] = message
+                last[channel] = message
+        if orphaned:
+            log.warning(
+                "%d deliveries from %r came on a channel that has since closed; the "
+                "broker redelivers them",
+                orphaned,
+                deliveries[0].queue,
+            )
         for message in last.values():
             try:
                 await message.ack(multiple=True)

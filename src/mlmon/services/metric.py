@@ -45,6 +45,7 @@ METRIC_COLUMNS = (
     "joined_at",
 )
 ORPHAN_COLUMNS = ("id", "kind", "value", "model", "arrived_at", "expired_at")
+ORPHANS_LOGGED = 10  # by name per sweep; the rest are counted and in orphans.csv
 UNNAMED_MODEL = "unknown"  # predictions from services that do not say (the seeds')
 
 
@@ -174,13 +175,16 @@ class MetricService:
         except BaseException:
             self.store.rollback()
             raise
-        for orphan in orphans:
+        for orphan in orphans[:ORPHANS_LOGGED]:
             log.warning(
                 "orphan: %s %r never met its partner within %.0fs",
                 orphan.kind,
                 orphan.key,
                 self.settings.max_label_wait,
             )
+        if len(orphans) > ORPHANS_LOGGED:
+            extra = len(orphans) - ORPHANS_LOGGED
+            log.warning("... and %d more orphans, all in %s", extra, self.orphan_log.path)
         self.stats.counters["orphans"] += len(orphans)
 
     def _update_gauges(self) -> None:
