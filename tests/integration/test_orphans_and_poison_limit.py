@@ -1,4 +1,4 @@
-"""Halves that never meet a partner become orphans; a message that keeps failing is dead-lettered."""
+"""Unmatched halves become orphans; a message that keeps failing is dead-lettered."""
 
 from __future__ import annotations
 
