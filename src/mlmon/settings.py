@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(None, description="model file; unset = shipped default")
     trust_pickle: bool = Field(False, description="allow loading pickle/joblib model files")
     plot_interval: float = Field(10.0, gt=0, description="seconds between PNG renders")
+    wire_format: Literal["batched", "single"] = Field(
+        "batched", description="messages between mlmon services: many records, or one each"
+    )
+    batch_size: int = Field(1000, ge=1, le=100_000, description="records per batched message")
     prefetch: int = Field(500, ge=1, le=65535, description="unacked deliveries per consumer")
     batch_linger_ms: float = Field(
         5.0, ge=0, description="wait for more deliveries before processing a batch"
@@ -69,6 +73,11 @@ class Settings(BaseSettings):
             msg = "must start with amqp:// or amqps://"
             raise ValueError(msg)
         return value
+
+    @property
+    def batched(self) -> bool:
+        """Batched messages, unless single ones were asked for (seed-compatible implies it)."""
+        return self.wire_format == "batched" and not self.seed_compatible
 
     @property
     def embedded(self) -> bool:

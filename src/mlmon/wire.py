@@ -1,23 +1,34 @@
 """The wire contract: record types, their encode/decode, and the header names.
 
-A message is the seeds' JSON, `{"id": <number or string>, "body": <list of floats or a float>}`,
-published to the default exchange. A true value or prediction may also come as a one-element
-list, as one of the seeds sends it. Anything else raises DecodeError with the reason.
+Two message forms, told apart by the AMQP content type:
+- single (the seeds' JSON, always accepted): `{"id": <number or string>, "body": <list of
+  floats or a float>}`. A true value or prediction may also be a one-element list, as one of
+  the seeds sends it.
+- batched (`application/vnd.mlmon.batch+msgpack`, between mlmon's own services): one msgpack
+  array `[ids, body, columns, sent_at]` carrying many records column-wise: `body` is the raw
+  little-endian float64 matrix (rows x columns; columns = 0 for one value per record) and
+  `sent_at` the raw float64 publish times (NaN when unknown). Encoding 1,000 records this way
+  costs microseconds, against hundreds for JSON lists.
+Anything else raises DecodeError with the reason.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from mlmon.errors import DecodeError
 
 RecordId = int | float | str
 
 JSON = "application/json"
+BATCH = "application/vnd.mlmon.batch+msgpack"
 
 # Header names; the seeds ignore them, so they stay wire-compatible.
 HEADER_SENT_AT = "x-mlmon-sent-at"  # epoch seconds when features published the record
@@ -112,3 +123,78 @@ def header_str(headers: dict[str, Any], name: str) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return value if isinstance(value, str) else ""
+
+
+Floats = npt.NDArray[np.float64]
+_F64 = np.dtype("<f8")
+
+
+class _Batch(msgspec.Struct, array_like=True):
+    ids: list[int | float | str]
+    body: bytes
+    columns: int
+    sent_at: bytes
+
+
+@dataclass(frozen=True)
+class Records:
+    """A decoded message: one or many records, column-wise. `values` is (n,) or (n, columns)."""
+
+    ids: list[RecordId]
+    values: Floats
+    sent_at: Floats  # NaN where unknown
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+_batch_encoder = msgspec.msgpack.Encoder()
+_batch_decoder = msgspec.msgpack.Decoder(_Batch)
+
+
+def encode_batch(ids: Sequence[RecordId], values: Floats, sent_at: Floats) -> bytes:
+    values = np.ascontiguousarray(values, dtype=_F64)
+    columns = values.shape[1] if values.ndim == 2 else 0
+    return _batch_encoder.encode(
+        _Batch(
+            list(ids),
+            values.tobytes(),
+            columns,
+            np.ascontiguousarray(sent_at, dtype=_F64).tobytes(),
+        )
+    )
+
+
+def decode_batch(raw: bytes) -> Records:
+    """Decode a batch; rows with NaN/Infinity are kept, for the caller to reject one by one."""
+    try:
+        batch = _batch_decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise DecodeError(f"malformed batch: {error}", raw) from None
+    n, width = len(batch.ids), max(batch.columns, 1)
+    if batch.columns < 0 or len(batch.body) != n * width * 8 or len(batch.sent_at) != n * 8:
+        raise DecodeError(
+            f"batch of {n} ids has {len(batch.body)} body bytes for {batch.columns} columns", raw
+        )
+    values = np.frombuffer(batch.body, dtype=_F64)
+    if batch.columns:
+        values = values.reshape(n, batch.columns)
+    return Records(batch.ids, values, np.frombuffer(batch.sent_at, dtype=_F64))
+
+
+def decode_records(
+    raw: bytes, content_type: str | None, features: bool, sent_at: float | None = None
+) -> Records:
+    """Either message form as Records; a single JSON record gets `sent_at` from its header."""
+    if content_type == BATCH:
+        records = decode_batch(raw)
+        if features != (records.values.ndim == 2):
+            kind = "feature vectors" if features else "one value per record"
+            raise DecodeError(f"batch does not carry {kind}", raw)
+        return records
+    stamp = np.array([np.nan if sent_at is None else sent_at], dtype=_F64)
+    if features:
+        record = decode_features(raw)
+        return Records([record.id], np.array([record.vector], dtype=_F64), stamp)
+    value = decode_value(raw)
+    return Records([value.id], np.array([value.value], dtype=_F64), stamp)

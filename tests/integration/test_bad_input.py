@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
+
 from mlmon.bus import OutMessage
 from mlmon.bus.rabbit import RabbitBus
 from mlmon.settings import Settings
-from mlmon.wire import HEADER_REASON, encode_features, encode_value
+from mlmon.wire import (
+    BATCH,
+    HEADER_REASON,
+    decode_batch,
+    encode_batch,
+    encode_features,
+    encode_value,
+)
 from tests.integration.pipeline import running, wait_for_rows
 
 GOOD = [0.01] * 10
@@ -70,3 +79,32 @@ async def test_bad_features_and_values_go_to_dead_letter_queues(rabbit_settings:
     assert "got `str`" in truth_reasons
     assert "duplicate id 'good-2': y_true was 50.0, now 51.0" in truth_reasons
     assert b"{not json" in [body for body, _ in dead_features]  # the original bytes, unchanged
+
+
+async def test_a_bad_row_in_a_batch_is_dead_lettered_alone(rabbit_settings: Settings) -> None:
+    """A NaN row inside a batched message goes to the dead-letter queue by itself, as a batch
+    of one with its reason; the other rows of the batch are predicted and joined."""
+    s = rabbit_settings
+    features = np.full((3, 10), 0.01)
+    features[1, 4] = np.nan
+    truths = np.array([1.0, 2.0, np.inf])
+    bus = RabbitBus(s, "test-bad-rows")
+    await bus.connect()
+    try:
+        async with running(s):
+            ids, stamps = ["b-0", "b-1", "b-2"], np.zeros(3)
+            await bus.publish(
+                s.queue_features, [OutMessage(encode_batch(ids, features, stamps), {}, BATCH)]
+            )
+            await bus.publish(
+                s.queue_y_true, [OutMessage(encode_batch(ids, truths, stamps), {}, BATCH)]
+            )
+            rows = await wait_for_rows(s.logs_dir, 1)
+            (dead_feature,) = await drain(bus, s.queue_features + ".dead", 1)
+            (dead_truth,) = await drain(bus, s.queue_y_true + ".dead", 1)
+    finally:
+        await bus.close()
+    assert [row["id"] for row in rows] == ["b-0"]  # b-1 has no prediction, b-2 no true value
+    assert "record 'b-1': non-finite number" in dead_feature[1]
+    assert decode_batch(dead_feature[0]).ids == ["b-1"]
+    assert "record 'b-2': non-finite value" in dead_truth[1]

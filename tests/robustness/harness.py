@@ -11,13 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pika
 
 from mlmon.bus import OutMessage
 from mlmon.bus.rabbit import RabbitBus
 from mlmon.settings import Settings
 from mlmon.supervisor import settings_env
-from mlmon.wire import encode_features, encode_value
+from mlmon.wire import BATCH, encode_batch, encode_features, encode_value
 
 VECTOR = [0.01, -0.02, 0.03, 0.04, -0.05, 0.06, 0.07, -0.08, 0.09, 0.1]
 
@@ -67,25 +68,46 @@ class Service:
 
 
 async def publish_records(
-    settings: Settings, ids: list[str], truths: bool = True, features: bool = True, chunk: int = 500
+    settings: Settings,
+    ids: list[str],
+    truths: bool = True,
+    features: bool = True,
+    chunk: int = 500,
+    batch: int = 0,
 ) -> None:
-    """Publish features and/or true values for `ids`, confirmed by the broker."""
+    """Publish features and/or true values for `ids`, confirmed by the broker: one record
+    per message, or `batch` records per batched message."""
     bus = RabbitBus(settings, "robustness-producer")
     await bus.connect()
     try:
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
             if features:
-                await bus.publish(
-                    settings.queue_features, [OutMessage(encode_features(i, VECTOR)) for i in part]
-                )
+                await bus.publish(settings.queue_features, _messages(part, batch, True))
             if truths:
-                await bus.publish(
-                    settings.queue_y_true,
-                    [OutMessage(encode_value(i, float(len(i)))) for i in part],
-                )
+                await bus.publish(settings.queue_y_true, _messages(part, batch, False))
     finally:
         await bus.close()
+
+
+def truth_of(record_id: str) -> float:
+    return float(len(record_id))
+
+
+def _messages(ids: list[str], batch: int, features: bool) -> list[OutMessage]:
+    if not batch:
+        if features:
+            return [OutMessage(encode_features(i, VECTOR)) for i in ids]
+        return [OutMessage(encode_value(i, truth_of(i))) for i in ids]
+    out = []
+    for start in range(0, len(ids), batch):
+        part = ids[start : start + batch]
+        values = (
+            np.tile(VECTOR, (len(part), 1)) if features else np.array([truth_of(i) for i in part])
+        )
+        body = encode_batch(part, values, np.full(len(part), time.time()))
+        out.append(OutMessage(body, {}, BATCH))
+    return out
 
 
 def row_ids(logs_dir: Path) -> list[str]:

@@ -19,18 +19,19 @@ KILLS_EACH = 5
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("batch", [0, 100], ids=["single", "batched"])
 async def test_sigkill_model_and_metric_repeatedly(
-    rabbit_settings: Settings, tmp_path: Path
+    rabbit_settings: Settings, tmp_path: Path, batch: int
 ) -> None:
-    """20,000 confirmed records; model and metric each SIGKILLed 5+ times and restarted:
-    lost = 0, duplicated = 0."""
+    """20,000 confirmed records, one per message or batched; model and metric each
+    SIGKILLed 5+ times and restarted: lost = 0, duplicated = 0."""
     settings = rabbit_settings
     assert settings.broker_url is not None
     services = {name: Service(name, settings, tmp_path) for name in ("model", "metric")}
     for service in services.values():
         service.start()
     ids = [f"crash-{n}" for n in range(RECORDS)]
-    producer = asyncio.create_task(publish_records(settings, ids))
+    producer = asyncio.create_task(publish_records(settings, ids, batch=batch))
     rng = random.Random(20261124)
     kills = {"model": 0, "metric": 0}
     try:
@@ -57,7 +58,8 @@ async def test_sigkill_model_and_metric_repeatedly(
             if service.alive:
                 service.terminate()
     report = analyse(ids, ids, rows, dead)
-    print(report.table(f"SIGKILL x{kills['model']} model, x{kills['metric']} metric"))
+    form = f"batches of {batch}" if batch else "single-record messages"
+    print(report.table(f"{form}: SIGKILL x{kills['model']} model, x{kills['metric']} metric"))
     assert kills["model"] >= KILLS_EACH
     assert kills["metric"] >= KILLS_EACH
     assert report.lost == 0

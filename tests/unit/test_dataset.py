@@ -18,6 +18,17 @@ def test_diabetes_is_the_default() -> None:
     assert data.target.shape == (442,)
 
 
+def test_shipped_diabetes_equals_scikit_learns() -> None:
+    """The packaged copy is exactly what sklearn.datasets.load_diabetes() returns."""
+    from sklearn.datasets import load_diabetes
+
+    reference = load_diabetes()
+    data = load_dataset()
+    assert (data.features == reference.data).all()
+    assert (data.target == reference.target).all()
+    assert data.feature_names == tuple(reference.feature_names)
+
+
 def test_user_csv_with_target(tmp_path: Path) -> None:
     """A CSV with a named target becomes features and target; rows with gaps are dropped."""
     path = tmp_path / "d.csv"

@@ -5,12 +5,24 @@ from __future__ import annotations
 import json
 import math
 
+import msgspec
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mlmon.errors import DecodeError
-from mlmon.wire import decode_features, decode_value, encode_features, encode_value, record_key
+from mlmon.wire import (
+    BATCH,
+    decode_batch,
+    decode_features,
+    decode_records,
+    decode_value,
+    encode_batch,
+    encode_features,
+    encode_value,
+    record_key,
+)
 
 ids = st.one_of(
     st.integers(-(2**53), 2**53),
@@ -95,3 +107,54 @@ def test_record_key_unifies_integral_floats_and_keeps_the_rest() -> None:
     assert record_key(1699541234.567) == "1699541234.567"
     assert record_key("abc-1") == "abc-1"
     assert not math.isnan(float(record_key(0.1)))
+
+
+@given(st.lists(ids, min_size=1, max_size=50, unique_by=record_key), st.integers(0, 12), st.data())
+def test_batch_round_trip(
+    batch_ids: list[int | float | str], columns: int, data: st.DataObject
+) -> None:
+    """Any ids with a matrix (or one value each) and stamps survive a batch unchanged."""
+    shape = (len(batch_ids), columns) if columns else (len(batch_ids),)
+    values = np.array(
+        data.draw(st.lists(finite, min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))),
+        dtype=np.float64,
+    )
+    values = values.reshape(shape)
+    stamps = np.arange(len(batch_ids), dtype=np.float64)
+    records = decode_batch(encode_batch(batch_ids, values, stamps))
+    assert [record_key(i) for i in records.ids] == [record_key(i) for i in batch_ids]
+    np.testing.assert_array_equal(records.values, values)
+    np.testing.assert_array_equal(records.sent_at, stamps)
+
+
+def test_batch_keeps_non_finite_rows_for_the_caller() -> None:
+    """A NaN inside a batch is not a decode error: the caller rejects that row alone."""
+    values = np.array([[1.0, 2.0], [np.nan, 0.0]])
+    records = decode_batch(encode_batch(["a", "b"], values, np.zeros(2)))
+    assert np.isnan(records.values[1, 0])
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"\x93\x91\xa1a\xc4\x08" + b"\0" * 8 + b"\x00", "malformed batch"),
+        (msgspec.msgpack.encode([["a", "b"], b"\0" * 8, 0, b"\0" * 16]), "8 body bytes"),
+        (b"not msgpack at all", "malformed batch"),
+    ],
+)
+def test_bad_batches_are_rejected(raw: bytes, reason: str) -> None:
+    """A batch whose parts do not fit together is a DecodeError naming the mismatch."""
+    with pytest.raises(DecodeError, match=reason):
+        decode_batch(raw)
+
+
+def test_decode_records_reads_both_forms() -> None:
+    """Single JSON and batches decode to the same Records; the wrong kind of batch is refused."""
+    single = decode_records(encode_value("x", 2.5), None, features=False, sent_at=7.0)
+    assert single.ids == ["x"]
+    assert single.values.tolist() == [2.5]
+    assert single.sent_at.tolist() == [7.0]
+    batch = encode_batch(["x"], np.array([2.5]), np.array([7.0]))
+    assert decode_records(batch, BATCH, features=False).values.tolist() == [2.5]
+    with pytest.raises(DecodeError, match="does not carry feature vectors"):
+        decode_records(batch, BATCH, features=True)

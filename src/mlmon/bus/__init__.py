@@ -26,6 +26,7 @@ class Delivery:
     body: bytes
     headers: dict[str, Any]
     redelivered: bool
+    content_type: str | None = None
     handle: Any = None  # the implementation's own delivery object
 
 

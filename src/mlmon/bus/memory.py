@@ -47,7 +47,9 @@ class MemoryBus:
 
     async def publish(self, queue: str, messages: Sequence[OutMessage]) -> None:
         for message in messages:
-            delivery = Delivery(queue, message.body, dict(message.headers), redelivered=False)
+            delivery = Delivery(
+                queue, message.body, dict(message.headers), False, message.content_type
+            )
             if queue.endswith(DEAD_SUFFIX):
                 self.dead_letters[queue].append(delivery)  # nobody consumes them in-process
             else:

@@ -149,7 +149,14 @@ class RabbitBus:
         async def on_message(message: AbstractIncomingMessage) -> None:
             headers = dict(message.headers or {})
             buffer.put_nowait(
-                Delivery(queue, message.body, headers, bool(message.redelivered), message)
+                Delivery(
+                    queue,
+                    message.body,
+                    headers,
+                    bool(message.redelivered),
+                    message.content_type,
+                    message,
+                )
             )
 
         tag = await amqp_queue.consume(on_message, no_ack=False)

@@ -1,32 +1,64 @@
-"""Sending a message that cannot be processed to `<queue>.dead`, with the reason in a header."""
+"""Sending what cannot be processed to `<queue>.dead`, with the reason in a header."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from mlmon.bus import Bus, Delivery, OutMessage
 from mlmon.status import ServiceStats
 from mlmon.topology import DEAD_SUFFIX
-from mlmon.wire import HEADER_REASON, HEADER_SOURCE_QUEUE
+from mlmon.wire import BATCH, HEADER_REASON, HEADER_SOURCE_QUEUE, Records, encode_batch
 
 log = logging.getLogger("mlmon.dead")
 
 
-async def dead_letter(
-    bus: Bus, rejected: Sequence[tuple[Delivery, str]], stats: ServiceStats
-) -> None:
-    """Publish each rejected delivery, unchanged, to its queue's dead-letter queue (confirmed)."""
+@dataclass(frozen=True)
+class Rejected:
+    """A whole message, or one record cut out of a batch, and why it was refused."""
+
+    queue: str
+    body: bytes
+    content_type: str | None
+    reason: str
+    headers: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def message(cls, delivery: Delivery, reason: str) -> Rejected:
+        """The delivery unchanged."""
+        return cls(delivery.queue, delivery.body, delivery.content_type, reason, delivery.headers)
+
+    @classmethod
+    def row(cls, delivery: Delivery, records: Records, index: int, reason: str) -> Rejected:
+        """One record of a batch, as a batch of one: its good neighbours carry on."""
+        body = encode_batch(
+            [records.ids[index]],
+            records.values[index : index + 1],
+            records.sent_at[index : index + 1],
+        )
+        return cls(delivery.queue, body, BATCH, reason, delivery.headers)
+
+
+def too_large(delivery: Delivery, limit: int) -> str | None:
+    if len(delivery.body) <= limit:
+        return None
+    return f"message of {len(delivery.body)} bytes exceeds MLMON_MAX_MESSAGE_BYTES={limit}"
+
+
+async def dead_letter(bus: Bus, rejected: Sequence[Rejected], stats: ServiceStats) -> None:
+    """Publish each rejected message to its queue's dead-letter queue (confirmed)."""
     by_queue: dict[str, list[OutMessage]] = {}
-    for delivery, reason in rejected:
-        log.error("dead-lettering a message from %r: %s", delivery.queue, reason)
+    for item in rejected:
+        log.error("dead-lettering a message from %r: %s", item.queue, item.reason)
         headers = {
-            **delivery.headers,
-            HEADER_REASON: reason[:1000],
-            HEADER_SOURCE_QUEUE: delivery.queue,
+            **item.headers,
+            HEADER_REASON: item.reason[:1000],
+            HEADER_SOURCE_QUEUE: item.queue,
         }
-        by_queue.setdefault(delivery.queue + DEAD_SUFFIX, []).append(
-            OutMessage(delivery.body, headers, content_type="application/octet-stream")
+        by_queue.setdefault(item.queue + DEAD_SUFFIX, []).append(
+            OutMessage(item.body, headers, item.content_type or "application/octet-stream")
         )
         stats.counters["dead_lettered"] += 1
     for queue, messages in by_queue.items():

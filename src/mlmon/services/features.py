@@ -7,16 +7,20 @@ import contextlib
 import logging
 import time
 
+import numpy as np
+import numpy.typing as npt
+
 from mlmon.bus import Bus, OutMessage
-from mlmon.dataset import load_dataset, row_order
+from mlmon.dataset import Dataset, load_dataset, row_order
 from mlmon.ids import IdGenerator
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
-from mlmon.wire import HEADER_SENT_AT, encode_features, encode_value
+from mlmon.wire import BATCH, HEADER_SENT_AT, encode_batch, encode_features, encode_value
 
 log = logging.getLogger("mlmon.features")
 
-MAX_CHUNK = 500  # records per publish call when running flat out
+SINGLES_IN_FLIGHT = 500  # single-record messages per publish call when running flat out
+BATCHES_IN_FLIGHT = 8
 
 
 async def run_features(
@@ -25,8 +29,11 @@ async def run_features(
     """Send records until `count` is reached or `stop` is set; return how many were sent."""
     data = load_dataset(settings.dataset, settings.target)
     next_id = IdGenerator()
-    rows = row_order(len(data.target), settings.order, settings.seed)
+    order = row_order(len(data.target), settings.order, settings.seed)
+    # Flat out, a few batches go out per round trip, so confirms overlap.
+    chunk = settings.batch_size * BATCHES_IN_FLIGHT if settings.batched else SINGLES_IN_FLIGHT
     log.info("streaming %r as run %s at %s records/s", data, next_id.run, settings.rate or "max")
+    linger = settings.batch_linger_ms / 1000
     loop = asyncio.get_running_loop()
     started = loop.time()
     sent = 0
@@ -34,25 +41,24 @@ async def run_features(
     while not stop.is_set() and (settings.count is None or sent < settings.count):
         if settings.rate:
             due = int((loop.time() - started) * settings.rate) + 1 - sent
-            if due <= 0:
-                wait = started + sent / settings.rate - loop.time()
+            # Batched, the first due record waits up to the linger for company.
+            first_due = started + sent / settings.rate + (linger if settings.batched else 0)
+            if due <= 0 or (due < settings.batch_size and loop.time() < first_due):
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), max(wait, 0.001))
+                    await asyncio.wait_for(stop.wait(), max(first_due - loop.time(), 0.0005))
                 continue
         else:
-            due = MAX_CHUNK
+            due = chunk
         if settings.count is not None:
             due = min(due, settings.count - sent)
-        n = min(due, MAX_CHUNK)
-        features, truths = [], []
-        for _ in range(n):
-            row = next(rows)
-            record_id = next_id()
-            headers = {HEADER_SENT_AT: time.time()}
-            features.append(
-                OutMessage(encode_features(record_id, data.features[row].tolist()), headers)
-            )
-            truths.append(OutMessage(encode_value(record_id, float(data.target[row])), headers))
+        n = min(due, chunk)
+        rows = np.fromiter((next(order) for _ in range(n)), dtype=np.intp, count=n)
+        ids = [next_id() for _ in range(n)]
+        now = time.time()
+        if settings.batched:
+            features, truths = _batches(ids, data, rows, now, settings.batch_size)
+        else:
+            features, truths = _singles(ids, data, rows, now)
         await asyncio.gather(
             bus.publish(settings.queue_features, features),
             bus.publish(settings.queue_y_true, truths),
@@ -61,3 +67,36 @@ async def run_features(
         stats.counters["sent"] += n
     log.info("sent %d records", sent)
     return sent
+
+
+def _batches(
+    ids: list[str], data: Dataset, rows: npt.NDArray[np.intp], now: float, size: int
+) -> tuple[list[OutMessage], list[OutMessage]]:
+    features, truths = [], []
+    for start in range(0, len(ids), size):
+        part = slice(start, start + size)
+        stamps = np.full(len(ids[part]), now)
+        features.append(
+            OutMessage(
+                encode_batch(ids[part], data.features[rows[part]], stamps), content_type=BATCH
+            )
+        )
+        truths.append(
+            OutMessage(encode_batch(ids[part], data.target[rows[part]], stamps), content_type=BATCH)
+        )
+    return features, truths
+
+
+def _singles(
+    ids: list[str], data: Dataset, rows: npt.NDArray[np.intp], now: float
+) -> tuple[list[OutMessage], list[OutMessage]]:
+    headers = {HEADER_SENT_AT: now}
+    features = [
+        OutMessage(encode_features(i, data.features[r].tolist()), headers)
+        for i, r in zip(ids, rows, strict=True)
+    ]
+    truths = [
+        OutMessage(encode_value(i, float(data.target[r])), headers)
+        for i, r in zip(ids, rows, strict=True)
+    ]
+    return features, truths

@@ -11,20 +11,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
+from collections.abc import Iterator
 
 from mlmon.append_log import AppendLog, Cell
 from mlmon.bus import Bus, Delivery
 from mlmon.errors import DecodeError
 from mlmon.join_store import JoinStore, Offer, Pair, Prediction, Truth, Verdict
-from mlmon.services.dead_letters import dead_letter
+from mlmon.services.dead_letters import Rejected, dead_letter, too_large
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
 from mlmon.wire import (
     HEADER_MODEL,
     HEADER_MODEL_VERSION,
     HEADER_SENT_AT,
-    decode_value,
+    Records,
+    decode_records,
     header_float,
     header_str,
     record_key,
@@ -105,23 +108,22 @@ class MetricService:
                     await dead_letter(self.bus, rejected, self.stats)
                 await self.bus.ack(batch)
 
-    def _join(self, batch: list[Delivery], truth: bool) -> list[tuple[Delivery, str]]:
+    def _join(self, batch: list[Delivery], truth: bool) -> list[Rejected]:
         now = time.time()
-        rejected: list[tuple[Delivery, str]] = []
+        rejected: list[Rejected] = []
         pairs: list[Pair] = []
         try:
             for delivery in batch:
-                try:
-                    offer = self._offer(delivery, truth, now)
-                except DecodeError as error:
-                    rejected.append((delivery, str(error)))
+                records = self._decode(delivery, truth, rejected)
+                if records is None:
                     continue
-                if offer.verdict is Verdict.JOINED:
-                    pairs += offer.pairs
-                elif offer.verdict is Verdict.CONFLICT:
-                    rejected.append((delivery, offer.reason))
-                elif offer.verdict is Verdict.DUPLICATE:
-                    self.stats.counters["duplicates"] += 1
+                for index, offer in self._offers(delivery, records, truth, now):
+                    if offer.verdict is Verdict.JOINED:
+                        pairs += offer.pairs
+                    elif offer.verdict is Verdict.CONFLICT:
+                        rejected.append(Rejected.row(delivery, records, index, offer.reason))
+                    elif offer.verdict is Verdict.DUPLICATE:
+                        self.stats.counters["duplicates"] += 1
             offset = self.metric_log.append([pair_row(pair) for pair in pairs])
             self.store.commit({METRIC_LOG: offset})
         except BaseException:
@@ -134,23 +136,38 @@ class MetricService:
         )
         return rejected
 
-    def _offer(self, delivery: Delivery, truth: bool, now: float) -> Offer:
-        if len(delivery.body) > self.settings.max_message_bytes:
-            msg = (
-                f"message of {len(delivery.body)} bytes exceeds "
-                f"MLMON_MAX_MESSAGE_BYTES={self.settings.max_message_bytes}"
-            )
-            raise DecodeError(msg, delivery.body)
-        record = decode_value(delivery.body)
-        key = record_key(record.id)
-        sent_at = header_float(delivery.headers, HEADER_SENT_AT)
-        if truth:
-            return self.store.offer_truth(Truth(key, record.value, sent_at, now))
+    def _decode(self, delivery: Delivery, truth: bool, rejected: list[Rejected]) -> Records | None:
+        """The delivery's records, or None after rejecting the whole message."""
+        reason = too_large(delivery, self.settings.max_message_bytes)
+        if reason is None:
+            try:
+                sent_at = header_float(delivery.headers, HEADER_SENT_AT)
+                return decode_records(delivery.body, delivery.content_type, False, sent_at)
+            except DecodeError as error:
+                reason = str(error)
+        rejected.append(Rejected.message(delivery, reason))
+        return None
+
+    def _offers(
+        self, delivery: Delivery, records: Records, truth: bool, now: float
+    ) -> Iterator[tuple[int, Offer]]:
         model = header_str(delivery.headers, HEADER_MODEL) or UNNAMED_MODEL
         version = header_str(delivery.headers, HEADER_MODEL_VERSION)
-        return self.store.offer_prediction(
-            Prediction(key, record.value, model, version, sent_at, now)
-        )
+        values, stamps = records.values.tolist(), records.sent_at.tolist()
+        for index, (record_id, value, stamp) in enumerate(
+            zip(records.ids, values, stamps, strict=True)
+        ):
+            if not math.isfinite(value):  # only a batch can carry one
+                reason = f"record {record_id!r}: non-finite value (NaN or Infinity)"
+                yield index, Offer(Verdict.CONFLICT, reason=reason)
+                continue
+            key = record_key(record_id)
+            sent_at = None if math.isnan(stamp) else stamp
+            if truth:
+                yield index, self.store.offer_truth(Truth(key, value, sent_at, now))
+            else:
+                prediction = Prediction(key, value, model, version, sent_at, now)
+                yield index, self.store.offer_prediction(prediction)
 
     async def _housekeeping(self, done: asyncio.Event) -> None:
         """Expire orphans and refresh the pending gauges until the consumers stop."""

@@ -1,27 +1,44 @@
-"""model: predict each feature vector and publish the prediction to `y_pred`, keeping the id."""
+"""model: predict each feature vector and publish the prediction to `y_pred`, keeping the id.
+
+A prediction goes out in the form its features came in: a batch for a batch, the seeds' single
+JSON record for a single record, so a seed metric service can read what a seed features
+service sent through us.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
 from mlmon.bus import Bus, Delivery, OutMessage
-from mlmon.errors import DecodeError, RecordError
-from mlmon.models import Predictor, check_vector
-from mlmon.services.dead_letters import dead_letter
+from mlmon.errors import DecodeError
+from mlmon.models import Predictor
+from mlmon.services.dead_letters import Rejected, dead_letter, too_large
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
 from mlmon.wire import (
+    BATCH,
     HEADER_MODEL,
     HEADER_MODEL_VERSION,
     HEADER_SENT_AT,
-    FeatureRecord,
-    decode_features,
+    Floats,
+    Records,
+    decode_records,
+    encode_batch,
     encode_value,
+    header_float,
 )
 
 log = logging.getLogger("mlmon.model")
+
+
+@dataclass
+class _Message:
+    delivery: Delivery
+    records: Records
+    usable: np.ndarray  # rows that are finite
 
 
 async def run_model(
@@ -36,75 +53,114 @@ async def run_model(
     )
     stats.ready = True
     linger = settings.batch_linger_ms / 1000
+    headers = {HEADER_MODEL: predictor.name, HEADER_MODEL_VERSION: predictor.version}
     async for batch in bus.batches(settings.queue_features, settings.prefetch, linger):
-        accepted, rejected = _validate(batch, predictor.n_features, settings.max_message_bytes)
-        predictions, failed = _predict(predictor, accepted)
+        messages, rejected = _decode(batch, predictor.n_features, settings.max_message_bytes)
+        usable = sum(int(m.usable.sum()) for m in messages)
+        outgoing, failed = _predict(predictor, messages, headers)
         rejected += failed
-        if predictions:
-            await bus.publish(settings.queue_y_pred, predictions)
+        if outgoing:
+            await bus.publish(settings.queue_y_pred, outgoing)
         if rejected:
             await dead_letter(bus, rejected, stats)
         await bus.ack(batch)
-        stats.counters["predicted"] += len(predictions)
+        stats.counters["predicted"] += usable - len(failed)
 
 
-def _validate(
+def _decode(
     batch: list[Delivery], n_features: int, max_bytes: int
-) -> tuple[list[tuple[Delivery, FeatureRecord]], list[tuple[Delivery, str]]]:
-    accepted, rejected = [], []
+) -> tuple[list[_Message], list[Rejected]]:
+    messages, rejected = [], []
     for delivery in batch:
-        if len(delivery.body) > max_bytes:
-            rejected.append(
-                (
-                    delivery,
-                    f"message of {len(delivery.body)} bytes exceeds "
-                    f"MLMON_MAX_MESSAGE_BYTES={max_bytes}",
-                )
-            )
+        if (reason := too_large(delivery, max_bytes)) is not None:
+            rejected.append(Rejected.message(delivery, reason))
             continue
         try:
-            record = decode_features(delivery.body)
-            check_vector(record.id, record.vector, n_features)
-        except (DecodeError, RecordError) as error:
-            rejected.append((delivery, str(error)))
-        else:
-            accepted.append((delivery, record))
-    return accepted, rejected
+            sent_at = header_float(delivery.headers, HEADER_SENT_AT)
+            records = decode_records(delivery.body, delivery.content_type, True, sent_at)
+        except DecodeError as error:
+            rejected.append(Rejected.message(delivery, str(error)))
+            continue
+        width = records.values.shape[1]
+        if width != n_features:
+            who = f"record {records.ids[0]!r}" if len(records) == 1 else f"{len(records)} records"
+            reason = f"{who}: vector has {width} features, the model takes {n_features}"
+            rejected.append(Rejected.message(delivery, reason))
+            continue
+        usable = np.asarray(np.isfinite(records.values).all(axis=1), dtype=bool)
+        for index in np.flatnonzero(~usable):
+            reason = f"record {records.ids[index]!r}: non-finite number (NaN or Infinity)"
+            rejected.append(Rejected.row(delivery, records, int(index), reason))
+        messages.append(_Message(delivery, records, usable))
+    return messages, rejected
 
 
 def _predict(
-    predictor: Predictor, accepted: list[tuple[Delivery, FeatureRecord]]
-) -> tuple[list[OutMessage], list[tuple[Delivery, str]]]:
-    if not accepted:
+    predictor: Predictor, messages: list[_Message], headers: dict[str, str]
+) -> tuple[list[OutMessage], list[Rejected]]:
+    """One model call for every usable row of every message; results split back per message."""
+    rows = [m.records.values[m.usable] for m in messages]
+    if not rows or sum(len(r) for r in rows) == 0:
         return [], []
     try:
-        values = predictor.predict(np.array([record.vector for _, record in accepted]))
-    except Exception:  # a bad row must not take the whole batch down: find it row by row
-        if len(accepted) == 1:
-            raise
-        return _predict_one_by_one(predictor, accepted)
-    headers = {HEADER_MODEL: predictor.name, HEADER_MODEL_VERSION: predictor.version}
-    out, failed = [], []
-    for (delivery, record), value in zip(accepted, values.tolist(), strict=True):
-        if not np.isfinite(value):
-            failed.append((delivery, f"record {record.id!r}: the model predicted {value}"))
-            continue
-        sent_at = delivery.headers.get(HEADER_SENT_AT)
-        extra = {HEADER_SENT_AT: sent_at} if sent_at is not None else {}
-        out.append(OutMessage(encode_value(record.id, value), {**headers, **extra}))
-    return out, failed
-
-
-def _predict_one_by_one(
-    predictor: Predictor, accepted: list[tuple[Delivery, FeatureRecord]]
-) -> tuple[list[OutMessage], list[tuple[Delivery, str]]]:
-    out, failed = [], []
-    for item in accepted:
-        try:
-            messages, bad = _predict(predictor, [item])
-        except Exception as error:
-            failed.append((item[0], f"record {item[1].id!r}: the model failed: {error!r}"))
-        else:
-            out += messages
+        predictions = predictor.predict(np.concatenate(rows))
+    except Exception:  # one bad row must not fail the others: find it message by message
+        if len(messages) == 1:
+            return _predict_rows(predictor, messages[0], headers)
+        outgoing, failed = [], []
+        for message in messages:
+            more, bad = _predict(predictor, [message], headers)
+            outgoing += more
             failed += bad
-    return out, failed
+        return outgoing, failed
+    outgoing, failed, start = [], [], 0
+    for message, count in zip(messages, (len(r) for r in rows), strict=True):
+        more, bad = _publishable(message, predictions[start : start + count], headers)
+        outgoing += more
+        failed += bad
+        start += count
+    return outgoing, failed
+
+
+def _predict_rows(
+    predictor: Predictor, message: _Message, headers: dict[str, str]
+) -> tuple[list[OutMessage], list[Rejected]]:
+    """The model failed on this message: predict row by row, rejecting the rows it fails on."""
+    values = np.full(len(message.records), np.nan)
+    failed = []
+    for index in np.flatnonzero(message.usable):
+        try:
+            values[index] = predictor.predict(message.records.values[index : index + 1])[0]
+        except Exception as error:
+            reason = f"record {message.records.ids[index]!r}: the model failed: {error!r}"
+            failed.append(Rejected.row(message.delivery, message.records, int(index), reason))
+            message.usable[index] = False
+    outgoing, bad = _publishable(message, values[message.usable], headers)
+    return outgoing, failed + bad
+
+
+def _publishable(
+    message: _Message, predictions: Floats, headers: dict[str, str]
+) -> tuple[list[OutMessage], list[Rejected]]:
+    """Predictions for a message's usable rows, in the form the message came in."""
+    records, delivery = message.records, message.delivery
+    indices = np.flatnonzero(message.usable)
+    finite = np.isfinite(predictions)
+    failed = [
+        Rejected.row(
+            delivery, records, int(i), f"record {records.ids[i]!r}: the model predicted {p}"
+        )
+        for i, p in zip(indices[~finite], predictions[~finite], strict=True)
+    ]
+    indices, predictions = indices[finite], predictions[finite]
+    if len(indices) == 0:
+        return [], failed
+    if delivery.content_type == BATCH:
+        body = encode_batch(
+            [records.ids[i] for i in indices], predictions, records.sent_at[indices]
+        )
+        return [OutMessage(body, headers, BATCH)], failed
+    (index,), (value,) = indices, predictions.tolist()
+    sent_at = records.sent_at[index]
+    extra = {} if np.isnan(sent_at) else {HEADER_SENT_AT: float(sent_at)}
+    return [OutMessage(encode_value(records.ids[index], value), {**headers, **extra})], failed
