@@ -9,10 +9,10 @@ appears exactly once and no reader ever sees half a row after a crash.
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -22,17 +22,28 @@ Cell = str | float | int | None
 
 
 def format_rows(rows: Iterable[Sequence[Cell]]) -> str:
-    """CSV text for rows; floats in their shortest exact form, None as an empty cell."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows([_cell(value) for value in row] for row in rows)
-    return buffer.getvalue()
+    """CSV text for rows; floats in their shortest exact form, None as an empty cell.
+
+    Written by hand rather than with the csv module: with a "\n" line terminator the csv
+    module leaves a lone "\r" unquoted, which a reader then takes for a line break.
+    """
+    return "".join(",".join(map(_cell, row)) + "\n" for row in rows)
+
+
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def needs_quotes(text: str) -> bool:
+    return _NEEDS_QUOTES.search(text) is not None
 
 
 def _cell(value: Cell) -> str:
     if value is None:
         return ""
-    return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return repr(value)
+    text = str(value)
+    return '"' + text.replace('"', '""') + '"' if needs_quotes(text) else text
 
 
 class AppendLog:
@@ -91,11 +102,15 @@ class AppendLog:
 
     def append(self, rows: Sequence[Sequence[Cell]]) -> int:
         """Write rows durably; return the new end offset."""
+        return self.append_text(format_rows(rows))
+
+    def append_text(self, text: str) -> int:
+        """Write already formatted CSV lines durably; return the new end offset."""
         if self._handle is None:
             msg = f"{self!r}.open() was not called"
             raise RuntimeError(msg)
-        if rows:
-            self._handle.write(format_rows(rows).encode())
+        if text:
+            self._handle.write(text.encode())
             self._handle.flush()
             os.fsync(self._handle.fileno())
         return self._handle.tell()

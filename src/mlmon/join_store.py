@@ -17,9 +17,11 @@ of the logs it wrote (`commit`), so the logs and this store always agree after a
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS truths (
@@ -36,6 +38,9 @@ CREATE TABLE IF NOT EXISTS joined (
 CREATE INDEX IF NOT EXISTS joined_at ON joined (joined_at);
 CREATE TABLE IF NOT EXISTS offsets (log TEXT PRIMARY KEY, offset INTEGER NOT NULL);
 """
+
+
+_IN_CHUNK = 400  # keys per `IN (...)` query, under SQLite's bound-parameter limit
 
 
 class Verdict(Enum):
@@ -87,6 +92,9 @@ class Offer:
     reason: str = ""
 
 
+PENDING = Offer(Verdict.PENDING)
+
+
 @dataclass(frozen=True, slots=True)
 class Orphan:
     key: str
@@ -133,78 +141,134 @@ class JoinStore:
         self._db.execute("BEGIN")
 
     def offer_truth(self, truth: Truth) -> Offer:
-        db = self._db
-        seen = db.execute("SELECT value FROM truths WHERE key = ?", (truth.key,)).fetchone()
-        if seen is not None:
-            return _repeat("y_true", truth.key, seen[0], truth.value)
-        waiting = db.execute(
-            "SELECT model, version, value, sent_at FROM predictions WHERE key = ?", (truth.key,)
-        ).fetchall()
-        db.execute(
-            "INSERT INTO truths (key, value, sent_at, arrived_at, matched) VALUES (?, ?, ?, ?, ?)",
-            (truth.key, truth.value, truth.sent_at, truth.arrived_at, int(bool(waiting))),
-        )
-        if not waiting:
-            return Offer(Verdict.PENDING)
-        db.execute("DELETE FROM predictions WHERE key = ?", (truth.key,))
-        pairs = tuple(
-            Pair(
-                truth.key,
-                truth.value,
-                value,
-                model,
-                version,
-                truth.sent_at if truth.sent_at is not None else sent_at,
-                truth.arrived_at,
-            )
-            for model, version, value, sent_at in waiting
-        )
-        self._remember(pairs)
-        return Offer(Verdict.JOINED, pairs)
+        return self.offer_truths([truth])[0]
 
     def offer_prediction(self, prediction: Prediction) -> Offer:
-        db = self._db
-        ident = (prediction.key, prediction.model)
-        seen = db.execute(
-            "SELECT y_pred FROM joined WHERE key = ? AND model = ? UNION ALL "
-            "SELECT value FROM predictions WHERE key = ? AND model = ?",
-            ident + ident,
-        ).fetchone()
-        if seen is not None:
-            return _repeat(
-                f"y_pred of model {prediction.model!r}", prediction.key, seen[0], prediction.value
-            )
-        truth = db.execute(
-            "SELECT value, sent_at FROM truths WHERE key = ?", (prediction.key,)
-        ).fetchone()
-        if truth is None:
-            db.execute(
-                "INSERT INTO predictions (key, model, version, value, sent_at, arrived_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    *ident,
-                    prediction.version,
-                    prediction.value,
-                    prediction.sent_at,
-                    prediction.arrived_at,
-                ),
-            )
-            return Offer(Verdict.PENDING)
-        db.execute("UPDATE truths SET matched = 1 WHERE key = ?", (prediction.key,))
-        sent_at = truth[1] if truth[1] is not None else prediction.sent_at
-        pair = Pair(
-            prediction.key,
-            truth[0],
-            prediction.value,
-            prediction.model,
-            prediction.version,
-            sent_at,
-            prediction.arrived_at,
-        )
-        self._remember((pair,))
-        return Offer(Verdict.JOINED, (pair,))
+        return self.offer_predictions([prediction])[0]
 
-    def _remember(self, pairs: tuple[Pair, ...]) -> None:
+    def offer_truths(self, truths: Sequence[Truth]) -> list[Offer]:
+        """Offer true values in arrival order; a few set-wise queries for the whole batch."""
+        keys = [truth.key for truth in truths]
+        seen = dict(self._select("SELECT key, value FROM truths WHERE key IN ({})", keys))
+        waiting: dict[str, list[tuple[Any, ...]]] = {}
+        for key, *rest in self._select(
+            "SELECT key, model, version, value, sent_at FROM predictions WHERE key IN ({})", keys
+        ):
+            waiting.setdefault(key, []).append(tuple(rest))
+        offers: list[Offer] = []
+        inserted: list[tuple[Any, ...]] = []
+        met: list[tuple[str]] = []
+        pairs: list[Pair] = []
+        for truth in truths:
+            if truth.key in seen:
+                offers.append(_repeat("y_true", truth.key, seen[truth.key], truth.value))
+                continue
+            seen[truth.key] = truth.value
+            partners = waiting.pop(truth.key, ())
+            inserted.append(
+                (truth.key, truth.value, truth.sent_at, truth.arrived_at, int(bool(partners)))
+            )
+            if not partners:
+                offers.append(PENDING)
+                continue
+            met.append((truth.key,))
+            joined = tuple(
+                Pair(
+                    truth.key,
+                    truth.value,
+                    value,
+                    model,
+                    version,
+                    truth.sent_at if truth.sent_at is not None else sent_at,
+                    truth.arrived_at,
+                )
+                for model, version, value, sent_at in partners
+            )
+            pairs.extend(joined)
+            offers.append(Offer(Verdict.JOINED, joined))
+        db = self._db
+        db.executemany(
+            "INSERT INTO truths (key, value, sent_at, arrived_at, matched) VALUES (?, ?, ?, ?, ?)",
+            inserted,
+        )
+        db.executemany("DELETE FROM predictions WHERE key = ?", met)
+        self._remember(pairs)
+        return offers
+
+    def offer_predictions(self, predictions: Sequence[Prediction]) -> list[Offer]:
+        """Offer predictions in arrival order; a few set-wise queries for the whole batch."""
+        keys = [prediction.key for prediction in predictions]
+        seen = {
+            (key, model): value
+            for key, model, value in self._select(
+                "SELECT key, model, y_pred FROM joined WHERE key IN ({0}) UNION ALL "
+                "SELECT key, model, value FROM predictions WHERE key IN ({0})",
+                keys,
+                2,
+            )
+        }
+        truths = {
+            key: (value, sent_at)
+            for key, value, sent_at in self._select(
+                "SELECT key, value, sent_at FROM truths WHERE key IN ({})", keys
+            )
+        }
+        offers: list[Offer] = []
+        inserted: list[tuple[Any, ...]] = []
+        matched: list[tuple[str]] = []
+        pairs: list[Pair] = []
+        for prediction in predictions:
+            ident = (prediction.key, prediction.model)
+            if ident in seen:
+                what = f"y_pred of model {prediction.model!r}"
+                offers.append(_repeat(what, prediction.key, seen[ident], prediction.value))
+                continue
+            seen[ident] = prediction.value
+            truth = truths.get(prediction.key)
+            if truth is None:
+                inserted.append(
+                    (
+                        *ident,
+                        prediction.version,
+                        prediction.value,
+                        prediction.sent_at,
+                        prediction.arrived_at,
+                    )
+                )
+                offers.append(PENDING)
+                continue
+            matched.append((prediction.key,))
+            sent_at = truth[1] if truth[1] is not None else prediction.sent_at
+            pair = Pair(
+                prediction.key,
+                truth[0],
+                prediction.value,
+                prediction.model,
+                prediction.version,
+                sent_at,
+                prediction.arrived_at,
+            )
+            pairs.append(pair)
+            offers.append(Offer(Verdict.JOINED, (pair,)))
+        db = self._db
+        db.executemany(
+            "INSERT INTO predictions (key, model, version, value, sent_at, arrived_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            inserted,
+        )
+        db.executemany("UPDATE truths SET matched = 1 WHERE key = ?", matched)
+        self._remember(pairs)
+        return offers
+
+    def _select(self, sql: str, keys: list[str], repeat: int = 1) -> Iterator[tuple[Any, ...]]:
+        """Run `sql` with its `IN ({})` lists filled by `keys`, in chunks SQLite accepts."""
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(sql.format(marks), chunk * repeat)
+
+    def _remember(self, pairs: Sequence[Pair]) -> None:
         self._db.executemany(
             "INSERT INTO joined (key, model, y_pred, joined_at) VALUES (?, ?, ?, ?)",
             [(p.key, p.model, p.y_pred, p.joined_at) for p in pairs],

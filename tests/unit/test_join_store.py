@@ -117,3 +117,36 @@ def test_any_interleaving_yields_one_pair_per_id(events: list[tuple[str, int]], 
             store.commit({})
     both = {f"id{n}" for k, n in events if k == "t"} & {f"id{n}" for k, n in events if k == "p"}
     assert sorted(joined) == sorted(both)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["t", "p"]),
+            st.lists(
+                st.tuples(st.integers(0, 8), st.sampled_from(["a", "b"]), st.booleans()),
+                max_size=12,
+            ),
+        ),
+        max_size=12,
+    )
+)
+def test_batches_decide_exactly_as_one_by_one(
+    batches: list[tuple[str, list[tuple[int, str, bool]]]],
+) -> None:
+    """Offering a batch gives the same verdicts, pairs and final state as offering its halves
+    one at a time, including repeats and conflicts inside one batch."""
+    batched, single = JoinStore(":memory:", 1e9), JoinStore(":memory:", 1e9)
+    for kind, items in batches:
+        if kind == "t":
+            halves = [truth(f"k{n}", float(n) + (0.25 if odd else 0)) for n, _, odd in items]
+            expected = [single.offer_truth(h) for h in halves]
+            assert batched.offer_truths(halves) == expected
+        else:
+            halves = [
+                prediction(f"k{n}", n + (0.75 if odd else 0.5), model=m) for n, m, odd in items
+            ]
+            expected = [single.offer_prediction(h) for h in halves]
+            assert batched.offer_predictions(halves) == expected
+    assert batched.pending() == single.pending()

@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import logging
 import math
+import re
 import time
-from collections.abc import Iterator
+from typing import cast
 
-from mlmon.append_log import AppendLog, Cell
+from mlmon.append_log import AppendLog, Cell, format_rows, needs_quotes
 from mlmon.bus import Bus, Delivery
 from mlmon.errors import DecodeError
-from mlmon.join_store import JoinStore, Offer, Pair, Prediction, Truth, Verdict
+from mlmon.join_store import JoinStore, Pair, Prediction, Truth, Verdict
 from mlmon.services.dead_letters import Rejected, dead_letter, too_large
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
@@ -49,10 +50,23 @@ METRIC_COLUMNS = (
 )
 ORPHAN_COLUMNS = ("id", "kind", "value", "model", "arrived_at", "expired_at")
 ORPHANS_LOGGED = 10  # by name per sweep; the rest are counted and in orphans.csv
-UNNAMED_MODEL = "unknown"  # predictions from services that do not say (the seeds')
+UNNAMED_MODEL = "unknown"
+_NEEDS_QUOTING = re.compile(r'[,"\r\n]')  # predictions from services that do not say (the seeds')
 
 
-def pair_row(pair: Pair) -> tuple[Cell, ...]:
+def metric_lines(pairs: list[Pair]) -> str:
+    """CSV lines for pairs: a plain f-string per row, several times faster than the generic
+    formatter, which takes over when an id or model name needs quoting."""
+    if any(needs_quotes(f"{p.key}{p.model}{p.version}") for p in pairs):
+        return format_rows([_pair_row(pair) for pair in pairs])
+    return "".join(
+        f"{p.key},{p.y_true!r},{p.y_pred!r},{p.absolute_error!r},{p.model},{p.version},"
+        f"{'' if p.sent_at is None else repr(p.sent_at)},{p.joined_at!r}\n"
+        for p in pairs
+    )
+
+
+def _pair_row(pair: Pair) -> tuple[Cell, ...]:
     return (
         pair.key,
         pair.y_true,
@@ -109,22 +123,23 @@ class MetricService:
                 await self.bus.ack(batch)
 
     def _join(self, batch: list[Delivery], truth: bool) -> list[Rejected]:
-        now = time.time()
+        """Offer every record of the batch to the store at once; write the rows; commit."""
         rejected: list[Rejected] = []
-        pairs: list[Pair] = []
+        halves, origins = self._halves(batch, truth, time.time(), rejected)
         try:
-            for delivery in batch:
-                records = self._decode(delivery, truth, rejected)
-                if records is None:
-                    continue
-                for index, offer in self._offers(delivery, records, truth, now):
-                    if offer.verdict is Verdict.JOINED:
-                        pairs += offer.pairs
-                    elif offer.verdict is Verdict.CONFLICT:
-                        rejected.append(Rejected.row(delivery, records, index, offer.reason))
-                    elif offer.verdict is Verdict.DUPLICATE:
-                        self.stats.counters["duplicates"] += 1
-            offset = self.metric_log.append([pair_row(pair) for pair in pairs])
+            if truth:
+                offers = self.store.offer_truths(cast(list[Truth], halves))
+            else:
+                offers = self.store.offer_predictions(cast(list[Prediction], halves))
+            pairs: list[Pair] = []
+            for (delivery, records, index), offer in zip(origins, offers, strict=True):
+                if offer.verdict is Verdict.JOINED:
+                    pairs += offer.pairs
+                elif offer.verdict is Verdict.CONFLICT:
+                    rejected.append(Rejected.row(delivery, records, index, offer.reason))
+                elif offer.verdict is Verdict.DUPLICATE:
+                    self.stats.counters["duplicates"] += 1
+            offset = self.metric_log.append_text(metric_lines(pairs))
             self.store.commit({METRIC_LOG: offset})
         except BaseException:
             self.store.rollback()
@@ -136,7 +151,37 @@ class MetricService:
         )
         return rejected
 
-    def _decode(self, delivery: Delivery, truth: bool, rejected: list[Rejected]) -> Records | None:
+    def _halves(
+        self, batch: list[Delivery], truth: bool, now: float, rejected: list[Rejected]
+    ) -> tuple[list[Truth | Prediction], list[tuple[Delivery, Records, int]]]:
+        """Every usable record of the batch as a half, with where it came from."""
+        halves: list[Truth | Prediction] = []
+        origins: list[tuple[Delivery, Records, int]] = []
+        for delivery in batch:
+            records = self._decode(delivery, rejected)
+            if records is None:
+                continue
+            model = header_str(delivery.headers, HEADER_MODEL) or UNNAMED_MODEL
+            version = header_str(delivery.headers, HEADER_MODEL_VERSION)
+            values, stamps = records.values.tolist(), records.sent_at.tolist()
+            for index, (record_id, value, stamp) in enumerate(
+                zip(records.ids, values, stamps, strict=True)
+            ):
+                if not math.isfinite(value):  # only a batch can carry one
+                    reason = f"record {record_id!r}: non-finite value (NaN or Infinity)"
+                    rejected.append(Rejected.row(delivery, records, index, reason))
+                    continue
+                key = record_key(record_id)
+                sent_at = None if math.isnan(stamp) else stamp
+                halves.append(
+                    Truth(key, value, sent_at, now)
+                    if truth
+                    else Prediction(key, value, model, version, sent_at, now)
+                )
+                origins.append((delivery, records, index))
+        return halves, origins
+
+    def _decode(self, delivery: Delivery, rejected: list[Rejected]) -> Records | None:
         """The delivery's records, or None after rejecting the whole message."""
         reason = too_large(delivery, self.settings.max_message_bytes)
         if reason is None:
@@ -147,27 +192,6 @@ class MetricService:
                 reason = str(error)
         rejected.append(Rejected.message(delivery, reason))
         return None
-
-    def _offers(
-        self, delivery: Delivery, records: Records, truth: bool, now: float
-    ) -> Iterator[tuple[int, Offer]]:
-        model = header_str(delivery.headers, HEADER_MODEL) or UNNAMED_MODEL
-        version = header_str(delivery.headers, HEADER_MODEL_VERSION)
-        values, stamps = records.values.tolist(), records.sent_at.tolist()
-        for index, (record_id, value, stamp) in enumerate(
-            zip(records.ids, values, stamps, strict=True)
-        ):
-            if not math.isfinite(value):  # only a batch can carry one
-                reason = f"record {record_id!r}: non-finite value (NaN or Infinity)"
-                yield index, Offer(Verdict.CONFLICT, reason=reason)
-                continue
-            key = record_key(record_id)
-            sent_at = None if math.isnan(stamp) else stamp
-            if truth:
-                yield index, self.store.offer_truth(Truth(key, value, sent_at, now))
-            else:
-                prediction = Prediction(key, value, model, version, sent_at, now)
-                yield index, self.store.offer_prediction(prediction)
 
     async def _housekeeping(self, done: asyncio.Event) -> None:
         """Expire orphans and refresh the pending gauges until the consumers stop."""
