@@ -31,7 +31,9 @@ JSON = "application/json"
 BATCH = "application/vnd.mlmon.batch+msgpack"
 
 # Header names; the seeds ignore them, so they stay wire-compatible.
-HEADER_SENT_AT = "x-mlmon-sent-at"  # epoch seconds when features published the record
+# When features published the record, in integer epoch microseconds: the AMQP client encodes a
+# Python float header as a 32-bit float, which would round today's epoch to 128 s steps.
+HEADER_SENT_AT = "x-mlmon-sent-at-us"
 HEADER_MODEL = "x-mlmon-model"
 HEADER_MODEL_VERSION = "x-mlmon-model-version"
 HEADER_REASON = "x-mlmon-reason"  # why a message was dead-lettered
@@ -113,9 +115,16 @@ def encode_value(record_id: RecordId, value: float) -> bytes:
     return _encoder.encode({"id": record_id, "body": value})
 
 
-def header_float(headers: dict[str, Any], name: str) -> float | None:
-    value = headers.get(name)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def sent_at_header(sent_at: float) -> dict[str, int]:
+    return {HEADER_SENT_AT: round(sent_at * 1_000_000)}
+
+
+def header_sent_at(headers: dict[str, Any]) -> float | None:
+    """The publish time carried by a single-record message, in epoch seconds, if any."""
+    value = headers.get(HEADER_SENT_AT)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value / 1_000_000
+    return None
 
 
 def header_str(headers: dict[str, Any], name: str) -> str:

@@ -15,7 +15,7 @@ from mlmon.dataset import Dataset, load_dataset, row_order
 from mlmon.ids import IdGenerator
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
-from mlmon.wire import BATCH, HEADER_SENT_AT, encode_batch, encode_features, encode_value
+from mlmon.wire import BATCH, encode_batch, encode_features, encode_value, sent_at_header
 
 log = logging.getLogger("mlmon.features")
 
@@ -90,7 +90,7 @@ def _batches(
 def _singles(
     ids: list[str], data: Dataset, rows: npt.NDArray[np.intp], now: float
 ) -> tuple[list[OutMessage], list[OutMessage]]:
-    headers = {HEADER_SENT_AT: now}
+    headers = sent_at_header(now)
     features = [
         OutMessage(encode_features(i, data.features[r].tolist()), headers)
         for i, r in zip(ids, rows, strict=True)

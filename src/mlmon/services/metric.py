@@ -26,10 +26,9 @@ from mlmon.status import ServiceStats
 from mlmon.wire import (
     HEADER_MODEL,
     HEADER_MODEL_VERSION,
-    HEADER_SENT_AT,
     Records,
     decode_records,
-    header_float,
+    header_sent_at,
     header_str,
     record_key,
 )
@@ -186,7 +185,7 @@ class MetricService:
         reason = too_large(delivery, self.settings.max_message_bytes)
         if reason is None:
             try:
-                sent_at = header_float(delivery.headers, HEADER_SENT_AT)
+                sent_at = header_sent_at(delivery.headers)
                 return decode_records(delivery.body, delivery.content_type, False, sent_at)
             except DecodeError as error:
                 reason = str(error)

@@ -22,13 +22,13 @@ from mlmon.wire import (
     BATCH,
     HEADER_MODEL,
     HEADER_MODEL_VERSION,
-    HEADER_SENT_AT,
     Floats,
     Records,
     decode_records,
     encode_batch,
     encode_value,
-    header_float,
+    header_sent_at,
+    sent_at_header,
 )
 
 log = logging.getLogger("mlmon.model")
@@ -76,7 +76,7 @@ def _decode(
             rejected.append(Rejected.message(delivery, reason))
             continue
         try:
-            sent_at = header_float(delivery.headers, HEADER_SENT_AT)
+            sent_at = header_sent_at(delivery.headers)
             records = decode_records(delivery.body, delivery.content_type, True, sent_at)
         except DecodeError as error:
             rejected.append(Rejected.message(delivery, str(error)))
@@ -162,5 +162,5 @@ def _publishable(
         return [OutMessage(body, headers, BATCH)], failed
     (index,), (value,) = indices, predictions.tolist()
     sent_at = records.sent_at[index]
-    extra = {} if np.isnan(sent_at) else {HEADER_SENT_AT: float(sent_at)}
+    extra = {} if np.isnan(sent_at) else sent_at_header(float(sent_at))
     return [OutMessage(encode_value(records.ids[index], value), {**headers, **extra})], failed

@@ -1,0 +1,506 @@
+"""The whole pipeline over RabbitMQ, beside the broker's own limit for the same message form.
+
+    uv run python benchmarks/bench_pipeline.py [--scenario throughput|single|latency|workers|all]
+        [--url URL] [--records N] [--rate R] [--batch B] [--limit-records N] [--no-limit]
+
+Per run: `measure_broker_limit` (bench_broker.py) for the same form, then `python -m mlmon up
+--broker URL --count N --rate R --logs TMP [--model-workers K]` on fresh uuid-named queues
+(MLMON_QUEUE_*), with MLMON_WIRE_FORMAT=batched|single, sampling every descendant process every
+0.2 s from /proc (CPU seconds = utime+stime; peak RSS = VmHWM), plus the broker's beam.smp.
+Then, from metric_log.csv: records/s = rows / (max(joined_at) - min(sent_at)) and latency
+percentiles of joined_at - sent_at. The queues (and their .dead) are deleted afterwards.
+
+Scenarios (counts can be scaled with --records, rates with --rate):
+  throughput  200,000 records at rate 0, batched
+  single       30,000 records at rate 0, single-record messages
+  latency      20,000 records at 1,000/s (20 s), batched
+  workers     throughput with --model-workers 1, then 2: the speed-up
+  all         all of the above (the workers=1 run is the throughput run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import math
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import numpy as np
+from bench_broker import (
+    DEFAULT_URL,
+    BenchError,
+    broker_cpu_seconds,
+    delete_queues,
+    measure_broker_limit,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_EVERY = 0.2  # seconds between /proc samples
+TICK = os.sysconf("SC_CLK_TCK")
+DEAD_SUFFIX = ".dead"
+SERVICES = ("features", "model", "metric", "plot", "up")
+
+
+@dataclass(frozen=True)
+class Run:
+    form: str  # "batched" or "single"
+    count: int
+    rate: float
+    workers: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.form} n={self.count} rate={self.rate:g} workers={self.workers}"
+
+
+SCENARIOS: dict[str, list[Run]] = {
+    "throughput": [Run("batched", 200_000, 0)],
+    "single": [Run("single", 30_000, 0)],
+    "latency": [Run("batched", 20_000, 1000)],
+    "workers": [Run("batched", 200_000, 0, 1), Run("batched", 200_000, 0, 2)],
+}
+SCENARIOS["all"] = [
+    *SCENARIOS["throughput"],
+    *SCENARIOS["single"],
+    *SCENARIOS["latency"],
+    SCENARIOS["workers"][1],
+]
+
+
+# --- /proc sampling ---------------------------------------------------------------------------
+
+
+@dataclass
+class ProcessSample:
+    pid: int
+    name: str
+    cpu: float = 0.0  # seconds, as of the last sample
+    rss_peak: float = 0.0  # MB, max of the VmRSS samples
+    hwm: float = 0.0  # MB, VmHWM (the kernel's own peak) as of the last sample
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(ppid, utime+stime seconds) of a process, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()  # the command name may hold spaces and parens
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _memory(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) in MB; zeros if the process is gone."""
+    rss = hwm = 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return rss, hwm
+
+
+def process_name(pid: int) -> str:
+    """`mlmon model` for `python -m mlmon model ...`; the executable's name otherwise."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return f"pid {pid}"
+    words = [a.decode(errors="replace") for a in argv if a]
+    for i, word in enumerate(words):
+        script = Path(word).name == "mlmon"
+        module = word == "-m" and words[i + 1 : i + 2] == ["mlmon"]
+        if script or module:
+            rest = words[i + (1 if script else 2) :]
+            return f"mlmon {rest[0]}" if rest else "mlmon"
+    return Path(words[0]).name if words else f"pid {pid}"
+
+
+class Sampler(threading.Thread):
+    """Every SAMPLE_EVERY seconds: CPU and memory of every descendant of `root`."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(name="proc-sampler", daemon=True)
+        self.root = root
+        self.seen: dict[int, ProcessSample] = {}
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.sample()
+            self._halt.wait(SAMPLE_EVERY)
+        self.sample()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+    def sample(self) -> None:
+        children: dict[int, list[int]] = {}
+        cpu: dict[int, float] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            stat = _stat(int(entry.name))
+            if stat is not None:
+                children.setdefault(stat[0], []).append(int(entry.name))
+                cpu[int(entry.name)] = stat[1]
+        family, todo = [], [self.root]
+        while todo:
+            pid = todo.pop()
+            if pid in cpu:
+                family.append(pid)
+            todo += children.get(pid, [])
+        for pid in family:
+            record = self.seen.get(pid)
+            if record is None:
+                record = self.seen[pid] = ProcessSample(pid, process_name(pid))
+            rss, hwm = _memory(pid)
+            record.cpu = max(record.cpu, cpu[pid])
+            record.rss_peak = max(record.rss_peak, rss)
+            record.hwm = max(record.hwm, hwm)
+
+
+# --- one pipeline run -------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    run: Run
+    rows: int = 0
+    unique: int = 0
+    records_per_s: float = math.nan
+    p50_ms: float = math.nan
+    p99_ms: float = math.nan
+    max_ms: float = math.nan
+    wall: float = math.nan
+    exit_code: int | None = None
+    processes: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # cpu, MB, n
+    broker_cpu: float | None = None
+    limit: dict[str, Any] | None = None
+    log_tail: str = ""
+    coarse_sent_at: bool = False  # sent_at in the CSV has no sub-second part (float32)
+
+    @property
+    def ratio(self) -> float:
+        if not self.limit:
+            return math.nan
+        return float(self.records_per_s / self.limit["records_per_s"])
+
+
+def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bool) -> Result:
+    tag = uuid.uuid4().hex[:10]
+    queues = {kind: f"mlmon-bench-{tag}-{kind}" for kind in ("features", "y_true", "y_pred")}
+    logs = Path(tempfile.mkdtemp(prefix=f"mlmon-bench-{tag}-"))
+    env = {
+        **os.environ,
+        "MLMON_QUEUE_FEATURES": queues["features"],
+        "MLMON_QUEUE_Y_TRUE": queues["y_true"],
+        "MLMON_QUEUE_Y_PRED": queues["y_pred"],
+        "MLMON_WIRE_FORMAT": run.form,
+    }
+    if batch is not None:
+        env["MLMON_BATCH_SIZE"] = str(batch)
+    argv = [
+        sys.executable, "-m", "mlmon", "up", "--broker", url,
+        "--count", str(run.count), "--rate", f"{run.rate:g}", "--logs", str(logs),
+        "--model-workers", str(run.workers),
+    ]  # fmt: skip
+    result = Result(run)
+    output = logs / "up.out"
+    try:
+        broker0 = broker_cpu_seconds()
+        started = time.monotonic()
+        with output.open("wb") as out:
+            process = subprocess.Popen(
+                argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            sampler = Sampler(process.pid)
+            sampler.start()
+            try:
+                result.exit_code = process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                print(f"  timeout after {timeout:.0f}s: interrupting mlmon up", file=sys.stderr)
+                process.send_signal(signal.SIGINT)  # the process we started: it drains and stops
+                try:
+                    result.exit_code = process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    result.exit_code = process.wait()
+            finally:
+                sampler.stop()
+        result.wall = time.monotonic() - started
+        broker1 = broker_cpu_seconds()
+        if broker0 is not None and broker1 is not None:
+            result.broker_cpu = broker1 - broker0
+        result.processes = _by_service(sampler.seen)
+        _read_metric_log(logs / "metric_log.csv", result)
+        if result.exit_code != 0 or result.rows < run.count:
+            result.log_tail = "\n".join(output.read_text(errors="replace").splitlines()[-15:])
+    finally:
+        names = [*queues.values(), *(q + DEAD_SUFFIX for q in queues.values())]
+        asyncio.run(delete_queues(url, names))
+        if keep:
+            print(f"  logs kept in {logs}")
+        else:
+            shutil.rmtree(logs, ignore_errors=True)
+    return result
+
+
+def _by_service(seen: dict[int, ProcessSample]) -> dict[str, tuple[float, float, int]]:
+    """Per name: CPU seconds summed over processes (restarts, workers), peak RSS max, count."""
+    out: dict[str, tuple[float, float, int]] = {}
+    for sample in seen.values():
+        name = sample.name.removeprefix("mlmon ")
+        cpu, mb, n = out.get(name, (0.0, 0.0, 0))
+        out[name] = (cpu + sample.cpu, max(mb, sample.hwm, sample.rss_peak), n + 1)
+    return out
+
+
+def _read_metric_log(path: Path, result: Result) -> None:
+    if not path.exists():
+        return
+    sent, joined, ids, rows = [], [], set(), 0
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            rows += 1
+            ids.add(row["id"])
+            try:
+                s, j = float(row["sent_at"]), float(row["joined_at"])
+            except (TypeError, ValueError):
+                continue  # a record without a sent_at: counted, not timed
+            if math.isfinite(s) and math.isfinite(j):
+                sent.append(s)
+                joined.append(j)
+    result.rows, result.unique = rows, len(ids)
+    if not sent:
+        return
+    sent_at, joined_at = np.array(sent), np.array(joined)
+    if len(sent_at) > 10 and np.mean(sent_at != np.round(sent_at)) < 0.01:
+        # No sub-second part: sent_at went through a 32-bit float (an AMQP 'f' header field
+        # keeps 24 bits: 128 s steps today), so latencies are meaningless; time the joins only.
+        result.coarse_sent_at = True
+        span = float(joined_at.max() - joined_at.min())
+        result.records_per_s = rows / span if span > 0 else math.nan
+        return
+    span = float(joined_at.max() - sent_at.min())
+    result.records_per_s = rows / span if span > 0 else math.nan
+    latency = (joined_at - sent_at) * 1000
+    result.p50_ms = float(np.percentile(latency, 50))
+    result.p99_ms = float(np.percentile(latency, 99))
+    result.max_ms = float(latency.max())
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def header(url: str) -> str:
+    def git(*args: str) -> str:
+        executable = shutil.which("git")
+        if executable is None:
+            return "?"
+        try:
+            return subprocess.run(
+                [executable, *args], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "?"
+
+    commit = git("rev-parse", "--short", "HEAD")
+    dirty = git("status", "--porcelain", "--", "src")
+    if dirty and dirty != "?":
+        commit += f" + uncommitted changes in {len(dirty.splitlines())} src/ file(s)"
+    model = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    rabbit = asyncio.run(_server_version(url))
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return (
+        f"mlmon bench_pipeline  commit {commit}  {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+        f"cores {os.cpu_count()} (usable {len(os.sched_getaffinity(0))}), {model}; "
+        f"load avg {load}; Python {platform.python_version()}; aio-pika "
+        f"{aio_pika.__version__}; RabbitMQ {rabbit}"
+    )
+
+
+async def _server_version(url: str) -> str:
+    try:
+        connection = await aio_pika.connect(url, timeout=10)
+    except Exception as error:  # a header line, not the measurement
+        return f"unreachable ({error!r})"
+    async with connection:
+        version = connection.transport.connection.server_properties.get("version", "?")
+        return version.decode() if isinstance(version, bytes) else str(version)
+
+
+def _cell(value: float, spec: str) -> str:
+    return (
+        "-"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else (format(value, spec))
+    )
+
+
+def table(results: list[Result]) -> str:
+    names = [n for n in SERVICES if any(n in r.processes for r in results)]
+    names += sorted({n for r in results for n in r.processes} - set(names))
+    columns = [
+        ("form", 7), ("records", 8), ("rate", 6), ("wk", 2), ("rows", 8), ("records/s", 10),
+        ("p50 ms", 8), ("p99 ms", 8), ("limit rec/s", 11), ("ratio", 6), ("wall s", 6),
+        *((f"{n} s/MB", max(11, len(n) + 5)) for n in names), ("rabbit s", 8),
+    ]  # fmt: skip
+    lines = [" ".join(f"{title:>{width}}" for title, width in columns)]
+    for r in results:
+        cells = [
+            r.run.form, str(r.run.count), f"{r.run.rate:g}", str(r.run.workers), str(r.rows),
+            _cell(r.records_per_s, ",.0f") + ("*" if r.coarse_sent_at else ""),
+            _cell(r.p50_ms, ",.1f"), _cell(r.p99_ms, ",.1f"),
+            _cell(r.limit["records_per_s"] if r.limit else math.nan, ",.0f"),
+            _cell(r.ratio if r.run.rate == 0 else math.nan, ".3f"), _cell(r.wall, ".1f"),
+        ]  # fmt: skip
+        for name in names:
+            if name in r.processes:
+                cpu, mb, n = r.processes[name]
+                times = f"x{n} " if n > 1 else ""
+                cells.append(f"{times}{cpu:.1f}/{mb:.0f}")
+            else:
+                cells.append("-")
+        cells.append(_cell(r.broker_cpu if r.broker_cpu is not None else math.nan, ".1f"))
+        lines.append(" ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, columns, strict=True)))
+    return "\n".join(lines)
+
+
+def limit_table(limits: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        f"{'form':<8} {'queue':<7} {'records':>9} {'messages':>8} {'body B':>8} {'window':>6} "
+        f"{'seconds':>7} {'msg/s':>9} {'records/s':>11} {'MB/s':>6}"
+    ]
+    for r in limits.values():
+        lines.append(
+            f"{r['form']:<8} {r['queue_type']:<7} {r['records']:>9} {r['messages']:>8} "
+            f"{r['body_bytes']:>8.0f} {r['window']:>6} {r['seconds']:>7.2f} "
+            f"{r['messages_per_s']:>9,.0f} {r['records_per_s']:>11,.0f} {r['mb_per_s']:>6.1f}"
+        )
+    return "\n".join(lines)
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def plan(args: argparse.Namespace) -> list[Run]:
+    runs = []
+    for run in SCENARIOS[args.scenario]:
+        count = args.records or run.count
+        rate = run.rate if args.rate is None else args.rate
+        if args.records is None and run.rate and args.rate is not None:
+            count = int(args.rate * run.count / run.rate)  # keep the latency run's 20 s
+        runs.append(Run(run.form, count, rate, run.workers))
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="throughput")
+    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--records", type=int, help="override every run's record count")
+    parser.add_argument("--rate", type=float, help="override every run's rate (0 = flat out)")
+    parser.add_argument("--batch", type=int, help="MLMON_BATCH_SIZE and the limit's batch")
+    parser.add_argument("--window", type=int, default=256, help="broker limit: confirms window")
+    parser.add_argument("--queue-type", choices=["quorum", "classic"], default="quorum")
+    parser.add_argument(
+        "--limit-records", type=int,
+        help="records for the broker limit (default: the run's count for single, "
+        "max(count, 2,000,000) for batched so the measurement lasts a few seconds)",
+    )  # fmt: skip
+    parser.add_argument("--no-limit", action="store_true", help="skip the broker limit")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per pipeline run")
+    parser.add_argument("--keep-logs", action="store_true", help="keep each run's logs dir")
+    args = parser.parse_args()
+
+    if args.queue_type != "quorum":
+        os.environ["MLMON_QUEUE_TYPE"] = args.queue_type
+    heading = header(args.url)
+    print(heading, flush=True)
+    runs = plan(args)
+    limits: dict[str, dict[str, Any]] = {}
+    results: list[Result] = []
+    for run in runs:
+        if not args.no_limit and run.form not in limits:
+            records = args.limit_records or (
+                run.count if run.form == "single" else max(run.count, 2_000_000)
+            )
+            print(f"broker limit: {run.form}, {records:,} records ...", flush=True)
+            try:
+                limits[run.form] = measure_broker_limit(
+                    args.url, run.form, records, args.batch or 1000, args.window, args.queue_type
+                )
+            except BenchError as error:
+                print(f"  broker limit failed: {error}", file=sys.stderr)
+        print(f"pipeline: {run.label} ...", flush=True)
+        result = run_pipeline(args.url, run, args.batch, args.timeout, args.keep_logs)
+        if result.exit_code != 0 and result.rows < run.count:
+            print(f"  mlmon up exited {result.exit_code}; retrying once:\n{result.log_tail}")
+            result = run_pipeline(args.url, run, args.batch, args.timeout, args.keep_logs)
+        result.limit = limits.get(run.form)
+        results.append(result)
+        print(
+            f"  {result.rows} rows, {_cell(result.records_per_s, ',.0f')} records/s, "
+            f"wall {result.wall:.1f}s, exit {result.exit_code}",
+            flush=True,
+        )
+        if result.rows < run.count and result.log_tail:
+            print(f"  incomplete run; mlmon up output ends:\n{result.log_tail}")
+
+    print()
+    print(heading)
+    if limits:
+        print("\nbroker limit (bench_broker: one queue, bare aio-pika producer + consumer process)")
+        print(limit_table(limits))
+    print(
+        "\npipeline (records/s = rows / (max joined_at - min sent_at); latency = joined_at - "
+        "sent_at;\n  <service> s/MB = CPU seconds / peak RSS MB, xN = N processes; rabbit s = "
+        "beam.smp CPU seconds during the run)"
+    )
+    print(table(results))
+    if any(r.coarse_sent_at for r in results):
+        print(
+            "\n* sent_at in metric_log.csv has no sub-second part (it went through a 32-bit "
+            "float: pamqp encodes a Python float header as AMQP 'f'), so latency is not "
+            "reported and records/s = rows / (max joined_at - min joined_at)."
+        )
+    speedup = [r for r in results if r.run.form == "batched" and r.run.rate == 0]
+    one = next((r for r in speedup if r.run.workers == 1), None)
+    two = next((r for r in speedup if r.run.workers == 2), None)
+    if one and two and one.records_per_s > 0:
+        print(f"\nmodel workers 1 -> 2: speed-up x{two.records_per_s / one.records_per_s:.2f}")
+    print(
+        "\nratio = pipeline records/s / broker limit records/s; the pipeline moves every record "
+        "through 3 queues (features, y_true, y_pred), the limit through 1; rate-limited runs "
+        "have no ratio."
+    )
+
+
+if __name__ == "__main__":
+    main()
