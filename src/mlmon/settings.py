@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(1000, ge=1, le=100_000, description="records per batched message")
     prefetch: int = Field(500, ge=1, le=65535, description="unacked deliveries per consumer")
     batch_linger_ms: float = Field(
-        5.0, ge=0, description="wait for more deliveries before processing a batch"
+        2.0, ge=0, description="ms to wait for more records before a batch goes out"
     )
     publish_timeout: float = Field(
         10.0, gt=0, description="seconds to wait for a broker confirm before retrying"
