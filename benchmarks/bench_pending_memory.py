@@ -73,12 +73,21 @@ def main() -> None:
     args = parser.parse_args()
     tag = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as logs:
-        settings = Settings(broker_url=args.url, logs_dir=Path(logs),
-                            queue_features=f"mem-{tag}-f", queue_y_true=f"mem-{tag}-t",
-                            queue_y_pred=f"mem-{tag}-p", status_interval=0.5)
+        settings = Settings(
+            broker_url=args.url,
+            logs_dir=Path(logs),
+            queue_features=f"mem-{tag}-f",
+            queue_y_true=f"mem-{tag}-t",
+            queue_y_pred=f"mem-{tag}-p",
+            status_interval=0.5,
+        )
         env = {**os.environ, **settings_env(settings)}
-        metric = subprocess.Popen([sys.executable, "-m", "mlmon", "metric"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        metric = subprocess.Popen(
+            [sys.executable, "-m", "mlmon", "metric"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             while pending(settings.state_dir) == 0 and not list(
                 (settings.state_dir / "status").glob("metric.*.json")
@@ -101,10 +110,14 @@ def main() -> None:
                 channel.queue_delete(name)
                 channel.queue_delete(name + ".dead")
             connection.close()
-    print(f"records pending  {args.records:,} (stored in {elapsed:.1f} s, "
-          f"{args.records / elapsed:,.0f} halves/s)")
-    print(f"metric RSS       idle {idle_rss:.0f} MB -> {rss:.0f} MB with all pending "
-          f"(peak {peak:.0f} MB)")
+    print(
+        f"records pending  {args.records:,} (stored in {elapsed:.1f} s, "
+        f"{args.records / elapsed:,.0f} halves/s)"
+    )
+    print(
+        f"metric RSS       idle {idle_rss:.0f} MB -> {rss:.0f} MB with all pending "
+        f"(peak {peak:.0f} MB)"
+    )
     print(f"join store       {disk:.0f} MB on disk")
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -15,6 +15,9 @@ from mlmon import __version__
 from mlmon.errors import MlmonError
 from mlmon.logging_setup import configure_logging
 from mlmon.settings import Settings, explain, load_settings
+
+if TYPE_CHECKING:  # numpy and the model loaders stay out of `mlmon health` and `mlmon config`
+    from mlmon.models import Predictor
 
 app = typer.Typer(
     help="Real-time quality monitoring of a deployed ML model, over RabbitMQ.",
@@ -74,7 +77,6 @@ def up(
     model_workers: Annotated[int, typer.Option(min=1, help="competing model processes")] = 1,
 ) -> None:
     """Run the whole pipeline: in-process by default, or one process per service with --broker."""
-    from mlmon.models import load_model
     from mlmon.up import RunLimits, run_embedded
 
     configure_logging()
@@ -87,10 +89,7 @@ def up(
         trust_pickle=trust_pickle,
     )
     limits = RunLimits(duration, settings.count)
-    try:
-        predictor = load_model(settings.model_path, settings.trust_pickle)  # fail before starting
-    except MlmonError as error:
-        _fail(error)
+    predictor = _load_model(settings)  # fail before starting anything
     mode = "embedded in-process bus" if settings.embedded else "RabbitMQ, one process each"
     typer.echo(f"mlmon up: {mode}; logs in {settings.logs_dir}/ (Ctrl-C stops)")
     if settings.embedded:
@@ -135,14 +134,8 @@ def model(
     trust_pickle: TrustPickle = None,
 ) -> None:
     """Predict each feature vector and publish it to y_pred."""
-    from mlmon.models import load_model
-
     settings = _settings(broker_url=broker, model_path=model, trust_pickle=trust_pickle)
-    try:
-        predictor = load_model(settings.model_path, settings.trust_pickle)
-    except MlmonError as error:
-        _fail(error)
-    _service("model", settings, predictor=predictor)
+    _service("model", settings, predictor=_load_model(settings))
 
 
 @app.command()
@@ -159,6 +152,15 @@ def plot(
 ) -> None:
     """Render error_distribution.png from metric_log.csv, every --interval seconds."""
     _service("plot", _settings(logs_dir=logs, plot_interval=interval), once=once)
+
+
+def _load_model(settings: Settings) -> Predictor:
+    from mlmon.models import load_model
+
+    try:
+        return load_model(settings.model_path, settings.trust_pickle)
+    except MlmonError as error:
+        _fail(error)
 
 
 def _service(name: str, settings: Settings, **kwargs: Any) -> None:

@@ -19,22 +19,15 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from mlmon.log_layout import METRIC_COLUMNS
+
 log = logging.getLogger("mlmon.error_log")
 
 ERROR_COLUMN = "absolute_error"
 MODEL_COLUMN = "model"
-# The metric service's layout (mlmon.services.metric.METRIC_COLUMNS). It appends these rows to a
-# seed log it finds in place, under the seeds' four-column header, which is a prefix of this.
-FULL_LAYOUT = (
-    "id",
-    "y_true",
-    "y_pred",
-    "absolute_error",
-    "model",
-    "model_version",
-    "sent_at",
-    "joined_at",
-)
+# The metric service appends rows of this layout to a seed log it finds in place, under the
+# seeds' four-column header, which is a prefix of it.
+FULL_LAYOUT = METRIC_COLUMNS
 
 READ_BYTES = 4 << 20  # parse in blocks so temporary lists stay small
 TAIL_BYTES = 64  # bytes before the offset compared on each read, to notice a rewritten file

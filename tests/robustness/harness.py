@@ -129,22 +129,22 @@ async def wait_for_ids(logs_dir: Path, expected: set[str], patience: float) -> l
 
 
 def queue_depths(url: str, names: list[str]) -> dict[str, int]:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        return {
-            name: channel.queue_declare(name, passive=True).method.message_count for name in names
-        }
-    finally:
-        connection.close()
+    return {name: counts[0] for name, counts in _queue_counts(url, names).items()}
 
 
 def queue_consumers(url: str, names: list[str]) -> dict[str, int]:
+    return {name: counts[1] for name, counts in _queue_counts(url, names).items()}
+
+
+def _queue_counts(url: str, names: list[str]) -> dict[str, tuple[int, int]]:
+    """(messages ready, consumers) of each queue, by passive declare."""
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
         channel = connection.channel()
-        return {
-            name: channel.queue_declare(name, passive=True).method.consumer_count for name in names
-        }
+        counts = {}
+        for name in names:
+            method = channel.queue_declare(name, passive=True).method
+            counts[name] = (method.message_count, method.consumer_count)
+        return counts
     finally:
         connection.close()

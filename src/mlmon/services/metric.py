@@ -20,6 +20,7 @@ from mlmon.append_log import AppendLog, Cell, format_rows, needs_quotes
 from mlmon.bus import Bus, Delivery
 from mlmon.errors import DecodeError
 from mlmon.join_store import JoinStore, Pair, Prediction, Truth, Verdict
+from mlmon.log_layout import METRIC_COLUMNS, METRIC_LOG, ORPHAN_COLUMNS, ORPHAN_LOG
 from mlmon.services.dead_letters import Rejected, dead_letter, too_large
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
@@ -35,19 +36,6 @@ from mlmon.wire import (
 
 log = logging.getLogger("mlmon.metric")
 
-METRIC_LOG = "metric_log.csv"
-ORPHAN_LOG = "orphans.csv"
-METRIC_COLUMNS = (
-    "id",
-    "y_true",
-    "y_pred",
-    "absolute_error",
-    "model",
-    "model_version",
-    "sent_at",
-    "joined_at",
-)
-ORPHAN_COLUMNS = ("id", "kind", "value", "model", "arrived_at", "expired_at")
 ORPHANS_LOGGED = 10  # by name per sweep; the rest are counted and in orphans.csv
 UNNAMED_MODEL = "unknown"
 _NEEDS_QUOTING = re.compile(r'[,"\r\n]')  # predictions from services that do not say (the seeds')
