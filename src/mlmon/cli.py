@@ -200,6 +200,23 @@ def train(
 
 
 @app.command()
+def report(
+    logs: Logs = None,
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    last: Annotated[int, typer.Option(min=1, help="records in the count window")] = 500,
+    seconds: Annotated[float, typer.Option(min=1, help="seconds in the time window")] = 60.0,
+) -> None:
+    """Print the current quality figures per model (MAE, RMSE, R², quantiles...) and the join's."""
+    from mlmon.report import current_report, format_report
+
+    settings = _settings(logs_dir=logs)
+    figures = current_report(
+        settings.logs_dir, settings.state_dir, time.time(), count_window=last, time_window=seconds
+    )
+    typer.echo(json.dumps(figures, indent=2) if json_output else format_report(figures))
+
+
+@app.command()
 def health(
     service: Annotated[str, typer.Argument(help="features, model, metric or plot")],
     logs: Logs = None,

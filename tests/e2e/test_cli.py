@@ -113,3 +113,22 @@ def test_health_tells_live_from_ready(tmp_path: Path) -> None:
     stats.broker = lambda: True
     write_status(state, stats)
     assert mlmon("health", "metric", "--logs", str(tmp_path)).returncode == 0
+
+
+def test_report_agrees_with_the_log(tmp_path: Path) -> None:
+    """After a run, `mlmon report --json` gives the MAE of the CSV's own absolute errors."""
+    import csv
+    import json
+
+    logs = tmp_path / "logs"
+    assert mlmon("up", "--count", "200", "--rate", "0", "--logs", str(logs)).returncode == 0
+    result = mlmon("report", "--json", "--logs", str(logs))
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)["models"]["diabetes-linear"]["all"]
+    with (logs / "metric_log.csv").open(newline="") as handle:
+        errors = [float(row["absolute_error"]) for row in csv.DictReader(handle)]
+    assert figures["count"] == len(errors) == 200
+    assert abs(figures["mae"] - sum(errors) / len(errors)) < 1e-9
+    table = mlmon("report", "--logs", str(logs)).stdout
+    assert "model diabetes-linear" in table
+    assert "label coverage 100.0%" in table

@@ -1,0 +1,153 @@
+"""`mlmon report`: the current quality figures, per model and window, read from the logs.
+
+Pure functions over what the metric service wrote (metric_log.csv, orphans.csv) and the
+services' status files, so the report needs no broker and works on a copied logs directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlmon.log_layout import METRIC_LOG, ORPHAN_LOG
+from mlmon.quality import QualityTracker
+from mlmon.status import read_statuses, totals
+
+FIGURES = (
+    "count",
+    "mae",
+    "rmse",
+    "mape",
+    "r2",
+    "bias",
+    "max_abs_error",
+    "abs_error_p50",
+    "abs_error_p90",
+    "abs_error_p99",
+)
+
+
+def read_pairs(logs_dir: Path) -> dict[str, tuple[list[float], list[float], list[float]]]:
+    """(y_true, y_pred, joined_at) per model from metric_log.csv, skipping unreadable rows."""
+    columns: dict[str, tuple[list[float], list[float], list[float]]] = defaultdict(
+        lambda: ([], [], [])
+    )
+    path = logs_dir / METRIC_LOG
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            try:
+                y_true, y_pred = float(row["y_true"]), float(row["y_pred"])
+                joined_at = float(row.get("joined_at") or "nan")
+            except (KeyError, TypeError, ValueError):
+                continue
+            if not (math.isfinite(y_true) and math.isfinite(y_pred)):
+                continue
+            trues, preds, stamps = columns[row.get("model") or "unknown"]
+            trues.append(y_true)
+            preds.append(y_pred)
+            stamps.append(joined_at)
+    return dict(columns)
+
+
+def count_orphans(logs_dir: Path) -> dict[str, int]:
+    path = logs_dir / ORPHAN_LOG
+    counts = {"y_true": 0, "y_pred": 0}
+    if path.exists():
+        with path.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("kind") in counts:
+                    counts[row["kind"]] += 1
+    return counts
+
+
+def build_report(
+    pairs: dict[str, tuple[list[float], list[float], list[float]]],
+    orphans: dict[str, int],
+    statuses: Iterable[dict[str, Any]],
+    now: float,
+    count_window: int = 500,
+    time_window: float = 60.0,
+) -> dict[str, Any]:
+    """Figures per model and window, and the join's own health, as plain JSON-able data."""
+    tracker = QualityTracker(count_windows=(count_window,), time_windows=(time_window,))
+    for model, (trues, preds, stamps) in sorted(pairs.items()):
+        at = np.asarray(stamps, dtype=np.float64)
+        at = np.where(np.isfinite(at), at, now)  # a seed log has no joined_at column
+        order = np.argsort(at, kind="stable")
+        tracker.add_many(model, np.asarray(trues)[order], np.asarray(preds)[order], at[order])
+    statuses = list(statuses)
+    metric = totals(statuses, "metric")
+    pending = {"y_true": 0, "y_pred": 0}
+    for status in statuses:
+        if status.get("service") == "metric":
+            for kind in pending:
+                pending[kind] += int(status.get("gauges", {}).get(f"pending_{kind}", 0))
+    joined = sum(len(trues) for trues, _, _ in pairs.values())
+    predicted = joined + pending["y_pred"] + orphans["y_pred"]
+    return {
+        "models": {
+            model: {window: figures.to_dict() for window, figures in windows.items()}
+            for model, windows in tracker.snapshot(now).items()
+        },
+        "join": {
+            "rows": joined,
+            "label_coverage": joined / predicted if predicted else None,
+            "pending": pending,
+            "orphans": orphans,
+            "dead_lettered": sum(
+                totals(statuses, s)["dead_lettered"] for s in ("features", "model", "metric")
+            ),
+            "duplicates": metric["duplicates"],
+        },
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A fixed-width table per model, then the join's figures."""
+    lines = []
+    for model, windows in report["models"].items():
+        names = list(windows)
+        lines.append(f"model {model}")
+        lines.append(f"  {'figure':<14}" + "".join(f"{name:>14}" for name in names))
+        for figure in FIGURES:
+            cells = "".join(f"{_cell(windows[name].get(figure)):>14}" for name in names)
+            lines.append(f"  {figure:<14}{cells}")
+        lines.append("")
+    join = report["join"]
+    coverage = join["label_coverage"]
+    lines.append(
+        f"join: {join['rows']:,} rows | label coverage "
+        f"{'-' if coverage is None else f'{coverage:.1%}'} | pending y_true "
+        f"{join['pending']['y_true']:,}, y_pred {join['pending']['y_pred']:,} | orphans y_true "
+        f"{join['orphans']['y_true']:,}, y_pred {join['orphans']['y_pred']:,} | dead-lettered "
+        f"{join['dead_lettered']:,} | duplicates {join['duplicates']:,}"
+    )
+    if not report["models"]:
+        lines.insert(0, "no rows in metric_log.csv yet\n")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.4g}"
+
+
+def current_report(logs_dir: Path, state_dir: Path, now: float, **windows: Any) -> dict[str, Any]:
+    return build_report(
+        read_pairs(logs_dir),
+        count_orphans(logs_dir),
+        read_statuses(state_dir, since=now - 15),
+        now,
+        **windows,
+    )
