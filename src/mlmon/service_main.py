@@ -19,6 +19,7 @@ from mlmon.services.metric import MetricService
 from mlmon.services.model import run_model
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats, publish_status
+from mlmon.telemetry import Telemetry
 
 log = logging.getLogger("mlmon")
 
@@ -38,6 +39,7 @@ async def run_service(
     service: str, settings: Settings, predictor: Predictor | None = None, once: bool = False
 ) -> None:
     stats = ServiceStats(service)
+    telemetry = serve_metrics(settings, [stats])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -52,10 +54,19 @@ async def run_service(
     await bus.connect()
     stats.broker = lambda: bus.connected
     try:
-        work = _service_work(service, settings, bus, stats, stop, predictor)
+        work = _service_work(service, settings, bus, stats, stop, predictor, telemetry)
         await _with_status(settings, stats, work, on_stop=(stop, bus.stop_consuming))
     finally:
         await bus.close()
+
+
+def serve_metrics(settings: Settings, stats: list[ServiceStats]) -> Telemetry | None:
+    """Prometheus /metrics for these services, if MLMON_METRICS_PORT is set."""
+    if settings.metrics_port is None:
+        return None
+    telemetry = Telemetry(stats)
+    telemetry.serve(settings.metrics_port)
+    return telemetry
 
 
 def _service_work(
@@ -65,6 +76,7 @@ def _service_work(
     stats: ServiceStats,
     stop: asyncio.Event,
     predictor: Predictor | None,
+    telemetry: Telemetry | None,
 ) -> Awaitable[object]:
     if service == "features":
         return run_features(settings, bus, stats, stop)
@@ -74,7 +86,7 @@ def _service_work(
             raise ConfigError(msg)
         return run_model(settings, bus, predictor, stats)
     if service == "metric":
-        return MetricService(settings, bus, stats).run()
+        return MetricService(settings, bus, stats, telemetry).run()
     msg = f"unknown service {service!r} (one of {', '.join(SERVICES)})"
     raise ConfigError(msg)
 

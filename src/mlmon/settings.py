@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     max_label_wait: float = Field(
         3600.0, gt=0, description="seconds a half waits for its partner before it is orphaned"
     )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="serve Prometheus /metrics on this port; unset = off"
+    )
     status_interval: float = Field(1.0, gt=0, description="seconds between status updates")
 
     @field_validator("broker_url")

@@ -45,6 +45,7 @@ class Child:
     argv: list[str]
     log_path: Path
     restart_on_success: bool = True
+    env: dict[str, str] = field(default_factory=dict)
     process: asyncio.subprocess.Process | None = None
     restarts: list[float] = field(default_factory=list)
     finished: bool = False  # exited by itself with success, or was told to stop
@@ -72,6 +73,12 @@ class Supervisor:
             Child("metric", [*base, "metric"], log_dir / "metric.log"),
             Child("plot", [*base, "plot"], log_dir / "plot.log"),
         ]
+        if settings.metrics_port is not None:
+            # One host, many processes: each gets its own port, counting up from the setting.
+            for offset, child in enumerate(self.children):
+                port = settings.metrics_port + offset
+                child.env[env_name("metrics_port")] = str(port)
+                log.info("%s serves /metrics on port %d", child.log_path.stem, port)
         self._stopping = False
         self._failure: BaseException | None = None
 
@@ -79,7 +86,7 @@ class Supervisor:
         with child.log_path.open("ab") as log_file:
             child.process = await asyncio.create_subprocess_exec(
                 *child.argv,
-                env=self.env,
+                env={**self.env, **child.env},
                 stdout=log_file,
                 stderr=log_file,
                 stdin=asyncio.subprocess.DEVNULL,

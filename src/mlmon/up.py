@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from mlmon.bus.memory import MemoryBus
 from mlmon.models import Predictor
 from mlmon.progress import Progress, Snapshot
+from mlmon.service_main import serve_metrics
 from mlmon.services.features import run_features
 from mlmon.services.metric import MetricService
 from mlmon.services.model import run_model
@@ -114,7 +115,8 @@ async def run_embedded(settings: Settings, predictor: Predictor, limits: RunLimi
         asyncio.create_task(publish_status(settings.state_dir, s, settings.status_interval))
         for s in stats.values()
     ]
-    metric = MetricService(settings, bus, stats["metric"])
+    telemetry = serve_metrics(settings, list(stats.values()))  # one endpoint for all four
+    metric = MetricService(settings, bus, stats["metric"], telemetry)
     tasks = {
         "features": asyncio.create_task(
             run_features(settings, bus, stats["features"], stop_features)

@@ -24,6 +24,7 @@ from mlmon.log_layout import METRIC_COLUMNS, METRIC_LOG, ORPHAN_COLUMNS, ORPHAN_
 from mlmon.services.dead_letters import Rejected, dead_letter, too_large
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
+from mlmon.telemetry import Telemetry
 from mlmon.wire import (
     HEADER_MODEL,
     HEADER_MODEL_VERSION,
@@ -67,10 +68,13 @@ def _pair_row(pair: Pair) -> tuple[Cell, ...]:
 
 
 class MetricService:
-    def __init__(self, settings: Settings, bus: Bus, stats: ServiceStats) -> None:
+    def __init__(
+        self, settings: Settings, bus: Bus, stats: ServiceStats, telemetry: Telemetry | None = None
+    ) -> None:
         self.settings = settings
         self.bus = bus
         self.stats = stats
+        self.telemetry = telemetry
         self.store = JoinStore(settings.state_dir / "join.sqlite", settings.max_label_wait)
         self.metric_log = AppendLog(settings.logs_dir / METRIC_LOG, METRIC_COLUMNS)
         self.orphan_log = AppendLog(settings.logs_dir / ORPHAN_LOG, ORPHAN_COLUMNS)
@@ -132,6 +136,8 @@ class MetricService:
             self.store.rollback()
             raise
         self.stats.counters["joined"] += len(pairs)
+        if self.telemetry is not None:
+            self.telemetry.observe(pairs)
         errors = self.stats.gauges
         errors["absolute_error_sum"] = errors.get("absolute_error_sum", 0.0) + sum(
             p.absolute_error for p in pairs

@@ -1,0 +1,106 @@
+"""Prometheus exposition: every mlmon metric in one container that takes a registry.
+
+The services keep plain counters in their ServiceStats; `StatsCollector` turns them into
+Prometheus families at scrape time (no second set of counters to keep in step). The metric
+service also observes each row's absolute error and end-to-end latency in histograms labelled
+by model name and version (never by record id: that would be one series per record).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, Histogram, Info, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from mlmon import __version__
+from mlmon.join_store import Pair
+from mlmon.status import ServiceStats
+
+log = logging.getLogger("mlmon.telemetry")
+
+# What each ServiceStats counter means, as Prometheus help text; unknown ones still export.
+COUNTER_HELP = {
+    "sent": "records published by features (features and true value, confirmed)",
+    "predicted": "records predicted and published by model",
+    "joined": "rows written to metric_log.csv",
+    "dead_lettered": "messages or records sent to a dead-letter queue",
+    "duplicates": "halves recognised as redeliveries or repeats and ignored",
+    "orphans": "halves expired without meeting their partner",
+    "renders": "PNG renders by plot",
+}
+ERROR_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 80, 100, 150, 200, 300, 500, 1000)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class StatsCollector(Collector):
+    """Exports services' counters as `mlmon_<name>_total` and gauges as `mlmon_<name>`."""
+
+    def __init__(self, stats: Sequence[ServiceStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        counters: dict[str, CounterMetricFamily] = {}
+        gauges: dict[str, GaugeMetricFamily] = {}
+        for stats in self._stats:
+            for name, count in stats.counters.items():
+                if name not in counters:
+                    counters[name] = CounterMetricFamily(
+                        f"mlmon_{name}", COUNTER_HELP.get(name, name), labels=["service"]
+                    )
+                counters[name].add_metric([stats.service], count)
+            for name, level in stats.gauges.items():
+                if name not in gauges:
+                    gauges[name] = GaugeMetricFamily(f"mlmon_{name}", name, labels=["service"])
+                gauges[name].add_metric([stats.service], level)
+            ready = gauges.setdefault(
+                "ready",
+                GaugeMetricFamily("mlmon_ready", "1 when the service is ready", labels=["service"]),
+            )
+            ready.add_metric([stats.service], 1.0 if stats.snapshot()["ready"] else 0.0)
+        yield from counters.values()
+        yield from gauges.values()
+
+
+class Telemetry:
+    """The registry and the histograms of one process."""
+
+    def __init__(
+        self, stats: Sequence[ServiceStats], registry: CollectorRegistry | None = None
+    ) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.registry.register(StatsCollector(stats))
+        Info("mlmon_build", "mlmon version", registry=self.registry).info({"version": __version__})
+        self.absolute_error = Histogram(
+            "mlmon_absolute_error",
+            "absolute error of each joined record",
+            ["model", "model_version"],
+            buckets=ERROR_BUCKETS,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "mlmon_end_to_end_latency_seconds",
+            "from features publish to row written",
+            ["model", "model_version"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe(self, pairs: Iterable[Pair]) -> None:
+        for pair in pairs:
+            labels = (pair.model, pair.version)
+            self.absolute_error.labels(*labels).observe(pair.absolute_error)
+            if pair.sent_at is not None:
+                self.latency.labels(*labels).observe(max(pair.joined_at - pair.sent_at, 0.0))
+
+    def serve(self, port: int, address: str = "0.0.0.0") -> bool:  # noqa: S104 - a container's port
+        """Serve /metrics; a port in use is logged, not fatal: monitoring must not stop work."""
+        try:
+            start_http_server(port, address, registry=self.registry)
+        except OSError as error:
+            log.error("cannot serve /metrics on port %d: %s; carrying on without it", port, error)
+            return False
+        log.info("serving Prometheus metrics on http://%s:%d/metrics", address, port)
+        return True

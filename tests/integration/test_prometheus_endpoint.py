@@ -1,0 +1,56 @@
+"""A running metric service's /metrics agrees with the CSV it wrote."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import socket
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from mlmon.settings import Settings
+from tests.robustness.harness import Service, publish_records, wait_for_ids
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        sample.name + str(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def test_metric_service_exposes_what_it_wrote(rabbit_settings: Settings, tmp_path) -> None:
+    """After 300 records, mlmon_joined_total and the error histogram's count and sum equal
+    the CSV's row count and the sum of its absolute_error column."""
+    port = free_port()
+    settings = rabbit_settings
+    metric = settings.model_copy(update={"metrics_port": port})
+    services = [Service("model", settings, tmp_path), Service("metric", metric, tmp_path)]
+    for service in services:
+        service.start()
+    ids = [f"prom-{n}" for n in range(300)]
+    try:
+        await publish_records(settings, ids, batch=50)
+        await wait_for_ids(settings.logs_dir, set(ids), patience=30)
+        await asyncio.sleep(0.3)
+        found = await asyncio.to_thread(scrape, port)
+    finally:
+        for service in services:
+            service.terminate()
+    with (settings.logs_dir / "metric_log.csv").open(newline="") as handle:
+        errors = [float(row["absolute_error"]) for row in csv.DictReader(handle)]
+    labels = "[('model', 'diabetes-linear'), ('model_version', '1')]"
+    assert found["mlmon_joined_total[('service', 'metric')]"] == len(errors) == 300
+    assert found["mlmon_absolute_error_count" + labels] == 300
+    assert abs(found["mlmon_absolute_error_sum" + labels] - sum(errors)) < 1e-6
+    assert found["mlmon_ready[('service', 'metric')]"] == 1

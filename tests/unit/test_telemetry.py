@@ -1,0 +1,51 @@
+"""Prometheus exposition: counters from ServiceStats, error histograms by model."""
+
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from mlmon.join_store import Pair
+from mlmon.status import ServiceStats
+from mlmon.telemetry import Telemetry
+
+
+def samples(telemetry: Telemetry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(telemetry.registry).decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_service_counters_and_gauges_are_exported_by_convention() -> None:
+    """Counters become mlmon_<name>_total and gauges mlmon_<name>, labelled by service."""
+    metric = ServiceStats("metric", ready=True)
+    metric.counters.update(joined=5, dead_lettered=2)
+    metric.gauges["pending_y_true"] = 3
+    found = samples(Telemetry([metric, ServiceStats("model")]))
+    assert found[("mlmon_joined_total", (("service", "metric"),))] == 5
+    assert found[("mlmon_dead_lettered_total", (("service", "metric"),))] == 2
+    assert found[("mlmon_pending_y_true", (("service", "metric"),))] == 3
+    assert found[("mlmon_ready", (("service", "metric"),))] == 1
+    assert found[("mlmon_ready", (("service", "model"),))] == 0
+    assert any(name == "mlmon_build_info" for name, _ in found)
+
+
+def test_errors_are_histograms_by_model_never_by_id() -> None:
+    """Each pair's absolute error lands in its model's histogram; no label carries an id."""
+    telemetry = Telemetry([])
+    telemetry.observe(
+        [
+            Pair("r1", 10.0, 7.0, "a", "1", 100.0, 100.02),
+            Pair("r2", 10.0, 14.0, "a", "1", None, 100.0),
+            Pair("r3", 10.0, 10.5, "b", "2", 99.0, 100.0),
+        ]
+    )
+    found = samples(telemetry)
+    a = (("model", "a"), ("model_version", "1"))
+    assert found[("mlmon_absolute_error_count", a)] == 2
+    assert found[("mlmon_absolute_error_sum", a)] == 7.0
+    assert found[("mlmon_end_to_end_latency_seconds_count", a)] == 1
+    assert all("r1" not in str(labels) for _, labels in found)
