@@ -34,6 +34,8 @@ Logs = Annotated[
 ]
 Count = Annotated[int | None, typer.Option("--count", help="records to send, then stop")]
 Rate = Annotated[float | None, typer.Option("--rate", help="records/s; 0 = as fast as possible")]
+Dataset = Annotated[Path | None, typer.Option(help="CSV or Parquet file to stream")]
+Target = Annotated[str | None, typer.Option(help="target column of --dataset")]
 TrustPickle = Annotated[bool | None, typer.Option("--trust-pickle", help="allow pickle models")]
 
 
@@ -75,6 +77,8 @@ def up(
     model: Annotated[Path | None, typer.Option("--model", help="model file")] = None,
     trust_pickle: TrustPickle = None,
     model_workers: Annotated[int, typer.Option(min=1, help="competing model processes")] = 1,
+    dataset: Dataset = None,
+    target: Target = None,
 ) -> None:
     """Run the whole pipeline: in-process by default, or one process per service with --broker."""
     from mlmon.up import RunLimits, run_embedded
@@ -87,6 +91,8 @@ def up(
         logs_dir=logs,
         model_path=model,
         trust_pickle=trust_pickle,
+        dataset=dataset,
+        target=target,
     )
     limits = RunLimits(duration, settings.count)
     predictor = _load_model(settings)  # fail before starting anything
@@ -109,8 +115,8 @@ def features(
     broker: Broker = None,
     count: Count = None,
     rate: Rate = None,
-    dataset: Annotated[Path | None, typer.Option(help="CSV or Parquet file")] = None,
-    target: Annotated[str | None, typer.Option(help="target column of --dataset")] = None,
+    dataset: Dataset = None,
+    target: Target = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
     order: Annotated[str | None, typer.Option(help="random or sequential")] = None,
 ) -> None:

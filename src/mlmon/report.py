@@ -90,6 +90,14 @@ def build_report(
         if status.get("service") == "metric":
             for kind in pending:
                 pending[kind] += int(status.get("gauges", {}).get(f"pending_{kind}", 0))
+    drift = next(
+        (
+            s["details"]["drift"]
+            for s in reversed(statuses)
+            if s.get("service") == "model" and "drift" in s.get("details", {})
+        ),
+        None,
+    )
     joined = sum(len(trues) for trues, _, _ in pairs.values())
     predicted = joined + pending["y_pred"] + orphans["y_pred"]
     return {
@@ -107,6 +115,7 @@ def build_report(
             ),
             "duplicates": metric["duplicates"],
         },
+        "drift": drift,  # the model service's latest report, while it runs
     }
 
 
@@ -130,6 +139,16 @@ def format_report(report: dict[str, Any]) -> str:
         f"{join['orphans']['y_true']:,}, y_pred {join['orphans']['y_pred']:,} | dead-lettered "
         f"{join['dead_lettered']:,} | duplicates {join['duplicates']:,}"
     )
+    drift = report.get("drift")
+    if drift:
+        columns = drift["columns"]  # name -> figures
+        worst = max(columns, key=lambda name: columns[name]["psi"] or 0.0)
+        flagged = drift["drifted_columns"]
+        lines.append(
+            f"drift over the last {drift['rows']:,} rows: "
+            + (f"DRIFTED {', '.join(flagged)}" if flagged else "none flagged")
+            + f" | highest PSI {worst} {columns[worst]['psi'] or 0:.3f}"
+        )
     if not report["models"]:
         lines.insert(0, "no rows in metric_log.csv yet\n")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from mlmon.bus import Bus, make_bus
 from mlmon.errors import ConfigError
 from mlmon.models import Predictor
+from mlmon.monitors import LiveDrift
 from mlmon.services.features import run_features
 from mlmon.services.metric import MetricService
 from mlmon.services.model import run_model
@@ -84,7 +85,10 @@ def _service_work(
         if predictor is None:
             msg = "the model service needs a loaded model"
             raise ConfigError(msg)
-        return run_model(settings, bus, predictor, stats)
+        drift = LiveDrift.for_model(settings, predictor)
+        if drift is not None and telemetry is not None:
+            telemetry.registry.register(drift)
+        return run_model(settings, bus, predictor, stats, drift)
     if service == "metric":
         return MetricService(settings, bus, stats, telemetry).run()
     msg = f"unknown service {service!r} (one of {', '.join(SERVICES)})"

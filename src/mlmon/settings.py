@@ -62,6 +62,18 @@ class Settings(BaseSettings):
     max_label_wait: float = Field(
         3600.0, gt=0, description="seconds a half waits for its partner before it is orphaned"
     )
+    quality_window: int = Field(500, ge=1, description="records in the rolling count window")
+    quality_seconds: float = Field(60.0, gt=0, description="seconds in the rolling time window")
+    reference: Path | None = Field(
+        None,
+        description="drift reference dataset (CSV/Parquet with MLMON_TARGET); unset = the "
+        "streamed dataset",
+    )
+    drift_window: int = Field(1000, ge=10, description="latest rows compared with the reference")
+    psi_threshold: float = Field(0.2, gt=0, description="PSI above this flags drift")
+    ks_pvalue_threshold: float = Field(
+        0.01, gt=0, lt=1, description="KS p-value below this flags drift"
+    )
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="serve Prometheus /metrics on this port; unset = off"
     )

@@ -27,6 +27,7 @@ class ServiceStats:
     ready: bool = False  # set by the service once it is doing its work
     stopped: bool = False
     broker: Callable[[], bool] | None = None  # is the broker reachable right now?
+    details: dict[str, Any] = field(default_factory=dict)  # JSON-able extras (drift report)
     started_at: float = field(default_factory=time.time)
 
     def snapshot(self) -> dict[str, Any]:
@@ -40,6 +41,7 @@ class ServiceStats:
             "updated_at": time.time(),
             "counters": dict(self.counters),
             "gauges": dict(self.gauges),
+            "details": self.details,
         }
 
 

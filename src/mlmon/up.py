@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from mlmon.bus.memory import MemoryBus
 from mlmon.models import Predictor
+from mlmon.monitors import LiveDrift
 from mlmon.progress import Progress, Snapshot
 from mlmon.service_main import serve_metrics
 from mlmon.services.features import run_features
@@ -116,12 +117,15 @@ async def run_embedded(settings: Settings, predictor: Predictor, limits: RunLimi
         for s in stats.values()
     ]
     telemetry = serve_metrics(settings, list(stats.values()))  # one endpoint for all four
+    drift = LiveDrift.for_model(settings, predictor)
+    if drift is not None and telemetry is not None:
+        telemetry.registry.register(drift)
     metric = MetricService(settings, bus, stats["metric"], telemetry)
     tasks = {
         "features": asyncio.create_task(
             run_features(settings, bus, stats["features"], stop_features)
         ),
-        "model": asyncio.create_task(run_model(settings, bus, predictor, stats["model"])),
+        "model": asyncio.create_task(run_model(settings, bus, predictor, stats["model"], drift)),
         "metric": asyncio.create_task(metric.run()),
         "plot": asyncio.create_task(run_plot(settings, stats["plot"], stop_plot)),
     }

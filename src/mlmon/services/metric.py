@@ -21,6 +21,7 @@ from mlmon.bus import Bus, Delivery
 from mlmon.errors import DecodeError
 from mlmon.join_store import JoinStore, Pair, Prediction, Truth, Verdict
 from mlmon.log_layout import METRIC_COLUMNS, METRIC_LOG, ORPHAN_COLUMNS, ORPHAN_LOG
+from mlmon.monitors import LiveQuality
 from mlmon.services.dead_letters import Rejected, dead_letter, too_large
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
@@ -75,6 +76,9 @@ class MetricService:
         self.bus = bus
         self.stats = stats
         self.telemetry = telemetry
+        self.quality = LiveQuality(settings)
+        if telemetry is not None:
+            telemetry.registry.register(self.quality)
         self.store = JoinStore(settings.state_dir / "join.sqlite", settings.max_label_wait)
         self.metric_log = AppendLog(settings.logs_dir / METRIC_LOG, METRIC_COLUMNS)
         self.orphan_log = AppendLog(settings.logs_dir / ORPHAN_LOG, ORPHAN_COLUMNS)
@@ -136,6 +140,7 @@ class MetricService:
             self.store.rollback()
             raise
         self.stats.counters["joined"] += len(pairs)
+        self.quality.add(pairs)
         if self.telemetry is not None:
             self.telemetry.observe(pairs)
         errors = self.stats.gauges
@@ -220,7 +225,16 @@ class MetricService:
             extra = len(orphans) - ORPHANS_LOGGED
             log.warning("... and %d more orphans, all in %s", extra, self.orphan_log.path)
         self.stats.counters["orphans"] += len(orphans)
+        self.stats.counters["orphaned_predictions"] += sum(o.kind == "y_pred" for o in orphans)
 
     def _update_gauges(self) -> None:
         for kind, count in self.store.pending().items():
             self.stats.gauges[f"pending_{kind}"] = count
+        joined = self.stats.counters["joined"]
+        predicted = (
+            joined
+            + self.stats.gauges["pending_y_pred"]
+            + self.stats.counters["orphaned_predictions"]
+        )
+        if predicted:  # share of this process's predictions that met their true value
+            self.stats.gauges["label_coverage"] = joined / predicted

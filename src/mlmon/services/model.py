@@ -7,6 +7,7 @@ service sent through us.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import numpy as np
 from mlmon.bus import Bus, Delivery, OutMessage
 from mlmon.errors import DecodeError
 from mlmon.models import Predictor
+from mlmon.monitors import LiveDrift
 from mlmon.services.dead_letters import Rejected, dead_letter, too_large
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
@@ -42,7 +44,11 @@ class _Message:
 
 
 async def run_model(
-    settings: Settings, bus: Bus, predictor: Predictor, stats: ServiceStats
+    settings: Settings,
+    bus: Bus,
+    predictor: Predictor,
+    stats: ServiceStats,
+    drift: LiveDrift | None = None,
 ) -> None:
     """Consume `features` until the bus stops; ack each batch once its predictions are confirmed."""
     log.info(
@@ -54,17 +60,42 @@ async def run_model(
     stats.ready = True
     linger = settings.batch_linger_ms / 1000
     headers = {HEADER_MODEL: predictor.name, HEADER_MODEL_VERSION: predictor.version}
-    async for batch in bus.batches(settings.queue_features, settings.prefetch, linger):
-        messages, rejected = _decode(batch, predictor.n_features, settings.max_message_bytes)
-        usable = sum(int(m.usable.sum()) for m in messages)
-        outgoing, failed = _predict(predictor, messages, headers)
-        rejected += failed
-        if outgoing:
-            await bus.publish(settings.queue_y_pred, outgoing)
-        if rejected:
-            await dead_letter(bus, rejected, stats)
-        await bus.ack(batch)
-        stats.counters["predicted"] += usable - len(failed)
+    refresher = (
+        asyncio.create_task(_refresh_drift(drift, stats, settings.status_interval))
+        if drift is not None
+        else None
+    )
+    try:
+        async for batch in bus.batches(settings.queue_features, settings.prefetch, linger):
+            messages, rejected = _decode(batch, predictor.n_features, settings.max_message_bytes)
+            usable = sum(int(m.usable.sum()) for m in messages)
+            outgoing, failed = _predict(predictor, messages, headers, drift)
+            rejected += failed
+            if outgoing:
+                await bus.publish(settings.queue_y_pred, outgoing)
+            if rejected:
+                await dead_letter(bus, rejected, stats)
+            await bus.ack(batch)
+            stats.counters["predicted"] += usable - len(failed)
+    finally:
+        if refresher is not None:
+            refresher.cancel()
+            _publish_drift(drift, stats)  # the last word, for the final status file
+
+
+async def _refresh_drift(drift: LiveDrift, stats: ServiceStats, interval: float) -> None:
+    """Recompute the drift report now and then (a few ms), for the status file and scrapes."""
+    while True:
+        await asyncio.sleep(interval)
+        _publish_drift(drift, stats)
+
+
+def _publish_drift(drift: LiveDrift | None, stats: ServiceStats) -> None:
+    if drift is None:
+        return
+    report = drift.refresh()
+    stats.details["drift"] = report.to_dict()
+    stats.gauges["drifted_columns"] = len(report.drifted_columns)
 
 
 def _decode(
@@ -96,14 +127,18 @@ def _decode(
 
 
 def _predict(
-    predictor: Predictor, messages: list[_Message], headers: dict[str, str]
+    predictor: Predictor,
+    messages: list[_Message],
+    headers: dict[str, str],
+    drift: LiveDrift | None = None,
 ) -> tuple[list[OutMessage], list[Rejected]]:
     """One model call for every usable row of every message; results split back per message."""
     rows = [m.records.values[m.usable] for m in messages]
     if not rows or sum(len(r) for r in rows) == 0:
         return [], []
     try:
-        predictions = predictor.predict(np.concatenate(rows))
+        features = np.concatenate(rows)
+        predictions = predictor.predict(features)
     except Exception:  # one bad row must not fail the others: find it message by message
         if len(messages) == 1:
             return _predict_rows(predictor, messages[0], headers)
@@ -113,6 +148,8 @@ def _predict(
             outgoing += more
             failed += bad
         return outgoing, failed
+    if drift is not None:
+        drift.add(features, predictions)
     outgoing, failed, start = [], [], 0
     for message, count in zip(messages, (len(r) for r in rows), strict=True):
         more, bad = _publishable(message, predictions[start : start + count], headers)

@@ -1,0 +1,168 @@
+"""The live monitors the services feed and Prometheus reads: windowed quality and drift.
+
+The services update them from the event loop while prometheus-client scrapes from its own
+thread, so each monitor guards its state with a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from mlmon.dataset import Matrix, load_dataset
+from mlmon.drift import DriftMonitor, DriftReport, Reference
+from mlmon.errors import DatasetError
+from mlmon.join_store import Pair
+from mlmon.models import Predictor
+from mlmon.quality import QualityTracker, RegressionFigures
+from mlmon.settings import Settings
+
+log = logging.getLogger("mlmon.monitors")
+
+_WINDOW_GAUGES = {
+    "mae": "mean absolute error",
+    "rmse": "root mean squared error",
+    "r2": "coefficient of determination",
+    "bias": "mean of y_pred - y_true",
+    "count": "records in the window",
+}
+
+
+class LiveQuality(Collector):
+    """Rolling quality per model and window; exported as mlmon_window_* gauges."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.tracker = QualityTracker(
+            count_windows=(settings.quality_window,), time_windows=(settings.quality_seconds,)
+        )
+        self._lock = threading.Lock()
+
+    def add(self, pairs: Sequence[Pair]) -> None:
+        by_model: dict[str, list[Pair]] = defaultdict(list)
+        for pair in pairs:
+            by_model[pair.model].append(pair)
+        with self._lock:
+            for model, group in by_model.items():
+                self.tracker.add_many(
+                    model,
+                    np.fromiter((p.y_true for p in group), np.float64, len(group)),
+                    np.fromiter((p.y_pred for p in group), np.float64, len(group)),
+                    np.fromiter((p.joined_at for p in group), np.float64, len(group)),
+                )
+
+    def snapshot(self, now: float) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return self.tracker.snapshot(now)
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.snapshot(time.time())
+        families = {
+            name: GaugeMetricFamily(
+                "mlmon_window_records" if name == "count" else f"mlmon_window_{name}",
+                help_text,
+                labels=["model", "window"],
+            )
+            for name, help_text in _WINDOW_GAUGES.items()
+        }
+        quantiles = GaugeMetricFamily(
+            "mlmon_window_abs_error_quantile",
+            "absolute error quantile",
+            labels=["model", "window", "quantile"],
+        )
+        for model, windows in snapshot.items():
+            for window, figures in windows.items():
+                if not isinstance(figures, RegressionFigures):
+                    continue
+                for name, family in families.items():
+                    value = getattr(figures, name)
+                    if value is not None:
+                        family.add_metric([model, window], float(value))
+                for quantile, value in (
+                    ("0.5", figures.abs_error_p50),
+                    ("0.9", figures.abs_error_p90),
+                    ("0.99", figures.abs_error_p99),
+                ):
+                    if value is not None:
+                        quantiles.add_metric([model, window, quantile], value)
+        yield from families.values()
+        yield quantiles
+
+
+class LiveDrift(Collector):
+    """Feature and prediction drift of the latest rows against a reference."""
+
+    def __init__(self, monitor: DriftMonitor, model: str) -> None:
+        self.monitor = monitor
+        self.model = model
+        self._lock = threading.Lock()
+        self._report: DriftReport | None = None
+
+    @classmethod
+    def for_model(cls, settings: Settings, predictor: Predictor) -> LiveDrift | None:
+        """Reference = the reference (or streamed) dataset and the model's own predictions."""
+        try:
+            data = load_dataset(settings.reference or settings.dataset, settings.target)
+        except DatasetError as error:
+            log.warning("drift is off: %s", error)
+            return None
+        if data.features.shape[1] != predictor.n_features:
+            log.warning(
+                "drift is off: the reference has %d features, the model takes %d",
+                data.features.shape[1],
+                predictor.n_features,
+            )
+            return None
+        reference = Reference.from_data(
+            data.features, data.feature_names, predictor.predict(data.features)
+        )
+        monitor = DriftMonitor(
+            reference,
+            window=settings.drift_window,
+            psi_threshold=settings.psi_threshold,
+            ks_pvalue_threshold=settings.ks_pvalue_threshold,
+        )
+        import scipy.stats  # noqa: F401 - pay its 1-2 s import now, not at the first report
+
+        return cls(monitor, predictor.name)
+
+    def add(self, features: Matrix, predictions: Matrix) -> None:
+        with self._lock:
+            self.monitor.add(features, predictions)
+
+    def refresh(self) -> DriftReport:
+        """Recompute the report (a few ms); called by the service once per status interval."""
+        with self._lock:
+            self._report = self.monitor.report()
+            return self._report
+
+    def collect(self) -> Iterator[Metric]:
+        report = self._report
+        names = {
+            "psi": "Population Stability Index against the reference",
+            "ks_statistic": "two-sample Kolmogorov-Smirnov statistic",
+            "ks_pvalue": "two-sample Kolmogorov-Smirnov p-value",
+            "detected": "1 when the column drifted",
+        }
+        families = {
+            name: GaugeMetricFamily(f"mlmon_drift_{name}", help_text, labels=["model", "column"])
+            for name, help_text in names.items()
+        }
+        for column in report.columns if report else ():
+            labels = [self.model, column.name]
+            for name, value in (
+                ("psi", column.psi),
+                ("ks_statistic", column.ks_statistic),
+                ("ks_pvalue", column.ks_pvalue),
+            ):
+                if value is not None:
+                    families[name].add_metric(labels, value)
+            families["detected"].add_metric(labels, 1.0 if column.drifted else 0.0)
+        yield from families.values()
