@@ -11,6 +11,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from mlmon.alerting import Alerting
 from mlmon.bus import Bus, make_bus
 from mlmon.errors import ConfigError
 from mlmon.models import Predictor
@@ -86,9 +87,12 @@ def _service_work(
             msg = "the model service needs a loaded model"
             raise ConfigError(msg)
         drift = LiveDrift.for_model(settings, predictor)
-        if drift is not None and telemetry is not None:
-            telemetry.registry.register(drift)
-        return run_model(settings, bus, predictor, stats, drift)
+        alerting = Alerting.for_service(settings, stats)
+        if telemetry is not None:
+            for collector in (drift, alerting):
+                if collector is not None:
+                    telemetry.registry.register(collector)
+        return run_model(settings, bus, predictor, stats, drift, alerting)
     if service == "metric":
         return MetricService(settings, bus, stats, telemetry).run()
     msg = f"unknown service {service!r} (one of {', '.join(SERVICES)})"

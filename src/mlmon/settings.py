@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     ks_pvalue_threshold: float = Field(
         0.01, gt=0, lt=1, description="KS p-value below this flags drift"
     )
+    alerts: str = Field(
+        "", description="alert rules, `;`-separated, e.g. `high-mae: mae[last_500] > 60 for 30s`"
+    )
+    alert_webhook: str | None = Field(None, description="URL to POST alert changes to (JSON)")
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="serve Prometheus /metrics on this port; unset = off"
     )
@@ -88,6 +92,22 @@ class Settings(BaseSettings):
             msg = "must start with amqp:// or amqps://"
             raise ValueError(msg)
         return value
+
+    @field_validator("alerts")
+    @classmethod
+    def _parse_alerts(cls, value: str) -> str:
+        from mlmon.alerts import parse_rules
+
+        parse_rules(value)  # a ConfigError (a ValueError) names the bad rule
+        return value
+
+    @field_validator("alert_webhook")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            msg = "must start with http:// or https://"
+            raise ValueError(msg)
+        return value or None
 
     @property
     def batched(self) -> bool:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mlmon.alerting import Alerting
 from mlmon.bus.memory import MemoryBus
 from mlmon.models import Predictor
 from mlmon.monitors import LiveDrift
@@ -118,14 +119,19 @@ async def run_embedded(settings: Settings, predictor: Predictor, limits: RunLimi
     ]
     telemetry = serve_metrics(settings, list(stats.values()))  # one endpoint for all four
     drift = LiveDrift.for_model(settings, predictor)
-    if drift is not None and telemetry is not None:
-        telemetry.registry.register(drift)
+    model_alerts = Alerting.for_service(settings, stats["model"])
+    if telemetry is not None:
+        for collector in (drift, model_alerts):
+            if collector is not None:
+                telemetry.registry.register(collector)
     metric = MetricService(settings, bus, stats["metric"], telemetry)
     tasks = {
         "features": asyncio.create_task(
             run_features(settings, bus, stats["features"], stop_features)
         ),
-        "model": asyncio.create_task(run_model(settings, bus, predictor, stats["model"], drift)),
+        "model": asyncio.create_task(
+            run_model(settings, bus, predictor, stats["model"], drift, model_alerts)
+        ),
         "metric": asyncio.create_task(metric.run()),
         "plot": asyncio.create_task(run_plot(settings, stats["plot"], stop_plot)),
     }

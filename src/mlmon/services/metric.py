@@ -16,6 +16,7 @@ import re
 import time
 from typing import cast
 
+from mlmon.alerting import Alerting
 from mlmon.append_log import AppendLog, Cell, format_rows, needs_quotes
 from mlmon.bus import Bus, Delivery
 from mlmon.errors import DecodeError
@@ -77,8 +78,11 @@ class MetricService:
         self.stats = stats
         self.telemetry = telemetry
         self.quality = LiveQuality(settings)
+        self.alerting = Alerting.for_service(settings, stats)
         if telemetry is not None:
             telemetry.registry.register(self.quality)
+            if self.alerting is not None:
+                telemetry.registry.register(self.alerting)
         self.store = JoinStore(settings.state_dir / "join.sqlite", settings.max_label_wait)
         self.metric_log = AppendLog(settings.logs_dir / METRIC_LOG, METRIC_COLUMNS)
         self.orphan_log = AppendLog(settings.logs_dir / ORPHAN_LOG, ORPHAN_COLUMNS)
@@ -203,6 +207,22 @@ class MetricService:
                     self._expire(time.time())
                     last_sweep = time.monotonic()
                 self._update_gauges()
+            if self.alerting is not None:
+                await self.alerting.check(self._signals(time.time()), time.time())
+
+    def _signals(self, now: float) -> dict[str, dict[str, float]]:
+        """Per model `mae[last_500]`-style figures, and the service's own under ""."""
+        signals: dict[str, dict[str, float]] = {
+            model: {
+                f"{name}[{window}]": float(value)
+                for window, figures in windows.items()
+                for name, value in figures.to_dict().items()
+                if isinstance(value, int | float)
+            }
+            for model, windows in self.quality.snapshot(now).items()
+        }
+        signals[""] = {**self.stats.gauges, **{k: float(v) for k, v in self.stats.counters.items()}}
+        return signals
 
     def _expire(self, now: float) -> None:
         try:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from mlmon.alerting import Alerting
+from mlmon.alerts import drift_signals
 from mlmon.bus import Bus, Delivery, OutMessage
 from mlmon.errors import DecodeError
 from mlmon.models import Predictor
@@ -49,6 +53,7 @@ async def run_model(
     predictor: Predictor,
     stats: ServiceStats,
     drift: LiveDrift | None = None,
+    alerting: Alerting | None = None,
 ) -> None:
     """Consume `features` until the bus stops; ack each batch once its predictions are confirmed."""
     log.info(
@@ -61,7 +66,7 @@ async def run_model(
     linger = settings.batch_linger_ms / 1000
     headers = {HEADER_MODEL: predictor.name, HEADER_MODEL_VERSION: predictor.version}
     refresher = (
-        asyncio.create_task(_refresh_drift(drift, stats, settings.status_interval))
+        asyncio.create_task(_refresh_drift(drift, stats, settings.status_interval, alerting))
         if drift is not None
         else None
     )
@@ -83,19 +88,31 @@ async def run_model(
             _publish_drift(drift, stats)  # the last word, for the final status file
 
 
-async def _refresh_drift(drift: LiveDrift, stats: ServiceStats, interval: float) -> None:
-    """Recompute the drift report now and then (a few ms), for the status file and scrapes."""
+async def _refresh_drift(
+    drift: LiveDrift, stats: ServiceStats, interval: float, alerting: Alerting | None
+) -> None:
+    """Recompute the drift report now and then (a few ms), for the status file, scrapes and
+    alert rules on drift."""
     while True:
         await asyncio.sleep(interval)
-        _publish_drift(drift, stats)
+        report = _publish_drift(drift, stats)
+        if alerting is not None and report is not None:
+            signals = {
+                drift.model: {
+                    **drift_signals(report["columns"]),
+                    "drifted_columns": float(len(report["drifted_columns"])),
+                }
+            }
+            await alerting.check(signals, time.time())
 
 
-def _publish_drift(drift: LiveDrift | None, stats: ServiceStats) -> None:
+def _publish_drift(drift: LiveDrift | None, stats: ServiceStats) -> dict[str, Any] | None:
     if drift is None:
-        return
-    report = drift.refresh()
-    stats.details["drift"] = report.to_dict()
-    stats.gauges["drifted_columns"] = len(report.drifted_columns)
+        return None
+    report = drift.refresh().to_dict()
+    stats.details["drift"] = report
+    stats.gauges["drifted_columns"] = len(report["drifted_columns"])
+    return report
 
 
 def _decode(

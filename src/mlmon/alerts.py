@@ -1,0 +1,159 @@
+"""Alert rules over live signals: parse, evaluate, fire and resolve (pure; no I/O, no clock).
+
+A rule reads `NAME: SIGNAL[SELECTOR] OP THRESHOLD [for DURATION]`, for example
+
+    high-mae: mae[last_500] > 60 for 30s
+    drift: psi[any] > 0.2
+    coverage: label_coverage < 0.9 for 1m
+
+SIGNAL is a quality figure (mae, rmse, r2, bias, max_abs_error, abs_error_p50/p90/p99, count;
+SELECTOR = a window such as last_500, last_60s or all; evaluated per model), a drift figure
+(psi, ks_statistic, ks_pvalue; SELECTOR = a column name, or `any` for the worst column), or a
+plain service figure (label_coverage, pending_y_pred, ...; no selector). An alert fires when its
+condition has held for DURATION, and resolves when it no longer holds.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from mlmon.errors import ConfigError
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+_RULE = re.compile(
+    r"^\s*(?P<name>[\w.-]+)\s*:\s*(?P<signal>[a-z_0-9]+)(?:\[(?P<selector>[\w.-]+)\])?\s*"
+    r"(?P<op>>=|<=|>|<)\s*(?P<threshold>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)"
+    r"(?:\s+for\s+(?P<duration>\d+(\.\d+)?)(?P<unit>ms|s|m|h)?)?\s*$"
+)
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+DRIFT_SIGNALS = ("psi", "ks_statistic", "ks_pvalue")
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    signal: str
+    selector: str | None
+    op: str
+    threshold: float
+    for_seconds: float = 0.0
+
+    def __str__(self) -> str:
+        selector = f"[{self.selector}]" if self.selector else ""
+        wait = f" for {self.for_seconds:g}s" if self.for_seconds else ""
+        return f"{self.name}: {self.signal}{selector} {self.op} {self.threshold:g}{wait}"
+
+    def holds(self, value: float) -> bool:
+        return _OPS[self.op](value, self.threshold)
+
+
+def parse_rules(text: str) -> tuple[Rule, ...]:
+    """Rules separated by `;` or new lines; a malformed one raises ConfigError naming it."""
+    rules = []
+    for part in re.split(r"[;\n]", text):
+        if not part.strip():
+            continue
+        match = _RULE.match(part)
+        if match is None:
+            msg = (
+                f"alert rule {part.strip()!r} is not `NAME: SIGNAL[SELECTOR] OP THRESHOLD "
+                "[for DURATION]`, e.g. `high-mae: mae[last_500] > 60 for 30s`"
+            )
+            raise ConfigError(msg)
+        duration = float(match["duration"] or 0) * _UNITS[match["unit"]]
+        rules.append(
+            Rule(
+                match["name"],
+                match["signal"],
+                match["selector"],
+                match["op"],
+                float(match["threshold"]),
+                duration,
+            )
+        )
+    names = [rule.name for rule in rules]
+    if len(set(names)) != len(names):
+        msg = f"alert rule names must be unique: {', '.join(names)}"
+        raise ConfigError(msg)
+    return tuple(rules)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An alert that started firing or resolved."""
+
+    rule: Rule
+    series: str  # which model (or "" for a service-wide signal)
+    state: str  # "firing" or "resolved"
+    value: float
+    at: float
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "alert": self.rule.name,
+            "rule": str(self.rule),
+            "state": self.state,
+            "series": self.series,
+            "value": self.value,
+            "threshold": self.rule.threshold,
+            "at": self.at,
+        }
+
+
+Signals = Mapping[str, Mapping[str, float]]  # series -> "signal" or "signal[selector]" -> value
+
+
+def drift_signals(columns: Mapping[str, Mapping[str, float | None]]) -> dict[str, float]:
+    """Flatten a drift report's columns to `psi[bmi]`, ..., and `psi[any]` (the worst)."""
+    flat: dict[str, float] = {}
+    for signal in DRIFT_SIGNALS:
+        values: dict[str, float] = {}
+        for name, figures in columns.items():
+            value = figures.get(signal)
+            if value is not None:
+                values[name] = float(value)
+                flat[f"{signal}[{name}]"] = float(value)
+        if values:
+            pick = min if signal == "ks_pvalue" else max  # the worst column
+            flat[f"{signal}[any]"] = pick(values.values())
+    return flat
+
+
+class AlertEngine:
+    """Tracks each (rule, series): pending while the condition holds, firing after `for`."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules = tuple(rules)
+        self._since: dict[tuple[str, str], float] = {}
+        self._firing: dict[tuple[str, str], float] = {}
+
+    def evaluate(self, signals: Signals, now: float) -> list[Transition]:
+        changes = []
+        for rule in self.rules:
+            key_name = f"{rule.signal}[{rule.selector}]" if rule.selector else rule.signal
+            for series, values in signals.items():
+                if key_name not in values:
+                    continue
+                value, key = values[key_name], (rule.name, series)
+                if rule.holds(value):
+                    since = self._since.setdefault(key, now)
+                    if key not in self._firing and now - since >= rule.for_seconds:
+                        self._firing[key] = value
+                        changes.append(Transition(rule, series, "firing", value, now))
+                else:
+                    self._since.pop(key, None)
+                    if self._firing.pop(key, None) is not None:
+                        changes.append(Transition(rule, series, "resolved", value, now))
+        return changes
+
+    def firing(self) -> dict[tuple[str, str], float]:
+        """(rule name, series) -> the value it fired at, for every alert firing now."""
+        return dict(self._firing)
