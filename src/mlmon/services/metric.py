@@ -147,10 +147,6 @@ class MetricService:
         self.quality.add(pairs)
         if self.telemetry is not None:
             self.telemetry.observe(pairs)
-        errors = self.stats.gauges
-        errors["absolute_error_sum"] = errors.get("absolute_error_sum", 0.0) + sum(
-            p.absolute_error for p in pairs
-        )
         return rejected
 
     def _halves(
