@@ -13,8 +13,9 @@ Known client traps handled here (see shared/RELIABILITY.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 import aio_pika
@@ -64,22 +65,33 @@ class RabbitBus:
         return f"RabbitBus({redact_url(self._url)!r}, name={self._name!r})"
 
     async def connect(self) -> None:
+        """Connect and declare the topology, retrying while the broker is away (a broker that
+        restarts while we start up must not kill the service)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._patience
         delay = 0.2
         while True:
             try:
-                self._connection = await aio_pika.connect_robust(
-                    self._url, client_properties={"connection_name": self._name}, timeout=5
-                )
-                break
-            except (OSError, TimeoutError, aiormq.exceptions.AMQPError) as error:
+                await self._connect_once()
+                return
+            except BrokerError:
+                raise  # a clash over a queue's settings: retrying will not help
+            except (OSError, TimeoutError, *_TRANSIENT) as error:
+                if self._connection is not None:
+                    with contextlib.suppress(*_TRANSIENT):
+                        await self._connection.close()
+                    self._connection = None
                 if loop.time() + delay > deadline:
                     msg = f"cannot reach RabbitMQ at {redact_url(self._url)}: {error!r}"
                     raise BrokerError(msg) from None
                 log.warning("broker not reachable yet (%r); retrying in %.1fs", error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _connect_once(self) -> None:
+        self._connection = await aio_pika.connect_robust(
+            self._url, client_properties={"connection_name": self._name}, timeout=5
+        )
         self._publisher = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
@@ -138,12 +150,6 @@ class RabbitBus:
     async def batches(
         self, queue: str, max_batch: int, linger: float
     ) -> AsyncIterator[list[Delivery]]:
-        if self._connection is None:
-            msg = "RabbitBus.connect() was not called"
-            raise BrokerError(msg)
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=self._settings.prefetch)
-        amqp_queue = await self._declare(channel, self._specs[queue])
         buffer: asyncio.Queue[Delivery] = asyncio.Queue()
 
         async def on_message(message: AbstractIncomingMessage) -> None:
@@ -159,10 +165,34 @@ class RabbitBus:
                 )
             )
 
-        tag = await amqp_queue.consume(on_message, no_ack=False)
-        self._consumers.append((channel, amqp_queue, tag))
+        await self._start_consumer(queue, on_message)
         while (batch := await next_batch(buffer, max_batch, linger, self._stopped)) is not None:
             yield batch
+
+    async def _start_consumer(
+        self, queue: str, on_message: Callable[[AbstractIncomingMessage], Awaitable[None]]
+    ) -> None:
+        """Open a channel and consume, retrying while the broker is away; once consuming, the
+        robust connection restores the consumer after later reconnects."""
+        delay = 0.2
+        while True:
+            if self._connection is None:
+                msg = "RabbitBus.connect() was not called"
+                raise BrokerError(msg)
+            try:
+                channel = await self._connection.channel()
+                await channel.set_qos(prefetch_count=self._settings.prefetch)
+                amqp_queue = await self._declare(channel, self._specs[queue])
+                tag = await amqp_queue.consume(on_message, no_ack=False)
+            except BrokerError:
+                raise
+            except _TRANSIENT as error:
+                log.warning("cannot consume %r yet (%r); retrying in %.1fs", queue, error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._consumers.append((channel, amqp_queue, tag))
+            return
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         # Consumers ack whole batches in delivery order, so one cumulative ack (multiple=True)
