@@ -79,6 +79,9 @@ class Pair:
     version: str
     sent_at: float | None
     joined_at: float
+    # Seconds from the prediction's arrival to its true value's; negative when the label came
+    # first.
+    label_delay: float = 0.0
 
     @property
     def absolute_error(self) -> float:
@@ -152,7 +155,9 @@ class JoinStore:
         seen = dict(self._select("SELECT key, value FROM truths WHERE key IN ({})", keys))
         waiting: dict[str, list[tuple[Any, ...]]] = {}
         for key, *rest in self._select(
-            "SELECT key, model, version, value, sent_at FROM predictions WHERE key IN ({})", keys
+            "SELECT key, model, version, value, sent_at, arrived_at FROM predictions "
+            "WHERE key IN ({})",
+            keys,
         ):
             waiting.setdefault(key, []).append(tuple(rest))
         offers: list[Offer] = []
@@ -181,8 +186,9 @@ class JoinStore:
                     version,
                     truth.sent_at if truth.sent_at is not None else sent_at,
                     truth.arrived_at,
+                    truth.arrived_at - arrived_at,
                 )
-                for model, version, value, sent_at in partners
+                for model, version, value, sent_at, arrived_at in partners
             )
             pairs.extend(joined)
             offers.append(Offer(Verdict.JOINED, joined))
@@ -208,9 +214,9 @@ class JoinStore:
             )
         }
         truths = {
-            key: (value, sent_at)
-            for key, value, sent_at in self._select(
-                "SELECT key, value, sent_at FROM truths WHERE key IN ({})", keys
+            key: (value, sent_at, arrived_at)
+            for key, value, sent_at, arrived_at in self._select(
+                "SELECT key, value, sent_at, arrived_at FROM truths WHERE key IN ({})", keys
             )
         }
         offers: list[Offer] = []
@@ -247,6 +253,7 @@ class JoinStore:
                 prediction.version,
                 sent_at,
                 prediction.arrived_at,
+                truth[2] - prediction.arrived_at,
             )
             pairs.append(pair)
             offers.append(Offer(Verdict.JOINED, (pair,)))

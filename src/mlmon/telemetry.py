@@ -32,6 +32,7 @@ COUNTER_HELP = {
     "renders": "PNG renders by plot",
 }
 ERROR_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 80, 100, 150, 200, 300, 500, 1000)
+LABEL_DELAY_BUCKETS = (0.01, 0.1, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 21600, 86400)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -80,6 +81,13 @@ class Telemetry:
             buckets=ERROR_BUCKETS,
             registry=self.registry,
         )
+        self.label_delay = Histogram(
+            "mlmon_label_delay_seconds",
+            "from a prediction's arrival to its true value's (0 when the label came first)",
+            ["model", "model_version"],
+            buckets=LABEL_DELAY_BUCKETS,
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "mlmon_end_to_end_latency_seconds",
             "from features publish to row written",
@@ -92,6 +100,8 @@ class Telemetry:
         for pair in pairs:
             labels = (pair.model, pair.version)
             self.absolute_error.labels(*labels).observe(pair.absolute_error)
+            # A label that came before its prediction waited for nothing: it counts as 0.
+            self.label_delay.labels(*labels).observe(max(pair.label_delay, 0.0))
             if pair.sent_at is not None:
                 self.latency.labels(*labels).observe(max(pair.joined_at - pair.sent_at, 0.0))
 

@@ -150,3 +150,14 @@ def test_batches_decide_exactly_as_one_by_one(
             expected = [single.offer_prediction(h) for h in halves]
             assert batched.offer_predictions(halves) == expected
     assert batched.pending() == single.pending()
+
+
+def test_pairs_carry_the_label_delay() -> None:
+    """Delay = the true value's arrival minus the prediction's; negative when it came first."""
+    store = JoinStore(":memory:", max_wait=1e9)
+    store.offer_prediction(prediction("late", 1.0, at=10.0))
+    (late,) = store.offer_truth(truth("late", 2.0, at=25.0)).pairs
+    store.offer_truth(truth("early", 2.0, at=3.0))
+    (early,) = store.offer_prediction(prediction("early", 1.0, at=5.0)).pairs
+    assert late.label_delay == 15.0
+    assert early.label_delay == -2.0

@@ -48,4 +48,5 @@ def test_errors_are_histograms_by_model_never_by_id() -> None:
     assert found[("mlmon_absolute_error_count", a)] == 2
     assert found[("mlmon_absolute_error_sum", a)] == 7.0
     assert found[("mlmon_end_to_end_latency_seconds_count", a)] == 1
+    assert found[("mlmon_label_delay_seconds_count", a)] == 2
     assert all("r1" not in str(labels) for _, labels in found)
