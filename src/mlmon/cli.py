@@ -217,7 +217,12 @@ def report(
 
     settings = _settings(logs_dir=logs)
     figures = current_report(
-        settings.logs_dir, settings.state_dir, time.time(), count_window=last, time_window=seconds
+        settings.logs_dir,
+        settings.state_dir,
+        time.time(),
+        count_window=last,
+        time_window=seconds,
+        task=settings.task,
     )
     typer.echo(json.dumps(figures, indent=2) if json_output else format_report(figures))
 

@@ -27,6 +27,12 @@ from mlmon.settings import Settings
 
 log = logging.getLogger("mlmon.monitors")
 
+_CLASSIFICATION_GAUGES = {
+    "accuracy": "share of right labels",
+    "precision": "macro precision",
+    "recall": "macro recall",
+    "f1": "macro F1",
+}
 _WINDOW_GAUGES = {
     "mae": "mean absolute error",
     "rmse": "root mean squared error",
@@ -41,7 +47,9 @@ class LiveQuality(Collector):
 
     def __init__(self, settings: Settings) -> None:
         self.tracker = QualityTracker(
-            count_windows=(settings.quality_window,), time_windows=(settings.quality_seconds,)
+            count_windows=(settings.quality_window,),
+            time_windows=(settings.quality_seconds,),
+            mode=settings.task,
         )
         self._lock = threading.Lock()
 
@@ -77,9 +85,18 @@ class LiveQuality(Collector):
             "absolute error quantile",
             labels=["model", "window", "quantile"],
         )
+        labelled = {
+            name: GaugeMetricFamily(f"mlmon_window_{name}", help_text, labels=["model", "window"])
+            for name, help_text in _CLASSIFICATION_GAUGES.items()
+        }
         for model, windows in snapshot.items():
             for window, figures in windows.items():
                 if not isinstance(figures, RegressionFigures):
+                    for name, family in labelled.items():
+                        value = getattr(figures, name)
+                        if value is not None:
+                            family.add_metric([model, window], float(value))
+                    families["count"].add_metric([model, window], float(figures.count))
                     continue
                 for name, family in families.items():
                     value = getattr(figures, name)
@@ -93,6 +110,7 @@ class LiveQuality(Collector):
                     if value is not None:
                         quantiles.add_metric([model, window, quantile], value)
         yield from families.values()
+        yield from labelled.values()
         yield quantiles
 
 

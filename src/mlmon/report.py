@@ -11,7 +11,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from mlmon.log_layout import METRIC_LOG, ORPHAN_LOG
 from mlmon.quality import QualityTracker
 from mlmon.status import read_statuses, totals
 
+CLASSIFICATION_FIGURES = ("count", "accuracy", "precision", "recall", "f1")
 FIGURES = (
     "count",
     "mae",
@@ -75,9 +76,10 @@ def build_report(
     now: float,
     count_window: int = 500,
     time_window: float = 60.0,
+    task: Literal["regression", "classification"] = "regression",
 ) -> dict[str, Any]:
     """Figures per model and window, and the join's own health, as plain JSON-able data."""
-    tracker = QualityTracker(count_windows=(count_window,), time_windows=(time_window,))
+    tracker = QualityTracker(count_windows=(count_window,), time_windows=(time_window,), mode=task)
     for model, (trues, preds, stamps) in sorted(pairs.items()):
         at = np.asarray(stamps, dtype=np.float64)
         at = np.where(np.isfinite(at), at, now)  # a seed log has no joined_at column
@@ -101,6 +103,7 @@ def build_report(
     joined = sum(len(trues) for trues, _, _ in pairs.values())
     predicted = joined + pending["y_pred"] + orphans["y_pred"]
     return {
+        "task": task,
         "models": {
             model: {window: figures.to_dict() for window, figures in windows.items()}
             for model, windows in tracker.snapshot(now).items()
@@ -126,7 +129,8 @@ def format_report(report: dict[str, Any]) -> str:
         names = list(windows)
         lines.append(f"model {model}")
         lines.append(f"  {'figure':<14}" + "".join(f"{name:>14}" for name in names))
-        for figure in FIGURES:
+        shown = CLASSIFICATION_FIGURES if report.get("task") == "classification" else FIGURES
+        for figure in shown:
             cells = "".join(f"{_cell(windows[name].get(figure)):>14}" for name in names)
             lines.append(f"  {figure:<14}{cells}")
         lines.append("")
@@ -162,11 +166,11 @@ def _cell(value: Any) -> str:
     return f"{value:.4g}"
 
 
-def current_report(logs_dir: Path, state_dir: Path, now: float, **windows: Any) -> dict[str, Any]:
+def current_report(logs_dir: Path, state_dir: Path, now: float, **options: Any) -> dict[str, Any]:
     return build_report(
         read_pairs(logs_dir),
         count_orphans(logs_dir),
         read_statuses(state_dir, since=now - 15),
         now,
-        **windows,
+        **options,
     )

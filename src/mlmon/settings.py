@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     max_label_wait: float = Field(
         3600.0, gt=0, description="seconds a half waits for its partner before it is orphaned"
     )
+    task: Literal["regression", "classification"] = Field(
+        "regression",
+        description="regression: |y_true - y_pred| per row; classification: 0/1 error, accuracy, "
+        "precision, recall, F1",
+    )
     quality_window: int = Field(500, ge=1, description="records in the rolling count window")
     quality_seconds: float = Field(60.0, gt=0, description="seconds in the rolling time window")
     reference: Path | None = Field(
