@@ -55,11 +55,29 @@ async def run_service(
     bus = make_bus(settings, f"mlmon-{service}")
     await bus.connect()
     stats.broker = lambda: bus.connected
+    consumed = {
+        "model": [settings.queue_features],
+        "metric": [settings.queue_y_true, settings.queue_y_pred],
+    }.get(service, [])
+    lag = asyncio.create_task(watch_queue_depths(bus, consumed, stats, settings.status_interval))
     try:
         work = _service_work(service, settings, bus, stats, stop, predictor, telemetry)
         await _with_status(settings, stats, work, on_stop=(stop, bus.stop_consuming))
     finally:
+        lag.cancel()
         await bus.close()
+
+
+async def watch_queue_depths(
+    bus: Bus, queues: list[str], stats: ServiceStats, interval: float
+) -> None:
+    """Keep the depth of the queues this service consumes: how far behind it is."""
+    while queues:
+        for queue in queues:
+            depth = await bus.depth(queue)
+            if depth is not None:
+                stats.queue_depths[queue] = depth
+        await asyncio.sleep(interval)
 
 
 def serve_metrics(settings: Settings, stats: list[ServiceStats]) -> Telemetry | None:

@@ -28,6 +28,7 @@ class ServiceStats:
     stopped: bool = False
     broker: Callable[[], bool] | None = None  # is the broker reachable right now?
     details: dict[str, Any] = field(default_factory=dict)  # JSON-able extras (drift report)
+    queue_depths: dict[str, int] = field(default_factory=dict)  # messages ready, per queue read
     started_at: float = field(default_factory=time.time)
 
     def snapshot(self) -> dict[str, Any]:
@@ -42,6 +43,7 @@ class ServiceStats:
             "counters": dict(self.counters),
             "gauges": dict(self.gauges),
             "details": self.details,
+            "queue_depths": dict(self.queue_depths),
         }
 
 

@@ -61,8 +61,17 @@ class StatsCollector(Collector):
                 GaugeMetricFamily("mlmon_ready", "1 when the service is ready", labels=["service"]),
             )
             ready.add_metric([stats.service], 1.0 if stats.snapshot()["ready"] else 0.0)
+        depths = GaugeMetricFamily(
+            "mlmon_queue_messages_ready",
+            "messages waiting in a queue this service consumes (its lag)",
+            labels=["service", "queue"],
+        )
+        for stats in self._stats:
+            for queue, depth in stats.queue_depths.items():
+                depths.add_metric([stats.service, queue], depth)
         yield from counters.values()
         yield from gauges.values()
+        yield depths
 
 
 class Telemetry:

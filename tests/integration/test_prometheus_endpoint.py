@@ -31,7 +31,7 @@ def scrape(port: int) -> dict[str, float]:
 
 async def test_metric_service_exposes_what_it_wrote(rabbit_settings: Settings, tmp_path) -> None:
     """After 300 records, mlmon_joined_total and the error histogram's count and sum equal
-    the CSV's row count and the sum of its absolute_error column."""
+    the CSV's row count and the sum of its absolute_error column, and the queue lag is 0."""
     port = free_port()
     settings = rabbit_settings
     metric = settings.model_copy(update={"metrics_port": port})
@@ -42,8 +42,13 @@ async def test_metric_service_exposes_what_it_wrote(rabbit_settings: Settings, t
     try:
         await publish_records(settings, ids, batch=50)
         await wait_for_ids(settings.logs_dir, set(ids), patience=30)
-        await asyncio.sleep(0.3)
-        found = await asyncio.to_thread(scrape, port)
+        queue = settings.queue_y_pred
+        lag = f"mlmon_queue_messages_ready[('queue', '{queue}'), ('service', 'metric')]"
+        for _ in range(50):  # the depth is sampled once per status interval
+            found = await asyncio.to_thread(scrape, port)
+            if found.get(lag) == 0:
+                break
+            await asyncio.sleep(0.2)
     finally:
         for service in services:
             service.terminate()
@@ -54,3 +59,4 @@ async def test_metric_service_exposes_what_it_wrote(rabbit_settings: Settings, t
     assert found["mlmon_absolute_error_count" + labels] == 300
     assert abs(found["mlmon_absolute_error_sum" + labels] - sum(errors)) < 1e-6
     assert found["mlmon_ready[('service', 'metric')]"] == 1
+    assert found[lag] == 0  # caught up: nothing waiting in y_pred
