@@ -211,6 +211,9 @@ def report(
     json_output: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     last: Annotated[int, typer.Option(min=1, help="records in the count window")] = 500,
     seconds: Annotated[float, typer.Option(min=1, help="seconds in the time window")] = 60.0,
+    from_log: Annotated[
+        bool, typer.Option("--from-log", help="recompute from metric_log.csv, not live figures")
+    ] = False,
 ) -> None:
     """Print the current quality figures per model (MAE, RMSE, R², quantiles...) and the join's."""
     from mlmon.report import current_report, format_report
@@ -223,6 +226,7 @@ def report(
         count_window=last,
         time_window=seconds,
         task=settings.task,
+        from_log=from_log,
     )
     typer.echo(json.dumps(figures, indent=2) if json_output else format_report(figures))
 

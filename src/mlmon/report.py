@@ -77,14 +77,19 @@ def build_report(
     count_window: int = 500,
     time_window: float = 60.0,
     task: Literal["regression", "classification"] = "regression",
+    live: dict[str, dict[str, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """Figures per model and window, and the join's own health, as plain JSON-able data."""
-    tracker = QualityTracker(count_windows=(count_window,), time_windows=(time_window,), mode=task)
-    for model, (trues, preds, stamps) in sorted(pairs.items()):
-        at = np.asarray(stamps, dtype=np.float64)
-        at = np.where(np.isfinite(at), at, now)  # a seed log has no joined_at column
-        order = np.argsort(at, kind="stable")
-        tracker.add_many(model, np.asarray(trues)[order], np.asarray(preds)[order], at[order])
+    """Figures per model and window, and the join's own health, as plain JSON-able data.
+
+    `live` = the metric service's own running figures; without them they are computed from
+    the log's rows (`pairs`).
+    """
+    if live is not None:
+        models, source = live, "metric service (live)"
+        joined = sum(int(windows["all"]["count"]) for windows in live.values())
+    else:
+        models, source = _from_log(pairs, now, count_window, time_window, task), METRIC_LOG
+        joined = sum(len(trues) for trues, _, _ in pairs.values())
     statuses = list(statuses)
     metric = totals(statuses, "metric")
     pending = {"y_true": 0, "y_pred": 0}
@@ -100,14 +105,11 @@ def build_report(
         ),
         None,
     )
-    joined = sum(len(trues) for trues, _, _ in pairs.values())
     predicted = joined + pending["y_pred"] + orphans["y_pred"]
     return {
         "task": task,
-        "models": {
-            model: {window: figures.to_dict() for window, figures in windows.items()}
-            for model, windows in tracker.snapshot(now).items()
-        },
+        "source": source,
+        "models": models,
         "join": {
             "rows": joined,
             "label_coverage": joined / predicted if predicted else None,
@@ -119,6 +121,25 @@ def build_report(
             "duplicates": metric["duplicates"],
         },
         "drift": drift,  # the model service's latest report, while it runs
+    }
+
+
+def _from_log(
+    pairs: dict[str, tuple[list[float], list[float], list[float]]],
+    now: float,
+    count_window: int,
+    time_window: float,
+    task: Literal["regression", "classification"],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    tracker = QualityTracker(count_windows=(count_window,), time_windows=(time_window,), mode=task)
+    for model, (trues, preds, stamps) in sorted(pairs.items()):
+        at = np.asarray(stamps, dtype=np.float64)
+        at = np.where(np.isfinite(at), at, now)  # a seed log has no joined_at column
+        order = np.argsort(at, kind="stable")
+        tracker.add_many(model, np.asarray(trues)[order], np.asarray(preds)[order], at[order])
+    return {
+        model: {window: figures.to_dict() for window, figures in windows.items()}
+        for model, windows in tracker.snapshot(now).items()
     }
 
 
@@ -134,6 +155,7 @@ def format_report(report: dict[str, Any]) -> str:
             cells = "".join(f"{_cell(windows[name].get(figure)):>14}" for name in names)
             lines.append(f"  {figure:<14}{cells}")
         lines.append("")
+    lines.append(f"figures from {report.get('source', METRIC_LOG)}")
     join = report["join"]
     coverage = join["label_coverage"]
     lines.append(
@@ -166,11 +188,39 @@ def _cell(value: Any) -> str:
     return f"{value:.4g}"
 
 
-def current_report(logs_dir: Path, state_dir: Path, now: float, **options: Any) -> dict[str, Any]:
+def current_report(
+    logs_dir: Path,
+    state_dir: Path,
+    now: float,
+    count_window: int = 500,
+    time_window: float = 60.0,
+    task: Literal["regression", "classification"] = "regression",
+    from_log: bool = False,
+) -> dict[str, Any]:
+    """The running metric service's figures when it has the windows asked for; else the log's."""
+    statuses = read_statuses(state_dir, since=now - 15)
+    wanted = {f"last_{count_window}", f"last_{time_window:g}s", "all"}
+    live = next(
+        (
+            s["details"]["quality"]
+            for s in reversed(statuses)
+            if s.get("service") == "metric"
+            and not s.get("stopped")
+            and s.get("details", {}).get("quality")
+            and all(set(w) == wanted for w in s["details"]["quality"].values())
+        ),
+        None,
+    )
+    if from_log or live is None:
+        return build_report(
+            read_pairs(logs_dir),
+            count_orphans(logs_dir),
+            statuses,
+            now,
+            count_window,
+            time_window,
+            task,
+        )
     return build_report(
-        read_pairs(logs_dir),
-        count_orphans(logs_dir),
-        read_statuses(state_dir, since=now - 15),
-        now,
-        **options,
+        {}, count_orphans(logs_dir), statuses, now, count_window, time_window, task, live=live
     )

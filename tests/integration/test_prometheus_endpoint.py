@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import socket
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlmon.settings import Settings
+from tests.e2e.cli import mlmon
 from tests.robustness.harness import Service, publish_records, wait_for_ids
 
 
@@ -49,6 +51,10 @@ async def test_metric_service_exposes_what_it_wrote(rabbit_settings: Settings, t
             if found.get(lag) == 0:
                 break
             await asyncio.sleep(0.2)
+        await asyncio.sleep(1.5)  # one more status interval: the live figures include every row
+        report = await asyncio.to_thread(
+            mlmon, "report", "--json", "--logs", str(settings.logs_dir)
+        )
     finally:
         for service in services:
             service.terminate()
@@ -60,3 +66,8 @@ async def test_metric_service_exposes_what_it_wrote(rabbit_settings: Settings, t
     assert abs(found["mlmon_absolute_error_sum" + labels] - sum(errors)) < 1e-6
     assert found["mlmon_ready[('service', 'metric')]"] == 1
     assert found[lag] == 0  # caught up: nothing waiting in y_pred
+    live = json.loads(report.stdout)
+    assert live["source"] == "metric service (live)"  # not re-read from the log
+    figures = live["models"]["diabetes-linear"]["all"]
+    assert figures["count"] == 300
+    assert abs(figures["mae"] - sum(errors) / len(errors)) < 1e-9

@@ -203,6 +203,11 @@ class MetricService:
                     self._expire(time.time())
                     last_sweep = time.monotonic()
                 self._update_gauges()
+                # The live figures, for `mlmon report` without re-reading the log.
+                self.stats.details["quality"] = {
+                    model: {window: figures.to_dict() for window, figures in windows.items()}
+                    for model, windows in self.quality.snapshot(time.time()).items()
+                }
             if self.alerting is not None:
                 await self.alerting.check(self._signals(time.time()), time.time())
 
