@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import _in_ci
+from tests.robustness.harness import free_port
 
 INSTALL = "apt-get update && apt-get install -y prometheus"
 READY_PATIENCE = 30.0
@@ -51,12 +51,6 @@ def prometheus_binary() -> str:
             pytest.fail(f"{reason}; under CI=true Prometheus tests fail instead of skipping")
         pytest.skip(reason)
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PrometheusServer:

@@ -5,20 +5,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import socket
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlmon.settings import Settings
 from tests.e2e.cli import mlmon
-from tests.robustness.harness import Service, publish_records, wait_for_ids
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.robustness.harness import free_port, model_and_metric, publish_records, wait_for_ids
 
 
 def scrape(port: int) -> dict[str, float]:
@@ -36,10 +29,7 @@ async def test_metric_service_exposes_what_it_wrote(rabbit_settings: Settings, t
     the CSV's row count and the sum of its absolute_error column, and the queue lag is 0."""
     port = free_port()
     settings = rabbit_settings
-    metric = settings.model_copy(update={"metrics_port": port})
-    services = [Service("model", settings, tmp_path), Service("metric", metric, tmp_path)]
-    for service in services:
-        service.start()
+    services = model_and_metric(settings, tmp_path, metrics_port=port)
     ids = [f"prom-{n}" for n in range(300)]
     try:
         await publish_records(settings, ids, batch=50)

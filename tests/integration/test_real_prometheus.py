@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 
 from mlmon.settings import Settings
-from tests.integration.prometheus_server import PrometheusServer, free_port, prometheus_server
-from tests.robustness.harness import Service, publish_records, wait_for_ids
+from tests.integration.prometheus_server import PrometheusServer, prometheus_server
+from tests.robustness.harness import (
+    free_port,
+    model_and_metric,
+    publish_records,
+    wait_for_ids,
+)
 
 RECORDS = 500
 SCRAPE_PATIENCE = 20.0
@@ -40,10 +45,7 @@ async def test_real_prometheus_agrees_with_csv(rabbit_settings: Settings, tmp_pa
     """Prometheus's joined counter, mean error and error count equal the CSV's own figures."""
     port = free_port()
     settings = rabbit_settings
-    metric = settings.model_copy(update={"metrics_port": port})
-    services = [Service("model", settings, tmp_path), Service("metric", metric, tmp_path)]
-    for service in services:
-        service.start()
+    services = model_and_metric(settings, tmp_path, metrics_port=port)
     ids = [f"real-prom-{n}" for n in range(RECORDS)]
     try:
         await publish_records(settings, ids, batch=50)

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,23 @@ from mlmon.supervisor import settings_env
 from mlmon.wire import BATCH, encode_batch, encode_features, encode_value
 
 VECTOR = [0.01, -0.02, 0.03, 0.04, -0.05, 0.06, 0.07, -0.08, 0.09, 0.1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def model_and_metric(
+    settings: Settings, log_dir: Path, metrics_port: int | None = None
+) -> list[Service]:
+    """A started model service and a started metric service (serving /metrics if asked)."""
+    metric = settings.model_copy(update={"metrics_port": metrics_port})
+    services = [Service("model", settings, log_dir), Service("metric", metric, log_dir)]
+    for service in services:
+        service.start()
+    return services
 
 
 class Service:

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 from mlmon.cli import app
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats, write_status
+from tests.unit.compose_file import volume_mounts
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
@@ -108,18 +109,6 @@ def _published_ports(service: dict[str, Any]) -> dict[int, int | None]:
     return ports
 
 
-def _mounts(service: dict[str, Any]) -> dict[str, str]:
-    """{target: source} of a service's volumes, short ("src:dst[:mode]") or long syntax."""
-    mounts = {}
-    for entry in service.get("volumes", []):
-        if isinstance(entry, dict):
-            mounts[str(entry["target"])] = str(entry.get("source", ""))
-        else:
-            source, target = str(entry).split(":")[:2]
-            mounts[target] = source
-    return mounts
-
-
 def _healthcheck_argv(service: dict[str, Any]) -> list[str]:
     test = service["healthcheck"]["test"]
     if isinstance(test, str):
@@ -173,7 +162,7 @@ def test_rabbitmq_keeps_its_data_in_a_named_volume(
     compose: dict[str, Any], services: dict[str, Any]
 ) -> None:
     """Durable queues survive restarts: a named volume and a fixed node name (hostname)."""
-    source = _mounts(services["rabbitmq"]).get("/var/lib/rabbitmq")
+    source = volume_mounts(services["rabbitmq"]).get("/var/lib/rabbitmq")
     assert source, "rabbitmq must mount a volume at /var/lib/rabbitmq"
     assert source in (compose.get("volumes") or {}), f"{source} is not a named volume"
     assert services["rabbitmq"].get("hostname"), "the node name rabbit@HOST must not change"
@@ -215,7 +204,7 @@ def test_service_shares_the_image_and_restart_policy(services: dict[str, Any], n
 def test_service_mounts_logs_where_it_writes(services: dict[str, Any], name: str) -> None:
     """./logs is bind-mounted at the directory MLMON_LOGS_DIR names, shared by all services."""
     logs_dir = _environment(services[name])["MLMON_LOGS_DIR"]
-    assert _mounts(services[name]).get(logs_dir) in ("./logs", "logs")
+    assert volume_mounts(services[name]).get(logs_dir) in ("./logs", "logs")
 
 
 @pytest.mark.parametrize("name", MLMON_SERVICES)

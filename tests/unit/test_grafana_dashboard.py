@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from tests.unit.compose_file import volume_mounts
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
 DEPLOY = ROOT / "deploy"
@@ -111,22 +113,10 @@ def _seconds(duration: str) -> float:
     return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
 
 
-def _mounts(service: dict[str, Any]) -> dict[str, str]:
-    """{container path: host path} of a service's short-syntax or long-syntax volumes."""
-    mounts = {}
-    for entry in service.get("volumes", []):
-        if isinstance(entry, dict):
-            mounts[str(entry["target"])] = str(entry.get("source", ""))
-        else:
-            source, target = str(entry).split(":")[:2]
-            mounts[target] = source
-    return mounts
-
-
 def _host_path(service: dict[str, Any], container_path: str) -> Path | None:
     """Where a container path of a service lives on the host, through its bind mounts."""
     wanted = PurePosixPath(container_path)
-    for target, source in _mounts(service).items():
+    for target, source in volume_mounts(service).items():
         if not source.startswith((".", "/")):  # a named volume, not a bind mount
             continue
         if wanted == PurePosixPath(target) or PurePosixPath(target) in wanted.parents:
