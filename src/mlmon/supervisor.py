@@ -19,10 +19,12 @@ from pathlib import Path
 from mlmon.errors import MlmonError
 from mlmon.progress import Progress, Snapshot, status_files
 from mlmon.settings import Settings, env_name
+from mlmon.status import read_statuses
 from mlmon.up import Display, RunLimits, drain, watch
 
 log = logging.getLogger("mlmon.supervisor")
 
+READY_PATIENCE = 60.0  # seconds to wait for model, metric and plot before starting features
 GRACE = 10.0  # seconds between SIGTERM and SIGKILL, as Docker gives
 MAX_RESTARTS = 5  # within RESTART_WINDOW seconds, then we give up
 RESTART_WINDOW = 60.0
@@ -120,9 +122,13 @@ class Supervisor:
         started = time.time()
         progress = Progress(self.settings.logs_dir, status_files(self.settings.state_dir, started))
         display = Display()
-        keepers = [asyncio.create_task(self._keep_alive(child)) for child in self.children]
-        features = self.children[0]
+        features, consumers = self.children[0], self.children[1:]
+        keepers = [asyncio.create_task(self._keep_alive(child)) for child in consumers]
         try:
+            # The producer starts once the consumers are ready, so the first records do not
+            # wait for the others to import and connect.
+            await self._ready(consumers, started)
+            keepers.append(asyncio.create_task(self._keep_alive(features)))
             await watch(progress, limits, lambda: features.finished, lambda: self._failure, display)
             await self._terminate([features])
             await drain(progress, display)
@@ -135,6 +141,18 @@ class Supervisor:
         final = progress.snapshot()
         display.show(final, final=True)
         return final
+
+    async def _ready(self, children: list[Child], since: float) -> None:
+        wanted = {child.service for child in children}
+        deadline = time.monotonic() + READY_PATIENCE
+        while time.monotonic() < deadline and self._failure is None:
+            statuses = read_statuses(self.settings.state_dir, since)
+            if wanted <= {s["service"] for s in statuses if s.get("ready")}:
+                return
+            await asyncio.sleep(0.1)
+        log.warning(
+            "not every service was ready after %.0fs; starting features anyway", READY_PATIENCE
+        )
 
     async def _terminate(self, children: list[Child]) -> None:
         """SIGTERM, then SIGKILL whoever is still there after the grace period."""

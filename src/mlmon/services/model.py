@@ -39,6 +39,10 @@ from mlmon.wire import (
 
 log = logging.getLogger("mlmon.model")
 
+# Seconds between drift reports: each costs a few ms of the event loop, and drift over a
+# window of a thousand rows moves slowly.
+DRIFT_EVERY = 5.0
+
 
 @dataclass
 class _Message:
@@ -66,7 +70,9 @@ async def run_model(
     linger = settings.batch_linger_ms / 1000
     headers = {HEADER_MODEL: predictor.name, HEADER_MODEL_VERSION: predictor.version}
     refresher = (
-        asyncio.create_task(_refresh_drift(drift, stats, settings.status_interval, alerting))
+        asyncio.create_task(
+            _refresh_drift(drift, stats, max(settings.status_interval, DRIFT_EVERY), alerting)
+        )
         if drift is not None
         else None
     )
