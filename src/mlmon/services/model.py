@@ -11,7 +11,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -89,36 +88,33 @@ async def run_model(
             await bus.ack(batch)
             stats.counters["predicted"] += usable - len(failed)
     finally:
-        if refresher is not None:
+        if refresher is not None and drift is not None:
             refresher.cancel()
-            _publish_drift(drift, stats)  # the last word, for the final status file
+            await _drift_round(drift, stats, alerting)  # the last word, for the final status
 
 
 async def _refresh_drift(
     drift: LiveDrift, stats: ServiceStats, interval: float, alerting: Alerting | None
 ) -> None:
-    """Recompute the drift report now and then (a few ms), for the status file, scrapes and
-    alert rules on drift."""
     while True:
         await asyncio.sleep(interval)
-        report = _publish_drift(drift, stats)
-        if alerting is not None and report is not None:
-            signals = {
-                drift.model: {
-                    **drift_signals(report["columns"]),
-                    "drifted_columns": float(len(report["drifted_columns"])),
-                }
-            }
-            await alerting.check(signals, time.time())
+        await _drift_round(drift, stats, alerting)
 
 
-def _publish_drift(drift: LiveDrift | None, stats: ServiceStats) -> dict[str, Any] | None:
-    if drift is None:
-        return None
+async def _drift_round(drift: LiveDrift, stats: ServiceStats, alerting: Alerting | None) -> None:
+    """Recompute the drift report (a few ms) for the status file and scrapes; check its rules."""
     report = drift.refresh().to_dict()
     stats.details["drift"] = report
     stats.gauges["drifted_columns"] = len(report["drifted_columns"])
-    return report
+    if alerting is not None:
+        columns = report["columns"]
+        signals = {
+            drift.model: {
+                **drift_signals(columns),
+                "drifted_columns": float(len(report["drifted_columns"])),
+            }
+        }
+        await alerting.check(signals, time.time())
 
 
 def _decode(
