@@ -14,7 +14,7 @@ import logging
 import math
 import re
 import time
-from typing import cast
+from typing import Any, cast
 
 from mlmon.alerting import Alerting
 from mlmon.append_log import AppendLog, format_rows, needs_quotes
@@ -203,24 +203,28 @@ class MetricService:
                     self._expire(time.time())
                     last_sweep = time.monotonic()
                 self._update_gauges()
+                now = time.time()
                 # The live figures, for `mlmon report` without re-reading the log.
-                self.stats.details["quality"] = {
+                quality = {
                     model: {window: figures.to_dict() for window, figures in windows.items()}
-                    for model, windows in self.quality.snapshot(time.time()).items()
+                    for model, windows in self.quality.snapshot(now).items()
                 }
+                self.stats.details["quality"] = quality
             if self.alerting is not None:
-                await self.alerting.check(self._signals(time.time()), time.time())
+                await self.alerting.check(self._signals(quality), now)
 
-    def _signals(self, now: float) -> dict[str, dict[str, float]]:
+    def _signals(
+        self, quality: dict[str, dict[str, dict[str, Any]]]
+    ) -> dict[str, dict[str, float]]:
         """Per model `mae[last_500]`-style figures, and the service's own under ""."""
         signals: dict[str, dict[str, float]] = {
             model: {
                 f"{name}[{window}]": float(value)
                 for window, figures in windows.items()
-                for name, value in figures.to_dict().items()
+                for name, value in figures.items()
                 if isinstance(value, int | float)
             }
-            for model, windows in self.quality.snapshot(now).items()
+            for model, windows in quality.items()
         }
         signals[""] = {**self.stats.gauges, **{k: float(v) for k, v in self.stats.counters.items()}}
         return signals
