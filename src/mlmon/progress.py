@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmon.error_log import ErrorLogReader
-from mlmon.status import read_statuses, totals
+from mlmon.status import pending_halves, read_statuses, totals
 
 StatusSource = Callable[[], list[dict[str, Any]]]
 
@@ -57,13 +57,7 @@ class Progress:
             totals(statuses, name) for name in ("features", "model", "metric")
         )
         fresh = self._reader.errors[self._baseline :]
-        pending = sum(
-            int(value)
-            for status in statuses
-            if status.get("service") == "metric"
-            for name, value in status.get("gauges", {}).items()
-            if name.startswith("pending_")
-        )
+        pending = sum(pending_halves(statuses).values())
         return Snapshot(
             sent=features["sent"],
             predicted=model["predicted"],

@@ -17,7 +17,7 @@ import numpy as np
 
 from mlmon.log_layout import METRIC_LOG, ORPHAN_LOG
 from mlmon.quality import QualityTracker
-from mlmon.status import read_statuses, totals
+from mlmon.status import pending_halves, read_statuses, totals
 
 CLASSIFICATION_FIGURES = ("count", "accuracy", "precision", "recall", "f1")
 FIGURES = (
@@ -92,11 +92,7 @@ def build_report(
         joined = sum(len(trues) for trues, _, _ in pairs.values())
     statuses = list(statuses)
     metric = totals(statuses, "metric")
-    pending = {"y_true": 0, "y_pred": 0}
-    for status in statuses:
-        if status.get("service") == "metric":
-            for kind in pending:
-                pending[kind] += int(status.get("gauges", {}).get(f"pending_{kind}", 0))
+    pending = pending_halves(statuses)
     drift = next(
         (
             s["details"]["drift"]

@@ -31,11 +31,15 @@ class ServiceStats:
     queue_depths: dict[str, int] = field(default_factory=dict)  # messages ready, per queue read
     started_at: float = field(default_factory=time.time)
 
+    def is_ready(self) -> bool:
+        """Doing its work, and (for broker services) connected to the broker."""
+        return self.ready and (self.broker is None or self.broker())
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "service": self.service,
             "pid": os.getpid(),
-            "ready": self.ready and (self.broker is None or self.broker()),
+            "ready": self.is_ready(),
             "broker_connected": None if self.broker is None else self.broker(),
             "stopped": self.stopped,
             "started_at": self.started_at,
@@ -85,6 +89,16 @@ def read_statuses(state_dir: Path, since: float = 0.0) -> list[dict[str, Any]]:
         if status.get("updated_at", 0) >= since:
             found.append(status)
     return found
+
+
+def pending_halves(statuses: list[dict[str, Any]]) -> dict[str, int]:
+    """Halves waiting for their partner, by kind, summed over the metric services' statuses."""
+    pending = {"y_true": 0, "y_pred": 0}
+    for status in statuses:
+        if status.get("service") == "metric":
+            for kind in pending:
+                pending[kind] += int(status.get("gauges", {}).get(f"pending_{kind}", 0))
+    return pending
 
 
 def totals(statuses: list[dict[str, Any]], service: str) -> Counter[str]:

@@ -60,7 +60,7 @@ class StatsCollector(Collector):
                 "ready",
                 GaugeMetricFamily("mlmon_ready", "1 when the service is ready", labels=["service"]),
             )
-            ready.add_metric([stats.service], 1.0 if stats.snapshot()["ready"] else 0.0)
+            ready.add_metric([stats.service], 1.0 if stats.is_ready() else 0.0)
         depths = GaugeMetricFamily(
             "mlmon_queue_messages_ready",
             "messages waiting in a queue this service consumes (its lag)",
