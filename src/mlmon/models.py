@@ -13,6 +13,7 @@ import json
 import logging
 import pickle
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mlmon.dataset import Matrix
-from mlmon.errors import ModelLoadError, RecordError, UnsafeModelError
+from mlmon.errors import ModelLoadError, UnsafeModelError
 
 log = logging.getLogger("mlmon.model")
 
@@ -153,7 +154,9 @@ def _load_pickle(path: Path) -> EstimatorModel:
     return EstimatorModel(path.stem, version, int(n_features), estimator)
 
 
-def check_vector(record_id: object, vector: list[float], n_features: int) -> None:
-    if len(vector) != n_features:
-        reason = f"vector has {len(vector)} features, the model takes {n_features}"
-        raise RecordError(record_id, reason)
+def width_problem(ids: Sequence[object], width: int, n_features: int) -> str | None:
+    """Why a message's vectors do not fit the model (naming its record, or how many), if so."""
+    if width == n_features:
+        return None
+    who = f"record {ids[0]!r}" if len(ids) == 1 else f"{len(ids)} records"
+    return f"{who}: vector has {width} features, the model takes {n_features}"

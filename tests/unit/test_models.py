@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mlmon.dataset import load_dataset
-from mlmon.errors import ModelLoadError, RecordError, UnsafeModelError
-from mlmon.models import check_vector, default_model_path, load_model
+from mlmon.errors import ModelLoadError, UnsafeModelError
+from mlmon.models import default_model_path, load_model, width_problem
 from mlmon.train import train_linear
 from tests.conftest import SEED_MODEL
 
@@ -63,6 +64,11 @@ def test_train_writes_a_loadable_model(tmp_path: Path) -> None:
 
 
 def test_wrong_length_vector_is_a_record_error() -> None:
-    """A vector of the wrong length names the record and both lengths."""
-    with pytest.raises(RecordError, match=r"record 'r1': vector has 3 features, .* takes 10"):
-        check_vector("r1", [1.0, 2.0, 3.0], 10)
+    """A vector of the wrong length names the record (or how many) and both lengths."""
+    problem = width_problem(["r1"], 3, 10)
+    assert problem is not None
+    assert re.search(r"record 'r1': vector has 3 features, .* takes 10", problem)
+    assert (
+        width_problem(["a", "b"], 3, 10) == "2 records: vector has 3 features, the model takes 10"
+    )
+    assert width_problem(["r1"], 10, 10) is None

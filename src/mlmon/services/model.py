@@ -18,7 +18,7 @@ from mlmon.alerting import Alerting
 from mlmon.alerts import drift_signals
 from mlmon.bus import Bus, Delivery, OutMessage
 from mlmon.errors import DecodeError
-from mlmon.models import Predictor
+from mlmon.models import Predictor, width_problem
 from mlmon.monitors import LiveDrift
 from mlmon.services.dead_letters import Rejected, dead_letter, too_large
 from mlmon.settings import Settings
@@ -131,10 +131,8 @@ def _decode(
         except DecodeError as error:
             rejected.append(Rejected.message(delivery, str(error)))
             continue
-        width = records.values.shape[1]
-        if width != n_features:
-            who = f"record {records.ids[0]!r}" if len(records) == 1 else f"{len(records)} records"
-            reason = f"{who}: vector has {width} features, the model takes {n_features}"
+        reason = width_problem(records.ids, records.values.shape[1], n_features)
+        if reason is not None:
             rejected.append(Rejected.message(delivery, reason))
             continue
         usable = np.asarray(np.isfinite(records.values).all(axis=1), dtype=bool)
