@@ -74,13 +74,29 @@ def up(
     count: Count = None,
     rate: Rate = None,
     logs: Logs = None,
-    model: Annotated[Path | None, typer.Option("--model", help="model file")] = None,
+    model: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--model", help="model file; repeat it to run challengers beside the first (champion)"
+        ),
+    ] = None,
     trust_pickle: TrustPickle = None,
-    model_workers: Annotated[int, typer.Option(min=1, help="competing model processes")] = 1,
+    model_workers: Annotated[int, typer.Option(min=1, help="competing processes per model")] = 1,
     dataset: Dataset = None,
     target: Target = None,
+    dashboard: Annotated[
+        bool, typer.Option("--dashboard/--no-dashboard", help="serve the live dashboard")
+    ] = True,
+    dashboard_port: Annotated[
+        int | None, typer.Option(help="dashboard port [default: 8050]")
+    ] = None,
+    alerts: Annotated[
+        str | None, typer.Option(help="alert rules, e.g. 'high-mae: mae[last_500] > 60 for 30s'")
+    ] = None,
 ) -> None:
     """Run the whole pipeline: in-process by default, or one process per service with --broker."""
+    from mlmon.model_slots import plan_models
+    from mlmon.models import renamed
     from mlmon.up import RunLimits, run_embedded
 
     configure_logging()
@@ -89,21 +105,32 @@ def up(
         count=count,
         rate=rate,
         logs_dir=logs,
-        model_path=model,
+        model_path=model[0] if model else None,
         trust_pickle=trust_pickle,
         dataset=dataset,
         target=target,
+        dashboard_port=dashboard_port,
+        alerts=alerts,
     )
     limits = RunLimits(duration, settings.count)
-    predictor = _load_model(settings)  # fail before starting anything
+    paths: list[Path | None] = list(model) if model else [None]
+    # Load every model before starting anything: a bad file fails here, naming itself.
+    loaded = [_load_model(settings.model_copy(update={"model_path": p})) for p in paths]
+    slots = plan_models(paths, [m.name for m in loaded], settings.queue_features)
+    predictors = [renamed(m, slot.name) for m, slot in zip(loaded, slots, strict=True)]
     mode = "embedded in-process bus" if settings.embedded else "RabbitMQ, one process each"
     typer.echo(f"mlmon up: {mode}; logs in {settings.logs_dir}/ (Ctrl-C stops)")
+    if len(slots) > 1:
+        typer.echo("models: " + ", ".join(p.name for p in predictors) + " (champion first)")
+    if dashboard:
+        typer.echo(f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/")
+    serve = settings.dashboard_port if dashboard else None
     if settings.embedded:
-        _run(run_embedded(settings, predictor, limits))
+        _run(run_embedded(settings, list(zip(slots, predictors, strict=True)), limits, serve))
     else:
         from mlmon.supervisor import Supervisor
 
-        _run(Supervisor(settings, model_workers).run(limits))
+        _run(Supervisor(settings, slots, model_workers, serve).run(limits))
     typer.echo(
         f"rows in {settings.logs_dir / 'metric_log.csv'}, "
         f"plot in {settings.logs_dir / 'error_distribution.png'}"
@@ -138,10 +165,36 @@ def model(
     broker: Broker = None,
     model: Annotated[Path | None, typer.Option("--model", help="model file")] = None,
     trust_pickle: TrustPickle = None,
+    name: Annotated[str | None, typer.Option(help="the model's name in metrics")] = None,
+    queue: Annotated[
+        str | None, typer.Option(help="own features queue, for a challenger [default: features]")
+    ] = None,
 ) -> None:
     """Predict each feature vector and publish it to y_pred."""
-    settings = _settings(broker_url=broker, model_path=model, trust_pickle=trust_pickle)
+    settings = _settings(
+        broker_url=broker,
+        model_path=model,
+        trust_pickle=trust_pickle,
+        model_name=name,
+        model_queue=queue,
+    )
     _service("model", settings, predictor=_load_model(settings))
+
+
+@app.command()
+def dashboard(
+    logs: Logs = None,
+    port: Annotated[
+        int | None, typer.Option("--port", "--dashboard-port", help="port [default: 8050]")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", "--dashboard-host", help="address [default: 127.0.0.1]")
+    ] = None,
+) -> None:
+    """Serve the live dashboard (error distribution, metrics over time, drift, alerts, health)."""
+    settings = _settings(logs_dir=logs, dashboard_port=port, dashboard_host=host)
+    typer.echo(f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/")
+    _service("dashboard", settings)
 
 
 @app.command()
@@ -164,7 +217,7 @@ def _load_model(settings: Settings) -> Predictor:
     from mlmon.models import load_model
 
     try:
-        return load_model(settings.model_path, settings.trust_pickle)
+        return load_model(settings.model_path, settings.trust_pickle, settings.model_name)
     except MlmonError as error:
         _fail(error)
 

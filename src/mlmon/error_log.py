@@ -15,6 +15,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -41,11 +42,16 @@ class _NeedsSlowPath(Exception):
 
 
 class ErrorLogReader:
-    """The absolute errors (and model names) of one metric log, read incrementally."""
+    """The absolute errors (and model names) of one metric log, read incrementally.
 
-    def __init__(self, path: Path) -> None:
+    `extra` names more numeric columns to keep, aligned with the errors (NaN where a row has
+    none): the dashboard takes y_true, y_pred and joined_at.
+    """
+
+    def __init__(self, path: Path, extra: tuple[str, ...] = ()) -> None:
         self.path = Path(path)
         self.resets = 0
+        self._extra_names = extra
         self._clear()
 
     def __repr__(self) -> str:
@@ -62,9 +68,11 @@ class ErrorLogReader:
         self._header_read = False
         self._error_col: int | None = None
         self._model_col: int | None = None
+        self._extra_cols: dict[str, int | None] = dict.fromkeys(self._extra_names)
         # Fresh buffers, never reused: views handed out before a reset keep their contents.
         self._errors: npt.NDArray[np.float64] = np.empty(INITIAL_CAPACITY, np.float64)
         self._codes: npt.NDArray[np.int32] = np.empty(INITIAL_CAPACITY, np.int32)
+        self._extras = {name: np.empty(INITIAL_CAPACITY, np.float64) for name in self._extra_names}
         self._count = 0
         self._sum = 0.0
         self._names: list[str] = []
@@ -90,6 +98,10 @@ class ErrorLogReader:
     def errors(self) -> npt.NDArray[np.float64]:
         """All absolute errors read so far (a view; later polls never change it)."""
         return self._errors[: self._count]
+
+    def column(self, name: str) -> npt.NDArray[np.float64]:
+        """One of the `extra` columns, aligned with `errors` (a view)."""
+        return self._extras[name][: self._count]
 
     @property
     def model_codes(self) -> npt.NDArray[np.int32]:
@@ -167,14 +179,15 @@ class ErrorLogReader:
         try:
             if b'"' in lines:
                 raise _NeedsSlowPath
-            values, codes = self._parse_fast(lines, self._error_col)
+            values, codes, extras = self._parse_fast(lines, self._error_col)
         except _NeedsSlowPath:
-            values, codes = self._parse_slow(lines, self._error_col)
+            values, codes, extras = self._parse_slow(lines, self._error_col)
         finite = np.isfinite(values)
         if not finite.all():
             self.skipped += int(np.count_nonzero(~finite))
             values, codes = values[finite], codes[finite]
-        self._append(values, codes)
+            extras = {name: column[finite] for name, column in extras.items()}
+        self._append(values, codes, extras)
         return len(values)
 
     def _read_header(self, line: bytes) -> None:
@@ -193,10 +206,10 @@ class ErrorLogReader:
                 text[:200],
             )
         self._model_col = names.index(MODEL_COLUMN) if MODEL_COLUMN in names else None
+        for name in self._extra_cols:
+            self._extra_cols[name] = names.index(name) if name in names else None
 
-    def _parse_fast(
-        self, lines: bytes, error_col: int
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+    def _parse_fast(self, lines: bytes, error_col: int) -> _Parsed:
         """Locate the fields with numpy and convert them in bulk; give up on unparsable ones."""
         table = _Fields.of(lines)
         usable = table.count > error_col
@@ -208,8 +221,18 @@ class ErrorLogReader:
         except ValueError:
             raise _NeedsSlowPath from None
         codes = self._model_codes(table, len(values))
+        extras = {}
+        for name, col in self._extra_cols.items():
+            if col is None:
+                extras[name] = np.full(len(values), np.nan)
+                continue
+            raw = table.field(col)
+            try:  # an empty cell (a row without it) reads as NaN
+                extras[name] = np.where(raw == b"", b"nan", raw).astype(np.float64)
+            except ValueError:
+                raise _NeedsSlowPath from None
         self.skipped += short  # only now: the slow path counts them itself
-        return values, codes
+        return values, codes, extras
 
     def _model_codes(self, table: _Fields, n: int) -> npt.NDArray[np.int32]:
         if self._model_col is None or n == 0:
@@ -223,13 +246,12 @@ class ErrorLogReader:
             codes[position] = self._code(bytes(distinct[position]))
         return codes[inverse.ravel()]
 
-    def _parse_slow(
-        self, lines: bytes, error_col: int
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+    def _parse_slow(self, lines: bytes, error_col: int) -> _Parsed:
         """Parse row by row with `csv`, skipping (and counting) rows that cannot be used."""
         model_col = self._model_col
         values: list[float] = []
         codes: list[int] = []
+        extras: dict[str, list[float]] = {name: [] for name in self._extra_cols}
         text = lines.decode("utf-8", errors="replace")
         for row in csv.reader(io.StringIO(text, newline="")):
             if not row or (len(row) == 1 and not row[0].strip()):
@@ -242,7 +264,13 @@ class ErrorLogReader:
             values.append(value)
             model = row[model_col] if model_col is not None and len(row) > model_col else ""
             codes.append(self._code(model.encode()))
-        return np.asarray(values, dtype=np.float64), np.asarray(codes, dtype=np.int32)
+            for name, col in self._extra_cols.items():
+                extras[name].append(_float_or_nan(row, col))
+        return (
+            np.asarray(values, dtype=np.float64),
+            np.asarray(codes, dtype=np.int32),
+            {name: np.asarray(column, dtype=np.float64) for name, column in extras.items()},
+        )
 
     def _code(self, raw: bytes) -> int:
         code = self._code_of_raw.get(raw)
@@ -254,19 +282,44 @@ class ErrorLogReader:
             self._code_of_raw[raw] = code
         return code
 
-    def _append(self, values: npt.NDArray[np.float64], codes: npt.NDArray[np.int32]) -> None:
+    def _append(
+        self,
+        values: npt.NDArray[np.float64],
+        codes: npt.NDArray[np.int32],
+        extras: dict[str, npt.NDArray[np.float64]],
+    ) -> None:
         start, end = self._count, self._count + len(values)
         if end > len(self._errors):
             capacity = max(end, 2 * len(self._errors))
-            errors = np.empty(capacity, np.float64)
-            errors[:start] = self._errors[:start]
-            model_codes = np.empty(capacity, np.int32)
-            model_codes[:start] = self._codes[:start]
-            self._errors, self._codes = errors, model_codes
+            self._errors = _grown(self._errors, start, capacity)
+            self._codes = _grown(self._codes, start, capacity)
+            self._extras = {k: _grown(v, start, capacity) for k, v in self._extras.items()}
         self._errors[start:end] = values
         self._codes[start:end] = codes
+        for name, column in extras.items():
+            self._extras[name][start:end] = column
         self._count = end
         self._sum += float(values.sum())
+
+
+_Parsed = tuple[npt.NDArray[np.float64], npt.NDArray[np.int32], dict[str, npt.NDArray[np.float64]]]
+_Array = TypeVar("_Array", npt.NDArray[np.float64], npt.NDArray[np.int32])
+
+
+def _grown(array: _Array, used: int, capacity: int) -> _Array:
+    """A fresh, larger copy: views handed out earlier keep pointing at the old buffer."""
+    bigger = np.empty(capacity, array.dtype)
+    bigger[:used] = array[:used]
+    return bigger
+
+
+def _float_or_nan(row: list[str], col: int | None) -> float:
+    if col is None or col >= len(row):
+        return math.nan
+    try:
+        return float(row[col])
+    except ValueError:
+        return math.nan
 
 
 @dataclass(frozen=True)

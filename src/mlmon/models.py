@@ -8,6 +8,7 @@ Formats:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -87,8 +88,19 @@ def default_model_path() -> Path:
     return Path(str(resources.files("mlmon") / "data" / DEFAULT_MODEL))
 
 
-def load_model(path: Path | None, trust_pickle: bool = False) -> Predictor:
-    path = path or default_model_path()
+def load_model(path: Path | None, trust_pickle: bool = False, name: str | None = None) -> Predictor:
+    """The model in `path` (the shipped one if None), renamed to `name` if given."""
+    return renamed(_load(path or default_model_path(), trust_pickle), name)
+
+
+def renamed(model: Predictor, name: str | None) -> Predictor:
+    """The model under another name (a challenger's), or itself when `name` is None."""
+    if name is not None and isinstance(model, LinearModel | EstimatorModel):
+        return dataclasses.replace(model, name=name)
+    return model
+
+
+def _load(path: Path, trust_pickle: bool) -> Predictor:
     if not path.is_file():
         msg = f"model file {path} does not exist (MLMON_MODEL_PATH / --model)"
         raise ModelLoadError(msg)

@@ -25,7 +25,7 @@ from mlmon.telemetry import Telemetry
 
 log = logging.getLogger("mlmon")
 
-SERVICES = ("features", "model", "metric", "plot")
+SERVICES = ("features", "model", "metric", "plot", "dashboard")
 
 
 def _needs_broker(settings: Settings, service: str) -> None:
@@ -51,12 +51,17 @@ async def run_service(
 
         await _with_status(settings, stats, run_plot(settings, stats, stop, once=once))
         return
+    if service == "dashboard":
+        from mlmon.services.dashboard import run_dashboard  # the web server: only here
+
+        await _with_status(settings, stats, run_dashboard(settings, stats, stop))
+        return
     _needs_broker(settings, service)
     bus = make_bus(settings, f"mlmon-{service}")
     await bus.connect()
     stats.broker = lambda: bus.connected
     consumed = {
-        "model": [settings.queue_features],
+        "model": [settings.features_queue_of_model],
         "metric": [settings.queue_y_true, settings.queue_y_pred],
     }.get(service, [])
     lag = asyncio.create_task(watch_queue_depths(bus, consumed, stats, settings.status_interval))

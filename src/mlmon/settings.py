@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     target: str | None = Field(None, description="target column of --dataset")
     model_path: Path | None = Field(None, description="model file; unset = shipped default")
     trust_pickle: bool = Field(False, description="allow loading pickle/joblib model files")
+    model_name: str | None = Field(
+        None,
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="the model's name in metrics and rows; unset = the name in the model file",
+    )
+    model_queue: str | None = Field(
+        None,
+        min_length=1,
+        description="queue this model service reads, bound to the features fan-out; unset = "
+        "MLMON_QUEUE_FEATURES (a challenger gets its own)",
+    )
     plot_interval: float = Field(10.0, gt=0, description="seconds between PNG renders")
     wire_format: Literal["batched", "single"] = Field(
         "batched", description="messages between mlmon services: many records, or one each"
@@ -87,6 +99,10 @@ class Settings(BaseSettings):
         None, ge=1, le=65535, description="serve Prometheus /metrics on this port; unset = off"
     )
     status_interval: float = Field(1.0, gt=0, description="seconds between status updates")
+    dashboard_port: int | None = Field(
+        8050, ge=1, le=65535, description="live dashboard port (`up`, `dashboard`)"
+    )
+    dashboard_host: str = Field("127.0.0.1", description="address the dashboard listens on")
 
     @field_validator("broker_url")
     @classmethod
@@ -120,6 +136,11 @@ class Settings(BaseSettings):
         return self.wire_format == "batched" and not self.seed_compatible
 
     @property
+    def features_queue_of_model(self) -> str:
+        """The queue this model service reads: its own, or the features queue itself."""
+        return self.model_queue or self.queue_features
+
+    @property
     def embedded(self) -> bool:
         return self.broker_url is None
 
@@ -135,6 +156,8 @@ _FLAGS = {
     "logs_dir": "--logs",
     "model_path": "--model",
     "plot_interval": "--interval",
+    "model_name": "--name",
+    "model_queue": "--queue",
 }
 
 

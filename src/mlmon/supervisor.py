@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlmon.errors import MlmonError
+from mlmon.model_slots import ModelSlot
 from mlmon.progress import Progress, Snapshot, status_files
+from mlmon.services.dashboard import listening_socket
 from mlmon.settings import Settings, env_name
 from mlmon.status import read_statuses
 from mlmon.up import Display, RunLimits, drain, watch
@@ -58,8 +60,16 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, model_workers: int = 1) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        models: list[ModelSlot] | None = None,
+        model_workers: int = 1,
+        dashboard_port: int | None = None,
+    ) -> None:
         self.settings = settings
+        self.models = models or [ModelSlot(settings.model_path, None, None)]
+        self.dashboard_port = dashboard_port
         self.env = {**os.environ, **settings_env(settings)}
         log_dir = settings.logs_dir / "services"
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -69,12 +79,27 @@ class Supervisor:
                 "features", [*base, "features"], log_dir / "features.log", restart_on_success=False
             ),
             *(
-                Child("model", [*base, "model"], log_dir / f"model-{i}.log")
+                Child(
+                    "model",
+                    [*base, "model"],
+                    log_dir / f"model-{slot.name or ''}{'-' if slot.name else ''}{i}.log",
+                    env=slot.env(),
+                )
+                for slot in self.models
                 for i in range(1, model_workers + 1)
             ),
             Child("metric", [*base, "metric"], log_dir / "metric.log"),
             Child("plot", [*base, "plot"], log_dir / "plot.log"),
         ]
+        if dashboard_port is not None:
+            self.children.append(
+                Child(
+                    "dashboard",
+                    [*base, "dashboard"],
+                    log_dir / "dashboard.log",
+                    env={env_name("dashboard_port"): str(dashboard_port)},
+                )
+            )
         if settings.metrics_port is not None:
             # One host, many processes: each gets its own port, counting up from the setting.
             for offset, child in enumerate(self.children):
@@ -122,6 +147,8 @@ class Supervisor:
         started = time.time()
         progress = Progress(self.settings.logs_dir, status_files(self.settings.state_dir, started))
         display = Display()
+        if self.dashboard_port is not None:  # a port in use: fail now, not after five restarts
+            listening_socket(self.settings.dashboard_host, self.dashboard_port).close()
         features, consumers = self.children[0], self.children[1:]
         keepers = [asyncio.create_task(self._keep_alive(child)) for child in consumers]
         try:
@@ -131,7 +158,7 @@ class Supervisor:
             keepers.append(asyncio.create_task(self._keep_alive(features)))
             await watch(progress, limits, lambda: features.finished, lambda: self._failure, display)
             await self._terminate([features])
-            await drain(progress, display)
+            await drain(progress, display, len(self.models))
         finally:
             self._stopping = True
             await self._terminate(self.children)

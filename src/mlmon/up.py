@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 from mlmon.alerting import Alerting
 from mlmon.bus.memory import MemoryBus
+from mlmon.model_slots import ModelSlot
 from mlmon.models import Predictor
 from mlmon.monitors import LiveDrift
 from mlmon.progress import Progress, Snapshot
 from mlmon.service_main import serve_metrics
+from mlmon.services.dashboard import listening_socket, run_dashboard
 from mlmon.services.features import run_features
 from mlmon.services.metric import MetricService
 from mlmon.services.model import run_model
@@ -89,13 +91,18 @@ async def watch(
             loop.remove_signal_handler(signum)
 
 
-async def drain(progress: Progress, display: Display, patience: float = DRAIN_PATIENCE) -> Snapshot:
-    """After the producer stopped: wait until every sent record is joined or dead, or stalls."""
+async def drain(
+    progress: Progress, display: Display, models: int = 1, patience: float = DRAIN_PATIENCE
+) -> Snapshot:
+    """After the producer stopped: wait until every sent record is joined (once per model) or
+    dead, or nothing moves for `patience` seconds."""
     snapshot = progress.snapshot()
     last_change, last = time.monotonic(), snapshot
-    while snapshot.joined + snapshot.dead_lettered < snapshot.sent:
+    while snapshot.joined + snapshot.dead_lettered < snapshot.sent * models:
         if time.monotonic() - last_change > patience:
-            log.warning("stopped waiting: %d of %d records joined", snapshot.joined, snapshot.sent)
+            log.warning(
+                "stopped waiting: %d of %d rows joined", snapshot.joined, snapshot.sent * models
+            )
             break
         await asyncio.sleep(0.2)
         snapshot = progress.snapshot()
@@ -105,36 +112,54 @@ async def drain(progress: Progress, display: Display, patience: float = DRAIN_PA
     return snapshot
 
 
-async def run_embedded(settings: Settings, predictor: Predictor, limits: RunLimits) -> Snapshot:
-    """All four services on one in-process bus. Nothing survives the process: a demo mode."""
-    bus = MemoryBus()
-    stats = {name: ServiceStats(name) for name in ("features", "model", "metric", "plot")}
+async def run_embedded(
+    settings: Settings,
+    models: list[tuple[ModelSlot, Predictor]],
+    limits: RunLimits,
+    dashboard_port: int | None = None,
+) -> Snapshot:
+    """Every service on one in-process bus. Nothing survives the process: a demo mode."""
+    queues = [slot.queue or settings.queue_features for slot, _ in models]
+    bus = MemoryBus(fanout={settings.queue_features: queues})
+    stats = {name: ServiceStats(name) for name in ("features", "metric", "plot")}
+    model_stats = [ServiceStats("model") for _ in models]
+    every = [*stats.values(), *model_stats]
+    dashboard_stats = ServiceStats("dashboard")
     stop_features, stop_plot = asyncio.Event(), asyncio.Event()
     # Live counters, not the files: the drain must not stop on a second-old count.
-    progress = Progress(settings.logs_dir, lambda: [s.snapshot() for s in stats.values()])
+    progress = Progress(settings.logs_dir, lambda: [s.snapshot() for s in every])
     display = Display()
+    # Bind the dashboard's port before anything starts: a port in use fails the run at once.
+    sock = listening_socket(settings.dashboard_host, dashboard_port) if dashboard_port else None
     reporters = [
         asyncio.create_task(publish_status(settings.state_dir, s, settings.status_interval))
-        for s in stats.values()
+        for s in [*every, dashboard_stats]
     ]
-    telemetry = serve_metrics(settings, list(stats.values()))  # one endpoint for all four
-    drift = LiveDrift.for_model(settings, predictor)
-    model_alerts = Alerting.for_service(settings, stats["model"])
-    if telemetry is not None:
-        for collector in (drift, model_alerts):
-            if collector is not None:
-                telemetry.registry.register(collector)
+    telemetry = serve_metrics(settings, every)  # one endpoint for all of them
     metric = MetricService(settings, bus, stats["metric"], telemetry)
     tasks = {
         "features": asyncio.create_task(
             run_features(settings, bus, stats["features"], stop_features)
         ),
-        "model": asyncio.create_task(
-            run_model(settings, bus, predictor, stats["model"], drift, model_alerts)
-        ),
         "metric": asyncio.create_task(metric.run()),
         "plot": asyncio.create_task(run_plot(settings, stats["plot"], stop_plot)),
     }
+    for index, ((slot, predictor), own_stats) in enumerate(zip(models, model_stats, strict=True)):
+        mine = settings.model_copy(update={"model_queue": slot.queue, "model_name": slot.name})
+        drift = LiveDrift.for_model(mine, predictor)
+        alerts = Alerting.for_service(mine, own_stats)
+        if telemetry is not None:
+            for collector in (drift, alerts):
+                if collector is not None:
+                    telemetry.registry.register(collector)
+        tasks[f"model-{index}"] = asyncio.create_task(
+            run_model(mine, bus, predictor, own_stats, drift, alerts)
+        )
+    if sock is not None:
+        live = lambda: [s.snapshot() for s in [*every, dashboard_stats]]  # noqa: E731
+        tasks["dashboard"] = asyncio.create_task(
+            run_dashboard(settings, dashboard_stats, stop_plot, live, sock)
+        )
 
     def failure() -> BaseException | None:
         for task in tasks.values():
@@ -142,13 +167,14 @@ async def run_embedded(settings: Settings, predictor: Predictor, limits: RunLimi
                 return task.exception()
         return None
 
+    consumers = [task for name, task in tasks.items() if name.startswith(("model", "metric"))]
     try:
         await watch(progress, limits, tasks["features"].done, failure, display)
         stop_features.set()
         await tasks["features"]
-        await drain(progress, display)
+        await drain(progress, display, len(models))
         await bus.stop_consuming()
-        await asyncio.gather(tasks["model"], tasks["metric"])
+        await asyncio.gather(*consumers)
         stop_plot.set()
         await tasks["plot"]
         await run_plot(settings, stats["plot"], stop_plot, once=True)  # the final picture

@@ -19,8 +19,11 @@ DEAD_LETTERS_KEPT = 10_000
 class MemoryBus:
     """Same interface as RabbitBus; every queue lives in this process."""
 
-    def __init__(self, capacity: int = 20_000) -> None:
+    def __init__(self, capacity: int = 20_000, fanout: dict[str, list[str]] | None = None) -> None:
+        """`fanout` maps a name published to onto the queues that each get a copy (the
+        features stream to a champion and its challengers)."""
         self._capacity = capacity
+        self._fanout = fanout or {}
         self._queues: dict[str, asyncio.Queue[Delivery]] = {}
         self._stopped = asyncio.Event()
         self.dead_letters: dict[str, deque[Delivery]] = defaultdict(
@@ -46,6 +49,13 @@ class MemoryBus:
         return True
 
     async def publish(self, queue: str, messages: Sequence[OutMessage]) -> None:
+        if queue in self._fanout:
+            for bound in self._fanout[queue]:
+                await self._put(bound, messages)
+        else:
+            await self._put(queue, messages)
+
+    async def _put(self, queue: str, messages: Sequence[OutMessage]) -> None:
         for message in messages:
             delivery = Delivery(
                 queue, message.body, dict(message.headers), False, message.content_type

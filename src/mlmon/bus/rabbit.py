@@ -20,7 +20,12 @@ from typing import Any
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
 
 from mlmon.bus import Delivery, OutMessage
 from mlmon.bus.batching import next_batch
@@ -57,6 +62,8 @@ class RabbitBus:
         self._patience = connect_patience
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._publisher: AbstractChannel | None = None
+        self._fanout: AbstractExchange | None = None
+        self._declared: dict[str, AbstractQueue] = {}
         # Strong references: robust reconnection only restores objects that are still alive.
         self._consumers: list[tuple[AbstractChannel, AbstractQueue, str]] = []
         self._stopped = asyncio.Event()
@@ -95,8 +102,16 @@ class RabbitBus:
         self._publisher = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
-        for spec in self._topology.all_queues:
-            await self._declare(self._publisher, spec)
+        # Kept: robust reconnection restores only declarations that are still referenced.
+        self._declared = {
+            spec.name: await self._declare(self._publisher, spec)
+            for spec in self._topology.all_queues
+        }
+        self._fanout = await self._publisher.declare_exchange(
+            self._topology.features_exchange, aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        for spec in self._topology.fanned_out:
+            await self._declared[spec.name].bind(self._fanout)
 
     async def _declare(self, channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
         try:
@@ -120,10 +135,14 @@ class RabbitBus:
         pending = list(messages)
         attempt = 0
         while pending:
-            exchange = self._channel().default_exchange
+            # Feature vectors fan out to every model service's queue; the rest go straight.
+            if queue == self._topology.features_exchange and self._fanout is not None:
+                exchange, key = self._fanout, ""
+            else:
+                exchange, key = self._channel().default_exchange, queue
             tasks = [
                 asyncio.ensure_future(
-                    exchange.publish(_amqp_message(m), routing_key=queue, mandatory=True)
+                    exchange.publish(_amqp_message(m), routing_key=key, mandatory=True)
                 )
                 for m in pending
             ]

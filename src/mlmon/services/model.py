@@ -76,7 +76,8 @@ async def run_model(
         else None
     )
     try:
-        async for batch in bus.batches(settings.queue_features, settings.prefetch, linger):
+        queue = settings.features_queue_of_model
+        async for batch in bus.batches(queue, settings.prefetch, linger):
             messages, rejected = _decode(batch, predictor.n_features, settings.max_message_bytes)
             usable = sum(int(m.usable.sum()) for m in messages)
             outgoing, failed = _predict(predictor, messages, headers, drift)
@@ -103,7 +104,7 @@ async def _refresh_drift(
 
 async def _drift_round(drift: LiveDrift, stats: ServiceStats, alerting: Alerting | None) -> None:
     """Recompute the drift report (a few ms) for the status file and scrapes; check its rules."""
-    report = drift.refresh().to_dict()
+    report = {"model": drift.model, **drift.refresh().to_dict()}
     stats.details["drift"] = report
     stats.gauges["drifted_columns"] = len(report["drifted_columns"])
     if alerting is not None:

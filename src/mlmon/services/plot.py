@@ -1,4 +1,4 @@
-"""plot: keep `error_distribution.png` up to date with metric_log.csv.
+"""plot: keep `error_distribution.png` and `metrics_over_time.png` up to date with metric_log.csv.
 
 Every `plot_interval` seconds the log is polled for new rows (only appended bytes are read) and,
 when there are any, the PNG is rendered again. Reading and rendering run in a worker thread so
@@ -13,8 +13,11 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mlmon.dashboard.aggregates import metrics_over_time
+from mlmon.dashboard.state import LOG_EXTRAS, log_columns
 from mlmon.error_log import ErrorLogReader
 from mlmon.error_plot import render_error_distribution
+from mlmon.over_time_plot import render_metrics_over_time
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
 
@@ -22,13 +25,14 @@ log = logging.getLogger("mlmon.plot")
 
 METRIC_LOG = "metric_log.csv"
 PLOT_FILE = "error_distribution.png"
+OVER_TIME_FILE = "metrics_over_time.png"
 
 
 async def run_plot(
     settings: Settings, stats: ServiceStats, stop: asyncio.Event, once: bool = False
 ) -> None:
     """Render the PNG at start and whenever rows arrive, until `stop` is set (or once)."""
-    reader = ErrorLogReader(settings.logs_dir / METRIC_LOG)
+    reader = ErrorLogReader(settings.logs_dir / METRIC_LOG, extra=LOG_EXTRAS)
     target = settings.logs_dir / PLOT_FILE
     stale = True  # nothing rendered yet, or the last attempt failed
     while True:
@@ -57,4 +61,7 @@ async def run_plot(
 def _render(reader: ErrorLogReader, target: Path) -> None:
     named = any(reader.model_names)  # a seed log names no model: no per-model colours
     models = reader.models if named else None
-    render_error_distribution(reader.errors, target, datetime.now(UTC), models)
+    now = datetime.now(UTC)
+    render_error_distribution(reader.errors, target, now, models)
+    over_time = metrics_over_time(log_columns(reader))
+    render_metrics_over_time(over_time, target.with_name(OVER_TIME_FILE), now)

@@ -1,0 +1,73 @@
+"""The dashboard's view of the pipeline, refreshed from the metric log and the status files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mlmon.dashboard.aggregates import (
+    LogColumns,
+    Rates,
+    drift_reports,
+    error_histogram,
+    firing_alerts,
+    latest_pairs,
+    metrics_over_time,
+    model_summaries,
+    pipeline_health,
+)
+from mlmon.error_log import ErrorLogReader
+from mlmon.log_layout import METRIC_LOG
+
+StatusSource = Callable[[], list[dict[str, Any]]]
+LOG_EXTRAS = ("y_true", "y_pred", "joined_at")
+
+
+def log_columns(reader: ErrorLogReader) -> LogColumns:
+    return LogColumns(
+        reader.errors,
+        reader.model_codes,
+        reader.model_names,
+        reader.column("y_true"),
+        reader.column("y_pred"),
+        reader.column("joined_at"),
+    )
+
+
+class DashboardState:
+    """The latest snapshot the page is sent, and a version that changes with it."""
+
+    def __init__(self, logs_dir: Path, statuses: StatusSource) -> None:
+        self.reader = ErrorLogReader(logs_dir / METRIC_LOG, extra=LOG_EXTRAS)
+        self._statuses = statuses
+        self._rates = Rates()
+        self._log_figures: dict[str, Any] = {}
+        self.version = 0
+        self.latest: dict[str, Any] = {"version": 0, "rows": 0}
+
+    def refresh(self, now: float | None = None) -> dict[str, Any]:
+        """Read new rows and statuses; the log's figures are recomputed only when rows came."""
+        now = time.time() if now is None else now
+        if self.reader.poll() or not self._log_figures:
+            columns = log_columns(self.reader)
+            self._log_figures = {
+                "models": model_summaries(columns),
+                "histogram": error_histogram(columns),
+                "over_time": metrics_over_time(columns),
+                "scatter": latest_pairs(columns),
+            }
+        statuses = self._statuses()
+        self.version += 1
+        self.latest = {
+            "version": self.version,
+            "updated_at": now,
+            "rows": self.reader.count,
+            "skipped_rows": self.reader.skipped,
+            **self._log_figures,
+            "health": pipeline_health(statuses, self._rates.update(statuses, now)),
+            "drift": drift_reports(statuses),
+            "alerts": firing_alerts(statuses),
+        }
+        return self.latest
