@@ -42,6 +42,20 @@ def broker_url() -> str:
     return BROKER_URL
 
 
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """A real Chromium for browser tests (Debian's `chromium`); under CI=true its absence fails."""
+    import shutil
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        reason = "Chromium is not installed (apt-get install chromium; .ci/run does it)"
+        if _in_ci():
+            pytest.fail(f"{reason}; under CI=true browser tests fail instead of skipping")
+        pytest.skip(reason)
+    return found
+
+
 @pytest.fixture
 def queue_names() -> dict[str, str]:
     """Queue names unique to one test, so tests never see each other's messages."""

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlmon.errors import ConfigError
@@ -130,6 +130,24 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value or None
 
+    @model_validator(mode="after")
+    def _alert_windows_exist(self) -> Settings:
+        """A rule over a window nobody tracks would never fire: say so now."""
+        from mlmon.alerts import DRIFT_SIGNALS, parse_rules
+
+        windows = {f"last_{self.quality_window}", f"last_{self.quality_seconds:g}s", "all"}
+        for rule in parse_rules(self.alerts):
+            if rule.signal in DRIFT_SIGNALS or rule.selector is None:
+                continue
+            if rule.selector not in windows:
+                msg = (
+                    f"alert rule {str(rule)!r}: window {rule.selector!r} is not tracked; "
+                    f"use one of {', '.join(sorted(windows))} (MLMON_QUALITY_WINDOW and "
+                    "MLMON_QUALITY_SECONDS set them)"
+                )
+                raise ValueError(msg)
+        return self
+
     @property
     def batched(self) -> bool:
         """Batched messages, unless single ones were asked for (seed-compatible implies it)."""
@@ -181,7 +199,10 @@ def load_settings(**overrides: Any) -> Settings:
 def _describe(error: ValidationError, flags: dict[str, Any]) -> str:
     lines = []
     for problem in error.errors():
-        field = str(problem["loc"][0]) if problem["loc"] else "?"
+        if not problem["loc"]:  # a check across several settings: its message names them
+            lines.append(str(problem["msg"]).removeprefix("Value error, "))
+            continue
+        field = str(problem["loc"][0])
         source = flag_name(field) if field in flags else env_name(field)
         value = flags.get(field, os.environ.get(env_name(field)))
         lines.append(f"{source}={value!r}: {problem['msg']}")

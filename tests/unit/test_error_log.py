@@ -280,3 +280,32 @@ def test_any_split_of_appends_reads_every_row_once(
         expected_errors, expected_models = _reference(text)
         assert reader.errors.tolist() == expected_errors
         assert reader.models.tolist() == expected_models
+
+
+def test_extra_columns_follow_their_rows_in_both_parsers(tmp_path: Path) -> None:
+    path = tmp_path / "metric_log.csv"
+    header = "id,y_true,y_pred,absolute_error,model,model_version,sent_at,joined_at\n"
+    plain = "a,10.0,12.5,2.5,m,1,100.0,101.0\nb,20.0,19.0,1.0,m,1,,102.0\n"
+    quoted = '"c,1",30.0,33.0,3.0,"m",1,100.0,103.0\n'
+    path.write_text(header + plain)
+    reader = ErrorLogReader(path, extra=("y_true", "y_pred", "joined_at", "sent_at"))
+    reader.poll()
+    with path.open("a") as handle:
+        handle.write(quoted)  # quoting: the csv-module path
+    reader.poll()
+    assert reader.errors.tolist() == [2.5, 1.0, 3.0]
+    assert reader.column("y_true").tolist() == [10.0, 20.0, 30.0]
+    assert reader.column("y_pred").tolist() == [12.5, 19.0, 33.0]
+    assert reader.column("joined_at").tolist() == [101.0, 102.0, 103.0]
+    sent = reader.column("sent_at")
+    assert sent[0] == sent[2] == 100.0
+    assert math.isnan(sent[1])
+
+
+def test_extra_columns_a_seed_log_lacks_are_nan(tmp_path: Path) -> None:
+    path = tmp_path / "metric_log.csv"
+    path.write_text("id,y_true,y_pred,absolute_error\n1,2.0,3.0,1.0\n")
+    reader = ErrorLogReader(path, extra=("y_true", "joined_at"))
+    assert reader.poll() == 1
+    assert reader.column("y_true").tolist() == [2.0]
+    assert math.isnan(reader.column("joined_at")[0])

@@ -58,3 +58,12 @@ async def test_capacity_applies_back_pressure() -> None:
     assert not blocked.done()
     await anext(bus.batches("q", 1, 0))
     await asyncio.wait_for(blocked, 1)
+
+
+async def test_a_fanout_name_copies_each_message_to_every_bound_queue() -> None:
+    bus = MemoryBus(fanout={"features": ["features", "features.b"]})
+    await bus.publish("features", [OutMessage(b"1"), OutMessage(b"2")])
+    await bus.publish("y_true", [OutMessage(b"t")])
+    assert await bus.depth("features") == 2
+    assert await bus.depth("features.b") == 2
+    assert await bus.depth("y_true") == 1

@@ -57,3 +57,10 @@ def test_explain_names_sources_and_hides_passwords(monkeypatch: pytest.MonkeyPat
     assert rows["MLMON_RATE"][2] == "flag --rate"
     assert rows["MLMON_QUEUE_Y_PRED"][2] == "default"
     assert redact_url("amqp://guest:guest@h/") == "amqp://guest:***@h/"
+
+
+def test_an_alert_over_an_untracked_window_is_refused_naming_the_windows() -> None:
+    with pytest.raises(ConfigError, match=r"window 'last_300' is not tracked.*last_500"):
+        load_settings(alerts="x: mae[last_300] > 5")
+    assert load_settings(alerts="x: mae[last_300] > 5", quality_window=300).alerts
+    assert load_settings(alerts="d: psi[bmi] > 0.2").alerts  # drift selectors are columns

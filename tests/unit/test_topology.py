@@ -37,3 +37,15 @@ def test_classic_queues_have_no_delivery_limit() -> None:
     """Classic queues cannot count deliveries, so no limit argument is sent."""
     topology = Topology.from_settings(Settings(queue_type="classic"))
     assert "x-delivery-limit" not in topology.features.arguments
+
+
+def test_a_challenger_reads_its_own_queue_bound_to_the_features_fanout() -> None:
+    champion = Topology.from_settings(Settings())
+    assert champion.features_exchange == "features"
+    assert [q.name for q in champion.fanned_out] == ["features"]
+    challenger = Topology.from_settings(Settings(model_queue="features.b"))
+    assert [q.name for q in challenger.fanned_out] == ["features", "features.b"]
+    assert challenger.challenger is not None
+    assert challenger.challenger.durable
+    names = [q.name for q in challenger.all_queues]
+    assert "features.b.dead" in names  # its poison is dead-lettered like the champion's

@@ -1,0 +1,93 @@
+"""The live dashboard in a real browser (Debian's Chromium, driven by Playwright).
+
+A champion and a clearly worse challenger run in `mlmon up`; the page must update itself while
+records flow (no reload), rank the models by MAE, and show the alert that fires for the worse.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from tests.e2e.cli import free_port, good_and_bad_models, mlmon_background
+
+pytestmark = pytest.mark.e2e
+
+RULE = "high-mae: mae[last_500] > 50 for 1s"  # bad's MAE is ~56, good's ~43
+
+
+def _rows(page: Page) -> int:
+    return int(page.inner_text("#rows").replace(",", ""))
+
+
+def test_the_page_updates_live_ranks_models_and_shows_a_firing_alert(
+    tmp_path: Path, chromium: str
+) -> None:
+    good, bad = good_and_bad_models(tmp_path)
+    port = free_port()
+    up = mlmon_background(
+        "up",
+        *("--model", str(good), "--model", str(bad), "--rate", "200", "--duration", "90"),
+        *("--logs", str(tmp_path / "logs"), "--alerts", RULE),
+        env={"MLMON_DASHBOARD_PORT": str(port)},
+        log_path=tmp_path / "up.log",
+    )
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1500})
+            problems: list[str] = []
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            _open(page, f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("#models-table tr[data-model]", timeout=30_000)
+
+            # Figures change while records flow, without reloading the page.
+            first = _rows(page)
+            page.wait_for_function(
+                f"Number(document.querySelector('#rows').textContent.replace(/,/g, '')) > {first}",
+                timeout=15_000,
+            )
+            assert _rows(page) > first
+            assert page.inner_text("#connection") == "live"
+
+            # The alert appears when it fires (for the worse model).
+            page.wait_for_selector('[data-alert="high-mae"]', timeout=30_000)
+            assert "bad" in page.inner_text("#alerts")
+
+            # Models ranked by MAE, best first, with their figures.
+            ranked = page.locator("#models-table tr[data-model]")
+            names = [ranked.nth(i).get_attribute("data-model") for i in range(ranked.count())]
+            maes = [float(ranked.nth(i).get_attribute("data-mae") or "nan") for i in range(2)]
+            assert names == ["good", "bad"]
+            assert maes[0] < maes[1]
+
+            # Every chart has something drawn: both models in the histogram and over time.
+            for chart, least in (("histogram", 4), ("over-time", 4), ("scatter", 3)):
+                count = page.evaluate(f"Chart.getChart('{chart}').data.datasets.length")
+                assert count >= least, chart
+            page.wait_for_selector("#drift-table tr[data-column]", timeout=20_000)
+            assert page.locator('#services-table tr[data-service="model"]').inner_text()
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+            assert problems == []
+            browser.close()
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=60)
+    assert up.returncode == 0, (tmp_path / "up.log").read_text()
+
+
+def _open(page: Page, url: str, patience: float = 30.0) -> None:
+    """The server starts with `up`; keep trying until it answers."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            page.goto(url)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -1,0 +1,168 @@
+"""The dashboard's figures, checked against numpy on the same rows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlmon.dashboard.aggregates import (
+    LogColumns,
+    Rates,
+    bucket_seconds,
+    drift_reports,
+    error_histogram,
+    firing_alerts,
+    latest_pairs,
+    metrics_over_time,
+    model_summaries,
+    pipeline_health,
+)
+
+
+def two_models(n: int = 2000, seed: int = 1) -> LogColumns:
+    rng = np.random.default_rng(seed)
+    y_true = rng.normal(150, 50, n)
+    codes = (np.arange(n) % 2).astype(np.int32)
+    noise = np.where(codes == 0, rng.normal(0, 10, n), rng.normal(5, 40, n))
+    y_pred = y_true + noise
+    joined_at = 1_700_000_000.0 + np.arange(n) * 0.05  # 100 s of rows
+    return LogColumns(np.abs(noise), codes, ("good", "bad"), y_true, y_pred, joined_at)
+
+
+def test_model_summaries_match_numpy() -> None:
+    log = two_models()
+    by_name = {s["model"]: s for s in model_summaries(log)}
+    for code, name in enumerate(("good", "bad")):
+        errors = log.errors[log.codes == code]
+        figures = by_name[name]
+        assert figures["rows"] == len(errors)
+        assert figures["mae"] == pytest.approx(errors.mean())
+        assert figures["rmse"] == pytest.approx(math.sqrt((errors**2).mean()))
+        assert figures["median"] == pytest.approx(np.median(errors))
+        assert figures["p90"] == pytest.approx(np.quantile(errors, 0.9))
+        bias = (log.y_pred - log.y_true)[log.codes == code].mean()
+        assert figures["bias"] == pytest.approx(bias)
+    assert by_name["good"]["mae"] < by_name["bad"]["mae"]
+
+
+def test_histogram_counts_every_row_once_per_model() -> None:
+    log = two_models()
+    histogram = error_histogram(log)
+    assert len(histogram["edges"]) == len(histogram["models"][0]["counts"]) + 1
+    for code, model in enumerate(histogram["models"]):
+        assert sum(model["counts"]) == int((log.codes == code).sum())
+        assert model["mean"] == pytest.approx(log.errors[log.codes == code].mean())
+        # The density is on the count axis: it integrates to about rows * bin width / bin width.
+        width = histogram["edges"][1] - histogram["edges"][0]
+        area = np.trapezoid(model["density_y"], model["density_x"]) / width
+        assert area == pytest.approx(sum(model["counts"]), rel=0.05)
+
+
+def test_metrics_over_time_buckets_by_joined_at() -> None:
+    log = two_models()
+    over_time = metrics_over_time(log, buckets=10)
+    assert over_time["axis"] == "time"
+    assert over_time["width"] == 10  # 100 s in at most 10 buckets
+    good = over_time["models"][0]
+    assert sum(good["rows"]) == int((log.codes == 0).sum())
+    first = (log.codes == 0) & (log.joined_at < over_time["start"][0] + 10)
+    assert good["mae"][0] == pytest.approx(log.errors[first].mean(), abs=1e-4)
+    assert good["rmse"][0] == pytest.approx(math.sqrt((log.errors[first] ** 2).mean()), abs=1e-4)
+
+
+def test_metrics_over_time_of_a_seed_log_goes_by_row_and_leaves_gaps_empty() -> None:
+    log = two_models(100)
+    seed = LogColumns(
+        log.errors, np.zeros(100, np.int32), ("",), log.y_true, log.y_pred, np.full(100, np.nan)
+    )
+    over_time = metrics_over_time(seed, buckets=10)
+    assert over_time["axis"] == "row"
+    assert over_time["width"] == 10
+    assert over_time["models"][0]["model"] == "model"
+    assert over_time["models"][0]["mae"][3] == pytest.approx(log.errors[30:40].mean(), abs=1e-4)
+    gappy = LogColumns(
+        np.array([1.0, 3.0]),
+        np.zeros(2, np.int32),
+        ("m",),
+        np.zeros(2),
+        np.zeros(2),
+        np.array([0.0, 50.0]),
+    )
+    series = metrics_over_time(gappy, buckets=10)["models"][0]
+    assert series["mae"][0] == 1.0
+    assert series["mae"][-1] == 3.0
+    assert None in series["mae"]  # the empty buckets between are gaps, not zeros
+
+
+def test_bucket_widths_are_round_numbers() -> None:
+    assert bucket_seconds(30, 60) == 1
+    assert bucket_seconds(600, 60) == 10
+    assert bucket_seconds(3 * 86400, 60) == 7200
+    assert bucket_seconds(400 * 86400, 60) % 86400 == 0
+
+
+def test_latest_pairs_are_the_last_rows_of_each_model() -> None:
+    log = two_models(1000)
+    sample = latest_pairs(log, points=5)
+    bad_rows = np.flatnonzero(log.codes == 1)[-5:]
+    assert sample[1]["model"] == "bad"
+    assert sample[1]["y_true"] == pytest.approx(log.y_true[bad_rows], abs=1e-4)
+
+
+def test_rates_health_drift_and_alerts_from_statuses() -> None:
+    def status(service: str, counters: dict[str, int], **extra: object) -> dict[str, object]:
+        return {"service": service, "ready": True, "counters": counters, "gauges": {}, **extra}
+
+    rates = Rates()
+    before = [status("metric", {"joined": 100}), status("features", {"sent": 50})]
+    assert rates.update(before, 10.0)["metric"] == 0.0  # no earlier reading yet
+    after = [
+        status(
+            "metric",
+            {"joined": 300, "duplicates": 2, "dead_lettered": 1},
+            gauges={"pending_y_true": 7, "pending_y_pred": 0},
+            queue_depths={"y_true": 4},
+        ),
+        status("features", {"sent": 150}),
+        status(
+            "model",
+            {"predicted": 10, "dead_lettered": 3},
+            details={
+                "drift": {"model": "good", "rows": 10, "columns": {"bmi": {"psi": 0.4}}},
+                "alerts": [{"alert": "high-mae", "series": "good", "value": 61.0}],
+            },
+        ),
+    ]
+    now = rates.update(after, 12.0)
+    assert now["metric"] == pytest.approx(100.0)
+    assert now["features"] == pytest.approx(50.0)
+    health = pipeline_health(after, now)
+    assert health["pending"] == {"y_true": 7, "y_pred": 0}
+    assert health["dead_lettered"] == 4
+    assert health["duplicates"] == 2
+    assert health["queues"] == {"y_true": 4}
+    assert [s["service"] for s in health["services"]] == ["features", "model", "metric"]
+    assert drift_reports(after) == [
+        {
+            "model": "good",
+            "rows": 10,
+            "warming_up": True,
+            "psi_threshold": None,
+            "columns": [{"name": "bmi", "psi": 0.4}],
+        }
+    ]
+    assert firing_alerts(after) == [
+        {"alert": "high-mae", "series": "good", "value": 61.0, "service": "model"}
+    ]
+
+
+def test_no_rows_gives_empty_figures_not_errors() -> None:
+    empty = LogColumns(
+        np.empty(0), np.empty(0, np.int32), (), np.empty(0), np.empty(0), np.empty(0)
+    )
+    assert model_summaries(empty) == []
+    assert error_histogram(empty) == {"edges": [], "models": []}
+    assert metrics_over_time(empty)["models"] == []
+    assert latest_pairs(empty) == []
