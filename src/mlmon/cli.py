@@ -286,7 +286,7 @@ def report(
 
 @app.command()
 def health(
-    service: Annotated[str, typer.Argument(help="features, model, metric or plot")],
+    service: Annotated[str, typer.Argument(help="features, model, metric, plot or dashboard")],
     logs: Logs = None,
     max_age: Annotated[float, typer.Option(help="seconds a status may be old")] = 15.0,
     live: Annotated[bool, typer.Option("--live", help="liveness only, not readiness")] = False,

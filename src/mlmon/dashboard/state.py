@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,9 @@ from mlmon.log_layout import METRIC_LOG
 
 StatusSource = Callable[[], list[dict[str, Any]]]
 LOG_EXTRAS = ("y_true", "y_pred", "joined_at")
+# The log's figures cost ~0.2 s per million rows; recomputing them at most once per this many
+# times their last cost keeps the dashboard under a fifth of a core however long the log grows.
+COST_MULTIPLE = 5.0
 
 
 def log_columns(reader: ErrorLogReader) -> LogColumns:
@@ -44,13 +48,20 @@ class DashboardState:
         self._statuses = statuses
         self._rates = Rates()
         self._log_figures: dict[str, Any] = {}
+        self._new_rows = 0  # rows read since the log's figures were last computed
+        self._log_cost = 0.0  # seconds the last computation of the log's figures took
+        self._log_computed = -math.inf  # monotonic time of it
         self.version = 0
         self.latest: dict[str, Any] = {"version": 0, "rows": 0}
 
-    def refresh(self, now: float | None = None) -> dict[str, Any]:
-        """Read new rows and statuses; the log's figures are recomputed only when rows came."""
+    def refresh(self, now: float | None = None, recompute: bool = False) -> dict[str, Any]:
+        """Read new rows and statuses; the log's figures are recomputed when rows came (at most
+        once per COST_MULTIPLE times their last cost), or when asked to."""
         now = time.time() if now is None else now
-        if self.reader.poll() or not self._log_figures:
+        self._new_rows += self.reader.poll()
+        started = time.monotonic()
+        due = started - self._log_computed >= COST_MULTIPLE * self._log_cost
+        if (self._new_rows and due) or not self._log_figures or recompute:
             columns = log_columns(self.reader)
             self._log_figures = {
                 "models": model_summaries(columns),
@@ -58,6 +69,9 @@ class DashboardState:
                 "over_time": metrics_over_time(columns),
                 "scatter": latest_pairs(columns),
             }
+            self._new_rows = 0
+            self._log_computed = time.monotonic()
+            self._log_cost = self._log_computed - started
         statuses = self._statuses()
         self.version += 1
         self.latest = {
