@@ -43,14 +43,22 @@ def _until(probe: Any, patience: float = 40.0) -> Any:
         time.sleep(0.5)
 
 
-def _prometheus_mae(text: str) -> dict[str, float]:
+def _prometheus_all_time(text: str, name: str) -> dict[str, float]:
     return {
         sample.labels["model"]: sample.value
         for family in text_string_to_metric_families(text)
-        if family.name == "mlmon_window_mae"
+        if family.name == name
         for sample in family.samples
         if sample.labels.get("window") == "all"
     }
+
+
+def _prometheus_mae(text: str, least_rows: int = 300) -> dict[str, float] | None:
+    """MAE per model once every model has `least_rows` rows: a few rows could rank either."""
+    rows = _prometheus_all_time(text, "mlmon_window_records")
+    if len(rows) < 2 or min(rows.values()) < least_rows:
+        return None
+    return _prometheus_all_time(text, "mlmon_window_mae")
 
 
 def test_two_models_on_one_stream_compare_everywhere(
