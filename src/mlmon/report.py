@@ -173,7 +173,32 @@ def format_report(report: dict[str, Any]) -> str:
         )
     if not report["models"]:
         lines.insert(0, "no rows in metric_log.csv yet\n")
+    if len(report["models"]) > 1:
+        lines[:0] = [*comparison(report), ""]
     return "\n".join(lines)
+
+
+def comparison(report: dict[str, Any], window: str = "all") -> list[str]:
+    """Champion against challengers: the models side by side over `window`, best first (lowest
+    MAE; highest accuracy for classification)."""
+    classification = report.get("task") == "classification"
+    key, figures = ("accuracy", CLASSIFICATION_FIGURES) if classification else ("mae", FIGURES)
+    models = {name: windows.get(window, {}) for name, windows in report["models"].items()}
+
+    def rank(name: str) -> float:
+        value = models[name].get(key)
+        if value is None:
+            return math.inf
+        return -float(value) if classification else float(value)
+
+    ranked = sorted(models, key=rank)
+    width = max(14, *(len(name) + 2 for name in ranked))
+    lines = [f"models side by side ({window}), best {key} first"]
+    lines.append(f"  {'figure':<14}" + "".join(f"{name:>{width}}" for name in ranked))
+    for figure in figures:
+        cells = "".join(f"{_cell(models[name].get(figure)):>{width}}" for name in ranked)
+        lines.append(f"  {figure:<14}{cells}")
+    return lines
 
 
 def _cell(value: Any) -> str:

@@ -39,7 +39,14 @@ def test_figures_match_numpy_per_model_and_window(tmp_path: Path) -> None:
         assert np.isclose(windows["last_100"]["rmse"], np.sqrt((errors[-100:] ** 2).mean()))
         assert windows["last_50s"]["count"] == 49  # joined_at in (300 - 50, 300]: 251..299
     assert report["models"]["good"]["all"]["mae"] < report["models"]["bad"]["all"]["mae"]
-    assert "model bad" in format_report(report)
+    text = format_report(report)
+    assert "model bad" in text
+    # Several models: a side-by-side table first, best MAE in the first column.
+    side_by_side = text.splitlines()[:4]
+    assert side_by_side[0] == "models side by side (all), best mae first"
+    assert side_by_side[1].split() == ["figure", "good", "bad"]
+    good_mae, bad_mae = (float(v) for v in side_by_side[3].split()[1:])
+    assert good_mae < bad_mae
 
 
 def test_join_health_counts_orphans_and_pending(tmp_path: Path) -> None:
