@@ -1,14 +1,16 @@
-"""The durable join of true values and predictions by record id (SQLite, on disk).
+"""The durable side of the join of true values and predictions by record id (SQLite, on disk).
 
-A true value and its prediction may arrive in either order, seconds or hours apart. Whichever
-half comes first waits here, on disk, so the metric service can ack its delivery at once (a
-delivery held unacked past RabbitMQ's consumer_timeout would close the channel), memory stays
-bounded however many halves wait, and nothing waiting is lost when the service restarts.
+A true value and its prediction may arrive in either order, seconds or hours apart. A half
+whose partner has not come by the time its delivery must be acked waits here, on disk (a
+delivery held unacked past RabbitMQ's consumer_timeout would close the channel), so memory
+stays bounded however many halves wait, and nothing waiting is lost when the service restarts.
+The decisions (join, duplicate, conflict) are hot_join's; this module keeps the facts.
 
 One true value may meet predictions from several models; each (id, model) pair joins once.
-Truths and joined pairs are remembered for `max_wait` seconds so a redelivered or duplicated
-half is recognised instead of written twice. A half whose partner does not come within
-`max_wait` is expired as an orphan and handed back to the caller to log.
+Joined pairs are remembered with their true value for `max_wait` seconds, so a redelivered or
+duplicated half of either kind is recognised instead of written twice, and a later model's
+prediction still meets its true value. A half whose partner does not come within `max_wait` is
+expired as an orphan and handed back to the caller to log.
 
 Every change happens inside a transaction that the caller commits together with the offsets
 of the logs it wrote (`commit`), so the logs and this store always agree after a crash.
@@ -18,10 +20,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from enum import Enum
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS truths (
@@ -34,68 +35,40 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE INDEX IF NOT EXISTS predictions_arrived ON predictions (arrived_at);
 CREATE TABLE IF NOT EXISTS joined (
     key TEXT NOT NULL, model TEXT NOT NULL, y_pred REAL NOT NULL, joined_at REAL NOT NULL,
+    y_true REAL, truth_sent_at REAL, truth_arrived_at REAL,
     PRIMARY KEY (key, model));
 CREATE INDEX IF NOT EXISTS joined_at ON joined (joined_at);
 CREATE TABLE IF NOT EXISTS offsets (log TEXT PRIMARY KEY, offset INTEGER NOT NULL);
 """
 
 
+# A store from before the true value was kept with each joined pair lacks these columns; its
+# joined truths are still in `truths` (matched = 1), which `facts` reads too.
+_JOINED_TRUTH_COLUMNS = ("y_true REAL", "truth_sent_at REAL", "truth_arrived_at REAL")
 _IN_CHUNK = 400  # keys per `IN (...)` query, under SQLite's bound-parameter limit
 
-
-class Verdict(Enum):
-    JOINED = "joined"
-    PENDING = "pending"
-    DUPLICATE = "duplicate"  # seen before with the same value: a redelivery, ignored
-    CONFLICT = "conflict"  # seen before with another value: dead-lettered by the caller
+TruthFact: TypeAlias = tuple[float, float | None, float]  # value, sent_at, arrived_at
+# model, version, value, sent_at, arrived_at
+PredictionFact: TypeAlias = tuple[str, str, float, float | None, float]
 
 
-@dataclass(frozen=True, slots=True)
-class Truth:
-    key: str
-    value: float
-    sent_at: float | None
-    arrived_at: float
+@dataclass(slots=True)
+class Facts:
+    """What the store knows about some keys, for hot_join to decide on their halves."""
+
+    pending_truths: dict[str, TruthFact] = field(default_factory=dict)
+    known_truths: dict[str, TruthFact] = field(default_factory=dict)  # joined already
+    pending_predictions: dict[str, dict[str, PredictionFact]] = field(default_factory=dict)
+    joined: dict[tuple[str, str], float] = field(default_factory=dict)  # (key, model): y_pred
 
 
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    key: str
-    value: float
-    model: str
-    version: str
-    sent_at: float | None
-    arrived_at: float
+@dataclass(slots=True)
+class Changes:
+    """One batch's changes to the store: joined rows and halves that no longer wait."""
 
-
-@dataclass(frozen=True, slots=True)
-class Pair:
-    """A joined record: one row of metric_log.csv."""
-
-    key: str
-    y_true: float
-    y_pred: float
-    model: str
-    version: str
-    sent_at: float | None
-    joined_at: float
-    # Seconds from the prediction's arrival to its true value's; negative when the label came
-    # first.
-    label_delay: float = 0.0
-
-    @property
-    def absolute_error(self) -> float:
-        return abs(self.y_true - self.y_pred)
-
-
-@dataclass(frozen=True, slots=True)
-class Offer:
-    verdict: Verdict
-    pairs: tuple[Pair, ...] = ()
-    reason: str = ""
-
-
-PENDING = Offer(Verdict.PENDING)
+    joined: list[tuple[Any, ...]] = field(default_factory=list)
+    truths_met: list[tuple[str]] = field(default_factory=list)
+    predictions_met: list[tuple[str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +81,7 @@ class Orphan:
 
 
 class JoinStore:
-    """Pending halves, recently joined ids and log offsets, in one SQLite file."""
+    """Pending halves, recently joined pairs and log offsets, in one SQLite file."""
 
     def __init__(self, path: Path | str, max_wait: float) -> None:
         if isinstance(path, Path):
@@ -120,6 +93,10 @@ class JoinStore:
         # A commit survives power loss, not just a crash.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(joined)")}
+        for column in _JOINED_TRUTH_COLUMNS:
+            if column.split()[0] not in columns:
+                self._db.execute(f"ALTER TABLE joined ADD COLUMN {column}")
         self._db.execute("BEGIN")
 
     def __repr__(self) -> str:
@@ -143,143 +120,72 @@ class JoinStore:
         self._db.execute("ROLLBACK")
         self._db.execute("BEGIN")
 
-    def offer_truth(self, truth: Truth) -> Offer:
-        return self.offer_truths([truth])[0]
-
-    def offer_prediction(self, prediction: Prediction) -> Offer:
-        return self.offer_predictions([prediction])[0]
-
-    def offer_truths(self, truths: Sequence[Truth]) -> list[Offer]:
-        """Offer true values in arrival order; a few set-wise queries for the whole batch."""
-        keys = [truth.key for truth in truths]
-        seen = dict(self._select("SELECT key, value FROM truths WHERE key IN ({})", keys))
-        waiting: dict[str, list[tuple[Any, ...]]] = {}
-        for key, *rest in self._select(
+    def facts(self, keys: Sequence[str]) -> Facts:
+        """Everything stored about these keys: three indexed look-ups per chunk of keys, which
+        cost little when, as usual, the keys are new."""
+        facts = Facts()
+        for key, value, sent_at, arrived_at, matched in self._select(
+            "SELECT key, value, sent_at, arrived_at, matched FROM truths WHERE key IN ({})", keys
+        ):
+            where = facts.known_truths if matched else facts.pending_truths
+            where[key] = (value, sent_at, arrived_at)
+        for key, model, version, value, sent_at, arrived_at in self._select(
             "SELECT key, model, version, value, sent_at, arrived_at FROM predictions "
             "WHERE key IN ({})",
             keys,
         ):
-            waiting.setdefault(key, []).append(tuple(rest))
-        offers: list[Offer] = []
-        inserted: list[tuple[Any, ...]] = []
-        met: list[tuple[str]] = []
-        pairs: list[Pair] = []
-        for truth in truths:
-            if truth.key in seen:
-                offers.append(_repeat("y_true", truth.key, seen[truth.key], truth.value))
-                continue
-            seen[truth.key] = truth.value
-            partners = waiting.pop(truth.key, ())
-            inserted.append(
-                (truth.key, truth.value, truth.sent_at, truth.arrived_at, int(bool(partners)))
-            )
-            if not partners:
-                offers.append(PENDING)
-                continue
-            met.append((truth.key,))
-            joined = tuple(
-                Pair(
-                    truth.key,
-                    truth.value,
-                    value,
-                    model,
-                    version,
-                    truth.sent_at if truth.sent_at is not None else sent_at,
-                    truth.arrived_at,
-                    truth.arrived_at - arrived_at,
-                )
-                for model, version, value, sent_at, arrived_at in partners
-            )
-            pairs.extend(joined)
-            offers.append(Offer(Verdict.JOINED, joined))
-        db = self._db
-        db.executemany(
-            "INSERT INTO truths (key, value, sent_at, arrived_at, matched) VALUES (?, ?, ?, ?, ?)",
-            inserted,
-        )
-        db.executemany("DELETE FROM predictions WHERE key = ?", met)
-        self._remember(pairs)
-        return offers
-
-    def offer_predictions(self, predictions: Sequence[Prediction]) -> list[Offer]:
-        """Offer predictions in arrival order; a few set-wise queries for the whole batch."""
-        keys = [prediction.key for prediction in predictions]
-        seen = {
-            (key, model): value
-            for key, model, value in self._select(
-                "SELECT key, model, y_pred FROM joined WHERE key IN ({0}) UNION ALL "
-                "SELECT key, model, value FROM predictions WHERE key IN ({0})",
-                keys,
-                2,
-            )
-        }
-        truths = {
-            key: (value, sent_at, arrived_at)
-            for key, value, sent_at, arrived_at in self._select(
-                "SELECT key, value, sent_at, arrived_at FROM truths WHERE key IN ({})", keys
-            )
-        }
-        offers: list[Offer] = []
-        inserted: list[tuple[Any, ...]] = []
-        matched: list[tuple[str]] = []
-        pairs: list[Pair] = []
-        for prediction in predictions:
-            ident = (prediction.key, prediction.model)
-            if ident in seen:
-                what = f"y_pred of model {prediction.model!r}"
-                offers.append(_repeat(what, prediction.key, seen[ident], prediction.value))
-                continue
-            seen[ident] = prediction.value
-            truth = truths.get(prediction.key)
-            if truth is None:
-                inserted.append(
-                    (
-                        *ident,
-                        prediction.version,
-                        prediction.value,
-                        prediction.sent_at,
-                        prediction.arrived_at,
-                    )
-                )
-                offers.append(PENDING)
-                continue
-            matched.append((prediction.key,))
-            sent_at = truth[1] if truth[1] is not None else prediction.sent_at
-            pair = Pair(
-                prediction.key,
-                truth[0],
-                prediction.value,
-                prediction.model,
-                prediction.version,
+            facts.pending_predictions.setdefault(key, {})[model] = (
+                model,
+                version,
+                value,
                 sent_at,
-                prediction.arrived_at,
-                truth[2] - prediction.arrived_at,
+                arrived_at,
             )
-            pairs.append(pair)
-            offers.append(Offer(Verdict.JOINED, (pair,)))
+        for key, model, y_pred, y_true, sent_at, arrived_at in self._select(
+            "SELECT key, model, y_pred, y_true, truth_sent_at, truth_arrived_at FROM joined "
+            "WHERE key IN ({})",
+            keys,
+        ):
+            facts.joined[key, model] = y_pred
+            if y_true is not None:
+                facts.known_truths[key] = (y_true, sent_at, arrived_at)
+        return facts
+
+    def apply(self, changes: Changes) -> None:
+        """Record joined pairs and forget the waiting halves they used (uncommitted)."""
         db = self._db
         db.executemany(
+            "INSERT INTO joined (key, model, y_pred, joined_at, y_true, truth_sent_at, "
+            "truth_arrived_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            changes.joined,
+        )
+        db.executemany("DELETE FROM truths WHERE key = ? AND matched = 0", changes.truths_met)
+        db.executemany("DELETE FROM predictions WHERE key = ?", changes.predictions_met)
+
+    def add_pending(
+        self,
+        truths: Sequence[tuple[str, float, float | None, float]],
+        predictions: Sequence[tuple[str, str, str, float, float | None, float]],
+    ) -> None:
+        """Halves that wait for their partner on disk: truths as (key, value, sent_at,
+        arrived_at), predictions as (key, model, version, value, sent_at, arrived_at)."""
+        self._db.executemany(
+            "INSERT INTO truths (key, value, sent_at, arrived_at, matched) VALUES (?, ?, ?, ?, 0)",
+            truths,
+        )
+        self._db.executemany(
             "INSERT INTO predictions (key, model, version, value, sent_at, arrived_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            inserted,
+            predictions,
         )
-        db.executemany("UPDATE truths SET matched = 1 WHERE key = ?", matched)
-        self._remember(pairs)
-        return offers
 
-    def _select(self, sql: str, keys: list[str], repeat: int = 1) -> Iterator[tuple[Any, ...]]:
+    def _select(self, sql: str, keys: Sequence[str], repeat: int = 1) -> Iterator[tuple[Any, ...]]:
         """Run `sql` with its `IN ({})` lists filled by `keys`, in chunks SQLite accepts."""
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), _IN_CHUNK):
             chunk = unique[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
             yield from self._db.execute(sql.format(marks), chunk * repeat)
-
-    def _remember(self, pairs: Sequence[Pair]) -> None:
-        self._db.executemany(
-            "INSERT INTO joined (key, model, y_pred, joined_at) VALUES (?, ?, ?, ?)",
-            [(p.key, p.model, p.y_pred, p.joined_at) for p in pairs],
-        )
 
     def expire(self, now: float) -> list[Orphan]:
         """Forget what is older than max_wait; return the halves that never met a partner."""
@@ -314,10 +220,3 @@ class JoinStore:
     def close(self) -> None:
         self._db.execute("ROLLBACK")
         self._db.close()
-
-
-def _repeat(what: str, key: str, seen: float, offered: float) -> Offer:
-    if seen == offered:
-        return Offer(Verdict.DUPLICATE)
-    reason = f"duplicate id {key!r}: {what} was {seen!r}, now {offered!r}"
-    return Offer(Verdict.CONFLICT, reason=reason)

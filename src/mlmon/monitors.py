@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from mlmon.dataset import Matrix, load_dataset
 from mlmon.drift import DriftMonitor, DriftReport, Reference
 from mlmon.errors import DatasetError
-from mlmon.join_store import Pair
+from mlmon.hot_join import Joined
 from mlmon.models import Predictor
 from mlmon.quality import QualityTracker, RegressionFigures
 from mlmon.settings import Settings
@@ -53,18 +53,21 @@ class LiveQuality(Collector):
         )
         self._lock = threading.Lock()
 
-    def add(self, pairs: Sequence[Pair]) -> None:
-        by_model: dict[str, list[Pair]] = defaultdict(list)
-        for pair in pairs:
-            by_model[pair.model].append(pair)
+    def add(self, joined: Joined) -> None:
+        """Take joined records, one numpy batch per model (usually there is one model)."""
+        y_true = np.array(joined.y_true, dtype=np.float64)
+        y_pred = np.array(joined.y_pred, dtype=np.float64)
+        at = np.array(joined.joined_at, dtype=np.float64)
+        models = set(joined.models)
         with self._lock:
-            for model, group in by_model.items():
-                self.tracker.add_many(
-                    model,
-                    np.fromiter((p.y_true for p in group), np.float64, len(group)),
-                    np.fromiter((p.y_pred for p in group), np.float64, len(group)),
-                    np.fromiter((p.joined_at for p in group), np.float64, len(group)),
-                )
+            if len(models) == 1:
+                self.tracker.add_many(models.pop(), y_true, y_pred, at)
+                return
+            by_model: dict[str, list[int]] = defaultdict(list)
+            for index, model in enumerate(joined.models):
+                by_model[model].append(index)
+            for model, rows in by_model.items():
+                self.tracker.add_many(model, y_true[rows], y_pred[rows], at[rows])
 
     def snapshot(self, now: float) -> dict[str, dict[str, Any]]:
         with self._lock:

@@ -9,14 +9,15 @@ by model name and version (never by record id: that would be one series per reco
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, Info, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mlmon import __version__
-from mlmon.join_store import Pair
+from mlmon.hot_join import Joined
 from mlmon.status import ServiceStats
 
 log = logging.getLogger("mlmon.telemetry")
@@ -105,14 +106,30 @@ class Telemetry:
             registry=self.registry,
         )
 
-    def observe(self, pairs: Iterable[Pair]) -> None:
-        for pair in pairs:
-            labels = (pair.model, pair.version)
-            self.absolute_error.labels(*labels).observe(pair.absolute_error)
+    def observe(self, joined: Joined) -> None:
+        """Each joined record's error, label delay and latency, in its model's histograms."""
+        children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        for model, version, error, delay, sent_at, joined_at in zip(
+            joined.models,
+            joined.versions,
+            joined.absolute_errors(),
+            joined.label_delay,
+            joined.sent_at,
+            joined.joined_at,
+            strict=True,
+        ):
+            histograms = children.get((model, version))
+            if histograms is None:  # labels() takes a lock and a lookup: once per batch
+                histograms = children[model, version] = (
+                    self.absolute_error.labels(model, version),
+                    self.label_delay.labels(model, version),
+                    self.latency.labels(model, version),
+                )
+            histograms[0].observe(error)
             # A label that came before its prediction waited for nothing: it counts as 0.
-            self.label_delay.labels(*labels).observe(max(pair.label_delay, 0.0))
-            if pair.sent_at is not None:
-                self.latency.labels(*labels).observe(max(pair.joined_at - pair.sent_at, 0.0))
+            histograms[1].observe(max(delay, 0.0))
+            if sent_at is not None:
+                histograms[2].observe(max(joined_at - sent_at, 0.0))
 
     def serve(self, port: int, address: str = "0.0.0.0") -> bool:  # noqa: S104 - a container's port
         """Serve /metrics; a port in use is logged, not fatal: monitoring must not stop work."""

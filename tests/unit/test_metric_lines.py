@@ -9,12 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlmon.append_log import format_rows
-from mlmon.join_store import Pair
+from mlmon.hot_join import Joined
 from mlmon.services.metric import metric_lines
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
-pairs = st.builds(
-    Pair,
+Row = tuple[str, float, float, str, str, float | None, float]
+rows = st.tuples(
     st.text(min_size=1, max_size=12),
     finite,
     finite,
@@ -25,26 +25,26 @@ pairs = st.builds(
 )
 
 
-@given(st.lists(pairs, max_size=10))
-def test_fast_lines_read_back_like_the_csv_module_writes(batch: list[Pair]) -> None:
+def joined_of(batch: list[Row]) -> Joined:
+    joined = Joined()
+    for key, y_true, y_pred, model, version, sent_at, joined_at in batch:
+        joined.append(
+            key, (y_true, sent_at, joined_at), (model, version, y_pred, None, 0), joined_at
+        )
+    return joined
+
+
+@given(st.lists(rows, max_size=10))
+def test_fast_lines_read_back_like_the_csv_module_writes(batch: list[Row]) -> None:
     """Whatever the ids and names (commas, quotes, newlines), the lines parse to the same
     cells as the csv module's output, and absolute_error reads back as |y_true - y_pred|."""
     expected = format_rows(
         [
-            (
-                p.key,
-                p.y_true,
-                p.y_pred,
-                p.absolute_error,
-                p.model,
-                p.version,
-                p.sent_at,
-                p.joined_at,
-            )
-            for p in batch
+            (key, y_true, y_pred, abs(y_true - y_pred), model, version, sent_at, joined_at)
+            for key, y_true, y_pred, model, version, sent_at, joined_at in batch
         ]
     )
-    text = metric_lines(batch)
+    text = metric_lines(joined_of(batch))
     assert list(csv.reader(io.StringIO(text, newline=""))) == list(
         csv.reader(io.StringIO(expected, newline=""))
     )
@@ -54,5 +54,5 @@ def test_fast_lines_read_back_like_the_csv_module_writes(batch: list[Pair]) -> N
 
 def test_plain_ids_take_the_fast_path() -> None:
     """Ordinary ids produce one plain line per pair."""
-    pair = Pair("run-1", 151.0, 140.5, "m", "1", None, 5.0)
-    assert metric_lines([pair]) == "run-1,151.0,140.5,10.5,m,1,,5.0\n"
+    joined = joined_of([("run-1", 151.0, 140.5, "m", "1", None, 5.0)])
+    assert metric_lines(joined) == "run-1,151.0,140.5,10.5,m,1,,5.0\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlmon.join_store import Pair
+from mlmon.hot_join import Joined
 from mlmon.status import ServiceStats
 from mlmon.telemetry import Telemetry
 
@@ -36,13 +36,14 @@ def test_service_counters_and_gauges_are_exported_by_convention() -> None:
 def test_errors_are_histograms_by_model_never_by_id() -> None:
     """Each pair's absolute error lands in its model's histogram; no label carries an id."""
     telemetry = Telemetry([])
-    telemetry.observe(
-        [
-            Pair("r1", 10.0, 7.0, "a", "1", 100.0, 100.02),
-            Pair("r2", 10.0, 14.0, "a", "1", None, 100.0),
-            Pair("r3", 10.0, 10.5, "b", "2", 99.0, 100.0),
-        ]
-    )
+    joined = Joined()
+    for key, y_pred, model, version, sent_at, joined_at in (
+        ("r1", 7.0, "a", "1", 100.0, 100.02),
+        ("r2", 14.0, "a", "1", None, 100.0),
+        ("r3", 10.5, "b", "2", 99.0, 100.0),
+    ):
+        joined.append(key, (10.0, sent_at, joined_at), (model, version, y_pred, None, 0), joined_at)
+    telemetry.observe(joined)
     found = samples(telemetry)
     a = (("model", "a"), ("model_version", "1"))
     assert found[("mlmon_absolute_error_count", a)] == 2

@@ -1,26 +1,33 @@
 """metric: join `y_true` and `y_pred` by id and append one row per pair to metric_log.csv.
 
-Per batch of deliveries: decode, offer each half to the durable JoinStore, append the joined
-rows to the CSV (fsync), commit the store together with the CSV's new end offset, dead-letter
-what was rejected, and only then ack. A crash anywhere in between leaves the CSV and the
-store agreeing on the last commit; unacked deliveries come back and are joined again once.
+Per batch of deliveries: decode, offer the halves to the HotJoin (in memory, checked against
+the durable JoinStore), append the joined rows to the CSV (fsync), commit the store together
+with the CSV's new end offset, dead-letter what was rejected, and only then ack. A batch whose
+halves still wait for their partner is held unacked for up to HOLD_SECONDS, so that a partner
+arriving meanwhile joins in memory; when it is released its waiting halves go to the store,
+committed before the ack. A crash anywhere in between leaves the CSV and the store agreeing on
+the last commit; unacked deliveries come back and are joined again once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import math
-import re
 import time
-from typing import Any, cast
+from collections import deque
+from typing import Any
+
+import numpy as np
 
 from mlmon.alerting import Alerting
 from mlmon.append_log import AppendLog, format_rows, needs_quotes
 from mlmon.bus import Bus, Delivery
 from mlmon.errors import DecodeError
-from mlmon.join_store import JoinStore, Pair, Prediction, Truth, Verdict
+from mlmon.hot_join import Held, HotJoin, Joined, Outcome
+from mlmon.join_store import JoinStore
 from mlmon.log_layout import METRIC_COLUMNS, METRIC_LOG, ORPHAN_COLUMNS, ORPHAN_LOG
 from mlmon.monitors import LiveQuality
 from mlmon.services.dead_letters import Rejected, dead_letter, too_large
@@ -40,31 +47,101 @@ from mlmon.wire import (
 log = logging.getLogger("mlmon.metric")
 
 ORPHANS_LOGGED = 10  # by name per sweep; the rest are counted and in orphans.csv
-UNNAMED_MODEL = "unknown"
-_NEEDS_QUOTING = re.compile(r'[,"\r\n]')  # predictions from services that do not say (the seeds')
+UNNAMED_MODEL = "unknown"  # predictions from services that do not say (the seeds')
+# How long a batch may stay unacked while its halves wait in memory for their partner: the
+# model answers within milliseconds, so almost every half joins before this and never touches
+# the store's pending tables. Far below RabbitMQ's consumer_timeout.
+HOLD_SECONDS = 0.2
+# Share of the prefetch window one queue may hold unacked, so deliveries keep flowing.
+HELD_SHARE_OF_PREFETCH = 0.5
 
 
-def metric_lines(pairs: list[Pair], classification: bool = False) -> str:
-    """CSV lines for pairs: a plain f-string per row, several times faster than the generic
-    formatter, which takes over when an id or model name needs quoting. For classification the
-    error column holds 0/1 (wrong label) instead of |y_true - y_pred|."""
+def metric_lines(joined: Joined, classification: bool = False) -> str:
+    """CSV lines for joined records: a plain f-string per row, several times faster than the
+    generic formatter, which takes over when an id or model name needs quoting. For
+    classification the error column holds 0/1 (wrong label) instead of |y_true - y_pred|."""
     errors = (
-        [float(p.y_true != p.y_pred) for p in pairs]
+        [float(t != p) for t, p in zip(joined.y_true, joined.y_pred, strict=True)]
         if classification
-        else [p.absolute_error for p in pairs]
+        else joined.absolute_errors()
     )
-    if any(needs_quotes(f"{p.key}{p.model}{p.version}") for p in pairs):
-        return format_rows(
-            [
-                (p.key, p.y_true, p.y_pred, e, p.model, p.version, p.sent_at, p.joined_at)
-                for p, e in zip(pairs, errors, strict=True)
-            ]
-        )
+    columns = (
+        joined.keys,
+        joined.y_true,
+        joined.y_pred,
+        errors,
+        joined.models,
+        joined.versions,
+        joined.sent_at,
+        joined.joined_at,
+    )
+    names = {*joined.models, *joined.versions}
+    if any(needs_quotes(text) for text in names) or any(map(needs_quotes, joined.keys)):
+        return format_rows(list(zip(*columns, strict=True)))
     return "".join(
-        f"{p.key},{p.y_true!r},{p.y_pred!r},{e!r},{p.model},{p.version},"
-        f"{'' if p.sent_at is None else repr(p.sent_at)},{p.joined_at!r}\n"
-        for p, e in zip(pairs, errors, strict=True)
+        f"{key},{y_true!r},{y_pred!r},{error!r},{model},{version},"
+        f"{'' if sent_at is None else repr(sent_at)},{joined_at!r}\n"
+        for key, y_true, y_pred, error, model, version, sent_at, joined_at in zip(
+            *columns, strict=True
+        )
     )
+
+
+class _Halves:
+    """A batch's usable records, column-wise, and which delivery and row each came from."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.values: list[float] = []
+        self.sent_at: list[float | None] = []
+        self.models: list[str] = []
+        self.versions: list[str] = []
+        # Per delivery: its first half's position, the delivery, its records, and the rows it
+        # kept (None: all of them); conflicts are rare, so they are located by bisection.
+        self._starts: list[int] = []
+        self._origins: list[tuple[Delivery, Records, list[int] | None]] = []
+
+    def add(
+        self,
+        delivery: Delivery,
+        records: Records,
+        model: str,
+        version: str,
+        rejected: list[Rejected],
+    ) -> None:
+        values = records.values
+        kept: list[int] | None = None
+        if not bool(np.isfinite(values).all()):  # only a batch can carry one
+            kept = []
+            for index, (record_id, value) in enumerate(
+                zip(records.ids, values.tolist(), strict=True)
+            ):
+                if math.isfinite(value):
+                    kept.append(index)
+                else:
+                    reason = f"record {record_id!r}: non-finite value (NaN or Infinity)"
+                    rejected.append(Rejected.row(delivery, records, index, reason))
+            if not kept:
+                return
+        ids = records.ids if kept is None else [records.ids[i] for i in kept]
+        stamps = records.sent_at if kept is None else records.sent_at[kept]
+        self._starts.append(len(self.keys))
+        self._origins.append((delivery, records, kept))
+        self.keys += [record_key(record_id) for record_id in ids]
+        self.values += (values if kept is None else values[kept]).tolist()
+        if bool(np.isnan(stamps).any()):
+            self.sent_at += [None if math.isnan(s) else s for s in stamps.tolist()]
+        else:
+            self.sent_at += stamps.tolist()
+        self.models += [model] * len(ids)
+        self.versions += [version] * len(ids)
+
+    def origin(self, position: int) -> tuple[Delivery, Records, int]:
+        """The delivery, records and row of the half at `position`."""
+        which = bisect.bisect_right(self._starts, position) - 1
+        delivery, records, kept = self._origins[which]
+        row = position - self._starts[which]
+        return delivery, records, row if kept is None else kept[row]
 
 
 class MetricService:
@@ -82,9 +159,16 @@ class MetricService:
             if self.alerting is not None:
                 telemetry.registry.register(self.alerting)
         self.store = JoinStore(settings.state_dir / "join.sqlite", settings.max_label_wait)
+        self.join = HotJoin(self.store)
         self.metric_log = AppendLog(settings.logs_dir / METRIC_LOG, METRIC_COLUMNS)
         self.orphan_log = AppendLog(settings.logs_dir / ORPHAN_LOG, ORPHAN_COLUMNS)
         self._lock = asyncio.Lock()  # one batch at a time touches the store and the logs
+        # Batches not yet acked, per queue, oldest first: acks go out in delivery order.
+        self._held: dict[str, deque[Held]] = {
+            settings.queue_y_true: deque(),
+            settings.queue_y_pred: deque(),
+        }
+        self._max_held = int(settings.prefetch * HELD_SHARE_OF_PREFETCH)
 
     def __repr__(self) -> str:
         return f"MetricService({self.store!r}, {self.metric_log!r})"
@@ -101,6 +185,7 @@ class MetricService:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._housekeeping(consumers_done))
+                group.create_task(self._release_when_due(consumers_done))
                 async with asyncio.TaskGroup() as consumers:
                     consumers.create_task(self._consume(self.settings.queue_y_true, truth=True))
                     consumers.create_task(self._consume(self.settings.queue_y_pred, truth=False))
@@ -114,70 +199,111 @@ class MetricService:
         linger = self.settings.batch_linger_ms / 1000
         async for batch in self.bus.batches(queue, self.settings.prefetch, linger):
             async with self._lock:
-                rejected = self._join(batch, truth)
+                rejected, released = self._join(batch, queue, truth)
                 if rejected:
                     await dead_letter(self.bus, rejected, self.stats)
-                await self.bus.ack(batch)
+                await self._ack(released)
+        async with self._lock:  # stopping: nothing of ours stays unacked
+            await self._ack(self._release(math.inf, everything=True))
 
-    def _join(self, batch: list[Delivery], truth: bool) -> list[Rejected]:
-        """Offer every record of the batch to the store at once; write the rows; commit."""
+    async def _release_when_due(self, done: asyncio.Event) -> None:
+        """Release held batches whose time is up, when no new batch does it first."""
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), HOLD_SECONDS / 4)
+            async with self._lock:
+                await self._ack(self._release(time.monotonic()))
+
+    async def _ack(self, released: list[Held]) -> None:
+        for held in released:
+            await self.bus.ack(held.deliveries)
+
+    def _join(
+        self, batch: list[Delivery], queue: str, truth: bool
+    ) -> tuple[list[Rejected], list[Held]]:
+        """Offer every record of the batch at once; write the rows; release what may go;
+        commit. Returns what to dead-letter, and the held batches now safe to ack."""
         rejected: list[Rejected] = []
-        halves, origins = self._halves(batch, truth, time.time(), rejected)
+        now, clock = time.time(), time.monotonic()
+        halves = self._halves(batch, truth, rejected)
+        held = Held(batch, clock + HOLD_SECONDS)
         try:
             if truth:
-                offers = self.store.offer_truths(cast(list[Truth], halves))
+                outcome = self.join.offer_truths(
+                    halves.keys, halves.values, halves.sent_at, now, held
+                )
             else:
-                offers = self.store.offer_predictions(cast(list[Prediction], halves))
-            pairs: list[Pair] = []
-            for (delivery, records, index), offer in zip(origins, offers, strict=True):
-                if offer.verdict is Verdict.JOINED:
-                    pairs += offer.pairs
-                elif offer.verdict is Verdict.CONFLICT:
-                    rejected.append(Rejected.row(delivery, records, index, offer.reason))
-                elif offer.verdict is Verdict.DUPLICATE:
-                    self.stats.counters["duplicates"] += 1
+                outcome = self.join.offer_predictions(
+                    halves.keys,
+                    halves.values,
+                    halves.models,
+                    halves.versions,
+                    halves.sent_at,
+                    now,
+                    held,
+                )
+            self._held[queue].append(held)
             offset = self.metric_log.append_text(
-                metric_lines(pairs, self.settings.task == "classification")
+                metric_lines(outcome.joined, self.settings.task == "classification")
             )
+            released = self._release(clock, commit=False)
             self.store.commit({METRIC_LOG: offset})
         except BaseException:
             self.store.rollback()
             raise
-        self.stats.counters["joined"] += len(pairs)
-        self.quality.add(pairs)
-        if self.telemetry is not None:
-            self.telemetry.observe(pairs)
-        return rejected
+        self._count(outcome, halves, rejected)
+        return rejected, released
 
-    def _halves(
-        self, batch: list[Delivery], truth: bool, now: float, rejected: list[Rejected]
-    ) -> tuple[list[Truth | Prediction], list[tuple[Delivery, Records, int]]]:
-        """Every usable record of the batch as a half, with where it came from."""
-        halves: list[Truth | Prediction] = []
-        origins: list[tuple[Delivery, Records, int]] = []
+    def _release(self, clock: float, everything: bool = False, commit: bool = True) -> list[Held]:
+        """Take, oldest first per queue, the held batches whose halves all joined, whose time
+        is up, or that exceed the share of the prefetch window; their waiting halves go to
+        the store (committed unless the caller commits)."""
+        released: list[Held] = []
+        for queue_held in self._held.values():
+            count = sum(len(held.deliveries) for held in queue_held)
+            while queue_held:
+                oldest = queue_held[0]
+                due = oldest.waiting == 0 or oldest.deadline <= clock or count > self._max_held
+                if not (due or everything):
+                    break
+                queue_held.popleft()
+                count -= len(oldest.deliveries)
+                if oldest.waiting:
+                    self.join.persist(oldest)
+                released.append(oldest)
+        if commit and released:
+            try:
+                self.store.commit({})
+            except BaseException:
+                self.store.rollback()
+                raise
+        return released
+
+    def _count(self, outcome: Outcome, halves: _Halves, rejected: list[Rejected]) -> None:
+        for position, reason in outcome.conflicts:
+            rejected.append(Rejected.row(*halves.origin(position), reason))
+        self.stats.counters["duplicates"] += outcome.duplicates
+        joined = outcome.joined
+        self.stats.counters["joined"] += len(joined)
+        if joined:
+            self.quality.add(joined)
+            if self.telemetry is not None:
+                self.telemetry.observe(joined)
+
+    def _halves(self, batch: list[Delivery], truth: bool, rejected: list[Rejected]) -> _Halves:
+        """Every usable record of the batch, column-wise, with where it came from."""
+        halves = _Halves()
         for delivery in batch:
             records = self._decode(delivery, rejected)
             if records is None:
                 continue
-            model = header_str(delivery.headers, HEADER_MODEL) or UNNAMED_MODEL
-            version = header_str(delivery.headers, HEADER_MODEL_VERSION)
-            values, stamps = records.values.tolist(), records.sent_at.tolist()
-            for index, (record_id, value, stamp) in enumerate(
-                zip(records.ids, values, stamps, strict=True)
-            ):
-                if not math.isfinite(value):  # only a batch can carry one
-                    reason = f"record {record_id!r}: non-finite value (NaN or Infinity)"
-                    rejected.append(Rejected.row(delivery, records, index, reason))
-                    continue
-                key = record_key(record_id)
-                sent_at = None if math.isnan(stamp) else stamp
-                halves.append(
-                    Truth(key, value, sent_at, now)
-                    if truth
-                    else Prediction(key, value, model, version, sent_at, now)
-                )
-                origins.append((delivery, records, index))
-        return halves, origins
+            if truth:
+                model = version = ""
+            else:
+                model = header_str(delivery.headers, HEADER_MODEL) or UNNAMED_MODEL
+                version = header_str(delivery.headers, HEADER_MODEL_VERSION)
+            halves.add(delivery, records, model, version, rejected)
+        return halves
 
     def _decode(self, delivery: Delivery, rejected: list[Rejected]) -> Records | None:
         """The delivery's records, or None after rejecting the whole message."""
@@ -253,7 +379,7 @@ class MetricService:
         self.stats.counters["orphaned_predictions"] += sum(o.kind == "y_pred" for o in orphans)
 
     def _update_gauges(self) -> None:
-        for kind, count in self.store.pending().items():
+        for kind, count in self.join.pending().items():
             self.stats.gauges[f"pending_{kind}"] = count
         joined = self.stats.counters["joined"]
         predicted = (

@@ -1,0 +1,114 @@
+"""The metric service alone: how many records/s it joins, with no broker and no other process.
+
+Feeds pre-encoded batches (true values, and the predictions for the same ids a few messages
+later, as the model sends them) through the in-process bus into a real MetricService writing a
+real metric_log.csv with fsync and its SQLite store, and times it until every row is written.
+The bus holds at most `--capacity` messages per queue, as the broker's prefetch would.
+
+    uv run python benchmarks/bench_metric.py [--records 200000] [--batch 1000] [--lag 4]
+        [--capacity 64] [--repeat 3]
+
+Profile it with `uv run --with py-spy py-spy record -o metric.svg -- python
+benchmarks/bench_metric.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mlmon.bus import OutMessage
+from mlmon.bus.memory import MemoryBus
+from mlmon.services.metric import MetricService
+from mlmon.settings import Settings
+from mlmon.status import ServiceStats
+from mlmon.wire import BATCH, HEADER_MODEL, HEADER_MODEL_VERSION, encode_batch
+
+
+def messages(records: int, batch: int, seed: int = 0) -> tuple[list[OutMessage], list[OutMessage]]:
+    """True values and predictions, batch by batch, with the ids mlmon's features gives."""
+    rng = np.random.default_rng(seed)
+    truths, predictions = [], []
+    headers = {HEADER_MODEL: "bench", HEADER_MODEL_VERSION: "1"}
+    for first in range(0, records, batch):
+        size = min(batch, records - first)
+        ids = [f"5f3a9c1b2d4e-{n}" for n in range(first, first + size)]
+        y_true = rng.normal(150, 50, size)
+        sent_at = np.full(size, time.time())
+        truths.append(OutMessage(encode_batch(ids, y_true, sent_at), {}, BATCH))
+        y_pred = y_true + rng.normal(0, 20, size)
+        predictions.append(OutMessage(encode_batch(ids, y_pred, sent_at), headers, BATCH))
+    return truths, predictions
+
+
+async def feed(
+    bus: MemoryBus,
+    settings: Settings,
+    truths: list[OutMessage],
+    predictions: list[OutMessage],
+    lag: int,
+) -> None:
+    """Each true value batch, and the predictions `lag` batches behind it."""
+    for index, truth in enumerate(truths):
+        await bus.publish(settings.queue_y_true, [truth])
+        if index >= lag:
+            await bus.publish(settings.queue_y_pred, [predictions[index - lag]])
+    for prediction in predictions[max(len(truths) - lag, 0) :]:
+        await bus.publish(settings.queue_y_pred, [prediction])
+
+
+async def one_run(args: argparse.Namespace, logs: Path) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, rows) for one run on a fresh store and log."""
+    settings = Settings(logs_dir=logs, prefetch=args.prefetch, status_interval=1.0)
+    truths, predictions = messages(args.records, args.batch)
+    bus = MemoryBus(capacity=args.capacity)
+    stats = ServiceStats("metric")
+    service = MetricService(settings, bus, stats)
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    task = asyncio.create_task(service.run())
+    await feed(bus, settings, truths, predictions, args.lag)
+    while stats.counters["joined"] < args.records and not task.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.001)  # the service has no "joined N" event to wait on
+    wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
+    await bus.stop_consuming()
+    await task
+    return wall, cpu, int(stats.counters["joined"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--lag", type=int, default=4, help="predictions trail by N batches")
+    parser.add_argument("--capacity", type=int, default=64, help="messages queued per queue")
+    parser.add_argument("--prefetch", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    rates = []
+    for run in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="mlmon-bench-metric-") as logs:
+            wall, cpu, rows = asyncio.run(one_run(args, Path(logs)))
+            lines = sum(1 for _ in (Path(logs) / "metric_log.csv").open()) - 1
+        rates.append(rows / wall)
+        print(
+            f"run {run + 1}: {rows:,} rows ({lines:,} in the CSV) in {wall:.2f}s: "
+            f"{rows / wall:,.0f} records/s, {cpu / rows * 1e6:.2f} us CPU/record"
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"median {statistics.median(rates):,.0f} records/s "
+        f"(min {min(rates):,.0f}, max {max(rates):,.0f}); peak RSS {peak:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
