@@ -116,16 +116,22 @@ def test_rates_health_drift_and_alerts_from_statuses() -> None:
         return {"service": service, "ready": True, "counters": counters, "gauges": {}, **extra}
 
     rates = Rates()
-    before = [status("metric", {"joined": 100}), status("features", {"sent": 50})]
-    assert rates.update(before, 10.0)["metric"] == 0.0  # no earlier reading yet
+    before = [
+        status("metric", {"joined": 100}, pid=1, updated_at=10.0),
+        status("features", {"sent": 50}, pid=2, updated_at=10.5),
+    ]
+    assert rates.update(before, 11.0)["metric"] == 0.0  # no earlier reading yet
+    assert rates.update(before, 11.5)["metric"] == 0.0  # the same files, not rewritten yet
     after = [
         status(
             "metric",
             {"joined": 300, "duplicates": 2, "dead_lettered": 1},
             gauges={"pending_y_true": 7, "pending_y_pred": 0},
             queue_depths={"y_true": 4},
+            pid=1,
+            updated_at=12.0,
         ),
-        status("features", {"sent": 150}),
+        status("features", {"sent": 150}, pid=2, updated_at=12.5),
         status(
             "model",
             {"predicted": 10, "dead_lettered": 3},
@@ -135,7 +141,8 @@ def test_rates_health_drift_and_alerts_from_statuses() -> None:
             },
         ),
     ]
-    now = rates.update(after, 12.0)
+    # Rates by the statuses' own clocks (200 rows over 2 s), whenever the dashboard looks.
+    now = rates.update(after, 12.9)
     assert now["metric"] == pytest.approx(100.0)
     assert now["features"] == pytest.approx(50.0)
     health = pipeline_health(after, now)

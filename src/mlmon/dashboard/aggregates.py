@@ -8,6 +8,7 @@ rows themselves: its payload stays a few tens of kB with a million rows in the l
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ SCATTER_POINTS = 400  # latest (y_true, y_pred) pairs shown per model
 # Bucket widths in seconds the over-time series snaps to, so labels read well.
 NICE_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
 RATE_COUNTERS = {"features": "sent", "model": "predicted", "metric": "joined"}
+RATE_SECONDS = 5.0  # records/s are averaged over this long
 
 
 @dataclass(frozen=True)
@@ -157,20 +159,33 @@ def latest_pairs(log: LogColumns, points: int = SCATTER_POINTS) -> list[dict[str
 
 @dataclass
 class Rates:
-    """Records/s per service from the change of its counter between two status readings."""
+    """Records/s per service, from each process's own counter and its own status timestamps
+    over the last RATE_SECONDS (a status file is rewritten about once a second, out of step with
+    the dashboard's refresh; dividing by the dashboard's clock would make the rate jump)."""
 
-    _last: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _history: dict[tuple[Any, ...], deque[tuple[float, float]]] = field(default_factory=dict)
 
     def update(self, statuses: list[dict[str, Any]], now: float) -> dict[str, float]:
-        rates = {}
-        for service, counter in RATE_COUNTERS.items():
-            value = float(totals(statuses, service)[counter])
-            before = self._last.get(service)
-            if before is not None and now > before[0] and value >= before[1]:
-                rates[service] = (value - before[1]) / (now - before[0])
-            else:
-                rates[service] = 0.0
-            self._last[service] = (now, value)
+        rates = dict.fromkeys(RATE_COUNTERS, 0.0)
+        seen = set()
+        for status in statuses:
+            service = status.get("service")
+            if service not in RATE_COUNTERS or status.get("stopped"):
+                continue
+            instance = (service, status.get("pid"), status.get("started_at"))
+            seen.add(instance)
+            history = self._history.setdefault(instance, deque(maxlen=64))
+            stamp = float(status.get("updated_at", now))
+            value = float(status.get("counters", {}).get(RATE_COUNTERS[service], 0))
+            if not history or stamp > history[-1][0]:
+                history.append((stamp, value))
+            while len(history) > 2 and history[0][0] < stamp - RATE_SECONDS:
+                history.popleft()
+            (first_at, first), (last_at, last) = history[0], history[-1]
+            if last_at > first_at and last >= first:
+                rates[service] += (last - first) / (last_at - first_at)
+        for gone in set(self._history) - seen:
+            del self._history[gone]
         return rates
 
 
