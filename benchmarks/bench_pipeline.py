@@ -222,6 +222,7 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
         sys.executable, "-m", "mlmon", "up", "--broker", url,
         "--count", str(run.count), "--rate", f"{run.rate:g}", "--logs", str(logs),
         "--model-workers", str(run.workers),
+        "--no-dashboard",  # the page's process would share the 2 cores being measured
     ]  # fmt: skip
     result = Result(run)
     output = logs / "up.out"
