@@ -125,6 +125,7 @@ async def delete_queues(url: str, names: list[str], attempts: int = 10) -> None:
                     # A queue never declared closes its channel: each gets a fresh one.
                     with contextlib.suppress(aiormq.exceptions.ChannelNotFoundEntity):
                         await channel.queue_delete(name)
+                        await channel.exchange_delete(name)  # the features fan-out, if any
             return
         except _CONNECTION_ERRORS:
             if attempt == attempts - 1:

@@ -86,6 +86,7 @@ def delete_queues(url: str, names: object) -> None:
         for name in names:  # type: ignore[attr-defined]
             for queue in (name, name + ".dead"):
                 channel.queue_delete(queue)
+            channel.exchange_delete(name)  # the features fan-out is named like its queue
     finally:
         connection.close()
 
