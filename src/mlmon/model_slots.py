@@ -47,7 +47,9 @@ def plan_models(
 
 
 def _safe(name: str) -> str:
-    return _UNSAFE.sub("-", name).strip("-") or "model"
+    name = _UNSAFE.sub("-", name).strip("-") or "model"
+    # `<features>.dead` is the champion's dead-letter queue, not a challenger's.
+    return "dead-model" if name == "dead" else name
 
 
 def _distinct(names: list[str]) -> list[str]:

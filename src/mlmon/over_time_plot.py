@@ -6,6 +6,7 @@ bare matplotlib Figure and written atomically like the error distribution.
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ def render_metrics_over_time(over_time: dict[str, Any], path: Path, now: datetim
     centres = np.asarray(over_time["start"], dtype=np.float64) + width / 2
     x: Any = np.array([datetime.fromtimestamp(t, UTC) for t in centres]) if by_time else centres
     handles = []
-    for model, color in zip(over_time["models"], MODEL_COLORS, strict=False):
+    for model, color in zip(over_time["models"], itertools.cycle(MODEL_COLORS)):
         mae = np.array([np.nan if v is None else v for v in model["mae"]], dtype=np.float64)
         rmse = np.array([np.nan if v is None else v for v in model["rmse"]], dtype=np.float64)
         axes.plot(x, mae, color=color, linewidth=2.0, marker="." if len(x) < 30 else None)

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,16 +166,36 @@ class Supervisor:
             for keeper in keepers:
                 keeper.cancel()
             await asyncio.gather(*keepers, return_exceptions=True)
+            await self._remove_challenger_queues()
         final = progress.snapshot()
         display.show(final, final=True)
         return final
 
+    async def _remove_challenger_queues(self) -> None:
+        """A challenger's queue is this run's: left bound to the features fan-out, it would
+        collect every record of every later run with nobody to read it."""
+        queues = [slot.queue for slot in self.models if slot.queue is not None]
+        if not queues or self.settings.broker_url is None:
+            return
+        from mlmon.bus.rabbit import remove_queues
+
+        try:
+            dropped = await remove_queues(self.settings.broker_url, queues)
+        except Exception as error:  # the run's rows are written; say what is left behind
+            log.warning("could not delete the challenger queues %s: %r", queues, error)
+            return
+        for queue, count in dropped.items():
+            log.info("deleted challenger queue %s (%d unread messages)", queue, count)
+
     async def _ready(self, children: list[Child], since: float) -> None:
-        wanted = {child.service for child in children}
+        # Every process, not every kind: a challenger must have bound its queue to the features
+        # fan-out before the first record goes out, or it never sees that record.
+        wanted = Counter(child.service for child in children)
         deadline = time.monotonic() + READY_PATIENCE
         while time.monotonic() < deadline and self._failure is None:
             statuses = read_statuses(self.settings.state_dir, since)
-            if wanted <= {s["service"] for s in statuses if s.get("ready")}:
+            ready = Counter(s["service"] for s in statuses if s.get("ready"))
+            if all(ready[service] >= count for service, count in wanted.items()):
                 return
             await asyncio.sleep(0.1)
         log.warning(

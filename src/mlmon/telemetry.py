@@ -38,41 +38,75 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 
 
 class StatsCollector(Collector):
-    """Exports services' counters as `mlmon_<name>_total` and gauges as `mlmon_<name>`."""
+    """Exports services' counters as `mlmon_<name>_total` and gauges as `mlmon_<name>`.
+
+    Several instances of one service in a process (the embedded `up` with a champion and
+    challengers) are summed under their service label; `mlmon_ready` is 1 when all are ready.
+    """
 
     def __init__(self, stats: Sequence[ServiceStats]) -> None:
         self._stats = stats
 
     def collect(self) -> Iterator[Metric]:
-        counters: dict[str, CounterMetricFamily] = {}
-        gauges: dict[str, GaugeMetricFamily] = {}
+        counted: dict[str, dict[str, float]] = {}
+        levels: dict[str, dict[str, float]] = {}
+        ready: dict[str, float] = {}
+        lag: dict[tuple[str, str], int] = {}
         for stats in self._stats:
+            service = stats.service
             for name, count in stats.counters.items():
-                if name not in counters:
-                    counters[name] = CounterMetricFamily(
-                        f"mlmon_{name}", COUNTER_HELP.get(name, name), labels=["service"]
-                    )
-                counters[name].add_metric([stats.service], count)
+                by_service = counted.setdefault(name, {})
+                by_service[service] = by_service.get(service, 0) + count
             for name, level in stats.gauges.items():
-                if name not in gauges:
-                    gauges[name] = GaugeMetricFamily(f"mlmon_{name}", name, labels=["service"])
-                gauges[name].add_metric([stats.service], level)
-            ready = gauges.setdefault(
-                "ready",
-                GaugeMetricFamily("mlmon_ready", "1 when the service is ready", labels=["service"]),
+                by_service = levels.setdefault(name, {})
+                by_service[service] = by_service.get(service, 0.0) + level
+            ready[service] = min(ready.get(service, 1.0), 1.0 if stats.is_ready() else 0.0)
+            for queue, depth in stats.queue_depths.items():
+                lag[service, queue] = max(lag.get((service, queue), 0), depth)
+        for name, by_service in counted.items():
+            family = CounterMetricFamily(
+                f"mlmon_{name}", COUNTER_HELP.get(name, name), labels=["service"]
             )
-            ready.add_metric([stats.service], 1.0 if stats.is_ready() else 0.0)
+            for service, value in by_service.items():
+                family.add_metric([service], value)
+            yield family
+        for name, by_service in levels.items():
+            gauge = GaugeMetricFamily(f"mlmon_{name}", name, labels=["service"])
+            for service, value in by_service.items():
+                gauge.add_metric([service], value)
+            yield gauge
+        readiness = GaugeMetricFamily(
+            "mlmon_ready", "1 when the service is ready", labels=["service"]
+        )
+        for service, value in ready.items():
+            readiness.add_metric([service], value)
+        yield readiness
         depths = GaugeMetricFamily(
             "mlmon_queue_messages_ready",
             "messages waiting in a queue this service consumes (its lag)",
             labels=["service", "queue"],
         )
-        for stats in self._stats:
-            for queue, depth in stats.queue_depths.items():
-                depths.add_metric([stats.service, queue], depth)
-        yield from counters.values()
-        yield from gauges.values()
+        for (service, queue), depth in lag.items():
+            depths.add_metric([service, queue], depth)
         yield depths
+
+
+class MergedCollector(Collector):
+    """Several collectors of the same kind (one per model) as one: their families merged by
+    name, since a registry must not see one metric name twice."""
+
+    def __init__(self, collectors: Sequence[Collector]) -> None:
+        self._collectors = collectors
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for collector in self._collectors:
+            for family in collector.collect():
+                if family.name in families:
+                    families[family.name].samples.extend(family.samples)
+                else:
+                    families[family.name] = family
+        yield from families.values()
 
 
 class Telemetry:

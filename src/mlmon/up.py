@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from prometheus_client.registry import Collector
+
 from mlmon.alerting import Alerting
 from mlmon.bus.memory import MemoryBus
 from mlmon.model_slots import ModelSlot
@@ -29,6 +31,7 @@ from mlmon.services.model import run_model
 from mlmon.services.plot import run_plot
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats, publish_status
+from mlmon.telemetry import MergedCollector
 
 log = logging.getLogger("mlmon.up")
 
@@ -144,17 +147,18 @@ async def run_embedded(
         "metric": asyncio.create_task(metric.run()),
         "plot": asyncio.create_task(run_plot(settings, stats["plot"], stop_plot)),
     }
+    model_collectors: list[Collector] = []
     for index, ((slot, predictor), own_stats) in enumerate(zip(models, model_stats, strict=True)):
         mine = settings.model_copy(update={"model_queue": slot.queue, "model_name": slot.name})
         drift = LiveDrift.for_model(mine, predictor)
         alerts = Alerting.for_service(mine, own_stats)
-        if telemetry is not None:
-            for collector in (drift, alerts):
-                if collector is not None:
-                    telemetry.registry.register(collector)
+        model_collectors += [c for c in (drift, alerts) if c is not None]
         tasks[f"model-{index}"] = asyncio.create_task(
             run_model(mine, bus, predictor, own_stats, drift, alerts)
         )
+    if telemetry is not None and model_collectors:
+        # One per model would repeat metric names: a registry wants each family once.
+        telemetry.registry.register(MergedCollector(model_collectors))
     if sock is not None:
         live = lambda: [s.snapshot() for s in [*every, dashboard_stats]]  # noqa: E731
         tasks["dashboard"] = asyncio.create_task(

@@ -100,6 +100,8 @@ def test_two_models_on_one_stream_compare_everywhere(
         up.wait(timeout=60)
         delete_queues(broker_url, [*queue_names.values(), f"{queue_names['queue_features']}.bad"])
     assert up.returncode == 0, (tmp_path / "up.log").read_text()
+    # The challenger's queue went with the run: left bound, it would fill up forever.
+    assert "deleted challenger queue" in (tmp_path / "up.log").read_text()
 
     assert scraped["good"] < scraped["bad"]
     on_page = {m["model"]: m["mae"] for m in page["models"]}

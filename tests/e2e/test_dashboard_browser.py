@@ -45,7 +45,11 @@ def test_the_page_updates_live_ranks_models_and_shows_a_firing_alert(
             _open(page, f"http://127.0.0.1:{port}/")
             page.wait_for_selector("#models-table tr[data-model]", timeout=30_000)
 
-            # Figures change while records flow, without reloading the page.
+            # Figures change while records flow, without reloading the page: the row count and
+            # what the histogram has drawn.
+            drawn = "Chart.getChart('histogram').data.datasets[0].data.reduce((n, p) => n + p.y, 0)"
+            counted = page.evaluate(drawn)
+            page.wait_for_function(f"{drawn} > {counted}", timeout=15_000)
             first = _rows(page)
             page.wait_for_function(
                 f"Number(document.querySelector('#rows').textContent.replace(/,/g, '')) > {first}",

@@ -173,3 +173,16 @@ def test_no_rows_gives_empty_figures_not_errors() -> None:
     assert error_histogram(empty) == {"edges": [], "models": []}
     assert metrics_over_time(empty)["models"] == []
     assert latest_pairs(empty) == []
+
+
+def test_metrics_over_time_shows_the_current_run_of_a_reused_log() -> None:
+    """Two runs an hour apart in one log: the series covers the latest, in fine buckets."""
+    first, second = 1_700_000_000.0 + np.arange(30.0), 1_700_003_600.0 + np.arange(30.0)
+    times = np.concatenate([first, second])
+    errors = np.concatenate([np.full(30, 100.0), np.full(30, 1.0)])
+    log = LogColumns(errors, np.zeros(60, np.int32), ("m",), errors, errors, times)
+    over_time = metrics_over_time(log, buckets=60)
+    assert over_time["width"] == 1
+    assert over_time["start"][0] >= second[0] - 1
+    assert sum(over_time["models"][0]["rows"]) == 30
+    assert set(over_time["models"][0]["mae"]) == {1.0}

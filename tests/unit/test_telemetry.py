@@ -51,3 +51,40 @@ def test_errors_are_histograms_by_model_never_by_id() -> None:
     assert found[("mlmon_end_to_end_latency_seconds_count", a)] == 1
     assert found[("mlmon_label_delay_seconds_count", a)] == 2
     assert all("r1" not in str(labels) for _, labels in found)
+
+
+def test_a_champion_and_a_challenger_in_one_process_give_one_valid_exposition() -> None:
+    """Embedded `up` with two models: per-service sums, and one drift family for both models
+    (a name repeated makes the whole OpenMetrics scrape fail)."""
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as parse_openmetrics,
+    )
+
+    from mlmon.telemetry import MergedCollector
+
+    class Drift:
+        def __init__(self, model: str, psi: float) -> None:
+            self.model, self.psi = model, psi
+
+        def collect(self):  # type: ignore[no-untyped-def]
+            family = GaugeMetricFamily("mlmon_drift_psi", "psi", labels=["model", "column"])
+            family.add_metric([self.model, "bmi"], self.psi)
+            yield family
+
+    champion, challenger = ServiceStats("model"), ServiceStats("model")
+    champion.counters["predicted"], challenger.counters["predicted"] = 30, 12
+    champion.ready, challenger.ready = True, False
+    telemetry = Telemetry([champion, challenger])
+    telemetry.registry.register(MergedCollector([Drift("good", 0.1), Drift("bad", 0.3)]))
+    text = generate_openmetrics(telemetry.registry).decode()
+    parsed = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in parse_openmetrics(text)
+        for sample in family.samples
+    }
+    assert parsed[("mlmon_predicted_total", (("service", "model"),))] == 42
+    assert parsed[("mlmon_ready", (("service", "model"),))] == 0  # not all instances ready
+    assert parsed[("mlmon_drift_psi", (("column", "bmi"), ("model", "good")))] == 0.1
+    assert parsed[("mlmon_drift_psi", (("column", "bmi"), ("model", "bad")))] == 0.3

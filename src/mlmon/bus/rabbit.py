@@ -290,3 +290,17 @@ def _amqp_message(message: OutMessage) -> aio_pika.Message:
 
 def _failed(task: asyncio.Future[Any], done: Collection[asyncio.Future[Any]]) -> bool:
     return task not in done or task.cancelled() or task.exception() is not None
+
+
+async def remove_queues(url: str, names: Sequence[str]) -> dict[str, int]:
+    """Delete queues (a finished run's challenger queues, which would otherwise stay bound to
+    the features fan-out and fill up forever); return how many messages each still held."""
+    dropped: dict[str, int] = {}
+    connection = await aio_pika.connect(url, timeout=10)
+    async with connection:
+        for name in names:
+            channel = await connection.channel()  # a missing queue closes its channel
+            with contextlib.suppress(aiormq.exceptions.ChannelNotFoundEntity):
+                result = await channel.queue_delete(name)
+                dropped[name] = int(getattr(result, "message_count", 0) or 0)
+    return dropped

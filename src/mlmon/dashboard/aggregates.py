@@ -26,6 +26,7 @@ SCATTER_POINTS = 400  # latest (y_true, y_pred) pairs shown per model
 NICE_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
 RATE_COUNTERS = {"features": "sent", "model": "predicted", "metric": "joined"}
 RATE_SECONDS = 5.0  # records/s are averaged over this long
+IDLE_GAP = 300.0  # seconds without rows that start a new run in the over-time series
 
 
 @dataclass(frozen=True)
@@ -98,12 +99,20 @@ def bucket_seconds(span: float, buckets: int = TIME_BUCKETS) -> int:
 
 
 def metrics_over_time(log: LogColumns, buckets: int = TIME_BUCKETS) -> dict[str, Any]:
-    """MAE and RMSE per time bucket (by joined_at) per model; by row number in a seed log."""
+    """MAE and RMSE per time bucket (by joined_at) per model, since the last idle gap of
+    IDLE_GAP seconds (the current run); by row number in a seed log."""
     times = log.joined_at
     by_time = bool(len(times)) and bool(np.isfinite(times).all())
     if not len(log.errors):
         return {"axis": "time", "width": 0, "start": [], "models": []}
+    errors, codes = log.errors, log.codes
     if by_time:
+        # Only the current run: a log reused across runs spans hours of idle time, which would
+        # squeeze this run into one bucket.
+        idle = np.flatnonzero(np.diff(times) > IDLE_GAP)
+        if len(idle):
+            start = int(idle[-1]) + 1
+            times, errors, codes = times[start:], errors[start:], codes[start:]
         low = float(times.min())
         width: float = bucket_seconds(float(times.max()) - low, buckets)
         origin = math.floor(low / width) * width
@@ -115,13 +124,13 @@ def metrics_over_time(log: LogColumns, buckets: int = TIME_BUCKETS) -> dict[str,
     slots = int(index.max()) + 1
     models = []
     for code, name in enumerate(log.names):
-        mine = log.codes == code
+        mine = codes == code
         if not mine.any():
             continue
-        errors, where = log.errors[mine], index[mine]
+        own, where = errors[mine], index[mine]
         count = np.bincount(where, minlength=slots)
-        total = np.bincount(where, weights=errors, minlength=slots)
-        squares = np.bincount(where, weights=errors * errors, minlength=slots)
+        total = np.bincount(where, weights=own, minlength=slots)
+        squares = np.bincount(where, weights=own * own, minlength=slots)
         with np.errstate(invalid="ignore", divide="ignore"):
             mae, rmse = total / count, np.sqrt(squares / count)
         models.append(
@@ -235,7 +244,7 @@ def drift_reports(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 {"name": name, **figures} for name, figures in report.get("columns", {}).items()
             ],
         }
-    return list(reports.values())
+    return [reports[model] for model in sorted(reports)]  # a steady order, not update order
 
 
 def firing_alerts(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -44,8 +44,9 @@ class DashboardState:
     """The latest snapshot the page is sent, and a version that changes with it."""
 
     def __init__(self, logs_dir: Path, statuses: StatusSource) -> None:
+        """`statuses` gives the services' status dicts (their files, or live objects)."""
         self.reader = ErrorLogReader(logs_dir / METRIC_LOG, extra=LOG_EXTRAS)
-        self._statuses = statuses
+        self.statuses = statuses
         self._rates = Rates()
         self._log_figures: dict[str, Any] = {}
         self._new_rows = 0  # rows read since the log's figures were last computed
@@ -54,7 +55,12 @@ class DashboardState:
         self.version = 0
         self.latest: dict[str, Any] = {"version": 0, "rows": 0}
 
-    def refresh(self, now: float | None = None, recompute: bool = False) -> dict[str, Any]:
+    def refresh(
+        self,
+        now: float | None = None,
+        recompute: bool = False,
+        statuses: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         """Read new rows and statuses; the log's figures are recomputed when rows came (at most
         once per COST_MULTIPLE times their last cost), or when asked to."""
         now = time.time() if now is None else now
@@ -72,7 +78,8 @@ class DashboardState:
             self._new_rows = 0
             self._log_computed = time.monotonic()
             self._log_cost = self._log_computed - started
-        statuses = self._statuses()
+        if statuses is None:
+            statuses = self.statuses()
         self.version += 1
         self.latest = {
             "version": self.version,

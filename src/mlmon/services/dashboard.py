@@ -71,7 +71,9 @@ async def run_dashboard(
     try:
         while not stop.is_set() and not serving.done():
             try:
-                await asyncio.to_thread(state.refresh)
+                # Statuses read here, on the loop: the embedded services change their live
+                # counters on it, so a worker thread must not copy them mid-update.
+                await asyncio.to_thread(state.refresh, None, False, state.statuses())
                 stats.counters["refreshes"] += 1
             except Exception:
                 stats.counters["refresh_errors"] += 1

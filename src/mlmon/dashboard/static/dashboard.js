@@ -109,8 +109,9 @@ function drawHistogram(histogram) {
       type: "line", label: `${model.model} density`, pointRadius: 0, borderColor: color, borderWidth: 2,
       data: model.density_x.map((x, k) => ({ x, y: model.density_y[k] })), order: 1,
     });
-    markers.push({ x: model.mean, color: MEAN, label: `mean ${number(model.mean)}`, row: 2 * i });
-    markers.push({ x: model.median, color: MEDIAN, dash: [6, 4], label: `median ${number(model.median)}`, row: 2 * i + 1 });
+    const who = histogram.models.length > 1 ? `${model.model} ` : "";
+    markers.push({ x: model.mean, color: MEAN, label: `${who}mean ${number(model.mean)}`, row: 2 * i });
+    markers.push({ x: model.median, color: MEDIAN, dash: [6, 4], label: `${who}median ${number(model.median)}`, row: 2 * i + 1 });
   });
   charts.histogram.data.datasets = datasets;
   charts.histogram.options.plugins.markerLines.markers = markers;
@@ -130,8 +131,9 @@ function drawOverTime(overTime) {
   (overTime.models || []).forEach((model, i) => {
     const color = colorOf(i);
     const points = (values) => overTime.start.map((x, k) => ({ x: x + width / 2, y: values[k] }));
-    datasets.push({ label: `${model.model} MAE`, data: points(model.mae), borderColor: color, pointRadius: 0, borderWidth: 2 });
-    datasets.push({ label: `${model.model} RMSE`, data: points(model.rmse), borderColor: color, borderDash: [6, 4], pointRadius: 0, borderWidth: 1.5 });
+    const radius = overTime.start.length <= 20 ? 2.5 : 0; // a lone bucket must still show
+    datasets.push({ label: `${model.model} MAE`, data: points(model.mae), borderColor: color, backgroundColor: color, pointRadius: radius, borderWidth: 2 });
+    datasets.push({ label: `${model.model} RMSE`, data: points(model.rmse), borderColor: color, backgroundColor: color, borderDash: [6, 4], pointRadius: radius, borderWidth: 1.5 });
   });
   charts.overTime.data.datasets = datasets;
   charts.overTime.update("none");
