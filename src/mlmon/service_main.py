@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -26,6 +27,8 @@ from mlmon.telemetry import Telemetry
 log = logging.getLogger("mlmon")
 
 SERVICES = ("features", "model", "metric", "plot", "dashboard")
+BACKGROUND = ("plot", "dashboard")  # readers of the log, not on any record's path
+BACKGROUND_NICENESS = 10
 
 
 def _needs_broker(settings: Settings, service: str) -> None:
@@ -46,6 +49,10 @@ async def run_service(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if service in BACKGROUND:
+        # Rendering a PNG or a page's figures takes a core for a fraction of a second; at a
+        # lower priority it waits for the pipeline instead of delaying its records.
+        os.nice(BACKGROUND_NICENESS)
     if service == "plot":
         from mlmon.services.plot import run_plot  # matplotlib: only the plot process pays for it
 

@@ -12,6 +12,11 @@ from typing import Any, Protocol
 
 from mlmon.wire import JSON
 
+# Consumers take what is ready and go: waiting for company would add its wait to every record's
+# latency at low rates, and under load deliveries pile up while the previous batch is being
+# processed, so batches grow by themselves. Only the producer lingers, to fill its messages.
+CONSUMER_LINGER = 0.0
+
 
 @dataclass(frozen=True, slots=True)
 class OutMessage:

@@ -24,12 +24,13 @@ import numpy as np
 
 from mlmon.alerting import Alerting
 from mlmon.append_log import AppendLog, format_rows, needs_quotes
-from mlmon.bus import Bus, Delivery
+from mlmon.bus import CONSUMER_LINGER, Bus, Delivery
 from mlmon.errors import DecodeError
 from mlmon.hot_join import Held, HotJoin, Joined, Outcome
 from mlmon.join_store import JoinStore
 from mlmon.log_layout import METRIC_COLUMNS, METRIC_LOG, ORPHAN_COLUMNS, ORPHAN_LOG
 from mlmon.monitors import LiveQuality
+from mlmon.quality import regression_figures
 from mlmon.services.dead_letters import Rejected, dead_letter, too_large
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
@@ -180,6 +181,9 @@ class MetricService:
         }
         self.store.commit(offsets)
         self._update_gauges()
+        # numpy imports its quantile machinery on first use (~80 ms): pay it before the first
+        # records, not while they wait.
+        regression_figures(np.zeros(2), np.ones(2))
         self.stats.ready = True
         consumers_done = asyncio.Event()
         try:
@@ -196,8 +200,7 @@ class MetricService:
             self.store.close()
 
     async def _consume(self, queue: str, truth: bool) -> None:
-        linger = self.settings.batch_linger_ms / 1000
-        async for batch in self.bus.batches(queue, self.settings.prefetch, linger):
+        async for batch in self.bus.batches(queue, self.settings.prefetch, CONSUMER_LINGER):
             async with self._lock:
                 rejected, released = self._join(batch, queue, truth)
                 if rejected:

@@ -16,7 +16,7 @@ import numpy as np
 
 from mlmon.alerting import Alerting
 from mlmon.alerts import drift_signals
-from mlmon.bus import Bus, Delivery, OutMessage
+from mlmon.bus import CONSUMER_LINGER, Bus, Delivery, OutMessage
 from mlmon.errors import DecodeError
 from mlmon.models import Predictor, width_problem
 from mlmon.monitors import LiveDrift
@@ -66,7 +66,6 @@ async def run_model(
         predictor.n_features,
     )
     stats.ready = True
-    linger = settings.batch_linger_ms / 1000
     headers = {HEADER_MODEL: predictor.name, HEADER_MODEL_VERSION: predictor.version}
     refresher = (
         asyncio.create_task(
@@ -77,7 +76,7 @@ async def run_model(
     )
     try:
         queue = settings.features_queue_of_model
-        async for batch in bus.batches(queue, settings.prefetch, linger):
+        async for batch in bus.batches(queue, settings.prefetch, CONSUMER_LINGER):
             messages, rejected = _decode(batch, predictor.n_features, settings.max_message_bytes)
             usable = sum(int(m.usable.sum()) for m in messages)
             outgoing, failed = _predict(predictor, messages, headers, drift)
