@@ -42,13 +42,15 @@ def main() -> None:
         log = logs / "metric_log.csv"
         write_log(log, args.rows, args.models)
         print(f"{args.rows:,} rows, {args.models} models, {log.stat().st_size / 1e6:.0f} MB log")
-        state = DashboardState(logs, list)
-        timed("first refresh (reads the whole log)", state.refresh)
-        timed("refresh, no new rows", state.refresh)
+        state = DashboardState(logs)
+        timed("first refresh (reads the whole log)", lambda: state.refresh([]))
+        timed("refresh, no new rows", lambda: state.refresh([]))
         with log.open("a") as handle, log.open() as source:
             source.readline()
             handle.write("".join(source.readline() for _ in range(1000)))
-        timed("refresh after 1,000 new rows (all figures)", lambda: state.refresh(recompute=True))
+        timed(
+            "refresh after 1,000 new rows (all figures)", lambda: state.refresh([], recompute=True)
+        )
         payload = msgspec.json.encode(state.latest)
         print(f"{'snapshot sent to the page':<44} {len(payload) / 1024:9.1f} kB")
         reader = state.reader

@@ -124,13 +124,12 @@ def up(
         typer.echo("models: " + ", ".join(p.name for p in predictors) + " (champion first)")
     if dashboard:
         typer.echo(f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/")
-    serve = settings.dashboard_port if dashboard else None
     if settings.embedded:
-        _run(run_embedded(settings, list(zip(slots, predictors, strict=True)), limits, serve))
+        _run(run_embedded(settings, list(zip(slots, predictors, strict=True)), limits, dashboard))
     else:
         from mlmon.supervisor import Supervisor
 
-        _run(Supervisor(settings, slots, model_workers, serve).run(limits))
+        _run(Supervisor(settings, slots, model_workers, dashboard).run(limits))
     typer.echo(
         f"rows in {settings.logs_dir / 'metric_log.csv'}, "
         f"plot in {settings.logs_dir / 'error_distribution.png'}"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmon.error_log import ErrorLogReader
+from mlmon.log_layout import METRIC_LOG
 from mlmon.status import pending_halves, read_statuses, totals
 
 StatusSource = Callable[[], list[dict[str, Any]]]
@@ -44,7 +45,7 @@ class Progress:
     def __init__(self, logs_dir: Path, statuses: StatusSource) -> None:
         """`statuses` gives the services' status dicts: live objects or their files."""
         self._statuses = statuses
-        self._reader = ErrorLogReader(logs_dir / "metric_log.csv")
+        self._reader = ErrorLogReader(logs_dir / METRIC_LOG)
         self._reader.poll()
         self._baseline = self._reader.count  # rows written before this run
 

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         None, ge=1, le=65535, description="serve Prometheus /metrics on this port; unset = off"
     )
     status_interval: float = Field(1.0, gt=0, description="seconds between status updates")
-    dashboard_port: int | None = Field(
+    dashboard_port: int = Field(
         8050, ge=1, le=65535, description="live dashboard port (`up`, `dashboard`)"
     )
     dashboard_host: str = Field("127.0.0.1", description="address the dashboard listens on")

@@ -66,11 +66,11 @@ class Supervisor:
         settings: Settings,
         models: list[ModelSlot] | None = None,
         model_workers: int = 1,
-        dashboard_port: int | None = None,
+        dashboard: bool = False,
     ) -> None:
         self.settings = settings
         self.models = models or [ModelSlot(settings.model_path, None, None)]
-        self.dashboard_port = dashboard_port
+        self.dashboard = dashboard
         self.env = {**os.environ, **settings_env(settings)}
         log_dir = settings.logs_dir / "services"
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,7 @@ class Supervisor:
                 Child(
                     "model",
                     [*base, "model"],
-                    log_dir / f"model-{slot.name or ''}{'-' if slot.name else ''}{i}.log",
+                    log_dir / (f"model-{slot.name}-{i}.log" if slot.name else f"model-{i}.log"),
                     env=slot.env(),
                 )
                 for slot in self.models
@@ -92,14 +92,9 @@ class Supervisor:
             Child("metric", [*base, "metric"], log_dir / "metric.log"),
             Child("plot", [*base, "plot"], log_dir / "plot.log"),
         ]
-        if dashboard_port is not None:
+        if dashboard:  # its port comes with the settings, as every child's does
             self.children.append(
-                Child(
-                    "dashboard",
-                    [*base, "dashboard"],
-                    log_dir / "dashboard.log",
-                    env={env_name("dashboard_port"): str(dashboard_port)},
-                )
+                Child("dashboard", [*base, "dashboard"], log_dir / "dashboard.log")
             )
         if settings.metrics_port is not None:
             # One host, many processes: each gets its own port, counting up from the setting.
@@ -148,8 +143,8 @@ class Supervisor:
         started = time.time()
         progress = Progress(self.settings.logs_dir, status_files(self.settings.state_dir, started))
         display = Display()
-        if self.dashboard_port is not None:  # a port in use: fail now, not after five restarts
-            listening_socket(self.settings.dashboard_host, self.dashboard_port).close()
+        if self.dashboard:  # a port in use: fail now, not after five restarts
+            listening_socket(self.settings.dashboard_host, self.settings.dashboard_port).close()
         features, consumers = self.children[0], self.children[1:]
         keepers = [asyncio.create_task(self._keep_alive(child)) for child in consumers]
         try:

@@ -119,7 +119,7 @@ async def run_embedded(
     settings: Settings,
     models: list[tuple[ModelSlot, Predictor]],
     limits: RunLimits,
-    dashboard_port: int | None = None,
+    dashboard: bool = False,
 ) -> Snapshot:
     """Every service on one in-process bus. Nothing survives the process: a demo mode."""
     queues = [slot.queue or settings.queue_features for slot, _ in models]
@@ -133,7 +133,8 @@ async def run_embedded(
     progress = Progress(settings.logs_dir, lambda: [s.snapshot() for s in every])
     display = Display()
     # Bind the dashboard's port before anything starts: a port in use fails the run at once.
-    sock = listening_socket(settings.dashboard_host, dashboard_port) if dashboard_port else None
+    port = settings.dashboard_port
+    sock = listening_socket(settings.dashboard_host, port) if dashboard else None
     reporters = [
         asyncio.create_task(publish_status(settings.state_dir, s, settings.status_interval))
         for s in [*every, dashboard_stats]

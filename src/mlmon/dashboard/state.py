@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from mlmon.dashboard.aggregates import (
 from mlmon.error_log import ErrorLogReader
 from mlmon.log_layout import METRIC_LOG
 
-StatusSource = Callable[[], list[dict[str, Any]]]
 LOG_EXTRAS = ("y_true", "y_pred", "joined_at")
 # The log's figures cost ~0.2 s per million rows; recomputing them at most once per this many
 # times their last cost keeps the dashboard under a fifth of a core however long the log grows.
@@ -43,10 +41,8 @@ def log_columns(reader: ErrorLogReader) -> LogColumns:
 class DashboardState:
     """The latest snapshot the page is sent, and a version that changes with it."""
 
-    def __init__(self, logs_dir: Path, statuses: StatusSource) -> None:
-        """`statuses` gives the services' status dicts (their files, or live objects)."""
+    def __init__(self, logs_dir: Path) -> None:
         self.reader = ErrorLogReader(logs_dir / METRIC_LOG, extra=LOG_EXTRAS)
-        self.statuses = statuses
         self._rates = Rates()
         self._log_figures: dict[str, Any] = {}
         self._new_rows = 0  # rows read since the log's figures were last computed
@@ -56,13 +52,11 @@ class DashboardState:
         self.latest: dict[str, Any] = {"version": 0, "rows": 0}
 
     def refresh(
-        self,
-        now: float | None = None,
-        recompute: bool = False,
-        statuses: list[dict[str, Any]] | None = None,
+        self, statuses: list[dict[str, Any]], now: float | None = None, recompute: bool = False
     ) -> dict[str, Any]:
-        """Read new rows and statuses; the log's figures are recomputed when rows came (at most
-        once per COST_MULTIPLE times their last cost), or when asked to."""
+        """Read new rows; take the services' statuses (from their files, or live objects). The
+        log's figures are recomputed when rows came (at most once per COST_MULTIPLE times their
+        last cost), or when asked to."""
         now = time.time() if now is None else now
         self._new_rows += self.reader.poll()
         started = time.monotonic()
@@ -78,8 +72,6 @@ class DashboardState:
             self._new_rows = 0
             self._log_computed = time.monotonic()
             self._log_cost = self._log_computed - started
-        if statuses is None:
-            statuses = self.statuses()
         self.version += 1
         self.latest = {
             "version": self.version,

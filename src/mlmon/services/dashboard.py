@@ -15,8 +15,9 @@ import time
 import uvicorn
 
 from mlmon.dashboard.app import create_app
-from mlmon.dashboard.state import DashboardState, StatusSource
+from mlmon.dashboard.state import DashboardState
 from mlmon.errors import ConfigError
+from mlmon.progress import StatusSource
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats, read_statuses
 
@@ -45,7 +46,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def status_files(settings: Settings) -> StatusSource:
+def fresh_status_files(settings: Settings) -> StatusSource:
+    """Statuses of the processes alive now: a sliding window, unlike `up`'s since-start view."""
     window = max(STATUS_MAX_AGE, 5 * settings.status_interval)
     return lambda: read_statuses(settings.state_dir, time.time() - window)
 
@@ -58,9 +60,10 @@ async def run_dashboard(
     sock: socket.socket | None = None,
 ) -> None:
     """Serve until `stop` is set."""
-    port = settings.dashboard_port or 8050
+    port = settings.dashboard_port
     sock = sock or listening_socket(settings.dashboard_host, port)
-    state = DashboardState(settings.logs_dir, statuses or status_files(settings))
+    statuses = statuses or fresh_status_files(settings)
+    state = DashboardState(settings.logs_dir)
     config = uvicorn.Config(
         create_app(state), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
     )
@@ -73,7 +76,7 @@ async def run_dashboard(
             try:
                 # Statuses read here, on the loop: the embedded services change their live
                 # counters on it, so a worker thread must not copy them mid-update.
-                await asyncio.to_thread(state.refresh, None, False, state.statuses())
+                await asyncio.to_thread(state.refresh, statuses())
                 stats.counters["refreshes"] += 1
             except Exception:
                 stats.counters["refresh_errors"] += 1

@@ -17,13 +17,13 @@ from mlmon.dashboard.aggregates import metrics_over_time
 from mlmon.dashboard.state import LOG_EXTRAS, log_columns
 from mlmon.error_log import ErrorLogReader
 from mlmon.error_plot import render_error_distribution
+from mlmon.log_layout import METRIC_LOG
 from mlmon.over_time_plot import render_metrics_over_time
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
 
 log = logging.getLogger("mlmon.plot")
 
-METRIC_LOG = "metric_log.csv"
 PLOT_FILE = "error_distribution.png"
 OVER_TIME_FILE = "metrics_over_time.png"
 
