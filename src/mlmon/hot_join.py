@@ -18,11 +18,15 @@ order, whichever level they wait in.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from mlmon.join_store import Changes, Facts, JoinStore, PredictionFact, TruthFact
+from mlmon.wire import Floats
 
 TRUTH = "y_true"
 PREDICTION = "y_pred"
@@ -65,6 +69,31 @@ class Joined:
         self.joined_at.append(joined_at)
         self.label_delay.append(truth[2] - arrived_at)
 
+    def extend(
+        self,
+        keys: list[str],
+        y_true: Floats,
+        y_pred: Floats,
+        model: str,
+        version: str,
+        sent_at: Floats,
+        joined_at: float,
+        label_delay: float,
+    ) -> None:
+        """Many pairs of one model joined at once; `sent_at` NaN where unknown."""
+        n = len(keys)
+        self.keys += keys
+        self.y_true += y_true.tolist()
+        self.y_pred += y_pred.tolist()
+        self.models += [model] * n
+        self.versions += [version] * n
+        stamps = sent_at.tolist()
+        if bool(np.isnan(sent_at).any()):
+            stamps = [None if math.isnan(s) else s for s in stamps]
+        self.sent_at += stamps
+        self.joined_at += [joined_at] * n
+        self.label_delay += [label_delay] * n
+
     def absolute_errors(self) -> list[float]:
         return [abs(t - p) for t, p in zip(self.y_true, self.y_pred, strict=True)]
 
@@ -78,6 +107,8 @@ class Held:
     waiting: int = 0
     truth_keys: list[str] = field(default_factory=list)
     prediction_keys: list[tuple[str, str]] = field(default_factory=list)
+    truth_batches: list[str] = field(default_factory=list)  # batch_join's
+    prediction_batches: list[tuple[str, str]] = field(default_factory=list)  # (batch, model)
 
 
 @dataclass(slots=True)
@@ -195,7 +226,7 @@ class HotJoin:
                 self._waiting_predictions -= 1
                 predictions.append((key, *waiting[0]))
         self.store.add_pending(truths, predictions)
-        held.waiting = 0
+        held.waiting -= len(truths) + len(predictions)
         held.truth_keys.clear()
         held.prediction_keys.clear()
 

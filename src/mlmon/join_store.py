@@ -39,6 +39,15 @@ CREATE TABLE IF NOT EXISTS joined (
     PRIMARY KEY (key, model));
 CREATE INDEX IF NOT EXISTS joined_at ON joined (joined_at);
 CREATE TABLE IF NOT EXISTS offsets (log TEXT PRIMARY KEY, offset INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS truth_batches (
+    batch TEXT PRIMARY KEY, body BLOB NOT NULL, digest BLOB NOT NULL, arrived_at REAL NOT NULL,
+    unmatched BLOB NOT NULL, waiting INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS truth_batches_arrived ON truth_batches (arrived_at);
+CREATE TABLE IF NOT EXISTS prediction_batches (
+    batch TEXT NOT NULL, model TEXT NOT NULL, version TEXT NOT NULL, body BLOB NOT NULL,
+    digest BLOB NOT NULL, arrived_at REAL NOT NULL, rows INTEGER NOT NULL, joined_at REAL,
+    PRIMARY KEY (batch, model));
+CREATE INDEX IF NOT EXISTS prediction_batches_arrived ON prediction_batches (arrived_at);
 """
 
 
@@ -77,6 +86,23 @@ class Orphan:
     kind: str  # "y_true" or "y_pred"
     value: float
     model: str
+    arrived_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTruthBatch:
+    body: bytes
+    digest: bytes
+    arrived_at: float
+    unmatched: bytes  # int32 row numbers no model has matched yet
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPredictionBatch:
+    model: str
+    version: str
+    body: bytes
+    digest: bytes
     arrived_at: float
 
 
@@ -211,11 +237,99 @@ class JoinStore:
         return orphans
 
     def pending(self) -> dict[str, int]:
-        """Halves waiting for a partner, by kind."""
+        """Halves waiting for a partner, by kind (records, whether alone or in batches)."""
         db = self._db
-        truths = db.execute("SELECT COUNT(*) FROM truths WHERE matched = 0").fetchone()[0]
-        predictions = db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+        truths = db.execute(
+            "SELECT (SELECT COUNT(*) FROM truths WHERE matched = 0)"
+            " + (SELECT COALESCE(SUM(waiting), 0) FROM truth_batches)"
+        ).fetchone()[0]
+        predictions = db.execute(
+            "SELECT (SELECT COUNT(*) FROM predictions)"
+            " + (SELECT COALESCE(SUM(rows), 0) FROM prediction_batches WHERE joined_at IS NULL)"
+        ).fetchone()[0]
         return {"y_true": int(truths), "y_pred": int(predictions)}
+
+    # Whole batches (batch_join): one row per batch of mlmon's own messages, however many
+    # records it carries, the body kept as it came off the wire.
+
+    def truth_batch(self, batch: str) -> StoredTruthBatch | None:
+        row = self._db.execute(
+            "SELECT body, digest, arrived_at, unmatched FROM truth_batches WHERE batch = ?",
+            (batch,),
+        ).fetchone()
+        return None if row is None else StoredTruthBatch(*row)
+
+    def save_truth_batch(
+        self, batch: str, body: bytes, digest: bytes, arrived_at: float, unmatched: bytes,
+        waiting: int,
+    ) -> None:  # fmt: skip
+        """Insert a true values' batch, or update which of its rows no model has matched."""
+        self._db.execute(
+            "INSERT INTO truth_batches (batch, body, digest, arrived_at, unmatched, waiting) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (batch) DO UPDATE SET "
+            "unmatched = excluded.unmatched, waiting = excluded.waiting",
+            (batch, body, digest, arrived_at, unmatched, waiting),
+        )
+
+    def prediction_batch_digest(self, batch: str, model: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT digest FROM prediction_batches WHERE batch = ? AND model = ?", (batch, model)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def waiting_prediction_batches(self, batch: str) -> list[StoredPredictionBatch]:
+        return [
+            StoredPredictionBatch(*row)
+            for row in self._db.execute(
+                "SELECT model, version, body, digest, arrived_at FROM prediction_batches "
+                "WHERE batch = ? AND joined_at IS NULL",
+                (batch,),
+            )
+        ]
+
+    def save_prediction_batch(
+        self, batch: str, stored: StoredPredictionBatch, rows: int, joined_at: float | None
+    ) -> None:
+        """Insert a model's batch of predictions, waiting (joined_at None) or joined; a joined
+        batch keeps only its digest, to recognise a redelivery."""
+        body = stored.body if joined_at is None else b""
+        self._db.execute(
+            "INSERT INTO prediction_batches "
+            "(batch, model, version, body, digest, arrived_at, rows, joined_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch, model) DO UPDATE SET "
+            "body = excluded.body, joined_at = excluded.joined_at",
+            (batch, stored.model, stored.version, body, stored.digest, stored.arrived_at, rows,
+             joined_at),
+        )  # fmt: skip
+
+    def expire_batches(
+        self, now: float
+    ) -> tuple[list[StoredTruthBatch], list[StoredPredictionBatch]]:
+        """Forget batches older than max_wait; return those with rows that never met a
+        partner: true values' batches with unmatched rows, predictions' batches never joined."""
+        cutoff = now - self.max_wait
+        db = self._db
+        truths = [
+            StoredTruthBatch(*row)
+            for row in db.execute(
+                "SELECT body, digest, arrived_at, unmatched FROM truth_batches "
+                "WHERE arrived_at < ? AND waiting > 0",
+                (cutoff,),
+            )
+        ]
+        predictions = [
+            StoredPredictionBatch(*row)
+            for row in db.execute(
+                "SELECT model, version, body, digest, arrived_at FROM prediction_batches "
+                "WHERE arrived_at < ? AND joined_at IS NULL",
+                (cutoff,),
+            )
+        ]
+        db.execute("DELETE FROM truth_batches WHERE arrived_at < ?", (cutoff,))
+        db.execute(
+            "DELETE FROM prediction_batches WHERE COALESCE(joined_at, arrived_at) < ?", (cutoff,)
+        )
+        return truths, predictions
 
     def close(self) -> None:
         self._db.execute("ROLLBACK")

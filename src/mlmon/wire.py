@@ -34,6 +34,9 @@ BATCH = "application/vnd.mlmon.batch+msgpack"
 # When features published the record, in integer epoch microseconds: the AMQP client encodes a
 # Python float header as a 32-bit float, which would round today's epoch to 128 s steps.
 HEADER_SENT_AT = "x-mlmon-sent-at-us"
+# Names a batch of records: the features batch, its true values' batch and every model's
+# predictions for it carry the same one (batch_join joins them as a whole).
+HEADER_BATCH = "x-mlmon-batch"
 HEADER_MODEL = "x-mlmon-model"
 HEADER_MODEL_VERSION = "x-mlmon-model-version"
 HEADER_REASON = "x-mlmon-reason"  # why a message was dead-lettered

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 
 from mlmon.bus import OutMessage
 from mlmon.bus.rabbit import RabbitBus
 from mlmon.settings import Settings
 from mlmon.wire import (
     BATCH,
+    HEADER_BATCH,
     HEADER_REASON,
     decode_batch,
     encode_batch,
@@ -81,30 +83,46 @@ async def test_bad_features_and_values_go_to_dead_letter_queues(rabbit_settings:
     assert b"{not json" in [body for body, _ in dead_features]  # the original bytes, unchanged
 
 
-async def test_a_bad_row_in_a_batch_is_dead_lettered_alone(rabbit_settings: Settings) -> None:
+@pytest.mark.parametrize("named", [False, True], ids=["hand-made", "named-batch"])
+async def test_a_bad_row_in_a_batch_is_dead_lettered_alone(
+    rabbit_settings: Settings, named: bool
+) -> None:
     """A NaN row inside a batched message goes to the dead-letter queue by itself, as a batch
-    of one with its reason; the other rows of the batch are predicted and joined."""
+    of one with its reason; the other rows of the batch are predicted and joined. Named
+    batches (as mlmon's features sends them, joined as a whole) behave the same; there the
+    prediction whose true value was refused is an orphan at once."""
     s = rabbit_settings
+    headers = {HEADER_BATCH: "b-0"} if named else {}
     features = np.full((3, 10), 0.01)
     features[1, 4] = np.nan
     truths = np.array([1.0, 2.0, np.inf])
     bus = RabbitBus(s, "test-bad-rows")
     await bus.connect()
     try:
-        async with running(s):
+        async with running(s) as stats:
             ids, stamps = ["b-0", "b-1", "b-2"], np.zeros(3)
             await bus.publish(
-                s.queue_features, [OutMessage(encode_batch(ids, features, stamps), {}, BATCH)]
+                s.queue_features,
+                [OutMessage(encode_batch(ids, features, stamps), headers, BATCH)],
             )
             await bus.publish(
-                s.queue_y_true, [OutMessage(encode_batch(ids, truths, stamps), {}, BATCH)]
+                s.queue_y_true, [OutMessage(encode_batch(ids, truths, stamps), headers, BATCH)]
             )
             rows = await wait_for_rows(s.logs_dir, 1)
             (dead_feature,) = await drain(bus, s.queue_features + ".dead", 1)
             (dead_truth,) = await drain(bus, s.queue_y_true + ".dead", 1)
+            await asyncio.sleep(2 * s.status_interval)  # the pending gauges are refreshed
+            metric = stats["metric"]
     finally:
         await bus.close()
     assert [row["id"] for row in rows] == ["b-0"]  # b-1 has no prediction, b-2 no true value
     assert "record 'b-1': non-finite number" in dead_feature[1]
     assert decode_batch(dead_feature[0]).ids == ["b-1"]
     assert "record 'b-2': non-finite value" in dead_truth[1]
+    assert metric.gauges["pending_y_true"] == 1  # b-1's true value waits for a prediction
+    if named:
+        assert metric.counters["orphans"] == 1
+        orphans = (s.logs_dir / "orphans.csv").read_text()
+        assert "b-2,y_pred," in orphans
+    else:
+        assert metric.gauges["pending_y_pred"] == 1  # b-2 waits until it expires

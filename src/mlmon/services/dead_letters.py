@@ -10,7 +10,14 @@ from typing import Any
 from mlmon.bus import Bus, Delivery, OutMessage
 from mlmon.status import ServiceStats
 from mlmon.topology import DEAD_SUFFIX
-from mlmon.wire import BATCH, HEADER_REASON, HEADER_SOURCE_QUEUE, Records, encode_batch
+from mlmon.wire import (
+    BATCH,
+    HEADER_BATCH,
+    HEADER_REASON,
+    HEADER_SOURCE_QUEUE,
+    Records,
+    encode_batch,
+)
 
 log = logging.getLogger("mlmon.dead")
 
@@ -38,7 +45,9 @@ class Rejected:
             records.values[index : index + 1],
             records.sent_at[index : index + 1],
         )
-        return cls(delivery.queue, body, BATCH, reason, delivery.headers)
+        # Cut out of its batch, the record is no longer that batch.
+        headers = {k: v for k, v in delivery.headers.items() if k != HEADER_BATCH}
+        return cls(delivery.queue, body, BATCH, reason, headers)
 
 
 def too_large(delivery: Delivery, limit: int) -> str | None:

@@ -15,7 +15,14 @@ from mlmon.dataset import Dataset, load_dataset, row_order
 from mlmon.ids import IdGenerator
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
-from mlmon.wire import BATCH, encode_batch, encode_features, encode_value, sent_at_header
+from mlmon.wire import (
+    BATCH,
+    HEADER_BATCH,
+    encode_batch,
+    encode_features,
+    encode_value,
+    sent_at_header,
+)
 
 log = logging.getLogger("mlmon.features")
 
@@ -76,13 +83,13 @@ def _batches(
     for start in range(0, len(ids), size):
         part = slice(start, start + size)
         stamps = np.full(len(ids[part]), now)
+        # Ids are unique, so the first one names the batch.
+        headers = {HEADER_BATCH: ids[start]}
         features.append(
-            OutMessage(
-                encode_batch(ids[part], data.features[rows[part]], stamps), content_type=BATCH
-            )
+            OutMessage(encode_batch(ids[part], data.features[rows[part]], stamps), headers, BATCH)
         )
         truths.append(
-            OutMessage(encode_batch(ids[part], data.target[rows[part]], stamps), content_type=BATCH)
+            OutMessage(encode_batch(ids[part], data.target[rows[part]], stamps), headers, BATCH)
         )
     return features, truths
 

@@ -18,16 +18,18 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from mlmon.alerting import Alerting
 from mlmon.append_log import AppendLog, format_rows, needs_quotes
+from mlmon.batch_join import BatchHalf, BatchJoin, batch_keys, digest
 from mlmon.bus import CONSUMER_LINGER, Bus, Delivery
 from mlmon.errors import DecodeError
 from mlmon.hot_join import Held, HotJoin, Joined, Outcome
-from mlmon.join_store import JoinStore
+from mlmon.join_store import JoinStore, Orphan
 from mlmon.log_layout import METRIC_COLUMNS, METRIC_LOG, ORPHAN_COLUMNS, ORPHAN_LOG
 from mlmon.monitors import LiveQuality
 from mlmon.quality import regression_figures
@@ -36,10 +38,13 @@ from mlmon.settings import Settings
 from mlmon.status import ServiceStats
 from mlmon.telemetry import Telemetry
 from mlmon.wire import (
+    BATCH,
+    HEADER_BATCH,
     HEADER_MODEL,
     HEADER_MODEL_VERSION,
     Records,
     decode_records,
+    encode_batch,
     header_sent_at,
     header_str,
     record_key,
@@ -58,9 +63,11 @@ HELD_SHARE_OF_PREFETCH = 0.5
 
 
 def metric_lines(joined: Joined, classification: bool = False) -> str:
-    """CSV lines for joined records: a plain f-string per row, several times faster than the
-    generic formatter, which takes over when an id or model name needs quoting. For
-    classification the error column holds 0/1 (wrong label) instead of |y_true - y_pred|."""
+    """CSV lines for joined records, column by column: each column's cells are formatted in
+    one C-level pass, and a value repeated down a column (the batch's send and join times,
+    the model) is formatted once. The generic formatter takes over when an id or a model
+    name needs quoting. For classification the error column holds 0/1 (wrong label) instead
+    of |y_true - y_pred|."""
     errors = (
         [float(t != p) for t, p in zip(joined.y_true, joined.y_pred, strict=True)]
         if classification
@@ -77,15 +84,48 @@ def metric_lines(joined: Joined, classification: bool = False) -> str:
         joined.joined_at,
     )
     names = {*joined.models, *joined.versions}
-    if any(needs_quotes(text) for text in names) or any(map(needs_quotes, joined.keys)):
+    if any(needs_quotes(text) for text in names) or needs_quotes("".join(joined.keys)):
         return format_rows(list(zip(*columns, strict=True)))
-    return "".join(
-        f"{key},{y_true!r},{y_pred!r},{error!r},{model},{version},"
-        f"{'' if sent_at is None else repr(sent_at)},{joined_at!r}\n"
-        for key, y_true, y_pred, error, model, version, sent_at, joined_at in zip(
-            *columns, strict=True
-        )
-    )
+    if not joined:
+        return ""
+    cells = [
+        joined.keys,
+        list(map(repr, joined.y_true)),
+        list(map(repr, joined.y_pred)),
+        list(map(repr, errors)),
+        joined.models,
+        joined.versions,
+        _repeated_cells(joined.sent_at),
+        _repeated_cells(joined.joined_at),
+    ]
+    return "\n".join(map(",".join, zip(*cells, strict=True))) + "\n"
+
+
+def _repeated_cells(values: Sequence[float | None]) -> list[str]:
+    """Cells of a column whose values repeat (a batch shares its times), None as empty."""
+    text = {value: "" if value is None else repr(value) for value in set(values)}
+    try:
+        return list(map(text.__getitem__, values))
+    except KeyError:  # a NaN is not equal to itself, so no dict finds it
+        return ["" if value is None else repr(value) for value in values]
+
+
+def _finite_rows(
+    delivery: Delivery, records: Records, rejected: list[Rejected]
+) -> list[int] | None:
+    """The rows with a finite value (None: all of them); the others are rejected."""
+    if bool(np.isfinite(records.values).all()):  # only a batch can carry a non-finite one
+        return None
+    kept = []
+    for index, (record_id, value) in enumerate(
+        zip(records.ids, records.values.tolist(), strict=True)
+    ):
+        if math.isfinite(value):
+            kept.append(index)
+        else:
+            reason = f"record {record_id!r}: non-finite value (NaN or Infinity)"
+            rejected.append(Rejected.row(delivery, records, index, reason))
+    return kept
 
 
 class _Halves:
@@ -111,19 +151,9 @@ class _Halves:
         rejected: list[Rejected],
     ) -> None:
         values = records.values
-        kept: list[int] | None = None
-        if not bool(np.isfinite(values).all()):  # only a batch can carry one
-            kept = []
-            for index, (record_id, value) in enumerate(
-                zip(records.ids, values.tolist(), strict=True)
-            ):
-                if math.isfinite(value):
-                    kept.append(index)
-                else:
-                    reason = f"record {record_id!r}: non-finite value (NaN or Infinity)"
-                    rejected.append(Rejected.row(delivery, records, index, reason))
-            if not kept:
-                return
+        kept = _finite_rows(delivery, records, rejected)
+        if kept == []:
+            return
         ids = records.ids if kept is None else [records.ids[i] for i in kept]
         stamps = records.sent_at if kept is None else records.sent_at[kept]
         self._starts.append(len(self.keys))
@@ -161,6 +191,7 @@ class MetricService:
                 telemetry.registry.register(self.alerting)
         self.store = JoinStore(settings.state_dir / "join.sqlite", settings.max_label_wait)
         self.join = HotJoin(self.store)
+        self.batches = BatchJoin(self.store)
         self.metric_log = AppendLog(settings.logs_dir / METRIC_LOG, METRIC_COLUMNS)
         self.orphan_log = AppendLog(settings.logs_dir / ORPHAN_LOG, ORPHAN_COLUMNS)
         self._lock = asyncio.Lock()  # one batch at a time touches the store and the logs
@@ -228,14 +259,16 @@ class MetricService:
         commit. Returns what to dead-letter, and the held batches now safe to ack."""
         rejected: list[Rejected] = []
         now, clock = time.time(), time.monotonic()
-        halves = self._halves(batch, truth, rejected)
+        halves, whole = self._halves(batch, truth, rejected, now)
         held = Held(batch, clock + HOLD_SECONDS)
+        orphans: list[Orphan] = []
         try:
-            if truth:
+            outcome = Outcome()
+            if halves.keys and truth:
                 outcome = self.join.offer_truths(
                     halves.keys, halves.values, halves.sent_at, now, held
                 )
-            else:
+            elif halves.keys:
                 outcome = self.join.offer_predictions(
                     halves.keys,
                     halves.values,
@@ -245,16 +278,28 @@ class MetricService:
                     now,
                     held,
                 )
+            offer = self.batches.offer_truth if truth else self.batches.offer_prediction
+            for delivery, half in whole:
+                offered = offer(half, held, outcome.joined)
+                outcome.duplicates += offered.duplicates
+                orphans += offered.orphans
+                if offered.conflict is not None:
+                    rejected.append(Rejected.message(delivery, offered.conflict))
             self._held[queue].append(held)
-            offset = self.metric_log.append_text(
-                metric_lines(outcome.joined, self.settings.task == "classification")
-            )
+            offsets = {
+                METRIC_LOG: self.metric_log.append_text(
+                    metric_lines(outcome.joined, self.settings.task == "classification")
+                )
+            }
+            if orphans:
+                offsets[ORPHAN_LOG] = self._write_orphans(orphans, now)
             released = self._release(clock, commit=False)
-            self.store.commit({METRIC_LOG: offset})
+            self.store.commit(offsets)
         except BaseException:
             self.store.rollback()
             raise
         self._count(outcome, halves, rejected)
+        self._report_orphans(orphans, "is missing from its true values' batch (refused there)")
         return rejected, released
 
     def _release(self, clock: float, everything: bool = False, commit: bool = True) -> list[Held]:
@@ -273,6 +318,7 @@ class MetricService:
                 count -= len(oldest.deliveries)
                 if oldest.waiting:
                     self.join.persist(oldest)
+                    self.batches.persist(oldest)
                 released.append(oldest)
         if commit and released:
             try:
@@ -293,9 +339,13 @@ class MetricService:
             if self.telemetry is not None:
                 self.telemetry.observe(joined)
 
-    def _halves(self, batch: list[Delivery], truth: bool, rejected: list[Rejected]) -> _Halves:
-        """Every usable record of the batch, column-wise, with where it came from."""
+    def _halves(
+        self, batch: list[Delivery], truth: bool, rejected: list[Rejected], now: float
+    ) -> tuple[_Halves, list[tuple[Delivery, BatchHalf]]]:
+        """Every usable record of the batch: records to join one by one, column-wise, with
+        where they came from; and whole batches of mlmon's own, to join as a whole."""
         halves = _Halves()
+        whole: list[tuple[Delivery, BatchHalf]] = []
         for delivery in batch:
             records = self._decode(delivery, rejected)
             if records is None:
@@ -305,8 +355,26 @@ class MetricService:
             else:
                 model = header_str(delivery.headers, HEADER_MODEL) or UNNAMED_MODEL
                 version = header_str(delivery.headers, HEADER_MODEL_VERSION)
-            halves.add(delivery, records, model, version, rejected)
-        return halves
+            name = header_str(delivery.headers, HEADER_BATCH)
+            keys = batch_keys(records.ids) if name and delivery.content_type == BATCH else None
+            if keys is None:
+                halves.add(delivery, records, model, version, rejected)
+                continue
+            kept = _finite_rows(delivery, records, rejected)
+            if kept == []:
+                continue
+            body, message = delivery.body, digest(delivery.body)
+            if kept is not None:
+                records = Records(
+                    [records.ids[i] for i in kept], records.values[kept], records.sent_at[kept]
+                )
+                keys = [keys[i] for i in kept]
+                body = encode_batch(records.ids, records.values, records.sent_at)
+            half = BatchHalf(
+                name, keys, records.values, records.sent_at, body, message, now, model, version
+            )
+            whole.append((delivery, half))
+        return halves, whole
 
     def _decode(self, delivery: Delivery, rejected: list[Rejected]) -> Records | None:
         """The delivery's records, or None after rejecting the whole message."""
@@ -360,21 +428,23 @@ class MetricService:
 
     def _expire(self, now: float) -> None:
         try:
-            orphans = self.store.expire(now)
-            offset = self.orphan_log.append(
-                [(o.key, o.kind, o.value, o.model, o.arrived_at, now) for o in orphans]
-            )
-            self.store.commit({ORPHAN_LOG: offset})
+            orphans = self.store.expire(now) + self.batches.expire(now)
+            self.store.commit({ORPHAN_LOG: self._write_orphans(orphans, now)})
         except BaseException:
             self.store.rollback()
             raise
+        self._report_orphans(orphans)
+
+    def _write_orphans(self, orphans: list[Orphan], now: float) -> int:
+        """Append orphans to orphans.csv; return its new end offset, to commit."""
+        return self.orphan_log.append(
+            [(o.key, o.kind, o.value, o.model, o.arrived_at, now) for o in orphans]
+        )
+
+    def _report_orphans(self, orphans: list[Orphan], why: str = "") -> None:
+        why = why or f"never met its partner within {self.settings.max_label_wait:.0f}s"
         for orphan in orphans[:ORPHANS_LOGGED]:
-            log.warning(
-                "orphan: %s %r never met its partner within %.0fs",
-                orphan.kind,
-                orphan.key,
-                self.settings.max_label_wait,
-            )
+            log.warning("orphan: %s %r %s", orphan.kind, orphan.key, why)
         if len(orphans) > ORPHANS_LOGGED:
             extra = len(orphans) - ORPHANS_LOGGED
             log.warning("... and %d more orphans, all in %s", extra, self.orphan_log.path)
@@ -382,8 +452,9 @@ class MetricService:
         self.stats.counters["orphaned_predictions"] += sum(o.kind == "y_pred" for o in orphans)
 
     def _update_gauges(self) -> None:
+        in_memory = self.batches.waiting()
         for kind, count in self.join.pending().items():
-            self.stats.gauges[f"pending_{kind}"] = count
+            self.stats.gauges[f"pending_{kind}"] = count + in_memory[kind]
         joined = self.stats.counters["joined"]
         predicted = (
             joined

@@ -25,6 +25,7 @@ from mlmon.settings import Settings
 from mlmon.status import ServiceStats
 from mlmon.wire import (
     BATCH,
+    HEADER_BATCH,
     HEADER_MODEL,
     HEADER_MODEL_VERSION,
     Floats,
@@ -33,6 +34,7 @@ from mlmon.wire import (
     encode_batch,
     encode_value,
     header_sent_at,
+    header_str,
     sent_at_header,
 )
 
@@ -213,6 +215,9 @@ def _publishable(
         body = encode_batch(
             [records.ids[i] for i in indices], predictions, records.sent_at[indices]
         )
+        batch_id = header_str(delivery.headers, HEADER_BATCH)
+        if batch_id:  # the predictions' batch answers the features' batch
+            headers = {**headers, HEADER_BATCH: batch_id}
         return [OutMessage(body, headers, BATCH)], failed
     (index,), (value,) = indices, predictions.tolist()
     sent_at = records.sent_at[index]
