@@ -11,7 +11,7 @@ Then, from metric_log.csv: records/s = rows / (max(joined_at) - min(sent_at)) an
 percentiles of joined_at - sent_at. The queues (and their .dead) are deleted afterwards.
 
 Scenarios (counts can be scaled with --records, rates with --rate):
-  throughput  200,000 records at rate 0, batched
+  throughput  1,000,000 records at rate 0, batched
   single       30,000 records at rate 0, single-record messages
   latency      20,000 records at 1,000/s (20 s), batched
   workers     throughput with --model-workers 1, then 2: the speed-up
@@ -68,10 +68,10 @@ class Run:
 
 
 SCENARIOS: dict[str, list[Run]] = {
-    "throughput": [Run("batched", 200_000, 0)],
+    "throughput": [Run("batched", 1_000_000, 0)],
     "single": [Run("single", 30_000, 0)],
     "latency": [Run("batched", 20_000, 1000)],
-    "workers": [Run("batched", 200_000, 0, 1), Run("batched", 200_000, 0, 2)],
+    "workers": [Run("batched", 1_000_000, 0, 1), Run("batched", 1_000_000, 0, 2)],
 }
 SCENARIOS["all"] = [
     *SCENARIOS["throughput"],
@@ -408,6 +408,13 @@ def limit_table(limits: dict[str, dict[str, Any]]) -> str:
 # --- command line -----------------------------------------------------------------------------
 
 
+def pipeline_batch_size() -> int:
+    """The batch size mlmon runs with (its default, or MLMON_BATCH_SIZE): the limit uses it."""
+    from mlmon.settings import Settings
+
+    return Settings().batch_size
+
+
 def plan(args: argparse.Namespace) -> list[Run]:
     runs = []
     for run in SCENARIOS[args.scenario]:
@@ -455,7 +462,12 @@ def main() -> None:
             print(f"broker limit: {run.form}, {records:,} records ...", flush=True)
             try:
                 limits[run.form] = measure_broker_limit(
-                    args.url, run.form, records, args.batch or 1000, args.window, args.queue_type
+                    args.url,
+                    run.form,
+                    records,
+                    args.batch or pipeline_batch_size(),
+                    args.window,
+                    args.queue_type,
                 )
             except BenchError as error:
                 print(f"  broker limit failed: {error}", file=sys.stderr)

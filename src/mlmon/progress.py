@@ -1,7 +1,9 @@
 """What `mlmon up` shows while it runs: records sent, predicted, joined, current MAE.
 
-Sent/predicted/dead-lettered come from the services' status files; joined and MAE come from
-metric_log.csv itself, the ground truth, counting only rows written since `up` started.
+Sent/predicted/dead-lettered and the MAE come from the services' statuses; joined is counted
+in metric_log.csv itself, the ground truth, only rows written since `up` started. Rows are
+counted by their line ends, without parsing: at a few hundred thousand rows a second, parsing
+them here as well cost a quarter of a core the pipeline needs.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlmon.error_log import ErrorLogReader
 from mlmon.log_layout import METRIC_LOG
 from mlmon.status import pending_halves, read_statuses, totals
 
@@ -41,29 +42,77 @@ class Snapshot:
         )
 
 
+CHUNK = 1 << 24  # bytes read at a time
+
+
+class RowCounter:
+    """Complete rows of a CSV file with a header line, counted by line ends as it grows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: tuple[int, int] | None = None  # (device, inode) being counted
+        self._offset = 0  # end of the last complete line counted
+        self._lines = 0
+
+    def poll(self) -> int:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            self._file, self._offset, self._lines = None, 0, 0
+            return 0
+        if (stat.st_dev, stat.st_ino) != self._file or stat.st_size < self._offset:
+            self._file, self._offset, self._lines = (stat.st_dev, stat.st_ino), 0, 0
+        with self.path.open("rb") as file:
+            file.seek(self._offset)
+            while chunk := file.read(CHUNK):
+                complete = chunk.rfind(b"\n") + 1
+                self._lines += chunk.count(b"\n", 0, complete)
+                self._offset += complete
+                if complete < len(chunk):  # a row being written: count it next time
+                    break
+        return max(self._lines - 1, 0)
+
+
+def overall_mae(statuses: list[dict[str, Any]]) -> float:
+    """The mean absolute error over every row the metric services joined (their "all"
+    windows, weighted by rows; the error rate for classification)."""
+    errors = rows = 0.0
+    for status in statuses:
+        if status.get("service") != "metric":
+            continue
+        for windows in status.get("details", {}).get("quality", {}).values():
+            figures = windows.get("all") or {}
+            count = figures.get("count") or 0
+            mae = figures.get("mae")
+            if mae is None and figures.get("accuracy") is not None:
+                mae = 1.0 - figures["accuracy"]
+            if count and mae is not None:
+                errors += mae * count
+                rows += count
+    return errors / rows if rows else math.nan
+
+
 class Progress:
     def __init__(self, logs_dir: Path, statuses: StatusSource) -> None:
         """`statuses` gives the services' status dicts: live objects or their files."""
         self._statuses = statuses
-        self._reader = ErrorLogReader(logs_dir / METRIC_LOG)
-        self._reader.poll()
-        self._baseline = self._reader.count  # rows written before this run
+        self._rows = RowCounter(logs_dir / METRIC_LOG)
+        self._baseline = self._rows.poll()  # rows written before this run
 
     def snapshot(self) -> Snapshot:
-        self._reader.poll()
-        if self._reader.count < self._baseline:  # the log was replaced
+        rows = self._rows.poll()
+        if rows < self._baseline:  # the log was replaced
             self._baseline = 0
         statuses = self._statuses()
         features, model, metric = (
             totals(statuses, name) for name in ("features", "model", "metric")
         )
-        fresh = self._reader.errors[self._baseline :]
         pending = sum(pending_halves(statuses).values())
         return Snapshot(
             sent=features["sent"],
             predicted=model["predicted"],
-            joined=len(fresh),
-            mae=float(fresh.mean()) if len(fresh) else math.nan,
+            joined=rows - self._baseline,
+            mae=overall_mae(statuses),
             dead_lettered=model["dead_lettered"] + metric["dead_lettered"],
             pending=pending,
         )

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from mlmon.errors import ConfigError
 
 ENV_PREFIX = "MLMON_"
+# Batched, a consumer holds about this many records unacked: enough batches in flight to keep
+# it busy, while the backlog waits in the broker's durable queues, where operators see it.
+PREFETCH_RECORDS = 64_000
 
 
 class Settings(BaseSettings):
@@ -62,8 +65,13 @@ class Settings(BaseSettings):
     wire_format: Literal["batched", "single"] = Field(
         "batched", description="messages between mlmon services: many records, or one each"
     )
-    batch_size: int = Field(1000, ge=1, le=100_000, description="records per batched message")
-    prefetch: int = Field(500, ge=1, le=65535, description="unacked deliveries per consumer")
+    batch_size: int = Field(2000, ge=1, le=100_000, description="records per batched message")
+    prefetch: int = Field(
+        500,
+        ge=1,
+        le=65535,
+        description="unacked deliveries per consumer (batched: at most ~64,000 records' worth)",
+    )
     batch_linger_ms: float = Field(
         2.0, ge=0, description="ms to wait for more records before a batch goes out"
     )
@@ -157,6 +165,15 @@ class Settings(BaseSettings):
     def features_queue_of_model(self) -> str:
         """The queue this model service reads: its own, or the features queue itself."""
         return self.model_queue or self.queue_features
+
+    @property
+    def consumer_prefetch(self) -> int:
+        """Unacked deliveries per consumer: `prefetch` single records, or as many batches as
+        hold about PREFETCH_RECORDS records, so that a consumer's memory does not grow with
+        the batch size while the backlog waits in the broker."""
+        if not self.batched:
+            return self.prefetch
+        return max(4, min(self.prefetch, PREFETCH_RECORDS // self.batch_size))
 
     @property
     def embedded(self) -> bool:

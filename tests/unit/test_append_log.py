@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from mlmon.append_log import AppendLog, format_rows
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlmon.append_log import AppendLog, float_cells, format_rows
 
 
 def read(path: Path) -> list[list[str]]:
@@ -65,3 +68,14 @@ def test_foreign_log_is_appended_to(tmp_path: Path) -> None:
     log.append([("new", 2.0)])
     log.close()
     assert read(path) == [["id", "v"], ["old", "1.0"], ["new", "2.0"]]
+
+
+@given(st.lists(st.floats() | st.integers(-(10**6), 10**6).map(float), max_size=50))
+def test_float_cells_are_exactly_repr(values: list[float]) -> None:
+    """The fast float formatting writes what repr writes, whatever the magnitude."""
+    assert float_cells(values) == [repr(value) for value in values]
+
+
+def test_float_cells_at_the_notation_boundaries() -> None:
+    edges = [1e-4, 9.999999999999999e-05, 1e-5, 1e16, 9999999999999998.0, -1e16, -0.0, 5e-324]
+    assert float_cells(edges) == [repr(value) for value in edges]

@@ -200,7 +200,7 @@ class RabbitBus:
                 raise BrokerError(msg)
             try:
                 channel = await self._connection.channel()
-                await channel.set_qos(prefetch_count=self._settings.prefetch)
+                await channel.set_qos(prefetch_count=self._settings.consumer_prefetch)
                 amqp_queue = await self._declare(channel, self._specs[queue])
                 tag = await amqp_queue.consume(on_message, no_ack=False)
             except BrokerError:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from mlmon.alerting import Alerting
-from mlmon.append_log import AppendLog, format_rows, needs_quotes
+from mlmon.append_log import AppendLog, float_cells, format_rows, needs_quotes
 from mlmon.batch_join import BatchHalf, BatchJoin, batch_keys, digest
 from mlmon.bus import CONSUMER_LINGER, Bus, Delivery
 from mlmon.errors import DecodeError
@@ -90,9 +90,9 @@ def metric_lines(joined: Joined, classification: bool = False) -> str:
         return ""
     cells = [
         joined.keys,
-        list(map(repr, joined.y_true)),
-        list(map(repr, joined.y_pred)),
-        list(map(repr, errors)),
+        float_cells(joined.y_true),
+        float_cells(joined.y_pred),
+        float_cells(errors),
         joined.models,
         joined.versions,
         _repeated_cells(joined.sent_at),
@@ -200,7 +200,7 @@ class MetricService:
             settings.queue_y_true: deque(),
             settings.queue_y_pred: deque(),
         }
-        self._max_held = int(settings.prefetch * HELD_SHARE_OF_PREFETCH)
+        self._max_held = int(settings.consumer_prefetch * HELD_SHARE_OF_PREFETCH)
 
     def __repr__(self) -> str:
         return f"MetricService({self.store!r}, {self.metric_log!r})"
@@ -231,7 +231,9 @@ class MetricService:
             self.store.close()
 
     async def _consume(self, queue: str, truth: bool) -> None:
-        async for batch in self.bus.batches(queue, self.settings.prefetch, CONSUMER_LINGER):
+        async for batch in self.bus.batches(
+            queue, self.settings.consumer_prefetch, CONSUMER_LINGER
+        ):
             async with self._lock:
                 rejected, released = self._join(batch, queue, truth)
                 if rejected:

@@ -78,7 +78,7 @@ async def run_model(
     )
     try:
         queue = settings.features_queue_of_model
-        async for batch in bus.batches(queue, settings.prefetch, CONSUMER_LINGER):
+        async for batch in bus.batches(queue, settings.consumer_prefetch, CONSUMER_LINGER):
             messages, rejected = _decode(batch, predictor.n_features, settings.max_message_bytes)
             usable = sum(int(m.usable.sum()) for m in messages)
             outgoing, failed = _predict(predictor, messages, headers, drift)
@@ -212,8 +212,11 @@ def _publishable(
     if len(indices) == 0:
         return [], failed
     if delivery.content_type == BATCH:
+        every = len(indices) == len(records)  # as usual: no per-record list to build
         body = encode_batch(
-            [records.ids[i] for i in indices], predictions, records.sent_at[indices]
+            records.ids if every else [records.ids[i] for i in indices.tolist()],
+            predictions,
+            records.sent_at if every else records.sent_at[indices],
         )
         batch_id = header_str(delivery.headers, HEADER_BATCH)
         if batch_id:  # the predictions' batch answers the features' batch
