@@ -12,8 +12,11 @@ batch. The guarantees are hot_join's, per batch:
 - either order, any delay: a batch waits in memory while its delivery is held unacked, then on
   disk, and a later model's predictions still meet the true values (kept max_wait);
 - predictions whose id is not in their true values' batch (that true value was refused) are
-  orphans at once; true values no model matched, and predictions whose true values never came,
-  expire as orphans; orphans are handed back row by row, for orphans.csv.
+  orphans at once; true values no model matched (max_wait after they came or a model last met
+  their batch), and predictions whose true values' batch never came (including one refused
+  whole), expire as orphans; orphans are handed back row by row, for orphans.csv.
+A batch is recognised by its digest: a copy that differs at all (say a model that refused a row
+the first time and not on redelivery) is refused whole, to the dead-letter queue, not merged.
 Records of such batches are known by their batch: the same id sent again in some other message
 is not recognised as one of them (mlmon's services never do that; hand-made batches without the
 header take the record-by-record path).
@@ -138,7 +141,7 @@ class BatchJoin:
                 half.batch, prediction.as_stored_prediction(), len(prediction.keys),
                 joined_at=half.arrived_at,
             )  # fmt: skip
-        self._save_truth(half, unmatched)
+        self._save_truth(half, unmatched, joined_at=half.arrived_at)
         return outcome
 
     def offer_prediction(self, half: BatchHalf, held: Held, joined: Joined) -> BatchOutcome:
@@ -154,7 +157,6 @@ class BatchJoin:
             truth, truth_held = waiting_truth
             truth_held.waiting -= 1
             unmatched = np.ones(len(truth.keys), dtype=bool)
-            before = -1  # it goes to the store now, to meet later models
         else:
             stored = self.store.truth_batch(half.batch)
             if stored is None:
@@ -165,13 +167,11 @@ class BatchJoin:
             truth = BatchHalf.stored(half.batch, stored)
             unmatched = np.zeros(len(truth.keys), dtype=bool)
             unmatched[np.frombuffer(stored.unmatched, dtype=_ROWS)] = True
-            before = int(unmatched.sum())
         outcome.orphans = _join(truth, half, unmatched, half.arrived_at, joined)
         self.store.save_prediction_batch(
             half.batch, half.as_stored_prediction(), len(half.keys), joined_at=half.arrived_at
         )
-        if int(unmatched.sum()) != before:
-            self._save_truth(truth, unmatched)
+        self._save_truth(truth, unmatched, joined_at=half.arrived_at)
         return outcome
 
     def persist(self, held: Held) -> None:
@@ -180,7 +180,7 @@ class BatchJoin:
             hot = self._truths.get(batch)
             if hot is not None and hot[1] is held:
                 del self._truths[batch]
-                self._save_truth(hot[0], np.ones(len(hot[0].keys), dtype=bool))
+                self._save_truth(hot[0], np.ones(len(hot[0].keys), dtype=bool), None)
                 held.waiting -= 1
         for batch, model in held.prediction_batches:
             by_model = self._predictions.get(batch)
@@ -214,11 +214,13 @@ class BatchJoin:
             ]
         return orphans
 
-    def _save_truth(self, half: BatchHalf, unmatched: np.ndarray) -> None:
+    def _save_truth(self, half: BatchHalf, unmatched: np.ndarray, joined_at: float | None) -> None:
+        """Store the true values' batch (it may meet later models) with its unmatched rows."""
         rows = np.flatnonzero(unmatched).astype(_ROWS)
         self.store.save_truth_batch(
-            half.batch, half.body, half.digest, half.arrived_at, rows.tobytes(), len(rows)
-        )
+            half.batch, half.body, half.digest, half.arrived_at, rows.tobytes(), len(rows),
+            joined_at,
+        )  # fmt: skip
 
 
 def _join(

@@ -4,7 +4,8 @@ A true value and its prediction may arrive in either order, seconds or hours apa
 whose partner has not come by the time its delivery must be acked waits here, on disk (a
 delivery held unacked past RabbitMQ's consumer_timeout would close the channel), so memory
 stays bounded however many halves wait, and nothing waiting is lost when the service restarts.
-The decisions (join, duplicate, conflict) are hot_join's; this module keeps the facts.
+The decisions (join, duplicate, conflict) are hot_join's and batch_join's; this module keeps
+the facts.
 
 One true value may meet predictions from several models; each (id, model) pair joins once.
 Joined pairs are remembered with their true value for `max_wait` seconds, so a redelivered or
@@ -41,7 +42,7 @@ CREATE INDEX IF NOT EXISTS joined_at ON joined (joined_at);
 CREATE TABLE IF NOT EXISTS offsets (log TEXT PRIMARY KEY, offset INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS truth_batches (
     batch TEXT PRIMARY KEY, body BLOB NOT NULL, digest BLOB NOT NULL, arrived_at REAL NOT NULL,
-    unmatched BLOB NOT NULL, waiting INTEGER NOT NULL);
+    unmatched BLOB NOT NULL, waiting INTEGER NOT NULL, touched_at REAL);
 CREATE INDEX IF NOT EXISTS truth_batches_arrived ON truth_batches (arrived_at);
 CREATE TABLE IF NOT EXISTS prediction_batches (
     batch TEXT NOT NULL, model TEXT NOT NULL, version TEXT NOT NULL, body BLOB NOT NULL,
@@ -123,6 +124,9 @@ class JoinStore:
         for column in _JOINED_TRUTH_COLUMNS:
             if column.split()[0] not in columns:
                 self._db.execute(f"ALTER TABLE joined ADD COLUMN {column}")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(truth_batches)")}
+        if "touched_at" not in columns:
+            self._db.execute("ALTER TABLE truth_batches ADD COLUMN touched_at REAL")
         self._db.execute("BEGIN")
 
     def __repr__(self) -> str:
@@ -261,14 +265,17 @@ class JoinStore:
 
     def save_truth_batch(
         self, batch: str, body: bytes, digest: bytes, arrived_at: float, unmatched: bytes,
-        waiting: int,
+        waiting: int, joined_at: float | None,
     ) -> None:  # fmt: skip
-        """Insert a true values' batch, or update which of its rows no model has matched."""
+        """Insert a true values' batch, or update which of its rows no model has matched;
+        `joined_at` (a model's predictions just met it) keeps it max_wait longer."""
         self._db.execute(
-            "INSERT INTO truth_batches (batch, body, digest, arrived_at, unmatched, waiting) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (batch) DO UPDATE SET "
-            "unmatched = excluded.unmatched, waiting = excluded.waiting",
-            (batch, body, digest, arrived_at, unmatched, waiting),
+            "INSERT INTO truth_batches "
+            "(batch, body, digest, arrived_at, unmatched, waiting, touched_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch) DO UPDATE SET "
+            "unmatched = excluded.unmatched, waiting = excluded.waiting, "
+            "touched_at = COALESCE(excluded.touched_at, truth_batches.touched_at)",
+            (batch, body, digest, arrived_at, unmatched, waiting, joined_at),
         )
 
     def prediction_batch_digest(self, batch: str, model: str) -> bytes | None:
@@ -305,15 +312,17 @@ class JoinStore:
     def expire_batches(
         self, now: float
     ) -> tuple[list[StoredTruthBatch], list[StoredPredictionBatch]]:
-        """Forget batches older than max_wait; return those with rows that never met a
-        partner: true values' batches with unmatched rows, predictions' batches never joined."""
+        """Forget batches older than max_wait (true values: since they came or a model last
+        met them, as the joined pairs of the record-by-record join are kept); return those with
+        rows that never met a partner: true values' batches with unmatched rows, predictions'
+        batches never joined."""
         cutoff = now - self.max_wait
         db = self._db
         truths = [
             StoredTruthBatch(*row)
             for row in db.execute(
                 "SELECT body, digest, arrived_at, unmatched FROM truth_batches "
-                "WHERE arrived_at < ? AND waiting > 0",
+                "WHERE COALESCE(touched_at, arrived_at) < ? AND waiting > 0",
                 (cutoff,),
             )
         ]
@@ -325,7 +334,9 @@ class JoinStore:
                 (cutoff,),
             )
         ]
-        db.execute("DELETE FROM truth_batches WHERE arrived_at < ?", (cutoff,))
+        db.execute(
+            "DELETE FROM truth_batches WHERE COALESCE(touched_at, arrived_at) < ?", (cutoff,)
+        )
         db.execute(
             "DELETE FROM prediction_batches WHERE COALESCE(joined_at, arrived_at) < ?", (cutoff,)
         )

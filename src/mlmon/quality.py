@@ -12,11 +12,15 @@ Callers pass every timestamp, so nothing here reads a clock. `add` and `add_many
 amortised per record: a count window writes into a ring buffer, a time window appends to a queue
 of numpy chunks and drops expired chunks from its head, and `all` folds each record into
 compensated running sums and a `LogHistogram` of absolute errors. Memory is bounded by the window
-sizes (plus 256 buffered records per time window) and the fixed histogram, per model.
+sizes (plus 256 buffered records per time window) and the fixed histogram, per model; a time
+window keeps at most WINDOW_RECORDS records one by one and folds older ones into running figures
+per 1/60 of the window, which leave whole (see `_LastSeconds`).
 `snapshot` computes the count and time windows' figures from the records they hold, exactly
 (numpy, O(window)), as their quantiles need those records anyway; running sums would drift as
-records leave. Time windows expect `at` to rise per model, as join times do; a record that comes
-out of order is still counted by `at`, but may be held until those before it expire.
+records leave. A time window with folded records is exact in its sums, sketched in its
+quantiles, and its edge moves by slices. Time windows expect `at` to rise per model, as join
+times do; a record that comes out of order is still counted by `at`, but may be held until
+those before it expire.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ SKETCH_RELATIVE_ERROR = 0.005
 SKETCH_LOW = 1e-9  # positive values below this read as SKETCH_LOW / 2
 SKETCH_HIGH = 1e15  # values from here up read as the largest value seen
 _CHUNK = 256  # single records a time window buffers before it makes them one numpy chunk
+WINDOW_RECORDS = 100_000  # records a time window keeps one by one (24 bytes each)
+WINDOW_SLICES = 60  # beyond those, a time window keeps running figures per 1/60 of itself
 _EMPTY = np.empty(0)
 
 
@@ -111,6 +117,12 @@ class LogHistogram:
         self.count += values.size
         self.min = min(self.min, float(values.min()))
         self.max = max(self.max, float(values.max()))
+
+    def merge(self, other: LogHistogram) -> None:
+        self._counts += other._counts
+        self.count += other.count
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
 
     def quantiles(self, qs: Sequence[float]) -> list[float] | None:
         """Estimates of numpy.quantile(values, qs) within the bound above; None when empty."""
@@ -344,6 +356,24 @@ class _RunningRegression:
         self._max_true = max(self._max_true, float(y_true.max()))
         self._sketch.extend(absolute)
 
+    def merge(self, other: _RunningRegression) -> None:
+        """Fold in another's records (Chan et al.'s pairwise update for the variance)."""
+        if other.count == 0:
+            return
+        self._error.add(other._error.value)
+        self._absolute.add(other._absolute.value)
+        self._squares.add(other._squares.value)
+        self._relative.add(other._relative.value)
+        self._relative_count += other._relative_count
+        delta = other._mean - self._mean
+        total = self.count + other.count
+        self._mean += delta * other.count / total
+        self._deviations += other._deviations + delta * delta * self.count * other.count / total
+        self.count = total
+        self._min_true = min(self._min_true, other._min_true)
+        self._max_true = max(self._max_true, other._max_true)
+        self._sketch.merge(other._sketch)
+
     def figures(self) -> RegressionFigures:
         if self.count == 0:
             return _NO_REGRESSION
@@ -383,6 +413,10 @@ class _RunningClassification:
         for i, j in zip(*np.nonzero(confusion), strict=True):
             key = (float(labels[i]), float(labels[j]))
             self._cells[key] = self._cells.get(key, 0) + int(confusion[i, j])
+
+    def merge(self, other: _RunningClassification) -> None:
+        for key, count in other._cells.items():
+            self._cells[key] = self._cells.get(key, 0) + count
 
     def figures(self) -> ClassificationFigures:
         labels = sorted({label for cell in self._cells for label in cell})
@@ -437,15 +471,38 @@ class _Chunk(NamedTuple):
     ascending: bool  # `at` never falls, so a binary search finds where expired records end
 
 
-class _LastSeconds:
-    """A model's records with `at` > now - `seconds`: numpy chunks, oldest first."""
+_Running: TypeAlias = "_RunningRegression | _RunningClassification"
 
-    def __init__(self, seconds: float) -> None:
+
+@dataclass
+class _Slice:
+    """Records folded out of a time window's chunks: their running figures, newest `at`."""
+
+    running: _Running
+    newest: float
+
+
+class _LastSeconds:
+    """A model's records with `at` > now - `seconds`: numpy chunks, oldest first.
+
+    At most `keep` records are kept one by one; beyond that the oldest chunks are folded into
+    running figures per 1/WINDOW_SLICES of the window (exact sums, sketched quantiles), which
+    leave whole, when their newest record is older than the window. So memory and the cost of
+    a snapshot stay bounded at any rate (a 60 s window at 300,000 records/s would otherwise
+    hold 18 million records, 430 MB); a window that small rates fill is computed exactly."""
+
+    def __init__(
+        self, seconds: float, mode: Mode = "regression", keep: int = WINDOW_RECORDS
+    ) -> None:
         self.seconds = seconds
+        self.mode: Mode = mode
+        self.keep = keep
         self._chunks: deque[_Chunk] = deque()
         self._head = 0  # records of the first chunk already expired
         self._recent: list[tuple[float, float, float]] = []  # single records, not yet a chunk
         self._newest = -math.inf
+        self._slices: dict[int, _Slice] = {}
+        self._slice_seconds = seconds / WINDOW_SLICES
 
     def add(self, y_true: float, y_pred: float, at: float) -> None:
         self._recent.append((y_true, y_pred, at))
@@ -453,12 +510,28 @@ class _LastSeconds:
         if len(self._recent) >= _CHUNK:
             self._flush()
             self._expire(self._newest - self.seconds)
+            self._fold()
 
     def extend(self, y_true: FloatArray, y_pred: FloatArray, at: FloatArray) -> None:
         self._flush()
         self._append(y_true.copy(), y_pred.copy(), at.copy())
         self._newest = max(self._newest, float(at.max()))
         self._expire(self._newest - self.seconds)
+        self._fold()
+
+    def figures(self, now: float) -> WindowFigures:
+        """The figures of the records with at > now - seconds (folded ones by their slice)."""
+        y_true, y_pred = self.values(now)
+        if not self._slices:
+            return (regression_figures if self.mode == "regression" else classification_figures)(
+                y_true, y_pred
+            )
+        running = _running(self.mode)
+        for part in self._slices.values():
+            running.merge(part.running)  # type: ignore[arg-type]
+        if y_true.size:
+            running.extend(y_true, y_pred)
+        return running.figures()
 
     def values(self, now: float) -> tuple[FloatArray, FloatArray]:
         cutoff = now - self.seconds
@@ -477,9 +550,28 @@ class _LastSeconds:
 
     @property
     def held(self) -> int:
-        """Records kept, expired ones not yet dropped included."""
+        """Records kept one by one, expired ones not yet dropped included."""
         stored = sum(chunk.at.size for chunk in self._chunks) - self._head
         return stored + len(self._recent)
+
+    def _fold(self) -> None:
+        """Fold the oldest chunks into their slices' running figures while over `keep`."""
+        held = self.held
+        while held > self.keep and self._chunks:
+            chunk = self._chunks.popleft()
+            head, self._head = self._head, 0
+            at, y_true, y_pred = chunk.at[head:], chunk.y_true[head:], chunk.y_pred[head:]
+            held -= at.size
+            slices, which = np.unique(
+                np.floor(at / self._slice_seconds).astype(np.int64), return_inverse=True
+            )
+            for position, index in enumerate(slices.tolist()):
+                rows = which == position if slices.size > 1 else slice(None)
+                part = self._slices.get(index)
+                if part is None:
+                    part = self._slices[index] = _Slice(_running(self.mode), -math.inf)
+                part.running.extend(y_true[rows], y_pred[rows])
+                part.newest = max(part.newest, float(at[rows].max()))
 
     def _flush(self) -> None:
         if self._recent:
@@ -492,7 +584,10 @@ class _LastSeconds:
         self._chunks.append(_Chunk(y_true, y_pred, at, float(at.max()), ascending))
 
     def _expire(self, cutoff: float) -> None:
-        """Drop records from the head while their `at` is at or before `cutoff`."""
+        """Drop records from the head while their `at` is at or before `cutoff`, and slices
+        whose newest record is."""
+        for index in [i for i, part in self._slices.items() if part.newest <= cutoff]:
+            del self._slices[index]
         while self._chunks:
             chunk = self._chunks[0]
             if chunk.newest <= cutoff:
@@ -507,13 +602,17 @@ class _LastSeconds:
             return
 
 
+def _running(mode: Mode) -> _Running:
+    return _RunningRegression() if mode == "regression" else _RunningClassification()
+
+
 class _ModelWindows:
     """One model's count windows, time windows and `all`."""
 
     def __init__(self, counts: Sequence[int], durations: Sequence[float], mode: Mode) -> None:
         self.counts = [_LastCount(size) for size in counts]
-        self.durations = [_LastSeconds(seconds) for seconds in durations]
-        self.all = _RunningRegression() if mode == "regression" else _RunningClassification()
+        self.durations = [_LastSeconds(seconds, mode) for seconds in durations]
+        self.all = _running(mode)
 
 
 class QualityTracker:
@@ -617,9 +716,10 @@ class QualityTracker:
         report: dict[str, dict[str, WindowFigures]] = {}
         for model in self.models:
             windows = self._models[model]
-            values = [last_count.values() for last_count in windows.counts]
-            values += [last_seconds.values(now) for last_seconds in windows.durations]
-            per_window: list[WindowFigures] = [figures(*pair) for pair in values]
+            per_window: list[WindowFigures] = [
+                figures(*last_count.values()) for last_count in windows.counts
+            ]
+            per_window += [last_seconds.figures(now) for last_seconds in windows.durations]
             per_window.append(windows.all.figures())
             report[model] = dict(zip(self.window_names, per_window, strict=True))
         return report

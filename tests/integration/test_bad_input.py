@@ -126,3 +126,37 @@ async def test_a_bad_row_in_a_batch_is_dead_lettered_alone(
         assert "b-2,y_pred," in orphans
     else:
         assert metric.gauges["pending_y_pred"] == 1  # b-2 waits until it expires
+
+
+async def test_a_named_batch_with_other_contents_is_refused_whole_once(
+    rabbit_settings: Settings,
+) -> None:
+    """The same batch name again with other values is a conflict: the whole message goes to
+    the dead-letter queue once, NaN row included (not that row a second time on its own);
+    the same message again only counts as duplicates."""
+    s = rabbit_settings
+    ids, stamps = ["c-0", "c-1", "c-2"], np.zeros(3)
+    first = OutMessage(
+        encode_batch(ids, np.array([1.0, 2.0, 3.0]), stamps), {HEADER_BATCH: "c"}, BATCH
+    )
+    other = OutMessage(
+        encode_batch(ids, np.array([1.0, np.nan, 4.0]), stamps), {HEADER_BATCH: "c"}, BATCH
+    )
+    bus = RabbitBus(s, "test-batch-conflict")
+    await bus.connect()
+    try:
+        async with running(s) as stats:
+            await bus.publish(s.queue_y_true, [first])
+            await asyncio.sleep(0.5)
+            await bus.publish(s.queue_y_true, [first, other])
+            (dead,) = await drain(bus, s.queue_y_true + ".dead", 1)
+            await asyncio.sleep(1.0)  # a second dead letter would have arrived by now
+            metric = stats["metric"]
+            again = await bus.depth(s.queue_y_true + ".dead")
+    finally:
+        await bus.close()
+    assert "batch 'c' of true values was received before with other contents" in dead[1]
+    assert decode_batch(dead[0]).ids == ids  # the whole message
+    assert again == 0
+    assert metric.counters["dead_lettered"] == 1
+    assert metric.counters["duplicates"] == 3

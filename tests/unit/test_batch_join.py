@@ -230,3 +230,16 @@ def test_a_row_cut_out_of_a_batch_no_longer_names_it() -> None:
     rejected = Rejected.row(delivery, records, 1, "why")
     assert rejected.headers == {HEADER_MODEL: "m"}
     assert decode_batch(rejected.body).ids == ["r-2"]
+
+
+def test_true_values_stay_for_a_late_model_as_long_as_models_keep_meeting_them() -> None:
+    """As with the record-by-record join (joined pairs are kept max_wait after their join), a
+    true values' batch stays max_wait after a model last met it, not only after it came."""
+    join, joined = new_join(), Joined()  # max_wait 100
+    join.offer_truth(half("b", IDS, TRUTHS, at=0.0), Held([], 0.0), joined)
+    join.offer_prediction(half("b", IDS, PREDICTIONS, "fast", at=90.0), Held([], 0.0), joined)
+    assert join.expire(now=120.0) == []
+    join.offer_prediction(half("b", IDS, [0.0] * 3, "lagging", at=150.0), Held([], 0.0), joined)
+    assert joined.models == ["fast"] * 3 + ["lagging"] * 3
+    assert join.expire(now=251.0) == []  # all matched: nothing orphaned, and forgotten
+    assert join.store.truth_batch("b") is None

@@ -31,10 +31,13 @@ from mlmon.quality import (
     SKETCH_HIGH,
     SKETCH_LOW,
     SKETCH_RELATIVE_ERROR,
+    WINDOW_SLICES,
     ClassificationFigures,
     LogHistogram,
     QualityTracker,
     RegressionFigures,
+    _LastSeconds,
+    classification_figures,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -412,3 +415,39 @@ def test_non_finite_records_are_refused_whole() -> None:
     with pytest.raises(ValueError, match="differ in length"):
         tracker.add_many("m", [1.0, 2.0], [1.0], [0.0, 1.0])
     assert tracker.snapshot(1.0) == {}
+
+
+def test_a_busy_time_window_folds_old_records_and_keeps_its_figures() -> None:
+    """Past `keep` records a time window folds the oldest into per-slice running figures:
+    memory stays bounded, the figures stay those of the records inside the window (exact
+    sums, quantiles within the sketch's bound), and folded slices leave as the window moves."""
+    rng = np.random.default_rng(3)
+    at = np.arange(20_000) * 0.01  # 100 records a second for 200 s
+    y_true = rng.normal(100, 20, at.size)
+    y_pred = y_true + rng.normal(0, 5, at.size)
+    window = _LastSeconds(60.0, keep=1_000)
+    for start in range(0, at.size, 250):
+        part = slice(start, start + 250)
+        window.extend(y_true[part], y_pred[part], at[part])
+        assert window.held <= 1_000 + 250
+    assert window._slices  # the oldest records were folded
+    assert len(window._slices) <= WINDOW_SLICES + 1
+    for now in (200.0 - 0.005, 230.0 - 0.005):  # cutoffs on slice boundaries: exact membership
+        inside = at > now - 60.0
+        got = window.figures(now)
+        assert isinstance(got, RegressionFigures)
+        assert_regression(got, expected_regression(y_true[inside], y_pred[inside]), sketched=True)
+    assert window.figures(1_000.0).count == 0  # everything left, folded slices too
+    assert not window._slices
+
+
+def test_a_busy_classification_time_window_folds_confusion_counts() -> None:
+    rng = np.random.default_rng(4)
+    at = np.arange(6_000) * 0.02
+    y_true = rng.integers(0, 3, at.size).astype(float)
+    y_pred = np.where(rng.random(at.size) < 0.8, y_true, rng.integers(0, 3, at.size))
+    window = _LastSeconds(30.0, mode="classification", keep=500)
+    window.extend(y_true, y_pred.astype(float), at)
+    now = 120.0 - 0.005
+    inside = at > now - 30.0
+    assert window.figures(now) == classification_figures(y_true[inside], y_pred[inside])

@@ -1,7 +1,8 @@
 """metric: join `y_true` and `y_pred` by id and append one row per pair to metric_log.csv.
 
-Per batch of deliveries: decode, offer the halves to the HotJoin (in memory, checked against
-the durable JoinStore), append the joined rows to the CSV (fsync), commit the store together
+Per batch of deliveries: decode, offer mlmon's own named batches to the BatchJoin (a batch of
+true values meets a batch of predictions as a whole) and every other record to the HotJoin (one
+by one), both in memory first and checked against the durable JoinStore; append the joined rows to the CSV (fsync), commit the store together
 with the CSV's new end offset, dead-letter what was rejected, and only then ack. A batch whose
 halves still wait for their partner is held unacked for up to HOLD_SECONDS, so that a partner
 arriving meanwhile joins in memory; when it is released its waiting halves go to the store,
@@ -192,6 +193,8 @@ class MetricService:
         self.store = JoinStore(settings.state_dir / "join.sqlite", settings.max_label_wait)
         self.join = HotJoin(self.store)
         self.batches = BatchJoin(self.store)
+        self._named_truths = False  # true values came in named batches
+        self._warned_unnamed = False
         self.metric_log = AppendLog(settings.logs_dir / METRIC_LOG, METRIC_COLUMNS)
         self.orphan_log = AppendLog(settings.logs_dir / ORPHAN_LOG, ORPHAN_COLUMNS)
         self._lock = asyncio.Lock()  # one batch at a time touches the store and the logs
@@ -281,12 +284,14 @@ class MetricService:
                     held,
                 )
             offer = self.batches.offer_truth if truth else self.batches.offer_prediction
-            for delivery, half in whole:
+            for delivery, half, bad_rows in whole:
                 offered = offer(half, held, outcome.joined)
                 outcome.duplicates += offered.duplicates
                 orphans += offered.orphans
-                if offered.conflict is not None:
+                if offered.conflict is not None:  # the whole message, bad rows included
                     rejected.append(Rejected.message(delivery, offered.conflict))
+                else:
+                    rejected += bad_rows
             self._held[queue].append(held)
             offsets = {
                 METRIC_LOG: self.metric_log.append_text(
@@ -343,11 +348,12 @@ class MetricService:
 
     def _halves(
         self, batch: list[Delivery], truth: bool, rejected: list[Rejected], now: float
-    ) -> tuple[_Halves, list[tuple[Delivery, BatchHalf]]]:
+    ) -> tuple[_Halves, list[tuple[Delivery, BatchHalf, list[Rejected]]]]:
         """Every usable record of the batch: records to join one by one, column-wise, with
-        where they came from; and whole batches of mlmon's own, to join as a whole."""
+        where they came from; and whole batches of mlmon's own, to join as a whole, each with
+        its refused rows (unless the whole message is refused)."""
         halves = _Halves()
-        whole: list[tuple[Delivery, BatchHalf]] = []
+        whole: list[tuple[Delivery, BatchHalf, list[Rejected]]] = []
         for delivery in batch:
             records = self._decode(delivery, rejected)
             if records is None:
@@ -360,10 +366,16 @@ class MetricService:
             name = header_str(delivery.headers, HEADER_BATCH)
             keys = batch_keys(records.ids) if name and delivery.content_type == BATCH else None
             if keys is None:
+                if delivery.content_type == BATCH:
+                    self._unnamed_batch(truth, named=bool(name))
                 halves.add(delivery, records, model, version, rejected)
                 continue
-            kept = _finite_rows(delivery, records, rejected)
+            if truth:
+                self._named_truths = True
+            bad_rows: list[Rejected] = []
+            kept = _finite_rows(delivery, records, bad_rows)
             if kept == []:
+                rejected += bad_rows
                 continue
             body, message = delivery.body, digest(delivery.body)
             if kept is not None:
@@ -375,8 +387,23 @@ class MetricService:
             half = BatchHalf(
                 name, keys, records.values, records.sent_at, body, message, now, model, version
             )
-            whole.append((delivery, half))
+            whole.append((delivery, half, bad_rows))
         return halves, whole
+
+    def _unnamed_batch(self, truth: bool, named: bool) -> None:
+        """Count a batch joined record by record (no batch name, or a repeated id), and warn
+        once when predictions come unnamed while true values come named: those two paths do
+        not meet (a model from before batch names, or one that drops the header)."""
+        self.stats.counters["batches_joined_by_record"] += 1
+        if truth or named or not self._named_truths or self._warned_unnamed:
+            return
+        self._warned_unnamed = True
+        log.warning(
+            "predictions arrive in batches without the %s header while true values carry it: "
+            "they cannot meet and will end as orphans; the model service must copy the header "
+            "from its features batch (mlmon's does)",
+            HEADER_BATCH,
+        )
 
     def _decode(self, delivery: Delivery, rejected: list[Rejected]) -> Records | None:
         """The delivery's records, or None after rejecting the whole message."""
