@@ -5,8 +5,8 @@ later, as the model sends them) through the in-process bus into a real MetricSer
 real metric_log.csv with fsync and its SQLite store, and times it until every row is written.
 The bus holds at most `--capacity` messages per queue, as the broker's prefetch would.
 
-    uv run python benchmarks/bench_metric.py [--records 200000] [--batch 1000] [--lag 4]
-        [--capacity 64] [--repeat 3]
+    uv run python benchmarks/bench_metric.py [--records 200000] [--batch 2000] [--lag 4]
+        [--capacity 64] [--repeat 3] [--unnamed]
 
 Profile it with `uv run --with py-spy py-spy record -o metric.svg -- python
 benchmarks/bench_metric.py`.
@@ -29,20 +29,24 @@ from mlmon.bus.memory import MemoryBus
 from mlmon.services.metric import MetricService
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
-from mlmon.wire import BATCH, HEADER_MODEL, HEADER_MODEL_VERSION, encode_batch
+from mlmon.wire import BATCH, HEADER_BATCH, HEADER_MODEL, HEADER_MODEL_VERSION, encode_batch
 
 
-def messages(records: int, batch: int, seed: int = 0) -> tuple[list[OutMessage], list[OutMessage]]:
-    """True values and predictions, batch by batch, with the ids mlmon's features gives."""
+def messages(
+    records: int, batch: int, named: bool = True, seed: int = 0
+) -> tuple[list[OutMessage], list[OutMessage]]:
+    """True values and predictions, batch by batch, with the ids (and, `named`, the batch
+    names) mlmon's features and model give; unnamed batches are joined record by record."""
     rng = np.random.default_rng(seed)
     truths, predictions = [], []
-    headers = {HEADER_MODEL: "bench", HEADER_MODEL_VERSION: "1"}
     for first in range(0, records, batch):
         size = min(batch, records - first)
         ids = [f"5f3a9c1b2d4e-{n}" for n in range(first, first + size)]
+        name = {HEADER_BATCH: ids[0]} if named else {}
+        headers = {HEADER_MODEL: "bench", HEADER_MODEL_VERSION: "1", **name}
         y_true = rng.normal(150, 50, size)
         sent_at = np.full(size, time.time())
-        truths.append(OutMessage(encode_batch(ids, y_true, sent_at), {}, BATCH))
+        truths.append(OutMessage(encode_batch(ids, y_true, sent_at), name, BATCH))
         y_pred = y_true + rng.normal(0, 20, size)
         predictions.append(OutMessage(encode_batch(ids, y_pred, sent_at), headers, BATCH))
     return truths, predictions
@@ -67,7 +71,7 @@ async def feed(
 async def one_run(args: argparse.Namespace, logs: Path) -> tuple[float, float, int]:
     """(wall seconds, CPU seconds, rows) for one run on a fresh store and log."""
     settings = Settings(logs_dir=logs, prefetch=args.prefetch, status_interval=1.0)
-    truths, predictions = messages(args.records, args.batch)
+    truths, predictions = messages(args.records, args.batch, named=not args.unnamed)
     bus = MemoryBus(capacity=args.capacity)
     stats = ServiceStats("metric")
     service = MetricService(settings, bus, stats)
@@ -87,7 +91,10 @@ async def one_run(args: argparse.Namespace, logs: Path) -> tuple[float, float, i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument(
+        "--unnamed", action="store_true", help="batches without names: the record-by-record join"
+    )
     parser.add_argument("--lag", type=int, default=4, help="predictions trail by N batches")
     parser.add_argument("--capacity", type=int, default=64, help="messages queued per queue")
     parser.add_argument("--prefetch", type=int, default=500)

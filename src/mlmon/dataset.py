@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -113,9 +112,28 @@ def _numeric(name: str, column: str, values: list[str]) -> Matrix:
         raise DatasetError(msg) from None
 
 
-def row_order(rows: int, order: str, seed: int | None) -> Iterator[int]:
-    """Row indices forever: in file order, or reshuffled on every pass."""
-    rng = np.random.default_rng(seed)
-    while True:
-        indices = np.arange(rows) if order == "sequential" else rng.permutation(rows)
-        yield from (int(i) for i in indices)
+class RowOrder:
+    """Row indices forever, in file order or reshuffled on every pass, taken many at a time
+    as an array (no Python object per row)."""
+
+    def __init__(self, rows: int, order: str, seed: int | None) -> None:
+        self._rows, self._order = rows, order
+        self._rng = np.random.default_rng(seed)
+        self._pass = np.empty(0, dtype=np.intp)
+        self._next = 0
+
+    def take(self, n: int) -> npt.NDArray[np.intp]:
+        parts = []
+        while n > 0:
+            if self._next == len(self._pass):
+                self._pass = (
+                    np.arange(self._rows)
+                    if self._order == "sequential"
+                    else self._rng.permutation(self._rows)
+                )
+                self._next = 0
+            part = self._pass[self._next : self._next + n]
+            self._next += len(part)
+            n -= len(part)
+            parts.append(part)
+        return np.concatenate(parts) if len(parts) != 1 else parts[0]

@@ -46,6 +46,9 @@ class Joined:
     # Seconds from the prediction's arrival to its true value's; negative when the label came
     # first.
     label_delay: list[float] = field(default_factory=list)
+    # (start, end) of row runs added by `extend` that share model, version, send and join
+    # time, in order: metric_lines writes those cells once per run.
+    uniform: list[tuple[int, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -81,7 +84,7 @@ class Joined:
         label_delay: float,
     ) -> None:
         """Many pairs of one model joined at once; `sent_at` NaN where unknown."""
-        n = len(keys)
+        n, start = len(keys), len(self.keys)
         self.keys += keys
         self.y_true += y_true.tolist()
         self.y_pred += y_pred.tolist()
@@ -90,6 +93,8 @@ class Joined:
         stamps = sent_at.tolist()
         if bool(np.isnan(sent_at).any()):
             stamps = [None if math.isnan(s) else s for s in stamps]
+        if n and stamps.count(stamps[0]) == n:  # as mlmon's features stamps a batch
+            self.uniform.append((start, start + n))
         self.sent_at += stamps
         self.joined_at += [joined_at] * n
         self.label_delay += [label_delay] * n

@@ -21,5 +21,11 @@ class IdGenerator:
         self._next += 1
         return f"{self.run}-{self._next}"
 
+    def take(self, n: int) -> list[str]:
+        """The next n ids at once."""
+        first, self._next = self._next + 1, self._next + n
+        run = self.run
+        return [f"{run}-{i}" for i in range(first, first + n)]
+
     def __repr__(self) -> str:
         return f"IdGenerator(run={self.run!r}, issued={self._next})"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import pytest
 
-from mlmon.dataset import load_dataset, row_order
+from mlmon.dataset import RowOrder, load_dataset
 from mlmon.errors import DatasetError
 
 
@@ -73,8 +72,17 @@ def test_file_without_target_flag_is_explained(tmp_path: Path) -> None:
 
 def test_row_orders() -> None:
     """Sequential cycles in file order; random visits every row once per pass, reproducibly."""
-    assert list(itertools.islice(row_order(3, "sequential", None), 7)) == [0, 1, 2, 0, 1, 2, 0]
-    first = list(itertools.islice(row_order(50, "random", 1), 50))
+    sequential = RowOrder(3, "sequential", None)
+    assert sequential.take(7).tolist() == [0, 1, 2, 0, 1, 2, 0]
+    assert sequential.take(2).tolist() == [1, 2]  # each take goes on where the last stopped
+    first = RowOrder(50, "random", 1).take(50).tolist()
     assert sorted(first) == list(range(50))
-    assert first == list(itertools.islice(row_order(50, "random", 1), 50))
+    assert first == RowOrder(50, "random", 1).take(50).tolist()
     assert first != list(range(50))
+
+
+def test_ids_taken_at_once_go_on_from_one_at_a_time() -> None:
+    from mlmon.ids import IdGenerator
+
+    ids = IdGenerator("r")
+    assert [ids(), *ids.take(3), ids()] == ["r-1", "r-2", "r-3", "r-4", "r-5"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -56,3 +58,48 @@ def test_plain_ids_take_the_fast_path() -> None:
     """Ordinary ids produce one plain line per pair."""
     joined = joined_of([("run-1", 151.0, 140.5, "m", "1", None, 5.0)])
     assert metric_lines(joined) == "run-1,151.0,140.5,10.5,m,1,,5.0\n"
+
+
+plain = st.text("abcXYZ019-_.", min_size=1, max_size=8)
+batch_rows = st.lists(st.tuples(plain, finite, finite), min_size=1, max_size=6)
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("one"), rows),
+        st.tuples(
+            st.just("batch"),
+            st.tuples(batch_rows, plain, plain, st.none() | finite, st.booleans(), finite),
+        ),
+    ),
+    max_size=6,
+)
+
+
+@given(steps)
+def test_batches_and_single_pairs_write_exactly_what_the_generic_formatter_writes(
+    ops: list[tuple[str, Any]],
+) -> None:
+    """Whatever mix of one-by-one pairs and whole batches (sharing their send time or not),
+    the lines are byte for byte the generic formatter's."""
+    joined, expected = Joined(), []
+    for kind, op in ops:
+        if kind == "one":
+            key, y_true, y_pred, model, version, sent_at, joined_at = op
+            joined.append(
+                key, (y_true, sent_at, joined_at), (model, version, y_pred, None, 0), joined_at
+            )
+            expected.append((key, y_true, y_pred, abs(y_true - y_pred), model, version, sent_at,
+                             joined_at))  # fmt: skip
+            continue
+        pairs, model, version, sent, uniform, joined_at = op
+        keys = [key for key, _, _ in pairs]
+        y_true = np.array([t for _, t, _ in pairs])
+        y_pred = np.array([p for _, _, p in pairs])
+        stamps = np.full(len(pairs), np.nan if sent is None else sent)
+        if not uniform:
+            stamps = stamps + np.arange(len(pairs))
+        joined.extend(keys, y_true, y_pred, model, version, stamps, joined_at, 0.0)
+        for key, t, p, s in zip(keys, y_true.tolist(), y_pred.tolist(), stamps.tolist(),
+                                strict=True):  # fmt: skip
+            expected.append((key, t, p, abs(t - p), model, version, None if s != s else s,
+                             joined_at))  # fmt: skip
+    assert metric_lines(joined) == format_rows(expected)

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlmon.bus import Bus, OutMessage
-from mlmon.dataset import Dataset, load_dataset, row_order
+from mlmon.dataset import Dataset, RowOrder, load_dataset
 from mlmon.ids import IdGenerator
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
@@ -36,7 +36,7 @@ async def run_features(
     """Send records until `count` is reached or `stop` is set; return how many were sent."""
     data = load_dataset(settings.dataset, settings.target)
     next_id = IdGenerator()
-    order = row_order(len(data.target), settings.order, settings.seed)
+    order = RowOrder(len(data.target), settings.order, settings.seed)
     # Flat out, a few batches go out per round trip, so confirms overlap.
     chunk = settings.batch_size * BATCHES_IN_FLIGHT if settings.batched else SINGLES_IN_FLIGHT
     log.info("streaming %r as run %s at %s records/s", data, next_id.run, settings.rate or "max")
@@ -59,8 +59,8 @@ async def run_features(
         if settings.count is not None:
             due = min(due, settings.count - sent)
         n = min(due, chunk)
-        rows = np.fromiter((next(order) for _ in range(n)), dtype=np.intp, count=n)
-        ids = [next_id() for _ in range(n)]
+        rows = order.take(n)
+        ids = next_id.take(n)
         now = time.time()
         if settings.batched:
             features, truths = _batches(ids, data, rows, now, settings.batch_size)

@@ -2,12 +2,13 @@
 
 Per batch of deliveries: decode, offer mlmon's own named batches to the BatchJoin (a batch of
 true values meets a batch of predictions as a whole) and every other record to the HotJoin (one
-by one), both in memory first and checked against the durable JoinStore; append the joined rows to the CSV (fsync), commit the store together
-with the CSV's new end offset, dead-letter what was rejected, and only then ack. A batch whose
-halves still wait for their partner is held unacked for up to HOLD_SECONDS, so that a partner
-arriving meanwhile joins in memory; when it is released its waiting halves go to the store,
-committed before the ack. A crash anywhere in between leaves the CSV and the store agreeing on
-the last commit; unacked deliveries come back and are joined again once.
+by one), both in memory first and checked against the durable JoinStore; append the joined rows
+to the CSV (fsync), commit the store together with the CSV's new end offset, dead-letter what
+was rejected, and only then ack. A batch whose halves still wait for their partner is held
+unacked for up to HOLD_SECONDS, so that a partner arriving meanwhile joins in memory; when it is
+released its waiting halves go to the store, committed before the ack. A crash anywhere in
+between leaves the CSV and the store agreeing on the last commit; unacked deliveries come back
+and are joined again once.
 """
 
 from __future__ import annotations
@@ -65,41 +66,55 @@ HELD_SHARE_OF_PREFETCH = 0.5
 
 def metric_lines(joined: Joined, classification: bool = False) -> str:
     """CSV lines for joined records, column by column: each column's cells are formatted in
-    one C-level pass, and a value repeated down a column (the batch's send and join times,
-    the model) is formatted once. The generic formatter takes over when an id or a model
-    name needs quoting. For classification the error column holds 0/1 (wrong label) instead
-    of |y_true - y_pred|."""
-    errors = (
-        [float(t != p) for t, p in zip(joined.y_true, joined.y_pred, strict=True)]
-        if classification
-        else joined.absolute_errors()
-    )
-    columns = (
-        joined.keys,
-        joined.y_true,
-        joined.y_pred,
-        errors,
-        joined.models,
-        joined.versions,
-        joined.sent_at,
-        joined.joined_at,
-    )
-    names = {*joined.models, *joined.versions}
-    if any(needs_quotes(text) for text in names) or needs_quotes("".join(joined.keys)):
-        return format_rows(list(zip(*columns, strict=True)))
+    one C-level pass, a value repeated down a column (the batch's send and join times, the
+    model) once, and a whole batch's shared cells once as the tail of every one of its lines.
+    The generic formatter takes over when an id or a model name needs quoting. For
+    classification the error column holds 0/1 (wrong label) instead of |y_true - y_pred|."""
     if not joined:
         return ""
+    y_true, y_pred = np.asarray(joined.y_true), np.asarray(joined.y_pred)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf, as Python's abs(t - p) gives
+        errors = (y_true != y_pred if classification else np.abs(y_true - y_pred)).astype(
+            np.float64
+        )
+    names = {*joined.models, *joined.versions}
+    if any(needs_quotes(text) for text in names) or needs_quotes("".join(joined.keys)):
+        columns = (
+            joined.keys,
+            joined.y_true,
+            joined.y_pred,
+            errors.tolist(),
+            joined.models,
+            joined.versions,
+            joined.sent_at,
+            joined.joined_at,
+        )
+        return format_rows(list(zip(*columns, strict=True)))
     cells = [
         joined.keys,
         float_cells(joined.y_true),
         float_cells(joined.y_pred),
-        float_cells(errors),
-        joined.models,
-        joined.versions,
-        _repeated_cells(joined.sent_at),
-        _repeated_cells(joined.joined_at),
+        float_cells(errors.tolist()),
     ]
-    return "\n".join(map(",".join, zip(*cells, strict=True))) + "\n"
+    pieces, done = [], 0
+    for start, end in [*joined.uniform, (len(joined), len(joined))]:
+        if done < start:  # rows joined one by one: every column cell by cell
+            part = slice(done, start)
+            rest = (joined.models, joined.versions)
+            times = (_repeated_cells(joined.sent_at[part]), _repeated_cells(joined.joined_at[part]))
+            rows = zip(*(column[part] for column in (*cells, *rest)), *times, strict=True)
+            pieces.append("\n".join(map(",".join, rows)) + "\n")
+        if start < end:  # one batch: the same model, version, send and join time on each line
+            sent = joined.sent_at[start]
+            tail = (
+                f",{joined.models[start]},{joined.versions[start]},"
+                f"{'' if sent is None else repr(sent)},{joined.joined_at[start]!r}\n"
+            )
+            part = slice(start, end)
+            body = "\n".join(map(",".join, zip(*(column[part] for column in cells), strict=True)))
+            pieces.append(body.replace("\n", tail) + tail)
+        done = end
+    return "".join(pieces)
 
 
 def _repeated_cells(values: Sequence[float | None]) -> list[str]:
