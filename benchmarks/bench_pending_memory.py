@@ -1,11 +1,12 @@
 """Memory of the metric service with many predictions waiting for a late label.
 
-Starts `mlmon metric` against RabbitMQ, publishes N predictions (batched) whose true values
-never come, waits until the service reports them all pending, and prints its resident memory
-(VmRSS, peak VmHWM) before and after. Pending halves live in SQLite on disk, so memory should
-stay flat however many wait.
+Starts `mlmon metric` against RabbitMQ, publishes N predictions (batched, named as mlmon's
+model names them, or with --unnamed joined record by record) whose true values never come,
+waits until the service reports them all pending, and prints its resident memory (VmRSS, peak
+VmHWM) before and after. Pending halves live in SQLite on disk, so memory should stay flat
+however many wait.
 
-    uv run python benchmarks/bench_pending_memory.py [--records 1000000]
+    uv run python benchmarks/bench_pending_memory.py [--records 1000000] [--unnamed]
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from mlmon.bus import OutMessage
 from mlmon.bus.rabbit import RabbitBus
 from mlmon.settings import Settings
 from mlmon.supervisor import settings_env
-from mlmon.wire import BATCH, encode_batch
+from mlmon.wire import BATCH, HEADER_BATCH, HEADER_MODEL, encode_batch
 
-BATCH_SIZE = 1000
+BATCH_SIZE = Settings().batch_size
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -51,7 +52,7 @@ def pending(state_dir: Path) -> int:
     return total
 
 
-async def publish(settings: Settings, records: int) -> None:
+async def publish(settings: Settings, records: int, named: bool) -> None:
     bus = RabbitBus(settings, "bench-pending")
     await bus.connect()
     try:
@@ -60,7 +61,8 @@ async def publish(settings: Settings, records: int) -> None:
             for first in range(start, min(start + BATCH_SIZE * 20, records), BATCH_SIZE):
                 ids = [f"late-{n}" for n in range(first, min(first + BATCH_SIZE, records))]
                 body = encode_batch(ids, np.full(len(ids), 150.0), np.full(len(ids), time.time()))
-                messages.append(OutMessage(body, {}, BATCH))
+                name = {HEADER_BATCH: ids[0]} if named else {}
+                messages.append(OutMessage(body, {HEADER_MODEL: "bench", **name}, BATCH))
             await bus.publish(settings.queue_y_pred, messages)
     finally:
         await bus.close()
@@ -70,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--url", default="amqp://guest:guest@127.0.0.1:5672/")
+    parser.add_argument("--unnamed", action="store_true", help="the record-by-record join")
     args = parser.parse_args()
     tag = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as logs:
@@ -95,7 +98,7 @@ def main() -> None:
                 time.sleep(0.2)
             idle_rss, _ = memory_mb(metric.pid)
             started = time.monotonic()
-            asyncio.run(publish(settings, args.records))
+            asyncio.run(publish(settings, args.records, not args.unnamed))
             while pending(settings.state_dir) < args.records:
                 time.sleep(0.5)
             elapsed = time.monotonic() - started
@@ -111,7 +114,8 @@ def main() -> None:
                 channel.queue_delete(name + ".dead")
             connection.close()
     print(
-        f"records pending  {args.records:,} (stored in {elapsed:.1f} s, "
+        f"records pending  {args.records:,} in {'unnamed' if args.unnamed else 'named'} "
+        f"batches of {BATCH_SIZE:,} (stored in {elapsed:.1f} s, "
         f"{args.records / elapsed:,.0f} halves/s)"
     )
     print(
