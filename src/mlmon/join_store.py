@@ -115,7 +115,9 @@ class JoinStore:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_wait = max_wait
-        self._db = sqlite3.connect(str(path), isolation_level=None)
+        # The metric commits in a worker thread (its fsync must not stall the event loop);
+        # calls never overlap: the service's lock orders them.
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # A commit survives power loss, not just a crash.
         self._db.execute("PRAGMA synchronous=FULL")

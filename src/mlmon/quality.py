@@ -499,6 +499,7 @@ class _LastSeconds:
         self.keep = keep
         self._chunks: deque[_Chunk] = deque()
         self._head = 0  # records of the first chunk already expired
+        self._stored = 0  # records in the chunks, expired ones at the head included
         self._recent: list[tuple[float, float, float]] = []  # single records, not yet a chunk
         self._newest = -math.inf
         self._slices: dict[int, _Slice] = {}
@@ -551,14 +552,14 @@ class _LastSeconds:
     @property
     def held(self) -> int:
         """Records kept one by one, expired ones not yet dropped included."""
-        stored = sum(chunk.at.size for chunk in self._chunks) - self._head
-        return stored + len(self._recent)
+        return self._stored - self._head + len(self._recent)
 
     def _fold(self) -> None:
         """Fold the oldest chunks into their slices' running figures while over `keep`."""
         held = self.held
         while held > self.keep and self._chunks:
             chunk = self._chunks.popleft()
+            self._stored -= chunk.at.size
             head, self._head = self._head, 0
             at, y_true, y_pred = chunk.at[head:], chunk.y_true[head:], chunk.y_pred[head:]
             held -= at.size
@@ -582,6 +583,7 @@ class _LastSeconds:
     def _append(self, y_true: FloatArray, y_pred: FloatArray, at: FloatArray) -> None:
         ascending = bool(np.all(at[1:] >= at[:-1]))
         self._chunks.append(_Chunk(y_true, y_pred, at, float(at.max()), ascending))
+        self._stored += at.size
 
     def _expire(self, cutoff: float) -> None:
         """Drop records from the head while their `at` is at or before `cutoff`, and slices
@@ -592,6 +594,7 @@ class _LastSeconds:
             chunk = self._chunks[0]
             if chunk.newest <= cutoff:
                 self._chunks.popleft()
+                self._stored -= chunk.at.size
                 self._head = 0
                 continue
             rest = chunk.at[self._head :]

@@ -20,8 +20,8 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -53,6 +53,7 @@ from mlmon.wire import (
 )
 
 log = logging.getLogger("mlmon.metric")
+T = TypeVar("T")
 
 ORPHANS_LOGGED = 10  # by name per sweep; the rest are counted and in orphans.csv
 UNNAMED_MODEL = "unknown"  # predictions from services that do not say (the seeds')
@@ -124,6 +125,17 @@ def _repeated_cells(values: Sequence[float | None]) -> list[str]:
         return list(map(text.__getitem__, values))
     except KeyError:  # a NaN is not equal to itself, so no dict finds it
         return ["" if value is None else repr(value) for value in values]
+
+
+async def _in_thread(function: Callable[..., T], *args: Any) -> T:
+    """Run a blocking call in a thread; if the caller is cancelled meanwhile, wait for the
+    call to finish before the cancellation goes on (it holds the log or the store)."""
+    call = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(call)
+    except asyncio.CancelledError:
+        await asyncio.wait([call])
+        raise
 
 
 def _finite_rows(
@@ -253,7 +265,7 @@ class MetricService:
             queue, self.settings.consumer_prefetch, CONSUMER_LINGER
         ):
             async with self._lock:
-                rejected, released = self._join(batch, queue, truth)
+                rejected, released = await self._join(batch, queue, truth)
                 if rejected:
                     await dead_letter(self.bus, rejected, self.stats)
                 await self._ack(released)
@@ -272,11 +284,15 @@ class MetricService:
         for held in released:
             await self.bus.ack(held.deliveries)
 
-    def _join(
+    async def _join(
         self, batch: list[Delivery], queue: str, truth: bool
     ) -> tuple[list[Rejected], list[Held]]:
         """Offer every record of the batch at once; write the rows; release what may go;
-        commit. Returns what to dead-letter, and the held batches now safe to ack."""
+        commit. Returns what to dead-letter, and the held batches now safe to ack.
+
+        The two fsyncs (the CSV's and the store's commit) wait in a thread: meanwhile the event
+        loop goes on reading deliveries, which the next call then takes together, so the
+        slower the disk, the larger the batches (a group commit)."""
         rejected: list[Rejected] = []
         now, clock = time.time(), time.monotonic()
         halves, whole = self._halves(batch, truth, rejected, now)
@@ -308,15 +324,12 @@ class MetricService:
                 else:
                     rejected += bad_rows
             self._held[queue].append(held)
-            offsets = {
-                METRIC_LOG: self.metric_log.append_text(
-                    metric_lines(outcome.joined, self.settings.task == "classification")
-                )
-            }
+            text = metric_lines(outcome.joined, self.settings.task == "classification")
+            offsets = {METRIC_LOG: await _in_thread(self.metric_log.append_text, text)}
             if orphans:
                 offsets[ORPHAN_LOG] = self._write_orphans(orphans, now)
             released = self._release(clock, commit=False)
-            self.store.commit(offsets)
+            await _in_thread(self.store.commit, offsets)
         except BaseException:
             self.store.rollback()
             raise
