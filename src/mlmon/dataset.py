@@ -123,7 +123,7 @@ class RowOrder:
         self._next = 0
 
     def take(self, n: int) -> npt.NDArray[np.intp]:
-        parts = []
+        parts = [np.empty(0, dtype=np.intp)]
         while n > 0:
             if self._next == len(self._pass):
                 self._pass = (
@@ -136,4 +136,4 @@ class RowOrder:
             self._next += len(part)
             n -= len(part)
             parts.append(part)
-        return np.concatenate(parts) if len(parts) != 1 else parts[0]
+        return np.concatenate(parts) if len(parts) > 2 else parts[-1]

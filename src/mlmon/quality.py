@@ -17,10 +17,11 @@ window keeps at most WINDOW_RECORDS records one by one and folds older ones into
 per 1/60 of the window, which leave whole (see `_LastSeconds`).
 `snapshot` computes the count and time windows' figures from the records they hold, exactly
 (numpy, O(window)), as their quantiles need those records anyway; running sums would drift as
-records leave. A time window with folded records is exact in its sums, sketched in its
-quantiles, and its edge moves by slices. Time windows expect `at` to rise per model, as join
-times do; a record that comes out of order is still counted by `at`, but may be held until
-those before it expire.
+records leave. Except a busy time window, once it has folded records: its figures are then
+those of the records in the window plus those of the slices that reach into it (up to 1/60 of
+the window past its edge), with sketched quantiles. Time windows expect `at` to rise per
+model, as join times do; a record that comes out of order is still counted by `at`, but may be
+held until those before it expire.
 """
 
 from __future__ import annotations
@@ -661,7 +662,8 @@ class QualityTracker:
         return tuple(sorted(self._models))
 
     def held(self) -> int:
-        """Records kept in the count and time windows of every model (24 bytes or so each)."""
+        """Records kept one by one in the count and time windows of every model (24 bytes or
+        so each; records folded into a busy time window's slices are not counted)."""
         return sum(
             sum(window.held for window in windows.counts)
             + sum(window.held for window in windows.durations)

@@ -86,3 +86,9 @@ def test_ids_taken_at_once_go_on_from_one_at_a_time() -> None:
 
     ids = IdGenerator("r")
     assert [ids(), *ids.take(3), ids()] == ["r-1", "r-2", "r-3", "r-4", "r-5"]
+
+
+def test_taking_no_rows_gives_an_empty_array() -> None:
+    order = RowOrder(3, "sequential", None)
+    assert order.take(0).tolist() == []
+    assert order.take(4).tolist() == [0, 1, 2, 0]

@@ -21,6 +21,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
@@ -127,15 +128,21 @@ def _repeated_cells(values: Sequence[float | None]) -> list[str]:
         return ["" if value is None else repr(value) for value in values]
 
 
-async def _in_thread(function: Callable[..., T], *args: Any) -> T:
-    """Run a blocking call in a thread; if the caller is cancelled meanwhile, wait for the
-    call to finish before the cancellation goes on (it holds the log or the store)."""
-    call = asyncio.ensure_future(asyncio.to_thread(function, *args))
-    try:
-        return await asyncio.shield(call)
-    except asyncio.CancelledError:
-        await asyncio.wait([call])
-        raise
+async def _in_thread(executor: Executor, function: Callable[..., T], *args: Any) -> T:
+    """Run a blocking call in `executor`; if the caller is cancelled meanwhile (even more than
+    once), the call still finishes before the cancellation goes on: it holds the log or the
+    store, which the caller's clean-up touches next."""
+    call = asyncio.get_running_loop().run_in_executor(executor, function, *args)
+    cancelled = False
+    while not call.done():
+        try:
+            await asyncio.shield(call)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        call.exception()  # retrieved: its error, if any, goes with the cancellation
+        raise asyncio.CancelledError
+    return call.result()
 
 
 def _finite_rows(
@@ -225,6 +232,10 @@ class MetricService:
         self.metric_log = AppendLog(settings.logs_dir / METRIC_LOG, METRIC_COLUMNS)
         self.orphan_log = AppendLog(settings.logs_dir / ORPHAN_LOG, ORPHAN_COLUMNS)
         self._lock = asyncio.Lock()  # one batch at a time touches the store and the logs
+        # The thread that appends to the CSV and commits the store for `_join` (their fsyncs
+        # must not stall the event loop); its own, so that other work in the default pool
+        # (alert webhooks, renders) never keeps a commit, and with it the lock, waiting.
+        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlmon-metric-disk")
         # Batches not yet acked, per queue, oldest first: acks go out in delivery order.
         self._held: dict[str, deque[Held]] = {
             settings.queue_y_true: deque(),
@@ -256,6 +267,7 @@ class MetricService:
                     consumers.create_task(self._consume(self.settings.queue_y_pred, truth=False))
                 consumers_done.set()
         finally:
+            self._disk.shutdown(wait=True)
             self.metric_log.close()
             self.orphan_log.close()
             self.store.close()
@@ -292,7 +304,8 @@ class MetricService:
 
         The two fsyncs (the CSV's and the store's commit) wait in a thread: meanwhile the event
         loop goes on reading deliveries, which the next call then takes together, so the
-        slower the disk, the larger the batches (a group commit)."""
+        slower the disk, the larger the batches (a group commit). The rarer commits of held
+        batches released by time and of expired orphans stay on the event loop."""
         rejected: list[Rejected] = []
         now, clock = time.time(), time.monotonic()
         halves, whole = self._halves(batch, truth, rejected, now)
@@ -325,11 +338,11 @@ class MetricService:
                     rejected += bad_rows
             self._held[queue].append(held)
             text = metric_lines(outcome.joined, self.settings.task == "classification")
-            offsets = {METRIC_LOG: await _in_thread(self.metric_log.append_text, text)}
+            offsets = {METRIC_LOG: await _in_thread(self._disk, self.metric_log.append_text, text)}
             if orphans:
                 offsets[ORPHAN_LOG] = self._write_orphans(orphans, now)
             released = self._release(clock, commit=False)
-            await _in_thread(self.store.commit, offsets)
+            await _in_thread(self._disk, self.store.commit, offsets)
         except BaseException:
             self.store.rollback()
             raise
