@@ -105,7 +105,10 @@ def format_utc(moment: datetime) -> str:
 
 
 def write_png_atomically(figure: Figure, path: Path) -> None:
-    """Save to a temporary file beside `path`, then rename it over `path`."""
+    """Save to a temporary file beside `path`, then rename it over `path`: a reader never sees
+    half an image. Not fsync'd: the image is derived from the durable log and drawn again every
+    interval, and syncing it made the metric's own fsyncs queue behind it on the disk (p99
+    latency at 1,000 records/s up to 55 ms in runs with a render, 10-13 ms without the sync)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
@@ -114,8 +117,6 @@ def write_png_atomically(figure: Figure, path: Path) -> None:
         os.fchmod(descriptor, 0o644)  # mkstemp's 0600 would hide the plot from other readers
         with os.fdopen(descriptor, "wb") as handle:
             figure.savefig(handle, format="png")
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
