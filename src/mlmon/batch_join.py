@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mlmon.hot_join import PREDICTION, TRUTH, Held, Joined
+from mlmon.hot_join import PREDICTION, TRUTH, Held, Joined, pop_held
 from mlmon.join_store import JoinStore, Orphan, StoredPredictionBatch, StoredTruthBatch
 from mlmon.wire import Floats, RecordId, decode_batch, record_key
 
@@ -70,11 +70,13 @@ class BatchHalf:
     def stored(cls, batch: str, row: StoredTruthBatch | StoredPredictionBatch) -> BatchHalf:
         records = decode_batch(row.body)
         keys = batch_keys(records.ids) or []
-        half = cls(batch, keys, records.values, records.sent_at, row.body, row.digest, 0.0)
-        half.arrived_at = row.arrived_at
-        if isinstance(row, StoredPredictionBatch):
-            half.model, half.version = row.model, row.version
-        return half
+        model, version = (
+            (row.model, row.version) if isinstance(row, StoredPredictionBatch) else ("", "")
+        )
+        return cls(
+            batch, keys, records.values, records.sent_at, row.body, row.digest, row.arrived_at,
+            model, version,
+        )  # fmt: skip
 
     def as_stored_prediction(self) -> StoredPredictionBatch:
         return StoredPredictionBatch(
@@ -187,14 +189,10 @@ class BatchJoin:
                 self._save_truth(hot[0], np.ones(len(hot[0].keys), dtype=bool), None)
                 held.waiting -= 1
         for batch, model in held.prediction_batches:
-            by_model = self._predictions.get(batch)
-            hot = by_model.get(model) if by_model else None
-            if by_model is not None and hot is not None and hot[1] is held:
-                del by_model[model]
-                if not by_model:
-                    del self._predictions[batch]
+            prediction = pop_held(self._predictions, batch, model, held)
+            if prediction is not None:
                 self.store.save_prediction_batch(
-                    batch, hot[0].as_stored_prediction(), len(hot[0].keys), joined_at=None
+                    batch, prediction.as_stored_prediction(), len(prediction.keys), None
                 )
                 held.waiting -= 1
         held.truth_batches.clear()

@@ -21,12 +21,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from mlmon.join_store import Changes, Facts, JoinStore, PredictionFact, TruthFact
 from mlmon.wire import Floats
+
+T = TypeVar("T")
 
 TRUTH = "y_true"
 PREDICTION = "y_pred"
@@ -222,14 +224,10 @@ class HotJoin:
                 truths.append((key, *truth[:3]))
         predictions = []
         for key, model in held.prediction_keys:
-            by_model = self._predictions.get(key)
-            waiting = by_model.get(model) if by_model else None
-            if by_model is not None and waiting is not None and waiting[1] is held:
-                del by_model[model]
-                if not by_model:
-                    del self._predictions[key]
+            waiting = pop_held(self._predictions, key, model, held)
+            if waiting is not None:
                 self._waiting_predictions -= 1
-                predictions.append((key, *waiting[0]))
+                predictions.append((key, *waiting))
         self.store.add_pending(truths, predictions)
         held.waiting -= len(truths) + len(predictions)
         held.truth_keys.clear()
@@ -295,6 +293,21 @@ class HotJoin:
         else:
             reason = f"duplicate id {key!r}: {what} was {seen!r}, now {offered!r}"
             outcome.conflicts.append((index, reason))
+
+
+def pop_held(
+    waiting: dict[str, dict[str, tuple[T, Held]]], key: str, model: str, held: Held
+) -> T | None:
+    """What waits under (key, model) if it belongs to `held`, no longer waiting; else None
+    (it joined meanwhile, or a later copy belongs to another held batch)."""
+    by_model = waiting.get(key)
+    entry = by_model.get(model) if by_model else None
+    if by_model is None or entry is None or entry[1] is not held:
+        return None
+    del by_model[model]
+    if not by_model:
+        del waiting[key]
+    return entry[0]
 
 
 def _joined_row(
