@@ -13,6 +13,7 @@ import io
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -41,6 +42,78 @@ class _NeedsSlowPath(Exception):
     """The block holds quoting, blank, short or unparsable rows: parse it with `csv`."""
 
 
+class LineTail:
+    """The complete lines appended to a file since the last read, block by block. If the file
+    is replaced, removed, cut back or rewritten below what was read, it starts again from the
+    top, telling `on_reset` why first; a line the writer has only half written waits."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._forget()
+
+    def _forget(self) -> None:
+        self.offset = 0  # end of the last complete line read
+        self._tail = b""  # the bytes before it, to notice a rewrite
+        self._identity: tuple[int, int] | None = None
+
+    def read(self, take: Callable[[bytes], int], on_reset: Callable[[str], None]) -> int:
+        """Hand each block of new complete lines to `take`; return the sum of what it returns.
+        Nothing new costs one `stat`."""
+        try:
+            status = os.stat(self.path)
+        except FileNotFoundError:
+            if self._identity is not None:
+                self._forget()
+                on_reset("disappeared")
+            return 0
+        if (status.st_dev, status.st_ino) == self._identity and status.st_size == self.offset:
+            return 0
+        try:
+            with self.path.open("rb") as handle:
+                return self._read(handle, take, on_reset)
+        except FileNotFoundError:
+            return 0  # removed between stat and open; the next read resets
+
+    def _read(
+        self,
+        handle: io.BufferedReader,
+        take: Callable[[bytes], int],
+        on_reset: Callable[[str], None],
+    ) -> int:
+        status = os.fstat(handle.fileno())
+        identity = (status.st_dev, status.st_ino)
+        reason = None
+        if self._identity is not None and identity != self._identity:
+            reason = "was replaced"
+        elif status.st_size < self.offset:
+            reason = "shrank below what was read"
+        elif self._tail:
+            handle.seek(self.offset - len(self._tail))
+            if handle.read(len(self._tail)) != self._tail:
+                reason = "was rewritten"
+        if reason is not None:
+            self._forget()
+            on_reset(reason)
+        self._identity = identity
+        handle.seek(self.offset)
+        remaining = status.st_size - self.offset  # lines appended meanwhile wait for next read
+        taken = 0
+        carry = b""
+        while remaining > 0:
+            block = handle.read(min(READ_BYTES, remaining))
+            if not block:
+                break  # cut back while we read; the next read notices
+            remaining -= len(block)
+            data = carry + block if carry else block
+            end = data.rfind(b"\n") + 1
+            carry = data[end:]
+            if end:
+                taken += take(data[:end])
+                self.offset += end
+                self._tail = data[max(0, end - TAIL_BYTES) : end]
+        return taken
+
+
 class ErrorLogReader:
     """The absolute errors (and model names) of one metric log, read incrementally.
 
@@ -52,19 +125,17 @@ class ErrorLogReader:
         self.path = Path(path)
         self.resets = 0
         self._extra_names = extra
+        self._lines = LineTail(self.path)
         self._clear()
 
     def __repr__(self) -> str:
         return (
             f"ErrorLogReader({str(self.path)!r}, count={self._count}, "
-            f"skipped={self.skipped}, offset={self._offset})"
+            f"skipped={self.skipped}, offset={self._lines.offset})"
         )
 
     def _clear(self) -> None:
         self.skipped = 0
-        self._offset = 0
-        self._tail = b""
-        self._identity: tuple[int, int] | None = None
         self._header_read = False
         self._error_col: int | None = None
         self._model_col: int | None = None
@@ -122,49 +193,7 @@ class ErrorLogReader:
 
     def poll(self) -> int:
         """Read the complete rows appended since the last poll; return how many were taken."""
-        try:
-            status = os.stat(self.path)
-        except FileNotFoundError:
-            if self._identity is not None:
-                self._reset("disappeared")
-            return 0
-        if (status.st_dev, status.st_ino) == self._identity and status.st_size == self._offset:
-            return 0
-        try:
-            with self.path.open("rb") as handle:
-                return self._read(handle)
-        except FileNotFoundError:
-            return 0  # removed between stat and open; the next poll resets
-
-    def _read(self, handle: io.BufferedReader) -> int:
-        status = os.fstat(handle.fileno())
-        identity = (status.st_dev, status.st_ino)
-        if self._identity is not None and identity != self._identity:
-            self._reset("was replaced")
-        elif status.st_size < self._offset:
-            self._reset("shrank below what was read")
-        elif self._tail:
-            handle.seek(self._offset - len(self._tail))
-            if handle.read(len(self._tail)) != self._tail:
-                self._reset("was rewritten")
-        self._identity = identity
-        handle.seek(self._offset)
-        remaining = status.st_size - self._offset  # rows appended meanwhile wait for next poll
-        taken = 0
-        carry = b""
-        while remaining > 0:
-            block = handle.read(min(READ_BYTES, remaining))
-            if not block:
-                break  # cut back while we read; the next poll notices
-            remaining -= len(block)
-            data = carry + block if carry else block
-            end = data.rfind(b"\n") + 1
-            carry = data[end:]
-            if end:
-                taken += self._consume(data[:end])
-                self._offset += end
-                self._tail = data[max(0, end - TAIL_BYTES) : end]
-        return taken
+        return self._lines.read(self._consume, self._reset)
 
     def _consume(self, lines: bytes) -> int:
         """Take complete lines (ending in a newline): the header first, then rows."""

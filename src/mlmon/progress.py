@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlmon.error_log import LineTail
 from mlmon.log_layout import METRIC_LOG
 from mlmon.status import pending_halves, read_statuses, totals
 
@@ -45,35 +46,25 @@ class Snapshot:
         )
 
 
-CHUNK = 1 << 24  # bytes read at a time
-
-
 class RowCounter:
     """Complete rows of a CSV file with a header line, counted by line ends as it grows."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: tuple[int, int] | None = None  # (device, inode) being counted
-        self._offset = 0  # end of the last complete line counted
-        self._lines = 0
+        self._lines = LineTail(path)
+        self._count = 0  # lines read, the header included
 
     def poll(self) -> int:
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
-            self._file, self._offset, self._lines = None, 0, 0
-            return 0
-        if (stat.st_dev, stat.st_ino) != self._file or stat.st_size < self._offset:
-            self._file, self._offset, self._lines = (stat.st_dev, stat.st_ino), 0, 0
-        with self.path.open("rb") as file:
-            file.seek(self._offset)
-            while chunk := file.read(CHUNK):
-                complete = chunk.rfind(b"\n") + 1
-                self._lines += chunk.count(b"\n", 0, complete)
-                self._offset += complete
-                if complete < len(chunk):  # a row being written: count it next time
-                    break
-        return max(self._lines - 1, 0)
+        self._lines.read(self._take, self._start_again)
+        return max(self._count - 1, 0)
+
+    def _take(self, lines: bytes) -> int:
+        count = lines.count(b"\n")
+        self._count += count
+        return count
+
+    def _start_again(self, reason: str) -> None:
+        self._count = 0
 
 
 def overall_mae(statuses: list[dict[str, Any]]) -> float:
