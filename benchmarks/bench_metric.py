@@ -6,7 +6,10 @@ real metric_log.csv with fsync and its SQLite store, and times it until every ro
 The bus holds at most `--capacity` messages per queue, as the broker's prefetch would.
 
     uv run python benchmarks/bench_metric.py [--records 200000] [--batch 2000] [--lag 4]
-        [--capacity 64] [--repeat 3] [--unnamed]
+        [--capacity 64] [--repeat 3] [--unnamed | --single]
+
+`--single`: one record per message in the seeds' JSON (the single wire form), `--batch`
+messages per publish, the queues holding up to `--prefetch` messages.
 
 Profile it with `uv run --with py-spy py-spy record -o metric.svg -- python
 benchmarks/bench_metric.py`.
@@ -29,7 +32,15 @@ from mlmon.bus.memory import MemoryBus
 from mlmon.services.metric import MetricService
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
-from mlmon.wire import BATCH, HEADER_BATCH, HEADER_MODEL, HEADER_MODEL_VERSION, encode_batch
+from mlmon.wire import (
+    BATCH,
+    HEADER_BATCH,
+    HEADER_MODEL,
+    HEADER_MODEL_VERSION,
+    encode_batch,
+    encode_value,
+    sent_at_header,
+)
 
 
 def messages(
@@ -52,27 +63,53 @@ def messages(
     return truths, predictions
 
 
+def single_messages(records: int, seed: int = 0) -> tuple[list[OutMessage], list[OutMessage]]:
+    """One message per record, as the seeds' services and mlmon's single wire form send them."""
+    rng = np.random.default_rng(seed)
+    y_true = rng.normal(150, 50, records)
+    y_pred = y_true + rng.normal(0, 20, records)
+    sent = sent_at_header(time.time())
+    model = {HEADER_MODEL: "bench", HEADER_MODEL_VERSION: "1", **sent}
+    ids = [f"5f3a9c1b2d4e-{n}" for n in range(records)]
+    truths = [
+        OutMessage(encode_value(i, v), sent) for i, v in zip(ids, y_true.tolist(), strict=True)
+    ]
+    predictions = [
+        OutMessage(encode_value(i, v), model) for i, v in zip(ids, y_pred.tolist(), strict=True)
+    ]
+    return truths, predictions
+
+
+def chunked(messages: list[OutMessage], size: int) -> list[list[OutMessage]]:
+    return [messages[start : start + size] for start in range(0, len(messages), size)]
+
+
 async def feed(
     bus: MemoryBus,
     settings: Settings,
-    truths: list[OutMessage],
-    predictions: list[OutMessage],
+    truths: list[list[OutMessage]],
+    predictions: list[list[OutMessage]],
     lag: int,
 ) -> None:
-    """Each true value batch, and the predictions `lag` batches behind it."""
+    """Each publish of true values, and the predictions `lag` publishes behind it."""
     for index, truth in enumerate(truths):
-        await bus.publish(settings.queue_y_true, [truth])
+        await bus.publish(settings.queue_y_true, truth)
         if index >= lag:
-            await bus.publish(settings.queue_y_pred, [predictions[index - lag]])
+            await bus.publish(settings.queue_y_pred, predictions[index - lag])
     for prediction in predictions[max(len(truths) - lag, 0) :]:
-        await bus.publish(settings.queue_y_pred, [prediction])
+        await bus.publish(settings.queue_y_pred, prediction)
 
 
 async def one_run(args: argparse.Namespace, logs: Path) -> tuple[float, float, int]:
     """(wall seconds, CPU seconds, rows) for one run on a fresh store and log."""
     settings = Settings(logs_dir=logs, prefetch=args.prefetch, status_interval=1.0)
-    truths, predictions = messages(args.records, args.batch, named=not args.unnamed)
-    bus = MemoryBus(capacity=args.capacity)
+    if args.single:
+        truths, predictions = (chunked(m, args.batch) for m in single_messages(args.records))
+        bus = MemoryBus(capacity=args.prefetch)
+    else:
+        batches = messages(args.records, args.batch, named=not args.unnamed)
+        truths, predictions = ([[m] for m in side] for side in batches)
+        bus = MemoryBus(capacity=args.capacity)
     stats = ServiceStats("metric")
     service = MetricService(settings, bus, stats)
     cpu0 = time.process_time()
@@ -94,6 +131,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument(
         "--unnamed", action="store_true", help="batches without names: the record-by-record join"
+    )
+    parser.add_argument(
+        "--single", action="store_true", help="one record per message, the seeds' JSON"
     )
     parser.add_argument("--lag", type=int, default=4, help="predictions trail by N batches")
     parser.add_argument("--capacity", type=int, default=64, help="messages queued per queue")

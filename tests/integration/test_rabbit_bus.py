@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
+from aiormq.exceptions import PublishError
 
 from mlmon.bus import OutMessage
+from mlmon.bus.confirmed_publish import Outgoing, publish_confirmed
 from mlmon.bus.rabbit import RabbitBus
 from mlmon.errors import BrokerError
 from mlmon.settings import Settings
@@ -41,6 +44,55 @@ async def test_publish_then_consume_in_batches(rabbit_settings: Settings) -> Non
         assert max(len(b) for b in [deliveries]) >= 1
         await asyncio.sleep(0.2)
         assert await bus.depth(queue) == 0
+    finally:
+        await bus.close()
+
+
+async def test_one_write_of_many_messages_keeps_each_whole_and_in_order(
+    rabbit_settings: Settings,
+) -> None:
+    """publish_confirmed puts many messages in one write: each keeps its body (one larger than
+    the broker's frame size, so split into several body frames), headers and content type."""
+    bus = RabbitBus(rabbit_settings, "test-one-write")
+    await bus.connect()
+    try:
+        queue = rabbit_settings.queue_y_pred
+        large = bytes(range(256)) * 2000  # 512 kB: above RabbitMQ's 128 kB frame_max
+        messages = [
+            OutMessage(b"first", {"n": 1}),
+            OutMessage(large, {"n": 2}, "application/x-test"),
+            *(OutMessage(f"{i}".encode(), {"n": i}) for i in range(3, 600)),
+        ]
+        await bus.publish(queue, messages)
+        deliveries = await collect(bus, queue, len(messages))
+        assert [d.body for d in deliveries] == [m.body for m in messages]
+        assert [d.headers for d in deliveries] == [m.headers for m in messages]
+        assert deliveries[1].content_type == "application/x-test"
+        assert deliveries[0].content_type == messages[0].content_type
+    finally:
+        await bus.close()
+
+
+async def test_unroutable_message_is_not_taken_for_confirmed(rabbit_settings: Settings) -> None:
+    """A message no queue takes comes back as a return (aio-pika #78): its outcome is an error
+    while the routable ones beside it are confirmed, and the bus keeps retrying it instead of
+    reporting it sent."""
+    bus = RabbitBus(rabbit_settings, "test-unroutable")
+    await bus.connect()
+    try:
+        channel = await bus._channel().get_underlay_channel()
+        routable = [Outgoing(b"kept", None, "application/json")] * 3
+        sent = await publish_confirmed(channel, "", rabbit_settings.queue_y_true, routable, 10)
+        assert sent == [None, None, None]
+        missing = f"no-such-queue-{uuid.uuid4().hex}"
+        lost = await publish_confirmed(channel, "", missing, routable[:2], 10)
+        assert [type(outcome) for outcome in lost] == [PublishError, PublishError]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(bus.publish(missing, [OutMessage(b"lost")]), 1.0)
+        # The channel's bookkeeping is still right: later publishes confirm as before.
+        again = await publish_confirmed(channel, "", rabbit_settings.queue_y_true, routable, 10)
+        assert again == [None, None, None]
+        assert len(await collect(bus, rabbit_settings.queue_y_true, 6)) == 6
     finally:
         await bus.close()
 

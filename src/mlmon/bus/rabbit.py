@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import aio_pika
 import aiormq
@@ -29,6 +28,7 @@ from aio_pika.abc import (
 
 from mlmon.bus import Delivery, OutMessage
 from mlmon.bus.batching import next_batch
+from mlmon.bus.confirmed_publish import Outgoing, publish_confirmed
 from mlmon.errors import BrokerError
 from mlmon.settings import Settings, redact_url
 from mlmon.topology import QueueSpec, Topology
@@ -132,35 +132,37 @@ class RabbitBus:
         return self._publisher
 
     async def publish(self, queue: str, messages: Sequence[OutMessage]) -> None:
-        pending = list(messages)
+        # Feature vectors fan out to every model service's queue; the rest go straight.
+        if queue == self._topology.features_exchange and self._fanout is not None:
+            exchange, key = self._topology.features_exchange, ""
+        else:
+            exchange, key = "", queue
+        pending = [Outgoing(m.body, m.headers, m.content_type) for m in messages]
         attempt = 0
         while pending:
-            # Feature vectors fan out to every model service's queue; the rest go straight.
-            if queue == self._topology.features_exchange and self._fanout is not None:
-                exchange, key = self._fanout, ""
-            else:
-                exchange, key = self._channel().default_exchange, queue
-            tasks = [
-                asyncio.ensure_future(
-                    exchange.publish(_amqp_message(m), routing_key=key, mandatory=True)
+            failed: list[Outgoing]
+            try:
+                channel = await asyncio.wait_for(
+                    self._channel().get_underlay_channel(), self._settings.publish_timeout
                 )
-                for m in pending
-            ]
-            done, not_done = await asyncio.wait(tasks, timeout=self._settings.publish_timeout)
-            for task in not_done:
-                task.cancel()
-            failed = [m for m, t in zip(pending, tasks, strict=True) if _failed(t, done)]
+                outcomes = await publish_confirmed(
+                    channel, exchange, key, pending, self._settings.publish_timeout
+                )
+            except _TRANSIENT as error:
+                failed, reason = pending, repr(error)
+            else:
+                failed = [m for m, o in zip(pending, outcomes, strict=True) if o is not None]
+                reason = next((repr(o) for o in outcomes if o is not None), "")
             if not failed:
                 return
             attempt += 1
-            error = next((t.exception() for t in done if t.exception()), "no confirm in time")
             delay = min(0.1 * 2**attempt, 5.0)
             log.warning(
                 "%d of %d messages to %r not confirmed (%s); retrying in %.1fs",
                 len(failed),
                 len(pending),
                 queue,
-                error,
+                reason,
                 delay,
             )
             pending = failed
@@ -277,19 +279,6 @@ class RabbitBus:
         self._stopped.set()
         if self._connection is not None:
             await self._connection.close()
-
-
-def _amqp_message(message: OutMessage) -> aio_pika.Message:
-    return aio_pika.Message(
-        message.body,
-        headers=message.headers or None,
-        content_type=message.content_type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-    )
-
-
-def _failed(task: asyncio.Future[Any], done: Collection[asyncio.Future[Any]]) -> bool:
-    return task not in done or task.cancelled() or task.exception() is not None
 
 
 async def remove_queues(url: str, names: Sequence[str]) -> dict[str, int]:
