@@ -12,7 +12,7 @@ percentiles of joined_at - sent_at. The queues (and their .dead) are deleted aft
 
 Scenarios (counts can be scaled with --records, rates with --rate):
   throughput  1,000,000 records at rate 0, batched
-  single       30,000 records at rate 0, single-record messages
+  single      100,000 records at rate 0, single-record messages
   latency      20,000 records at 1,000/s (20 s), batched
   workers     throughput with --model-workers 1, then 2: the speed-up
   all         all of the above (the workers=1 run is the throughput run)
@@ -69,7 +69,7 @@ class Run:
 
 SCENARIOS: dict[str, list[Run]] = {
     "throughput": [Run("batched", 1_000_000, 0)],
-    "single": [Run("single", 30_000, 0)],
+    "single": [Run("single", 100_000, 0)],
     "latency": [Run("batched", 20_000, 1000)],
     "workers": [Run("batched", 1_000_000, 0, 1), Run("batched", 1_000_000, 0, 2)],
 }

@@ -134,3 +134,34 @@ async def test_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:
     bus = RabbitBus(settings, "test-unreachable", connect_patience=0.5)
     with pytest.raises(BrokerError, match=r"cannot reach RabbitMQ at amqp://guest:\*\*\*@127"):
         await bus.connect()
+
+
+async def test_consumer_comes_back_after_its_queue_is_deleted(rabbit_settings: Settings) -> None:
+    """The broker cancels a consumer whose queue is deleted; the bus declares the queue again
+    and goes on consuming (what aio-pika's robust queue would do), so later messages arrive."""
+    import pika
+
+    bus = RabbitBus(rabbit_settings, "test-consumer-cancel")
+    await bus.connect()
+    queue = rabbit_settings.queue_y_true
+    try:
+        batches = bus.batches(queue, 10, 0)
+        await bus.publish(queue, [OutMessage(b"before")])
+        first = await asyncio.wait_for(anext(batches), 10)
+        assert [d.body for d in first] == [b"before"]
+        await bus.ack(first)
+
+        def delete() -> None:
+            assert rabbit_settings.broker_url is not None
+            connection = pika.BlockingConnection(pika.URLParameters(rabbit_settings.broker_url))
+            connection.channel().queue_delete(queue)
+            connection.close()
+
+        await asyncio.to_thread(delete)
+        await asyncio.sleep(0.5)  # the consumer declares the queue again and consumes
+        await asyncio.wait_for(bus.publish(queue, [OutMessage(b"after")]), 10)
+        second = await asyncio.wait_for(anext(batches), 10)
+        assert [d.body for d in second] == [b"after"]
+        await bus.ack(second)
+    finally:
+        await bus.close()

@@ -1,4 +1,5 @@
-"""RabbitMQ through aio-pika: the only module that imports the AMQP client.
+"""RabbitMQ through aio-pika and, on the per-message paths, its aiormq core (consumer.py,
+confirmed_publish.py say why). This package is the only code that imports the AMQP client.
 
 Known client traps handled here (see shared/RELIABILITY.md):
 - robust objects are restored through weak references (aio-pika #536): we keep strong
@@ -15,20 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import aio_pika
 import aiormq
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
-    AbstractIncomingMessage,
     AbstractQueue,
 )
+from aiormq.abc import DeliveredMessage
 
 from mlmon.bus import Delivery, OutMessage
 from mlmon.bus.batching import next_batch
 from mlmon.bus.confirmed_publish import Outgoing, publish_confirmed
+from mlmon.bus.consumer import QueueConsumer
 from mlmon.errors import BrokerError
 from mlmon.settings import Settings, redact_url
 from mlmon.topology import QueueSpec, Topology
@@ -65,7 +67,7 @@ class RabbitBus:
         self._fanout: AbstractExchange | None = None
         self._declared: dict[str, AbstractQueue] = {}
         # Strong references: robust reconnection only restores objects that are still alive.
-        self._consumers: list[tuple[AbstractChannel, AbstractQueue, str]] = []
+        self._consumers: list[QueueConsumer] = []
         self._stopped = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -173,28 +175,28 @@ class RabbitBus:
     ) -> AsyncIterator[list[Delivery]]:
         buffer: asyncio.Queue[Delivery] = asyncio.Queue()
 
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            headers = dict(message.headers or {})
+        def on_delivery(message: DeliveredMessage) -> None:
+            properties = message.header.properties
             buffer.put_nowait(
                 Delivery(
                     queue,
                     message.body,
-                    headers,
+                    dict(properties.headers or {}),
                     bool(message.redelivered),
-                    message.content_type,
+                    properties.content_type,
                     message,
                 )
             )
 
-        await self._start_consumer(queue, on_message)
+        await self._start_consumer(queue, on_delivery)
         while (batch := await next_batch(buffer, max_batch, linger, self._stopped)) is not None:
             yield batch
 
     async def _start_consumer(
-        self, queue: str, on_message: Callable[[AbstractIncomingMessage], Awaitable[None]]
+        self, queue: str, on_delivery: Callable[[DeliveredMessage], None]
     ) -> None:
         """Open a channel and consume, retrying while the broker is away; once consuming, the
-        robust connection restores the consumer after later reconnects."""
+        robust channel restores the consumer after later reconnects."""
         delay = 0.2
         while True:
             if self._connection is None:
@@ -204,7 +206,8 @@ class RabbitBus:
                 channel = await self._connection.channel()
                 await channel.set_qos(prefetch_count=self._settings.consumer_prefetch)
                 amqp_queue = await self._declare(channel, self._specs[queue])
-                tag = await amqp_queue.consume(on_message, no_ack=False)
+                consumer = QueueConsumer(channel, amqp_queue, on_delivery, _TRANSIENT)
+                await consumer.start()
             except BrokerError:
                 raise
             except _TRANSIENT as error:
@@ -212,24 +215,22 @@ class RabbitBus:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            self._consumers.append((channel, amqp_queue, tag))
+            self._consumers.append(consumer)
             return
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         # Consumers ack whole batches in delivery order, so one cumulative ack (multiple=True)
         # of the highest tag per channel covers the batch: one frame instead of hundreds.
-        last: dict[int, AbstractIncomingMessage] = {}
+        last: dict[int, tuple[aiormq.abc.AbstractChannel, int]] = {}
         orphaned = 0
         for delivery in deliveries:
-            message = delivery.handle
-            try:
-                channel = id(message.channel)
-            except aiormq.exceptions.ChannelInvalidStateError:
+            message: DeliveredMessage = delivery.handle
+            channel, tag = message.channel, int(message.delivery_tag or 0)
+            if channel.is_closed:
                 orphaned += 1  # its channel died with a broker restart (trap 4)
                 continue
-            seen = last.get(channel)
-            if seen is None or message.delivery_tag > seen.delivery_tag:
-                last[channel] = message
+            if tag > last.get(id(channel), (channel, 0))[1]:
+                last[id(channel)] = (channel, tag)
         if orphaned:
             log.warning(
                 "%d deliveries from %r came on a channel that has since closed; the "
@@ -237,16 +238,16 @@ class RabbitBus:
                 orphaned,
                 deliveries[0].queue,
             )
-        for message in last.values():
+        for channel, tag in last.values():
             try:
-                await message.ack(multiple=True)
-            except (*_TRANSIENT, aio_pika.exceptions.MessageProcessError) as error:
+                await channel.basic_ack(tag, multiple=True)
+            except _TRANSIENT as error:
                 # The channel that delivered them is gone (trap 4): the broker redelivers them
                 # and the idempotent consumers recognise them.
                 log.warning(
                     "could not ack deliveries from %r up to tag %s (%r); they will be redelivered",
                     deliveries[0].queue,
-                    message.delivery_tag,
+                    tag,
                     error,
                 )
 
@@ -257,11 +258,11 @@ class RabbitBus:
 
     async def stop_consuming(self) -> None:
         self._stopped.set()
-        for _channel, amqp_queue, tag in self._consumers:
+        for consumer in self._consumers:
             try:
-                await amqp_queue.cancel(tag)
+                await consumer.stop()
             except _TRANSIENT as error:
-                log.warning("could not cancel consumer on %r: %r", amqp_queue.name, error)
+                log.warning("could not cancel consumer on %r: %r", consumer.queue.name, error)
 
     async def depth(self, queue: str) -> int | None:
         if self._connection is None:
