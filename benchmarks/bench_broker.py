@@ -9,10 +9,10 @@ at a time, each waiting for its confirms), and a consumer in its own process (it
 like the real services) with manual cumulative acks (`multiple=True` every `--ack-every`
 deliveries and at the end). The client code paths are mlmon's own (aiormq under aio-pika, one
 write per chunk of publishes, no per-delivery message objects: mlmon/bus/confirmed_publish.py
-and consumer.py), the fastest this client library goes, so the limit is the broker's. Bodies are encoded before the
-clock starts, so the figure is what the broker and the client library can move, not what
-encoding costs (printed apart). The clock runs from the first publish to the consumer's last
-ack. The queue is deleted afterwards.
+and consumer.py), the fastest this client library goes, so the limit is the broker's. Bodies
+are encoded before the clock starts, so the figure is what the broker and the client library
+can move, not what encoding costs (printed apart). The clock runs from the first publish to
+the consumer's last ack. The queue is deleted afterwards.
 
 Forms: `single` = one record per message (`mlmon.wire.encode_features`, JSON);
 `batched` = `--batch` records per message (`mlmon.wire.encode_batch`, msgpack, (B, 10) floats).
@@ -231,7 +231,7 @@ async def _produce(
 
         async def publisher() -> None:
             for messages in chunks:
-                outcomes = await publish_confirmed(raw, "", name, messages, 60)
+                outcomes = await publish_confirmed(raw, "", name, messages)
                 if any(outcomes):
                     raise BenchError(f"publish not confirmed: {next(filter(None, outcomes))!r}")
 

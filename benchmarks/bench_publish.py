@@ -54,7 +54,7 @@ async def measure(url: str, way: str, messages: int, chunk: int) -> None:
         async def one_write(chunk_bodies: list[bytes]) -> None:
             raw = await channel.get_underlay_channel()
             outgoing = [Outgoing(body, headers, JSON) for body in chunk_bodies]
-            outcomes = await publish_confirmed(raw, "", name, outgoing, 30)
+            outcomes = await publish_confirmed(raw, "", name, outgoing)
             if any(outcomes):
                 raise RuntimeError(f"not confirmed: {outcomes}")
 

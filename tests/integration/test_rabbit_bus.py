@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
+import pika
 import pytest
 from aiormq.exceptions import PublishError
 
 from mlmon.bus import OutMessage
-from mlmon.bus.confirmed_publish import Outgoing, publish_confirmed
+from mlmon.bus.confirmed_publish import Outgoing, publish_confirmed, send_confirmed
 from mlmon.bus.rabbit import RabbitBus
 from mlmon.errors import BrokerError
 from mlmon.settings import Settings
+from tests.robustness.harness import queue_consumers
 
 
 async def collect(bus: RabbitBus, queue: str, expected: int, patience: float = 10) -> list:
@@ -82,15 +85,15 @@ async def test_unroutable_message_is_not_taken_for_confirmed(rabbit_settings: Se
     try:
         channel = await bus._channel().get_underlay_channel()
         routable = [Outgoing(b"kept", None, "application/json")] * 3
-        sent = await publish_confirmed(channel, "", rabbit_settings.queue_y_true, routable, 10)
+        sent = await publish_confirmed(channel, "", rabbit_settings.queue_y_true, routable)
         assert sent == [None, None, None]
         missing = f"no-such-queue-{uuid.uuid4().hex}"
-        lost = await publish_confirmed(channel, "", missing, routable[:2], 10)
+        lost = await publish_confirmed(channel, "", missing, routable[:2])
         assert [type(outcome) for outcome in lost] == [PublishError, PublishError]
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(bus.publish(missing, [OutMessage(b"lost")]), 1.0)
         # The channel's bookkeeping is still right: later publishes confirm as before.
-        again = await publish_confirmed(channel, "", rabbit_settings.queue_y_true, routable, 10)
+        again = await publish_confirmed(channel, "", rabbit_settings.queue_y_true, routable)
         assert again == [None, None, None]
         assert len(await collect(bus, rabbit_settings.queue_y_true, 6)) == 6
     finally:
@@ -137,13 +140,15 @@ async def test_unreachable_broker_is_a_clear_error(tmp_path: Path) -> None:
 
 
 async def test_consumer_comes_back_after_its_queue_is_deleted(rabbit_settings: Settings) -> None:
-    """The broker cancels a consumer whose queue is deleted; the bus declares the queue again
-    and goes on consuming (what aio-pika's robust queue would do), so later messages arrive."""
-    import pika
-
+    """The broker cancels a consumer whose queue is deleted; the bus declares the queue again,
+    bound to the features fan-out as before, and goes on consuming (what aio-pika's robust
+    queue would do): features published afterwards arrive, through one consumer, and none is
+    left behind once the bus stops consuming."""
+    assert rabbit_settings.broker_url is not None
+    url = rabbit_settings.broker_url
     bus = RabbitBus(rabbit_settings, "test-consumer-cancel")
     await bus.connect()
-    queue = rabbit_settings.queue_y_true
+    queue = rabbit_settings.queue_features  # a model's queue: bound to the features fan-out
     try:
         batches = bus.batches(queue, 10, 0)
         await bus.publish(queue, [OutMessage(b"before")])
@@ -152,16 +157,54 @@ async def test_consumer_comes_back_after_its_queue_is_deleted(rabbit_settings: S
         await bus.ack(first)
 
         def delete() -> None:
-            assert rabbit_settings.broker_url is not None
-            connection = pika.BlockingConnection(pika.URLParameters(rabbit_settings.broker_url))
+            connection = pika.BlockingConnection(pika.URLParameters(url))
             connection.channel().queue_delete(queue)
             connection.close()
 
         await asyncio.to_thread(delete)
-        await asyncio.sleep(0.5)  # the consumer declares the queue again and consumes
+        await asyncio.sleep(0.5)  # the consumer declares and binds the queue, and consumes
         await asyncio.wait_for(bus.publish(queue, [OutMessage(b"after")]), 10)
         second = await asyncio.wait_for(anext(batches), 10)
         assert [d.body for d in second] == [b"after"]
         await bus.ack(second)
+        assert await asyncio.to_thread(queue_consumers, url, [queue]) == {queue: 1}
+        await bus.stop_consuming()
+        assert await asyncio.to_thread(queue_consumers, url, [queue]) == {queue: 0}
+    finally:
+        await bus.close()
+
+
+async def test_a_cancelled_write_gives_its_delivery_tags_back(rabbit_settings: Settings) -> None:
+    """A publish cancelled while it waits to hand its frames to the connection's writer (its
+    queue full) leaves the channel's numbering as it was: later publishes are confirmed as
+    theirs, and only they reach the queue."""
+    bus = RabbitBus(rabbit_settings, "test-cancelled-write")
+    await bus.connect()
+    queue = rabbit_settings.queue_y_true
+    try:
+        channel: Any = await bus._channel().get_underlay_channel()
+        tag, writer = channel.delivery_tag, channel.write_queue
+        full: asyncio.Queue[object] = asyncio.Queue(maxsize=1)
+        full.put_nowait(object())
+        channel.write_queue = full
+        try:
+            waiting = asyncio.create_task(
+                send_confirmed(channel, "", queue, [Outgoing(b"never", None, "x")] * 3)
+            )
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+        finally:
+            channel.write_queue = writer
+        assert channel.delivery_tag == tag
+        assert tag + 1 not in channel.confirmations
+        assert not channel.message_id_delivery_tag
+        sent = await publish_confirmed(channel, "", queue, [Outgoing(b"kept", None, "x")] * 2)
+        assert sent == [None, None]
+        assert [d.body for d in await collect(bus, queue, 2)] == [b"kept", b"kept"]
+        await asyncio.sleep(0.2)
+        assert await bus.depth(queue) == 0
     finally:
         await bus.close()

@@ -9,8 +9,9 @@ headers, content type, the redelivered flag and the delivery tag for a cumulativ
 What aio-pika's robust queue would do for us, done here instead:
 - after a reconnect the robust channel reopens, restores its QoS and re-declares its queues,
   then calls `reopen_callbacks`: we consume again there, with the same consumer tag;
-- a consumer the broker cancels (its queue was deleted) is started again on a re-declared
-  queue, as aio-pika's recovery would, retrying while the channel is away.
+- a consumer the broker cancels (its queue was deleted) is started again on the queue declared
+  again with its bindings (a model's queue is bound to the features fan-out), as aio-pika's
+  recovery would, retrying while the channel is away.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiormq
@@ -39,53 +40,64 @@ class QueueConsumer:
         channel: AbstractRobustChannel,
         queue: AbstractQueue,
         on_delivery: Callable[[DeliveredMessage], None],
+        redeclare: Callable[[], Awaitable[None]],
         transient: tuple[type[BaseException], ...],
     ) -> None:
         self.channel = channel
         self.queue = queue  # kept: the robust channel re-declares only queues still referenced
         self.tag = f"mlmon.{queue.name}.{uuid.uuid4().hex[:12]}"
         self._on_delivery = on_delivery
+        self._redeclare = redeclare  # the queue and its bindings, as the topology has them
         self._transient = transient
-        self._stopped = False
+        self._stopped = asyncio.Event()
         self._resuming: asyncio.Task[None] | None = None
-        channel.reopen_callbacks.add(self._reopened)
 
     async def start(self) -> None:
+        """Consume; from then on, also after every reopening of the robust channel."""
+        await self._consume()
+        self.channel.reopen_callbacks.add(self._reopened)
+
+    async def stop(self, patience: float) -> None:
+        """Cancel the consumer (waiting at most `patience` seconds for the channel)."""
+        self._stopped.set()
+        self.channel.reopen_callbacks.discard(self._reopened)
+        if self.channel.is_closed:
+            return  # a closed channel delivers nothing, and a reopened one has no consumer
+        raw = await asyncio.wait_for(self.channel.get_underlay_channel(), patience)
+        await raw.basic_cancel(self.tag)
+
+    async def _consume(self) -> None:
         raw = await self.channel.get_underlay_channel()
         raw.on_consumer_cancel_callbacks.add(self._cancelled)
         # The reopened channel and a resume after a cancel can race to consume: one suffices.
         with contextlib.suppress(aiormq.exceptions.DuplicateConsumerTag):
             await raw.basic_consume(self.queue.name, self._deliver, consumer_tag=self.tag)
 
-    async def stop(self) -> None:
-        self._stopped = True
-        self.channel.reopen_callbacks.discard(self._reopened)
-        if self._resuming is not None:
-            self._resuming.cancel()
-        raw = await self.channel.get_underlay_channel()
-        await raw.basic_cancel(self.tag)
-
     async def _deliver(self, message: DeliveredMessage) -> None:
         # aiormq runs each delivery's callback as a task: a synchronous hand-over keeps order.
         self._on_delivery(message)
 
     async def _reopened(self, *_: Any) -> None:
-        if not self._stopped:
-            await self.start()
+        if not self._stopped.is_set():
+            await self._consume()
 
     async def _cancelled(self, frame: aiormq.spec.Basic.Cancel) -> None:
-        if frame.consumer_tag != self.tag or self._stopped:
+        if frame.consumer_tag != self.tag or self._stopped.is_set():
             return
         log.warning("the broker cancelled our consumer of %r; consuming again", self.queue.name)
         if self._resuming is None or self._resuming.done():
             self._resuming = asyncio.create_task(self._resume())
 
     async def _resume(self) -> None:
-        while not self._stopped:
+        # Never cancelled from outside: a cancel inside an RPC would close the channel (aiormq
+        # answers it with a channel error), so stop() only sets the event this loop watches.
+        while not self._stopped.is_set():
             try:
-                await self.queue.declare()
-                await self.start()
+                await self._redeclare()
+                if not self._stopped.is_set():
+                    await self._consume()
                 return
             except self._transient as error:
                 log.warning("cannot consume %r again yet (%r)", self.queue.name, error)
-                await asyncio.sleep(RESUME_PATIENCE)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), RESUME_PATIENCE)

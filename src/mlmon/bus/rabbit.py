@@ -4,8 +4,9 @@ confirmed_publish.py say why). This package is the only code that imports the AM
 Known client traps handled here (see shared/RELIABILITY.md):
 - robust objects are restored through weak references (aio-pika #536): we keep strong
   references to every channel, queue and consumer tag;
-- publishing on a robust channel waits forever while disconnected (aio-pika #556/#636): every
-  publish is bounded by `publish_timeout` and retried with the same body and id;
+- publishing on a robust channel waits forever while disconnected (aio-pika #556/#636): getting
+  the channel is bounded by `publish_timeout` and retried; messages already written are waited
+  for (their connection's death rejects them, and then they are sent again, same body and id);
 - unroutable messages look confirmed (aio-pika #78): we publish `mandatory` with returns raised;
 - delivery tags die with their channel: an ack that fails after a reconnect is logged and left
   to redelivery, which the idempotent consumers absorb.
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import aio_pika
 import aiormq
@@ -29,7 +32,7 @@ from aiormq.abc import DeliveredMessage
 
 from mlmon.bus import Delivery, OutMessage
 from mlmon.bus.batching import next_batch
-from mlmon.bus.confirmed_publish import Outgoing, publish_confirmed
+from mlmon.bus.confirmed_publish import Outgoing, outcome, send_confirmed, settled
 from mlmon.bus.consumer import QueueConsumer
 from mlmon.errors import BrokerError
 from mlmon.settings import Settings, redact_url
@@ -147,12 +150,11 @@ class RabbitBus:
                 channel = await asyncio.wait_for(
                     self._channel().get_underlay_channel(), self._settings.publish_timeout
                 )
-                outcomes = await publish_confirmed(
-                    channel, exchange, key, pending, self._settings.publish_timeout
-                )
-            except _TRANSIENT as error:
+                confirms = await send_confirmed(channel, exchange, key, pending)
+            except _TRANSIENT as error:  # nothing of this attempt will be confirmed
                 failed, reason = pending, repr(error)
             else:
+                outcomes = await self._confirmed(channel, confirms, queue)
                 failed = [m for m, o in zip(pending, outcomes, strict=True) if o is not None]
                 reason = next((repr(o) for o in outcomes if o is not None), "")
             if not failed:
@@ -160,7 +162,7 @@ class RabbitBus:
             attempt += 1
             delay = min(0.1 * 2**attempt, 5.0)
             log.warning(
-                "%d of %d messages to %r not confirmed (%s); retrying in %.1fs",
+                "%d of %d messages to %r not confirmed (%s); sending them again in %.1fs",
                 len(failed),
                 len(pending),
                 queue,
@@ -169,6 +171,32 @@ class RabbitBus:
             )
             pending = failed
             await asyncio.sleep(delay)
+
+    async def _confirmed(
+        self,
+        channel: aiormq.abc.AbstractChannel,
+        confirms: list[asyncio.Future[Any]],
+        queue: str,
+    ) -> list[BaseException | None]:
+        """Wait for every confirm; per message, None or why it was not confirmed.
+
+        A message in flight is not sent again because its confirm is slow (a busy disk, a
+        memory alarm): while its connection lives the broker answers it, and if the connection
+        dies aiormq rejects it, so a resend on a timeout would only duplicate it. Every
+        `publish_timeout` a warning says how long it has been."""
+        waiting: set[asyncio.Future[Any]] = set(confirms)
+        waited = 0.0
+        while True:
+            _done, waiting = await asyncio.wait(waiting, timeout=self._settings.publish_timeout)
+            if not waiting or channel.is_closed:
+                return [outcome(future) for future in confirms]
+            waited += self._settings.publish_timeout
+            log.warning(
+                "%d messages to %r not confirmed after %.0fs; still waiting for the broker",
+                len(waiting),
+                queue,
+                waited,
+            )
 
     async def batches(
         self, queue: str, max_batch: int, linger: float
@@ -198,25 +226,42 @@ class RabbitBus:
         """Open a channel and consume, retrying while the broker is away; once consuming, the
         robust channel restores the consumer after later reconnects."""
         delay = 0.2
+        spec = self._specs[queue]
         while True:
             if self._connection is None:
                 msg = "RabbitBus.connect() was not called"
                 raise BrokerError(msg)
+            channel = None
             try:
                 channel = await self._connection.channel()
                 await channel.set_qos(prefetch_count=self._settings.consumer_prefetch)
-                amqp_queue = await self._declare(channel, self._specs[queue])
-                consumer = QueueConsumer(channel, amqp_queue, on_delivery, _TRANSIENT)
+                amqp_queue = await self._declare(channel, spec)
+                consumer = QueueConsumer(
+                    channel,
+                    amqp_queue,
+                    on_delivery,
+                    functools.partial(self._redeclare, amqp_queue, spec),
+                    _TRANSIENT,
+                )
                 await consumer.start()
             except BrokerError:
                 raise
             except _TRANSIENT as error:
+                if channel is not None:  # nothing may consume on it later (its reopening)
+                    with contextlib.suppress(*_TRANSIENT):
+                        await channel.close()
                 log.warning("cannot consume %r yet (%r); retrying in %.1fs", queue, error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             self._consumers.append(consumer)
             return
+
+    async def _redeclare(self, amqp_queue: AbstractQueue, spec: QueueSpec) -> None:
+        """A deleted queue comes back as the topology declares it, fan-out binding included."""
+        await amqp_queue.declare()
+        if spec in self._topology.fanned_out:
+            await amqp_queue.bind(self._topology.features_exchange)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         # Consumers ack whole batches in delivery order, so one cumulative ack (multiple=True)
@@ -240,7 +285,7 @@ class RabbitBus:
             )
         for channel, tag in last.values():
             try:
-                await channel.basic_ack(tag, multiple=True)
+                await settled(asyncio.ensure_future(channel.basic_ack(tag, multiple=True)))
             except _TRANSIENT as error:
                 # The channel that delivered them is gone (trap 4): the broker redelivers them
                 # and the idempotent consumers recognise them.
@@ -260,7 +305,7 @@ class RabbitBus:
         self._stopped.set()
         for consumer in self._consumers:
             try:
-                await consumer.stop()
+                await consumer.stop(self._settings.publish_timeout)
             except _TRANSIENT as error:
                 log.warning("could not cancel consumer on %r: %r", consumer.queue.name, error)
 

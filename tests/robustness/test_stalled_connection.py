@@ -1,0 +1,73 @@
+"""A connection that goes silent (no error, no bytes) loses nothing and duplicates nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mlmon.bus import OutMessage
+from mlmon.bus.rabbit import RabbitBus
+from mlmon.settings import Settings
+from tests.robustness.harness import queue_depths
+from tests.robustness.stall_proxy import StallProxy
+
+pytestmark = pytest.mark.robustness
+
+
+async def test_slow_confirms_are_waited_for_not_sent_twice(rabbit_settings: Settings) -> None:
+    """The broker gets nothing for four times the publish timeout: the messages written
+    meanwhile are waited for, not sent again, so the queue holds each exactly once. (A large
+    batch that cannot even be written meanwhile waits in the write, under the channel lock.)"""
+    assert rabbit_settings.broker_url is not None
+    async with StallProxy(rabbit_settings.broker_url) as proxy:
+        settings = rabbit_settings.model_copy(
+            update={"broker_url": proxy.url(), "publish_timeout": 1.0}
+        )
+        bus = RabbitBus(settings, "test-slow-confirms")
+        await bus.connect()
+        try:
+            queue = settings.queue_y_true
+            proxy.stall()
+            # Small enough for the socket buffers: written at once, then only confirms are awaited.
+            messages = [OutMessage(f"{i:03d}".encode() + b" " * 1000) for i in range(60)]
+            publishing = asyncio.create_task(bus.publish(queue, messages))
+            await asyncio.sleep(4.0)
+            assert not publishing.done()
+            proxy.flow()
+            await asyncio.wait_for(publishing, 60)
+        finally:
+            await bus.close()
+    depths = await asyncio.to_thread(queue_depths, rabbit_settings.broker_url, [queue])
+    assert depths[queue] == len(messages)
+
+
+async def test_a_stuck_connection_is_replaced_and_the_publish_completes(
+    rabbit_settings: Settings,
+) -> None:
+    """Both directions stall past the heartbeat: aiormq declares the connection stuck and
+    rejects what waited on it with a CancelledError *instance*; the publish must take that for
+    a lost connection (reconnect, send again), not for its own cancellation."""
+    assert rabbit_settings.broker_url is not None
+    async with StallProxy(rabbit_settings.broker_url) as proxy:
+        settings = rabbit_settings.model_copy(
+            update={"broker_url": proxy.url(heartbeat=2), "publish_timeout": 30.0}
+        )
+        bus = RabbitBus(settings, "test-stuck-connection")
+        await bus.connect()
+        try:
+            queue = settings.queue_y_true
+            proxy.stall(both=True)
+            messages = [OutMessage(b"y" * 100_000) for _ in range(100)]
+            publishing = asyncio.create_task(bus.publish(queue, messages))
+            await asyncio.sleep(12.0)  # past the heartbeat grace: the connection is given up
+            proxy.cut()
+            proxy.flow()
+            await asyncio.wait_for(asyncio.shield(publishing), 60)
+            assert not publishing.cancelled()
+        finally:
+            await bus.close()
+    depths = await asyncio.to_thread(queue_depths, rabbit_settings.broker_url, [queue])
+    assert depths[queue] >= len(
+        messages
+    )  # at least once: the stuck connection's part may come twice

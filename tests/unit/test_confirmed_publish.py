@@ -1,0 +1,91 @@
+"""The publish path: hand-assembled frames are exactly what pamqp would marshal; a lost
+connection is told apart from a cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pamqp.frame
+import pytest
+from aiormq.exceptions import AMQPConnectionError
+from hypothesis import given
+from hypothesis import strategies as st
+from pamqp.body import ContentBody
+from pamqp.commands import Basic
+from pamqp.header import ContentHeader
+
+from mlmon.bus.confirmed_publish import (
+    MESSAGE_ID_WIDTH,
+    PERSISTENT,
+    Outgoing,
+    content_frames,
+    properties_before_id,
+    settled,
+)
+
+header_values = st.one_of(
+    st.text(max_size=20),
+    st.integers(min_value=-(2**31), max_value=2**31 - 1),
+    st.floats(width=32, allow_nan=False, allow_infinity=False),  # pamqp sends 32-bit floats
+    st.booleans(),
+)
+
+
+@given(
+    body=st.binary(max_size=300),
+    headers=st.none() | st.dictionaries(st.text(min_size=1, max_size=10), header_values),
+    content_type=st.sampled_from(["application/json", "application/x-mlmon-batch", ""]),
+    channel=st.integers(min_value=1, max_value=2047),
+    max_content=st.integers(min_value=1, max_value=400),
+    number=st.integers(min_value=0, max_value=16**MESSAGE_ID_WIDTH - 1),
+)
+def test_frames_match_pamqp(
+    body: bytes,
+    headers: dict[str, object] | None,
+    content_type: str,
+    channel: int,
+    max_content: int,
+    number: int,
+) -> None:
+    message_id = f"{number:0{MESSAGE_ID_WIDTH}x}"
+    properties = Basic.Properties(
+        content_type=content_type,
+        headers=headers or None,
+        delivery_mode=PERSISTENT,
+        message_id=message_id,
+    )
+    expected = [pamqp.frame.marshal(ContentHeader(0, len(body), properties), channel)]
+    expected += [
+        pamqp.frame.marshal(ContentBody(body[start : start + max_content]), channel)
+        for start in range(0, len(body), max_content)
+    ]
+    encoded = properties_before_id(Outgoing(body, headers, content_type))
+    assert content_frames(channel, body, encoded, message_id, max_content) == expected
+    # and pamqp reads the message id back from the header frame
+    _, _, frame = pamqp.frame.unmarshal(expected[0])
+    assert frame.properties.message_id == message_id
+
+
+async def test_a_future_rejected_with_a_cancelled_error_is_a_lost_connection() -> None:
+    """aiormq rejects a stuck connection's futures with a CancelledError instance: the waiter
+    sees a connection error it can retry on, not a cancellation of its own task."""
+    rejected = asyncio.get_running_loop().create_future()
+    rejected.set_exception(asyncio.CancelledError())
+    with pytest.raises(AMQPConnectionError):
+        await settled(rejected)
+
+
+async def test_our_own_cancellation_still_cancels() -> None:
+    never = asyncio.get_running_loop().create_future()
+    waiting = asyncio.create_task(settled(never))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert waiting.cancelled()
+
+
+async def test_a_confirmed_future_gives_its_result() -> None:
+    confirmed = asyncio.get_running_loop().create_future()
+    confirmed.set_result("ack")
+    assert await settled(confirmed) == "ack"
