@@ -489,7 +489,7 @@ def main() -> None:
     print()
     print(heading)
     if limits:
-        print("\nbroker limit (bench_broker: one queue, bare aio-pika producer + consumer process)")
+        print("\nbroker limit (bench_broker: one queue, a bare producer + consumer process)")
         print(limit_table(limits))
     print(
         "\npipeline (records/s = rows / (max joined_at - min sent_at); latency = joined_at - "

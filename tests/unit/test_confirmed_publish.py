@@ -20,6 +20,7 @@ from mlmon.bus.confirmed_publish import (
     Outgoing,
     content_frames,
     properties_before_id,
+    send_confirmed,
     settled,
 )
 
@@ -89,3 +90,61 @@ async def test_a_confirmed_future_gives_its_result() -> None:
     confirmed = asyncio.get_running_loop().create_future()
     confirmed.set_result("ack")
     assert await settled(confirmed) == "ack"
+
+
+class _FakeChannel:
+    """The parts of aiormq.Channel that send_confirmed uses; the writer drains at once."""
+
+    def __init__(self) -> None:
+        self.number = 1
+        self.max_content_size = 131_064
+        self.delivery_tag = 0
+        self.confirmations: dict[int, asyncio.Future[object]] = {}
+        self.message_id_delivery_tag: dict[str, int] = {}
+        self.written: list[bytes] = []
+        self._lock = asyncio.Lock()
+        self.write_queue = self
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        return self._lock
+
+    def create_future(self) -> asyncio.Future[object]:
+        return asyncio.get_running_loop().create_future()
+
+    async def put(self, frame: object) -> None:
+        self.written.append(frame.payload)  # type: ignore[attr-defined]
+        frame.drain_future.set_result(None)  # type: ignore[attr-defined]
+
+
+def _headers_of(payload: bytes) -> list[object]:
+    """The headers of every message in a written payload, as pamqp decodes them."""
+    found, offset = [], 0
+    while offset < len(payload):
+        consumed, _, frame = pamqp.frame.unmarshal(payload[offset:])
+        if isinstance(frame, ContentHeader):
+            found.append(frame.properties.headers)
+        offset += consumed
+    return found
+
+
+async def test_equal_looking_headers_of_other_types_are_encoded_apart() -> None:
+    """1, 1.0 and True compare equal but are different AMQP field types: the encoding shared
+    between equal headers must not mix them up; nested tables are encoded one by one."""
+    channel = _FakeChannel()
+    headers: list[dict[str, object] | None] = [
+        {"n": 1},
+        {"n": True},
+        {"n": 1.0},
+        {"n": 1},
+        {"n": {"inner": 2}},
+        None,
+        {"n": {"inner": 3}},
+    ]
+    messages = [Outgoing(b"x", h, "application/json") for h in headers]
+    confirms = await send_confirmed(channel, "", "q", messages)  # type: ignore[arg-type]
+    assert len(confirms) == len(messages) == channel.delivery_tag
+    (payload,) = channel.written
+    decoded = _headers_of(payload)
+    assert decoded == headers
+    assert [type(h["n"]) for h in decoded[:4]] == [int, bool, float, int]  # type: ignore[index]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import struct
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,9 +73,9 @@ async def send_confirmed(
         Basic.Publish(exchange=exchange, routing_key=routing_key, mandatory=True), number
     )
     max_content = raw.max_content_size
-    # Messages of one call mostly share their headers: encode each distinct set once. (The
-    # ids are safe as keys while `messages` holds every headers dict.)
-    properties: dict[tuple[str, int], bytes] = {}
+    # Messages of one call mostly carry equal headers (a batch's send time, the model's name):
+    # encode each distinct set once.
+    properties: dict[Hashable, bytes] = {}
     async with raw.lock:  # raises ChannelInvalidStateError if the channel is closed
         first_tag = raw.delivery_tag + 1
         futures: list[asyncio.Future[Any]] = []
@@ -86,9 +86,11 @@ async def send_confirmed(
             for message in messages:
                 raw.delivery_tag += 1
                 message_id = f"{next(_message_ids):0{MESSAGE_ID_WIDTH}x}"
-                key = (message.content_type, id(message.headers))
-                if (encoded := properties.get(key)) is None:
-                    encoded = properties[key] = properties_before_id(message)
+                key = _properties_key(message)
+                cached = properties.get(key) if key is not None else None
+                encoded = cached if cached is not None else properties_before_id(message)
+                if key is not None:
+                    properties[key] = encoded
                 future = raw.create_future()
                 raw.confirmations[raw.delivery_tag] = future
                 raw.message_id_delivery_tag[message_id] = raw.delivery_tag
@@ -153,6 +155,18 @@ def outcome(future: asyncio.Future[Any]) -> BaseException | None:
     if future.cancelled():
         return aiormq.exceptions.AMQPConnectionError("its confirm was cancelled")
     return future.exception()
+
+
+def _properties_key(message: Outgoing) -> Hashable | None:
+    """What a message's encoded properties depend on, if its header values are hashable."""
+    # With each value's type: 1, 1.0 and True are equal keys but encode differently.
+    items = message.headers.items() if message.headers else ()
+    headers = tuple((name, type(value), value) for name, value in items)
+    try:
+        hash(headers)
+    except TypeError:  # a nested table or array: encode it on its own
+        return None
+    return (message.content_type, headers)
 
 
 def properties_before_id(message: Outgoing) -> bytes:
