@@ -79,7 +79,10 @@ class Settings(BaseSettings):
         5.0, ge=0, description="ms to wait for more records before a batch goes out"
     )
     publish_timeout: float = Field(
-        10.0, gt=0, description="seconds to wait for a broker confirm before retrying"
+        10.0,
+        gt=0,
+        description="seconds to wait for a channel before retrying; while confirms are "
+        "outstanding, how often to warn (messages in flight are not sent twice)",
     )
     max_message_bytes: int = Field(1_000_000, ge=64, description="larger messages are rejected")
     max_label_wait: float = Field(

@@ -67,6 +67,9 @@ class StallProxy:
                 data = await source.read(65536)
                 if not data:
                     break
+                # A read that was already waiting when the stall began must not slip through.
+                if upstream or self._both:
+                    await self._flowing.wait()
                 sink.write(data)
                 await sink.drain()
         sink.transport.abort()

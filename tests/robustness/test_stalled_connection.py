@@ -71,3 +71,36 @@ async def test_a_stuck_connection_is_replaced_and_the_publish_completes(
     assert depths[queue] >= len(
         messages
     )  # at least once: the stuck connection's part may come twice
+
+
+async def test_depth_and_stop_on_a_stuck_connection_neither_hang_nor_look_cancelled(
+    rabbit_settings: Settings,
+) -> None:
+    """While the connection is stuck, stopping the consumers returns within its patience, and a
+    depth query answers None once aiormq gives the connection up, instead of ending its task as
+    if it had been cancelled (which would silently stop the service's depth reporting)."""
+    assert rabbit_settings.broker_url is not None
+    async with StallProxy(rabbit_settings.broker_url) as proxy:
+        settings = rabbit_settings.model_copy(
+            update={"broker_url": proxy.url(heartbeat=2), "publish_timeout": 1.0}
+        )
+        bus = RabbitBus(settings, "test-stuck-depth-stop")
+        await bus.connect()
+        try:
+            queue = settings.queue_y_true
+            batches = bus.batches(queue, 10, 0)
+            await bus.publish(queue, [OutMessage(b"one")])
+            first = await asyncio.wait_for(anext(batches), 10)
+            await bus.ack(first)
+            proxy.stall(both=True)
+            depth = asyncio.create_task(bus.depth(queue))
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await bus.stop_consuming()
+            assert loop.time() - started < 5  # 1 s patience for the channel, 1 s for the write
+            assert await asyncio.wait_for(depth, 40) is None
+            assert not depth.cancelled()
+        finally:
+            proxy.cut()
+            proxy.flow()
+            await bus.close()

@@ -101,6 +101,7 @@ class _FakeChannel:
         self.delivery_tag = 0
         self.confirmations: dict[int, asyncio.Future[object]] = {}
         self.message_id_delivery_tag: dict[str, int] = {}
+        self.message_ids: list[str] = []  # every id ever registered, in order
         self.written: list[bytes] = []
         self._lock = asyncio.Lock()
         self.write_queue = self
@@ -113,6 +114,7 @@ class _FakeChannel:
         return asyncio.get_running_loop().create_future()
 
     async def put(self, frame: object) -> None:
+        self.message_ids += list(self.message_id_delivery_tag)
         self.written.append(frame.payload)  # type: ignore[attr-defined]
         frame.drain_future.set_result(None)  # type: ignore[attr-defined]
 
@@ -126,6 +128,49 @@ def _headers_of(payload: bytes) -> list[object]:
             found.append(frame.properties.headers)
         offset += consumed
     return found
+
+
+simple_or_tricky = st.one_of(
+    header_values,
+    st.decimals(places=2, min_value=-1000, max_value=1000),
+    st.sampled_from([0.0, -0.0, 1, 1.0, True]),
+)
+
+
+@given(
+    batch=st.lists(
+        st.tuples(
+            st.binary(max_size=50),
+            st.none() | st.dictionaries(st.sampled_from(["a", "b"]), simple_or_tricky),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+async def test_a_whole_call_is_what_pamqp_makes_of_each_message(
+    batch: list[tuple[bytes, dict[str, object] | None]],
+) -> None:
+    """Several messages in one call, headers repeating or equal-looking (1.0 and 1.00, 0.0
+    and -0.0, 1 and True): the written bytes are pamqp's, message by message."""
+    channel = _FakeChannel()
+    messages = [Outgoing(body, headers, "application/json") for body, headers in batch]
+    await send_confirmed(channel, "", "q", messages)  # type: ignore[arg-type]
+    publish = pamqp.frame.marshal(
+        Basic.Publish(exchange="", routing_key="q", mandatory=True), channel.number
+    )
+    expected = []
+    for message, message_id in zip(messages, channel.message_ids, strict=True):
+        properties = Basic.Properties(
+            content_type=message.content_type,
+            headers=message.headers or None,
+            delivery_mode=PERSISTENT,
+            message_id=message_id,
+        )
+        expected.append(publish)
+        expected.append(pamqp.frame.marshal(ContentHeader(0, len(message.body), properties), 1))
+        if message.body:
+            expected.append(pamqp.frame.marshal(ContentBody(message.body), 1))
+    assert channel.written == [b"".join(expected)]
 
 
 async def test_equal_looking_headers_of_other_types_are_encoded_apart() -> None:

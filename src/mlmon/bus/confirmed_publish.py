@@ -21,9 +21,10 @@ behaviour is tested over RabbitMQ (tests/integration/test_rabbit_bus.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import struct
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ PERSISTENT = 2  # AMQP delivery mode: the broker writes the message to disk befo
 MESSAGE_ID_WIDTH = 16
 _message_ids = itertools.count()
 _FRAME_END = b"\xce"
+_CACHEABLE = frozenset({str, int, bool, type(None)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +66,8 @@ async def send_confirmed(
     never needs a resend on a mere timeout (which would duplicate what is still in flight).
 
     Returns once the frames are written and drained, like `basic_publish`, holding the channel
-    lock until then; if it raises, none of the messages will be confirmed: send them again."""
+    lock until then (or once the connection died meanwhile); if it raises, none of the messages
+    will be confirmed: send them again."""
     if not messages:
         return []
     raw: Any = channel  # the concrete aiormq.Channel: its bookkeeping is not in the ABC
@@ -116,8 +119,10 @@ async def send_confirmed(
         for future, message_id in zip(futures, ids, strict=True):
             future.add_done_callback(_forget(raw, message_id))
         # Back-pressure, and the next batch's frames after ours: wait, still holding the lock,
-        # until the writer has handed the frames to the socket and drained it.
-        await settled(drained)
+        # until the writer has handed the frames to the socket and drained it. If the channel
+        # or connection dies meanwhile, the broker may have confirmed the first messages
+        # already: each future says what became of its message, so no failure is raised here.
+        await asyncio.wait([drained])
     return futures
 
 
@@ -138,14 +143,23 @@ async def settled(future: asyncio.Future[Any]) -> Any:
     """Await an aiormq future. aiormq rejects its futures with a CancelledError *instance*
     when it finds a connection stuck (missed heartbeats): that is a lost connection, not our
     task being cancelled, and must not look like one to the caller."""
-    await asyncio.wait([future])
-    if future.cancelled() or isinstance(future.exception(), asyncio.CancelledError):
+    with lost_not_cancelled():
+        await asyncio.wait([future])
+        return future.result()
+
+
+@contextlib.contextmanager
+def lost_not_cancelled() -> Iterator[None]:
+    """Around any await on aiormq: a CancelledError while our task is not being cancelled is
+    aiormq giving up a stuck connection; raise it as the connection error it is."""
+    try:
+        yield
+    except asyncio.CancelledError:
         task = asyncio.current_task()
         if task is not None and task.cancelling():
-            raise asyncio.CancelledError
-        msg = "the connection was closed before the broker answered"
-        raise aiormq.exceptions.AMQPConnectionError(msg)
-    return future.result()
+            raise
+        msg = "the connection was given up (stuck) before the broker answered"
+        raise aiormq.exceptions.AMQPConnectionError(msg) from None
 
 
 def outcome(future: asyncio.Future[Any]) -> BaseException | None:
@@ -158,15 +172,14 @@ def outcome(future: asyncio.Future[Any]) -> BaseException | None:
 
 
 def _properties_key(message: Outgoing) -> Hashable | None:
-    """What a message's encoded properties depend on, if its header values are hashable."""
-    # With each value's type: 1, 1.0 and True are equal keys but encode differently.
+    """What a message's encoded properties depend on, if its header values are simple: equal
+    keys must mean equal bytes on the wire, which holds for these types with the type in the
+    key (1, 1.0 and True are equal but encode differently) but not for floats (0.0 and -0.0),
+    Decimals (1.0 and 1.00) or nested tables."""
     items = message.headers.items() if message.headers else ()
-    headers = tuple((name, type(value), value) for name, value in items)
-    try:
-        hash(headers)
-    except TypeError:  # a nested table or array: encode it on its own
+    if not all(type(value) in _CACHEABLE for _name, value in items):
         return None
-    return (message.content_type, headers)
+    return (message.content_type, tuple((name, type(value), value) for name, value in items))
 
 
 def properties_before_id(message: Outgoing) -> bytes:

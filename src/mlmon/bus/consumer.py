@@ -27,6 +27,8 @@ import aiormq
 from aio_pika.abc import AbstractQueue, AbstractRobustChannel
 from aiormq.abc import DeliveredMessage
 
+from mlmon.bus.confirmed_publish import lost_not_cancelled
+
 log = logging.getLogger("mlmon.bus")
 
 RESUME_PATIENCE = 5.0  # seconds between attempts to consume again after a broker's cancel
@@ -58,33 +60,48 @@ class QueueConsumer:
         self.channel.reopen_callbacks.add(self._reopened)
 
     async def stop(self, patience: float) -> None:
-        """Cancel the consumer (waiting at most `patience` seconds for the channel)."""
+        """Cancel the consumer, waiting at most `patience` seconds for the channel and the
+        write (not for the broker's answer: deliveries already on their way are handed over
+        until the bus stops reading, unacked ones come back to the queue)."""
         self._stopped.set()
         self.channel.reopen_callbacks.discard(self._reopened)
         if self.channel.is_closed:
             return  # a closed channel delivers nothing, and a reopened one has no consumer
-        raw = await asyncio.wait_for(self.channel.get_underlay_channel(), patience)
-        await raw.basic_cancel(self.tag)
+        with lost_not_cancelled():
+            raw = await asyncio.wait_for(self.channel.get_underlay_channel(), patience)
+            await asyncio.wait_for(raw.basic_cancel(self.tag, nowait=True), patience)
 
     async def _consume(self) -> None:
-        raw = await self.channel.get_underlay_channel()
-        raw.on_consumer_cancel_callbacks.add(self._cancelled)
-        # The reopened channel and a resume after a cancel can race to consume: one suffices.
-        with contextlib.suppress(aiormq.exceptions.DuplicateConsumerTag):
-            await raw.basic_consume(self.queue.name, self._deliver, consumer_tag=self.tag)
+        with lost_not_cancelled():
+            raw = await self.channel.get_underlay_channel()
+            if self._stopped.is_set():
+                return  # stop() came while we waited for the channel
+            raw.on_consumer_cancel_callbacks.add(self._cancelled)
+            # The reopened channel and a resume after a cancel can race to consume: one does.
+            with contextlib.suppress(aiormq.exceptions.DuplicateConsumerTag):
+                await raw.basic_consume(self.queue.name, self._deliver, consumer_tag=self.tag)
 
     async def _deliver(self, message: DeliveredMessage) -> None:
         # aiormq runs each delivery's callback as a task: a synchronous hand-over keeps order.
         self._on_delivery(message)
 
     async def _reopened(self, *_: Any) -> None:
-        if not self._stopped.is_set():
+        if self._stopped.is_set():
+            return
+        try:
             await self._consume()
+        except self._transient as error:
+            # aio-pika's callbacks swallow errors: without this the queue would go unconsumed.
+            log.warning("cannot consume %r on the reopened channel (%r)", self.queue.name, error)
+            self._resume_soon()
 
     async def _cancelled(self, frame: aiormq.spec.Basic.Cancel) -> None:
         if frame.consumer_tag != self.tag or self._stopped.is_set():
             return
         log.warning("the broker cancelled our consumer of %r; consuming again", self.queue.name)
+        self._resume_soon()
+
+    def _resume_soon(self) -> None:
         if self._resuming is None or self._resuming.done():
             self._resuming = asyncio.create_task(self._resume())
 
@@ -93,8 +110,8 @@ class QueueConsumer:
         # answers it with a channel error), so stop() only sets the event this loop watches.
         while not self._stopped.is_set():
             try:
-                await self._redeclare()
-                if not self._stopped.is_set():
+                with lost_not_cancelled():
+                    await self._redeclare()
                     await self._consume()
                 return
             except self._transient as error:

@@ -32,7 +32,13 @@ from aiormq.abc import DeliveredMessage
 
 from mlmon.bus import Delivery, OutMessage
 from mlmon.bus.batching import next_batch
-from mlmon.bus.confirmed_publish import Outgoing, outcome, send_confirmed, settled
+from mlmon.bus.confirmed_publish import (
+    Outgoing,
+    lost_not_cancelled,
+    outcome,
+    send_confirmed,
+    settled,
+)
 from mlmon.bus.consumer import QueueConsumer
 from mlmon.errors import BrokerError
 from mlmon.settings import Settings, redact_url
@@ -84,7 +90,8 @@ class RabbitBus:
         delay = 0.2
         while True:
             try:
-                await self._connect_once()
+                with lost_not_cancelled():
+                    await self._connect_once()
                 return
             except BrokerError:
                 raise  # a clash over a queue's settings: retrying will not help
@@ -147,10 +154,11 @@ class RabbitBus:
         while pending:
             failed: list[Outgoing]
             try:
-                channel = await asyncio.wait_for(
-                    self._channel().get_underlay_channel(), self._settings.publish_timeout
-                )
-                confirms = await send_confirmed(channel, exchange, key, pending)
+                with lost_not_cancelled():
+                    channel = await asyncio.wait_for(
+                        self._channel().get_underlay_channel(), self._settings.publish_timeout
+                    )
+                    confirms = await send_confirmed(channel, exchange, key, pending)
             except _TRANSIENT as error:  # nothing of this attempt will be confirmed
                 failed, reason = pending, repr(error)
             else:
@@ -233,22 +241,23 @@ class RabbitBus:
                 raise BrokerError(msg)
             channel = None
             try:
-                channel = await self._connection.channel()
-                await channel.set_qos(prefetch_count=self._settings.consumer_prefetch)
-                amqp_queue = await self._declare(channel, spec)
-                consumer = QueueConsumer(
-                    channel,
-                    amqp_queue,
-                    on_delivery,
-                    functools.partial(self._redeclare, amqp_queue, spec),
-                    _TRANSIENT,
-                )
-                await consumer.start()
+                with lost_not_cancelled():
+                    channel = await self._connection.channel()
+                    await channel.set_qos(prefetch_count=self._settings.consumer_prefetch)
+                    amqp_queue = await self._declare(channel, spec)
+                    consumer = QueueConsumer(
+                        channel,
+                        amqp_queue,
+                        on_delivery,
+                        functools.partial(self._redeclare, amqp_queue, spec),
+                        _TRANSIENT,
+                    )
+                    await consumer.start()
             except BrokerError:
                 raise
             except _TRANSIENT as error:
                 if channel is not None:  # nothing may consume on it later (its reopening)
-                    with contextlib.suppress(*_TRANSIENT):
+                    with contextlib.suppress(*_TRANSIENT), lost_not_cancelled():
                         await channel.close()
                 log.warning("cannot consume %r yet (%r); retrying in %.1fs", queue, error, delay)
                 await asyncio.sleep(delay)
@@ -310,14 +319,16 @@ class RabbitBus:
                 log.warning("could not cancel consumer on %r: %r", consumer.queue.name, error)
 
     async def depth(self, queue: str) -> int | None:
-        if self._connection is None:
+        connection = self._connection
+        if connection is None:
             return None
         try:
-            # A passive declare of a missing queue closes its channel: use a throwaway one.
-            async with self._connection.channel() as channel:
-                declared = await channel.declare_queue(queue, passive=True)
-                count = declared.declaration_result.message_count
-                return int(count) if count is not None else None
+            with lost_not_cancelled():
+                # A passive declare of a missing queue closes its channel: use a throwaway one.
+                async with connection.channel() as channel:
+                    declared = await channel.declare_queue(queue, passive=True)
+                    count = declared.declaration_result.message_count
+                    return int(count) if count is not None else None
         except _TRANSIENT:
             return None
 
