@@ -208,3 +208,33 @@ async def test_a_cancelled_write_gives_its_delivery_tags_back(rabbit_settings: S
         assert await bus.depth(queue) == 0
     finally:
         await bus.close()
+
+
+async def test_consumers_have_a_connection_of_their_own(rabbit_settings: Settings) -> None:
+    """RabbitMQ blocks a publishing connection during a resource alarm; acks on it would wait
+    too, so the bus consumes on a second connection (named after the first)."""
+    import shutil
+    import subprocess
+
+    name = f"test-two-connections-{uuid.uuid4().hex[:8]}"
+    bus = RabbitBus(rabbit_settings, name)
+    await bus.connect()
+    try:
+        queue = rabbit_settings.queue_y_true
+        batches = bus.batches(queue, 10, 0)
+        await bus.publish(queue, [OutMessage(b"x")])
+        await bus.ack(await asyncio.wait_for(anext(batches), 10))
+        listed = await asyncio.to_thread(
+            subprocess.run,
+            [shutil.which("rabbitmqctl") or "rabbitmqctl", "list_connections", "client_properties"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        ours = [line for line in listed.stdout.splitlines() if name in line]
+        assert len(ours) == 2
+        assert sum(f"{name} (consuming)" in line for line in ours) == 1
+        assert bus.connected
+    finally:
+        await bus.close()

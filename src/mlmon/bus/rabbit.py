@@ -72,6 +72,10 @@ class RabbitBus:
         self._name = connection_name
         self._patience = connect_patience
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        # Consumers get a connection of their own: while a resource alarm lasts RabbitMQ blocks
+        # every connection that publishes, and acks on such a connection would wait too.
+        self._consuming: aio_pika.abc.AbstractRobustConnection | None = None
+        self._consuming_lock = asyncio.Lock()
         self._publisher: AbstractChannel | None = None
         self._fanout: AbstractExchange | None = None
         self._declared: dict[str, AbstractQueue] = {}
@@ -242,7 +246,7 @@ class RabbitBus:
             channel = None
             try:
                 with lost_not_cancelled():
-                    channel = await self._connection.channel()
+                    channel = await (await self._consumer_connection()).channel()
                     await channel.set_qos(prefetch_count=self._settings.consumer_prefetch)
                     amqp_queue = await self._declare(channel, spec)
                     consumer = QueueConsumer(
@@ -265,6 +269,16 @@ class RabbitBus:
                 continue
             self._consumers.append(consumer)
             return
+
+    async def _consumer_connection(self) -> aio_pika.abc.AbstractRobustConnection:
+        async with self._consuming_lock:  # the metric starts two consumers at once: one each
+            if self._consuming is None:
+                self._consuming = await aio_pika.connect_robust(
+                    self._url,
+                    client_properties={"connection_name": f"{self._name} (consuming)"},
+                    timeout=5,
+                )
+            return self._consuming
 
     async def _redeclare(self, amqp_queue: AbstractQueue, spec: QueueSpec) -> None:
         """A deleted queue comes back as the topology declares it, fan-out binding included."""
@@ -307,8 +321,14 @@ class RabbitBus:
 
     @property
     def connected(self) -> bool:
-        connection = self._connection
-        return connection is not None and not connection.is_closed and connection.connected.is_set()
+        def up(connection: aio_pika.abc.AbstractRobustConnection | None) -> bool:
+            return (
+                connection is not None
+                and not connection.is_closed
+                and connection.connected.is_set()
+            )
+
+        return up(self._connection) and (self._consuming is None or up(self._consuming))
 
     async def stop_consuming(self) -> None:
         self._stopped.set()
@@ -334,8 +354,14 @@ class RabbitBus:
 
     async def close(self) -> None:
         self._stopped.set()
-        if self._connection is not None:
-            await self._connection.close()
+        # Consumers first: their unacked deliveries go back to the queues before publishing ends.
+        for connection in (self._consuming, self._connection):
+            if connection is not None:
+                await connection.close()
+
+
+def _up(connection: aio_pika.abc.AbstractRobustConnection | None) -> bool:
+    return connection is not None and not connection.is_closed and connection.connected.is_set()
 
 
 async def remove_queues(url: str, names: Sequence[str]) -> dict[str, int]:
