@@ -19,9 +19,9 @@ from mlmon.bus.confirmed_publish import (
     PERSISTENT,
     Outgoing,
     content_frames,
+    lost_not_cancelled,
     properties_before_id,
     send_confirmed,
-    settled,
 )
 
 header_values = st.one_of(
@@ -72,13 +72,18 @@ async def test_a_future_rejected_with_a_cancelled_error_is_a_lost_connection() -
     sees a connection error it can retry on, not a cancellation of its own task."""
     rejected = asyncio.get_running_loop().create_future()
     rejected.set_exception(asyncio.CancelledError())
-    with pytest.raises(AMQPConnectionError):
-        await settled(rejected)
+    with pytest.raises(AMQPConnectionError), lost_not_cancelled():
+        await rejected
 
 
 async def test_our_own_cancellation_still_cancels() -> None:
     never = asyncio.get_running_loop().create_future()
-    waiting = asyncio.create_task(settled(never))
+
+    async def wait() -> None:
+        with lost_not_cancelled():
+            await never
+
+    waiting = asyncio.create_task(wait())
     await asyncio.sleep(0)
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -89,7 +94,8 @@ async def test_our_own_cancellation_still_cancels() -> None:
 async def test_a_confirmed_future_gives_its_result() -> None:
     confirmed = asyncio.get_running_loop().create_future()
     confirmed.set_result("ack")
-    assert await settled(confirmed) == "ack"
+    with lost_not_cancelled():
+        assert await confirmed == "ack"
 
 
 class _FakeChannel:

@@ -90,10 +90,11 @@ async def send_confirmed(
                 raw.delivery_tag += 1
                 message_id = f"{next(_message_ids):0{MESSAGE_ID_WIDTH}x}"
                 key = _properties_key(message)
-                cached = properties.get(key) if key is not None else None
-                encoded = cached if cached is not None else properties_before_id(message)
-                if key is not None:
-                    properties[key] = encoded
+                encoded = properties.get(key) if key is not None else None
+                if encoded is None:
+                    encoded = properties_before_id(message)
+                    if key is not None:
+                        properties[key] = encoded
                 future = raw.create_future()
                 raw.confirmations[raw.delivery_tag] = future
                 raw.message_id_delivery_tag[message_id] = raw.delivery_tag
@@ -139,19 +140,11 @@ async def publish_confirmed(
     return [outcome(future) for future in confirms]
 
 
-async def settled(future: asyncio.Future[Any]) -> Any:
-    """Await an aiormq future. aiormq rejects its futures with a CancelledError *instance*
-    when it finds a connection stuck (missed heartbeats): that is a lost connection, not our
-    task being cancelled, and must not look like one to the caller."""
-    with lost_not_cancelled():
-        await asyncio.wait([future])
-        return future.result()
-
-
 @contextlib.contextmanager
 def lost_not_cancelled() -> Iterator[None]:
-    """Around any await on aiormq: a CancelledError while our task is not being cancelled is
-    aiormq giving up a stuck connection; raise it as the connection error it is."""
+    """Around any await on aiormq. aiormq rejects its futures with a CancelledError *instance*
+    when it finds a connection stuck (missed heartbeats): a CancelledError while our task is
+    not being cancelled is that lost connection; raise it as the connection error it is."""
     try:
         yield
     except asyncio.CancelledError:

@@ -37,7 +37,6 @@ from mlmon.bus.confirmed_publish import (
     lost_not_cancelled,
     outcome,
     send_confirmed,
-    settled,
 )
 from mlmon.bus.consumer import QueueConsumer
 from mlmon.errors import BrokerError
@@ -308,7 +307,8 @@ class RabbitBus:
             )
         for channel, tag in last.values():
             try:
-                await settled(asyncio.ensure_future(channel.basic_ack(tag, multiple=True)))
+                with lost_not_cancelled():
+                    await channel.basic_ack(tag, multiple=True)
             except _TRANSIENT as error:
                 # The channel that delivered them is gone (trap 4): the broker redelivers them
                 # and the idempotent consumers recognise them.
@@ -321,14 +321,7 @@ class RabbitBus:
 
     @property
     def connected(self) -> bool:
-        def up(connection: aio_pika.abc.AbstractRobustConnection | None) -> bool:
-            return (
-                connection is not None
-                and not connection.is_closed
-                and connection.connected.is_set()
-            )
-
-        return up(self._connection) and (self._consuming is None or up(self._consuming))
+        return _up(self._connection) and (self._consuming is None or _up(self._consuming))
 
     async def stop_consuming(self) -> None:
         self._stopped.set()
