@@ -93,14 +93,15 @@ class ProcessSample:
     hwm: float = 0.0  # MB, VmHWM (the kernel's own peak) as of the last sample
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(ppid, utime+stime seconds) of a process, or None if it is gone."""
+def _stat(pid: int) -> tuple[int, float, str] | None:
+    """(ppid, utime+stime seconds, command name) of a process, or None if it is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text.rsplit(")", 1)[1].split()  # the command name may hold spaces and parens
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
+    command, rest = text.rsplit(")", 1)  # the command name may hold spaces and parens
+    fields = rest.split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK, command.split("(", 1)[1]
 
 
 def _memory(pid: int) -> tuple[float, float]:
@@ -134,12 +135,14 @@ def process_name(pid: int) -> str:
 
 
 class Sampler(threading.Thread):
-    """Every SAMPLE_EVERY seconds: CPU and memory of every descendant of `root`."""
+    """Every SAMPLE_EVERY seconds: CPU and memory of every descendant of `root`, and a timeline
+    of CPU seconds so far per service (and the broker's, as "rabbit")."""
 
     def __init__(self, root: int) -> None:
         super().__init__(name="proc-sampler", daemon=True)
         self.root = root
         self.seen: dict[int, ProcessSample] = {}
+        self.timeline: list[tuple[float, dict[str, float]]] = []
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -153,8 +156,10 @@ class Sampler(threading.Thread):
         self.join()
 
     def sample(self) -> None:
+        now = time.time()
         children: dict[int, list[int]] = {}
         cpu: dict[int, float] = {}
+        rabbit = 0.0
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
@@ -162,6 +167,8 @@ class Sampler(threading.Thread):
             if stat is not None:
                 children.setdefault(stat[0], []).append(int(entry.name))
                 cpu[int(entry.name)] = stat[1]
+                if stat[2] == "beam.smp":
+                    rabbit += stat[1]
         family, todo = [], [self.root]
         while todo:
             pid = todo.pop()
@@ -176,6 +183,22 @@ class Sampler(threading.Thread):
             record.cpu = max(record.cpu, cpu[pid])
             record.rss_peak = max(record.rss_peak, rss)
             record.hwm = max(record.hwm, hwm)
+        so_far = {"rabbit": rabbit}
+        for record in self.seen.values():  # exited processes keep their last figure
+            name = record.name.removeprefix("mlmon ")
+            so_far[name] = so_far.get(name, 0.0) + record.cpu
+        self.timeline.append((now, so_far))
+
+    def cpu_between(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds per service (and "rabbit") between two wall-clock times, interpolated
+        between samples."""
+        times = [t for t, _ in self.timeline]
+        names = {name for _, so_far in self.timeline for name in so_far}
+        out = {}
+        for name in names:
+            series = [so_far.get(name, 0.0) for _, so_far in self.timeline]
+            out[name] = float(np.interp(end, times, series) - np.interp(start, times, series))
+        return out
 
 
 # --- one pipeline run -------------------------------------------------------------------------
@@ -197,6 +220,8 @@ class Result:
     limit: dict[str, Any] | None = None
     log_tail: str = ""
     coarse_sent_at: bool = False  # sent_at in the CSV has no sub-second part (float32)
+    measured: tuple[float, float] | None = None  # the wall-clock span records/s is over
+    cpu_in_span: dict[str, float] = field(default_factory=dict)  # CPU seconds in that span
 
     @property
     def ratio(self) -> float:
@@ -254,6 +279,8 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
             result.broker_cpu = broker1 - broker0
         result.processes = _by_service(sampler.seen)
         _read_metric_log(logs / "metric_log.csv", result)
+        if result.measured is not None:
+            result.cpu_in_span = sampler.cpu_between(*result.measured)
         if result.exit_code != 0 or result.rows < run.count:
             result.log_tail = "\n".join(output.read_text(errors="replace").splitlines()[-15:])
     finally:
@@ -299,9 +326,11 @@ def _read_metric_log(path: Path, result: Result) -> None:
         # No sub-second part: sent_at went through a 32-bit float (an AMQP 'f' header field
         # keeps 24 bits: 128 s steps today), so latencies are meaningless; time the joins only.
         result.coarse_sent_at = True
+        result.measured = float(joined_at.min()), float(joined_at.max())
         span = float(joined_at.max() - joined_at.min())
         result.records_per_s = rows / span if span > 0 else math.nan
         return
+    result.measured = float(sent_at.min()), float(joined_at.max())
     span = float(joined_at.max() - sent_at.min())
     result.records_per_s = rows / span if span > 0 else math.nan
     latency = (joined_at - sent_at) * 1000
@@ -389,6 +418,18 @@ def table(results: list[Result]) -> str:
         cells.append(_cell(r.broker_cpu if r.broker_cpu is not None else math.nan, ".1f"))
         lines.append(" ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, columns, strict=True)))
     return "\n".join(lines)
+
+
+def span_cpu(result: Result) -> str:
+    """Where the measured span's CPU went: what bounds records/s on a machine with few cores."""
+    if result.measured is None or not result.cpu_in_span:
+        return "-"
+    span = result.measured[1] - result.measured[0]
+    used = sorted(result.cpu_in_span.items(), key=lambda item: -item[1])
+    total = sum(cpu for _, cpu in used)
+    cores = len(os.sched_getaffinity(0))
+    parts = ", ".join(f"{name} {cpu:.2f}" for name, cpu in used if cpu >= 0.005)
+    return f"span {span:.2f} s x {cores} cores = {span * cores:.2f}; used {total:.2f}: {parts}"
 
 
 def limit_table(limits: dict[str, dict[str, Any]]) -> str:
@@ -497,6 +538,12 @@ def main() -> None:
         "beam.smp CPU seconds during the run)"
     )
     print(table(results))
+    print(
+        "\nCPU seconds inside each run's measured span (first sent_at to last joined_at), "
+        "from /proc samples every 0.2 s:"
+    )
+    for r in results:
+        print(f"  {r.run.label}: {span_cpu(r)}")
     if any(r.coarse_sent_at for r in results):
         print(
             "\n* sent_at in metric_log.csv has no sub-second part (it went through a 32-bit "

@@ -4,17 +4,30 @@ The services keep plain counters in their ServiceStats; `StatsCollector` turns t
 Prometheus families at scrape time (no second set of counters to keep in step). The metric
 service also observes each row's absolute error and end-to-end latency in histograms labelled
 by model name and version (never by record id: that would be one series per record).
+
+Those histograms take a whole batch of rows at once (`BulkHistogram`): prometheus-client's
+`Histogram.observe` takes one value under a lock, and three of those per row cost 4.9 us, more
+than everything else the metric service does per row.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import threading
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, Info, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+import numpy as np
+from prometheus_client import CollectorRegistry, Info, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from mlmon import __version__
 from mlmon.hot_join import Joined
@@ -109,6 +122,52 @@ class MergedCollector(Collector):
         yield from families.values()
 
 
+class BulkHistogram(Collector):
+    """A Prometheus histogram fed arrays of observations, exported through the public
+    custom-collector API: same buckets (`le` is inclusive), `_count`, `_sum` as
+    prometheus-client's own. NaN observations are left out."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        buckets: Sequence[float],
+        registry: CollectorRegistry,
+    ) -> None:
+        self.name, self.documentation = name, documentation
+        self.labelnames = list(labelnames)
+        self._bounds = np.array([*buckets, math.inf], dtype=np.float64)
+        self._les: list[str] = [floatToGoString(bound) for bound in self._bounds]  # type: ignore[no-untyped-call]
+        # labels -> (counts per bucket, not cumulative; [sum])
+        self._series: dict[tuple[str, ...], tuple[np.ndarray, list[float]]] = {}
+        self._lock = threading.Lock()  # scrapes run in the HTTP server's thread
+        registry.register(self)
+
+    def observe_many(self, labels: tuple[str, ...], values: np.ndarray) -> None:
+        values = values[~np.isnan(values)]
+        # The first bound >= the value: the bucket whose `le` takes it.
+        index = np.searchsorted(self._bounds, values, side="left")
+        counts = np.bincount(index, minlength=self._bounds.size)
+        total = float(values.sum())
+        with self._lock:
+            series = self._series.get(labels)
+            if series is None:
+                series = self._series[labels] = (np.zeros(self._bounds.size, np.int64), [0.0])
+            series[0][:] += counts
+            series[1][0] += total
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        with self._lock:
+            series = [
+                (labels, np.cumsum(c).tolist(), s[0]) for labels, (c, s) in self._series.items()
+            ]
+        for labels, cumulative, total in series:
+            family.add_metric(list(labels), list(zip(self._les, cumulative, strict=True)), total)
+        yield family
+
+
 class Telemetry:
     """The registry and the histograms of one process."""
 
@@ -118,52 +177,43 @@ class Telemetry:
         self.registry = registry or CollectorRegistry()
         self.registry.register(StatsCollector(stats))
         Info("mlmon_build", "mlmon version", registry=self.registry).info({"version": __version__})
-        self.absolute_error = Histogram(
+        by_model = ("model", "model_version")
+        self.absolute_error = BulkHistogram(
             "mlmon_absolute_error",
             "absolute error of each joined record",
-            ["model", "model_version"],
-            buckets=ERROR_BUCKETS,
-            registry=self.registry,
+            by_model,
+            ERROR_BUCKETS,
+            self.registry,
         )
-        self.label_delay = Histogram(
+        self.label_delay = BulkHistogram(
             "mlmon_label_delay_seconds",
             "from a prediction's arrival to its true value's (0 when the label came first)",
-            ["model", "model_version"],
-            buckets=LABEL_DELAY_BUCKETS,
-            registry=self.registry,
+            by_model,
+            LABEL_DELAY_BUCKETS,
+            self.registry,
         )
-        self.latency = Histogram(
+        self.latency = BulkHistogram(
             "mlmon_end_to_end_latency_seconds",
             "from features publish to row written",
-            ["model", "model_version"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            by_model,
+            LATENCY_BUCKETS,
+            self.registry,
         )
 
     def observe(self, joined: Joined) -> None:
         """Each joined record's error, label delay and latency, in its model's histograms."""
-        children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
-        for model, version, error, delay, sent_at, joined_at in zip(
-            joined.models,
-            joined.versions,
-            joined.absolute_errors(),
-            joined.label_delay,
-            joined.sent_at,
-            joined.joined_at,
-            strict=True,
-        ):
-            histograms = children.get((model, version))
-            if histograms is None:  # labels() takes a lock and a lookup: once per batch
-                histograms = children[model, version] = (
-                    self.absolute_error.labels(model, version),
-                    self.label_delay.labels(model, version),
-                    self.latency.labels(model, version),
-                )
-            histograms[0].observe(error)
-            # A label that came before its prediction waited for nothing: it counts as 0.
-            histograms[1].observe(max(delay, 0.0))
-            if sent_at is not None:
-                histograms[2].observe(max(joined_at - sent_at, 0.0))
+        if not joined:
+            return
+        y_true = np.asarray(joined.y_true, dtype=np.float64)
+        errors = np.abs(y_true - np.asarray(joined.y_pred, dtype=np.float64))
+        # A label that came before its prediction waited for nothing: it counts as 0.
+        delays = np.maximum(np.asarray(joined.label_delay, dtype=np.float64), 0.0)
+        sent_at = np.array(joined.sent_at, dtype=np.float64)  # None (unknown) becomes NaN
+        latency = np.maximum(np.asarray(joined.joined_at, dtype=np.float64) - sent_at, 0.0)
+        for labels, rows in _rows_by_model(joined).items():
+            self.absolute_error.observe_many(labels, errors[rows])
+            self.label_delay.observe_many(labels, delays[rows])
+            self.latency.observe_many(labels, latency[rows])
 
     def serve(self, port: int, address: str = "0.0.0.0") -> bool:  # noqa: S104 - a container's port
         """Serve /metrics; a port in use is logged, not fatal: monitoring must not stop work."""
@@ -174,3 +224,14 @@ class Telemetry:
             return False
         log.info("serving Prometheus metrics on http://%s:%d/metrics", address, port)
         return True
+
+
+def _rows_by_model(joined: Joined) -> dict[tuple[str, str], slice | np.ndarray]:
+    """The rows of each (model, version): usually one model, so every row."""
+    models, versions = joined.models, joined.versions
+    if models.count(models[0]) == len(models) and versions.count(versions[0]) == len(versions):
+        return {(models[0], versions[0]): slice(None)}
+    rows: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for row, labels in enumerate(zip(models, versions, strict=True)):
+        rows[labels].append(row)
+    return {labels: np.array(positions) for labels, positions in rows.items()}

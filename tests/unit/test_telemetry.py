@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -88,3 +94,63 @@ def test_a_champion_and_a_challenger_in_one_process_give_one_valid_exposition() 
     assert parsed[("mlmon_ready", (("service", "model"),))] == 0  # not all instances ready
     assert parsed[("mlmon_drift_psi", (("column", "bmi"), ("model", "good")))] == 0.1
     assert parsed[("mlmon_drift_psi", (("column", "bmi"), ("model", "bad")))] == 0.3
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([0.0, 1.0, 2.5, 1000.0, 1000.0001, math.inf]),
+            st.floats(min_value=0, max_value=2000, allow_nan=False),
+        ),
+        max_size=60,
+    )
+)
+def test_bulk_histogram_exposes_what_prometheus_clients_own_would(values: list[float]) -> None:
+    """Same buckets (a value on a bound counts in it), count and sum as Histogram.observe,
+    one value at a time."""
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from mlmon.telemetry import ERROR_BUCKETS, BulkHistogram
+
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    reference = Histogram("e", "e", ["model"], buckets=ERROR_BUCKETS, registry=theirs)
+    bulk = BulkHistogram("e", "e", ["model"], ERROR_BUCKETS, ours)
+    for value in values:
+        reference.labels("a").observe(value)
+    # In two parts, with a NaN (left out) in the second.
+    bulk.observe_many(("a",), np.array(values[:7]))
+    bulk.observe_many(("a",), np.array([*values[7:], math.nan]))
+
+    def exposed(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
+        text = generate_latest(registry).decode()
+        return {
+            (sample.name, sample.labels.get("le", "")): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if not sample.name.endswith("_created")
+        }
+
+    want, got = exposed(theirs), exposed(ours)
+    if not values:  # prometheus-client shows a labelled child only once it is used
+        assert got == {} or all(v == 0 for v in got.values())
+        return
+    assert got.keys() == want.keys()
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value, rel=1e-12), name
+
+
+def test_observe_takes_a_batch_of_several_models_and_unknown_send_times() -> None:
+    telemetry = Telemetry([])
+    joined = Joined()
+    joined.extend(["x1", "x2"], np.array([1.0, 2.0]), np.array([3.0, 2.5]), "a", "1",
+                  np.array([10.0, math.nan]), 10.5, -1.0)  # fmt: skip
+    joined.extend(["x3"], np.array([5.0]), np.array([5.0]), "b", "7", np.array([9.0]), 10.5, 2.0)
+    telemetry.observe(joined)
+    found = samples(telemetry)
+    a, b = (("model", "a"), ("model_version", "1")), (("model", "b"), ("model_version", "7"))
+    assert found[("mlmon_absolute_error_sum", a)] == 2.5
+    assert found[("mlmon_absolute_error_count", b)] == 1
+    assert found[("mlmon_end_to_end_latency_seconds_count", a)] == 1  # x2's send time unknown
+    assert found[("mlmon_end_to_end_latency_seconds_sum", b)] == 1.5
+    assert found[("mlmon_label_delay_seconds_sum", a)] == 0  # the label came first
+    assert found[("mlmon_label_delay_seconds_sum", b)] == 2.0
