@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -210,6 +211,20 @@ class _Halves:
         return delivery, records, row if kept is None else kept[row]
 
 
+Whole = tuple[Delivery, BatchHalf, list[Rejected]]  # a batch to join whole, its refused rows
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A batch of deliveries decoded and checked: what needs neither the store nor the logs."""
+
+    truth: bool
+    arrived_at: float
+    halves: _Halves = field(default_factory=_Halves)  # records to join one by one
+    whole: list[Whole] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)  # to dead-letter
+
+
 class MetricService:
     def __init__(
         self, settings: Settings, bus: Bus, stats: ServiceStats, telemetry: Telemetry | None = None
@@ -276,11 +291,16 @@ class MetricService:
         async for batch in self.bus.batches(
             queue, self.settings.consumer_prefetch, CONSUMER_LINGER
         ):
+            # Decoding and checking touch neither the store nor the logs: they run while the
+            # other queue's batch holds the lock waiting for its fsyncs, and so does the
+            # quality bookkeeping after the lock.
+            prepared = self._prepare(batch, truth)
             async with self._lock:
-                rejected, released = await self._join(batch, queue, truth)
-                if rejected:
-                    await dead_letter(self.bus, rejected, self.stats)
+                joined, released = await self._join(batch, queue, prepared)
+                if prepared.rejected:
+                    await dead_letter(self.bus, prepared.rejected, self.stats)
                 await self._ack(released)
+            self._observe(joined)
         async with self._lock:  # stopping: nothing of ours stays unacked
             await self._ack(self._release(math.inf, everything=True))
 
@@ -297,18 +317,20 @@ class MetricService:
             await self.bus.ack(held.deliveries)
 
     async def _join(
-        self, batch: list[Delivery], queue: str, truth: bool
-    ) -> tuple[list[Rejected], list[Held]]:
+        self, batch: list[Delivery], queue: str, prepared: _Prepared
+    ) -> tuple[Joined, list[Held]]:
         """Offer every record of the batch at once; write the rows; release what may go;
-        commit. Returns what to dead-letter, and the held batches now safe to ack.
+        commit. Returns the rows joined and the held batches now safe to ack; adds what to
+        dead-letter to `prepared.rejected`.
 
         The two fsyncs (the CSV's and the store's commit) wait in a thread: meanwhile the event
         loop goes on reading deliveries, which the next call then takes together, so the
         slower the disk, the larger the batches (a group commit). The rarer commits of held
         batches released by time and of expired orphans stay on the event loop."""
-        rejected: list[Rejected] = []
-        now, clock = time.time(), time.monotonic()
-        halves, whole = self._halves(batch, truth, rejected, now)
+        halves, truth, now, rejected = (
+            prepared.halves, prepared.truth, prepared.arrived_at, prepared.rejected
+        )  # fmt: skip
+        clock = time.monotonic()
         held = Held(batch, clock + HOLD_SECONDS)
         orphans: list[Orphan] = []
         try:
@@ -328,7 +350,7 @@ class MetricService:
                     held,
                 )
             offer = self.batches.offer_truth if truth else self.batches.offer_prediction
-            for delivery, half, bad_rows in whole:
+            for delivery, half, bad_rows in prepared.whole:
                 offered = offer(half, held, outcome.joined)
                 outcome.duplicates += offered.duplicates
                 orphans += offered.orphans
@@ -346,9 +368,12 @@ class MetricService:
         except BaseException:
             self.store.rollback()
             raise
-        self._count(outcome, halves, rejected)
+        for position, reason in outcome.conflicts:
+            rejected.append(Rejected.row(*halves.origin(position), reason))
+        self.stats.counters["duplicates"] += outcome.duplicates
+        self.stats.counters["joined"] += len(outcome.joined)
         self._report_orphans(orphans, "is missing from its true values' batch (refused there)")
-        return rejected, released
+        return outcome.joined, released
 
     def _release(self, clock: float, everything: bool = False, commit: bool = True) -> list[Held]:
         """Take, oldest first per queue, the held batches whose halves all joined, whose time
@@ -376,25 +401,21 @@ class MetricService:
                 raise
         return released
 
-    def _count(self, outcome: Outcome, halves: _Halves, rejected: list[Rejected]) -> None:
-        for position, reason in outcome.conflicts:
-            rejected.append(Rejected.row(*halves.origin(position), reason))
-        self.stats.counters["duplicates"] += outcome.duplicates
-        joined = outcome.joined
-        self.stats.counters["joined"] += len(joined)
+    def _observe(self, joined: Joined) -> None:
+        """The rows' errors into the live quality windows and the Prometheus histograms."""
         if joined:
             self.quality.add(joined)
             if self.telemetry is not None:
                 self.telemetry.observe(joined)
 
-    def _halves(
-        self, batch: list[Delivery], truth: bool, rejected: list[Rejected], now: float
-    ) -> tuple[_Halves, list[tuple[Delivery, BatchHalf, list[Rejected]]]]:
+    def _prepare(self, batch: list[Delivery], truth: bool) -> _Prepared:
         """Every usable record of the batch: records to join one by one, column-wise, with
         where they came from; and whole batches of mlmon's own, to join as a whole, each with
         its refused rows (unless the whole message is refused)."""
-        halves = _Halves()
-        whole: list[tuple[Delivery, BatchHalf, list[Rejected]]] = []
+        prepared = _Prepared(truth, time.time())
+        halves, whole, rejected, now = (
+            prepared.halves, prepared.whole, prepared.rejected, prepared.arrived_at
+        )  # fmt: skip
         for delivery in batch:
             records = self._decode(delivery, rejected)
             if records is None:
@@ -429,7 +450,7 @@ class MetricService:
                 name, keys, records.values, records.sent_at, body, message, now, model, version
             )
             whole.append((delivery, half, bad_rows))
-        return halves, whole
+        return prepared
 
     def _unnamed_batch(self, truth: bool, named: bool) -> None:
         """Count a batch joined record by record (no batch name, or a repeated id), and warn
@@ -470,13 +491,14 @@ class MetricService:
                     self._expire(time.time())
                     last_sweep = time.monotonic()
                 self._update_gauges()
-                now = time.time()
-                # The live figures, for `mlmon report` without re-reading the log.
-                quality = {
-                    model: {window: figures.to_dict() for window, figures in windows.items()}
-                    for model, windows in self.quality.snapshot(now).items()
-                }
-                self.stats.details["quality"] = quality
+            now = time.time()
+            # The live figures, for `mlmon report` without re-reading the log (they have a
+            # lock of their own: a batch may be written meanwhile).
+            quality = {
+                model: {window: figures.to_dict() for window, figures in windows.items()}
+                for model, windows in self.quality.snapshot(now).items()
+            }
+            self.stats.details["quality"] = quality
             if self.alerting is not None:
                 await self.alerting.check(self._signals(quality), now)
 
