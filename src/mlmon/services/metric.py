@@ -75,7 +75,8 @@ def metric_lines(joined: Joined, classification: bool = False) -> str:
     classification the error column holds 0/1 (wrong label) instead of |y_true - y_pred|."""
     if not joined:
         return ""
-    y_true, y_pred = np.asarray(joined.y_true), np.asarray(joined.y_pred)
+    y_true = np.asarray(joined.y_true, dtype=np.float64)
+    y_pred = np.asarray(joined.y_pred, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # inf, as Python's abs(t - p) gives
         errors = (y_true != y_pred if classification else np.abs(y_true - y_pred)).astype(
             np.float64
@@ -95,9 +96,9 @@ def metric_lines(joined: Joined, classification: bool = False) -> str:
         return format_rows(list(zip(*columns, strict=True)))
     cells = [
         joined.keys,
-        float_cells(joined.y_true),
-        float_cells(joined.y_pred),
-        float_cells(errors.tolist()),
+        float_cells(joined.y_true, y_true),
+        float_cells(joined.y_pred, y_pred),
+        float_cells(errors.tolist(), errors),
     ]
     pieces, done = [], 0
     for start, end in [*joined.uniform, (len(joined), len(joined))]:
