@@ -131,6 +131,7 @@ class JoinStore:
         if "touched_at" not in columns:
             self._db.execute("ALTER TABLE truth_batches ADD COLUMN touched_at REAL")
         self._db.execute("BEGIN")
+        self._committed: tuple[int, dict[str, int]] = (self._db.total_changes, {})
 
     def __repr__(self) -> str:
         return f"JoinStore({str(self.path)!r}, max_wait={self.max_wait})"
@@ -148,6 +149,15 @@ class JoinStore:
         )
         self._db.execute("COMMIT")
         self._db.execute("BEGIN")
+        self._committed = (self._db.total_changes, {**self._committed[1], **offsets})
+
+    def changed(self, offsets: dict[str, int]) -> bool:
+        """Whether committing `offsets` would change anything: rows changed since the last
+        commit, or an offset that differs from the one committed."""
+        changes, committed = self._committed
+        return self._db.total_changes != changes or any(
+            committed.get(log) != offset for log, offset in offsets.items()
+        )
 
     def rollback(self) -> None:
         self._db.execute("ROLLBACK")

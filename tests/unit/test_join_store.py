@@ -274,3 +274,21 @@ def test_pairs_carry_the_label_delay() -> None:
     early = join.prediction("early", 1.0, at=5.0).joined
     assert late.label_delay == [15.0]
     assert early.label_delay == [-2.0]
+
+
+def test_a_commit_with_nothing_new_is_known_as_such(tmp_path: Path) -> None:
+    """`changed` tells the metric when a commit (and its fsync) would change nothing: no row
+    written since the last commit, and every offset as committed."""
+    store = JoinStore(tmp_path / "join.sqlite", max_wait=100)
+    store.commit({"metric_log.csv": 10})
+    assert not store.changed({})
+    assert not store.changed({"metric_log.csv": 10})
+    assert store.changed({"metric_log.csv": 11})
+    assert store.changed({"orphans.csv": 0})  # never committed
+    store.save_truth_batch("b", b"body", b"digest", 1.0, b"", 0, None)
+    assert store.changed({})
+    store.commit({"orphans.csv": 0})
+    assert not store.changed({"metric_log.csv": 10, "orphans.csv": 0})
+    store.truth_batch("b")  # a read changes nothing
+    assert not store.changed({})
+    store.close()

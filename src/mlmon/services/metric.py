@@ -361,11 +361,13 @@ class MetricService:
                     rejected += bad_rows
             self._held[queue].append(held)
             text = metric_lines(outcome.joined, self.settings.task == "classification")
-            offsets = {METRIC_LOG: await _in_thread(self._disk, self.metric_log.append_text, text)}
-            if orphans:
-                offsets[ORPHAN_LOG] = self._write_orphans(orphans, now)
+            offsets = {ORPHAN_LOG: self._write_orphans(orphans, now)} if orphans else {}
             released = self._release(clock, commit=False)
-            await _in_thread(self._disk, self.store.commit, offsets)
+            # One trip to the disk thread, and none when there is nothing to write (true
+            # values waiting for their predictions): a trip waits for the GIL, up to its 5 ms
+            # switch interval while the event loop is busy, and holds the lock meanwhile.
+            if text or self.store.changed(offsets):
+                await _in_thread(self._disk, self._write_rows, text, offsets)
         except BaseException:
             self.store.rollback()
             raise
@@ -375,6 +377,11 @@ class MetricService:
         self.stats.counters["joined"] += len(outcome.joined)
         self._report_orphans(orphans, "is missing from its true values' batch (refused there)")
         return outcome.joined, released
+
+    def _write_rows(self, text: str, offsets: dict[str, int]) -> None:
+        """The rows, durably, then the store's changes with the log's new end (in the disk
+        thread: both wait for an fsync)."""
+        self.store.commit({**offsets, METRIC_LOG: self.metric_log.append_text(text)})
 
     def _release(self, clock: float, everything: bool = False, commit: bool = True) -> list[Held]:
         """Take, oldest first per queue, the held batches whose halves all joined, whose time
