@@ -47,7 +47,9 @@ from mlmon.wire import (
     HEADER_MODEL,
     HEADER_MODEL_VERSION,
     Records,
+    ValueRecord,
     decode_records,
+    decode_value,
     encode_batch,
     header_sent_at,
     header_str,
@@ -177,7 +179,21 @@ class _Halves:
         # Per delivery: its first half's position, the delivery, its records, and the rows it
         # kept (None: all of them); conflicts are rare, so they are located by bisection.
         self._starts: list[int] = []
-        self._origins: list[tuple[Delivery, Records, list[int] | None]] = []
+        self._origins: list[tuple[Delivery, Records | ValueRecord, list[int] | None]] = []
+
+    def add_one(
+        self, delivery: Delivery, record: ValueRecord, sent_at: float | None, model: str,
+        version: str,
+    ) -> None:  # fmt: skip
+        """A single-record message (finite: decode_value refuses NaN and Infinity), without
+        numpy: per record, its calls cost more than the rest of this."""
+        self._starts.append(len(self.keys))
+        self._origins.append((delivery, record, None))
+        self.keys.append(record_key(record.id))
+        self.values.append(record.value)
+        self.sent_at.append(sent_at)
+        self.models.append(model)
+        self.versions.append(version)
 
     def add(
         self,
@@ -209,6 +225,13 @@ class _Halves:
         which = bisect.bisect_right(self._starts, position) - 1
         delivery, records, kept = self._origins[which]
         row = position - self._starts[which]
+        if isinstance(records, ValueRecord):
+            sent_at = self.sent_at[position]
+            records = Records(
+                [records.id],
+                np.array([records.value]),
+                np.array([math.nan if sent_at is None else sent_at]),
+            )
         return delivery, records, row if kept is None else kept[row]
 
 
@@ -433,6 +456,10 @@ class MetricService:
             else:
                 model = header_str(delivery.headers, HEADER_MODEL) or UNNAMED_MODEL
                 version = header_str(delivery.headers, HEADER_MODEL_VERSION)
+            if isinstance(records, ValueRecord):
+                sent_at = header_sent_at(delivery.headers)
+                halves.add_one(delivery, records, sent_at, model, version)
+                continue
             name = header_str(delivery.headers, HEADER_BATCH)
             keys = batch_keys(records.ids) if name and delivery.content_type == BATCH else None
             if keys is None:
@@ -475,13 +502,15 @@ class MetricService:
             HEADER_BATCH,
         )
 
-    def _decode(self, delivery: Delivery, rejected: list[Rejected]) -> Records | None:
-        """The delivery's records, or None after rejecting the whole message."""
+    def _decode(self, delivery: Delivery, rejected: list[Rejected]) -> Records | ValueRecord | None:
+        """The delivery's records (a batch), or its one record (the single form), or None
+        after rejecting the whole message."""
         reason = too_large(delivery, self.settings.max_message_bytes)
         if reason is None:
             try:
-                sent_at = header_sent_at(delivery.headers)
-                return decode_records(delivery.body, delivery.content_type, False, sent_at)
+                if delivery.content_type != BATCH:
+                    return decode_value(delivery.body)
+                return decode_records(delivery.body, delivery.content_type, False)
             except DecodeError as error:
                 reason = str(error)
         rejected.append(Rejected.message(delivery, reason))
