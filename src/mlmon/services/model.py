@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -28,8 +29,10 @@ from mlmon.wire import (
     HEADER_BATCH,
     HEADER_MODEL,
     HEADER_MODEL_VERSION,
+    FeatureRecord,
     Floats,
     Records,
+    decode_features,
     decode_records,
     encode_batch,
     encode_value,
@@ -50,6 +53,16 @@ class _Message:
     delivery: Delivery
     records: Records
     usable: np.ndarray  # rows that are finite
+
+
+@dataclass
+class _Single:
+    """A single-record message, kept without numpy: per record, numpy's calls cost more than
+    the prediction."""
+
+    delivery: Delivery
+    record: FeatureRecord  # finite: decode_features refuses NaN and Infinity
+    sent_at: float | None
 
 
 async def run_model(
@@ -79,9 +92,14 @@ async def run_model(
     try:
         queue = settings.features_queue_of_model
         async for batch in bus.batches(queue, settings.consumer_prefetch, CONSUMER_LINGER):
-            messages, rejected = _decode(batch, predictor.n_features, settings.max_message_bytes)
-            usable = sum(int(m.usable.sum()) for m in messages)
+            messages, singles, rejected = _decode(
+                batch, predictor.n_features, settings.max_message_bytes
+            )
+            usable = sum(int(m.usable.sum()) for m in messages) + len(singles)
             outgoing, failed = _predict(predictor, messages, headers, drift)
+            more, failed_singles = _predict_singles(predictor, singles, headers, drift)
+            outgoing += more
+            failed += failed_singles
             rejected += failed
             if outgoing:
                 await bus.publish(settings.queue_y_pred, outgoing)
@@ -121,15 +139,26 @@ async def _drift_round(drift: LiveDrift, stats: ServiceStats, alerting: Alerting
 
 def _decode(
     batch: list[Delivery], n_features: int, max_bytes: int
-) -> tuple[list[_Message], list[Rejected]]:
-    messages, rejected = [], []
+) -> tuple[list[_Message], list[_Single], list[Rejected]]:
+    messages, singles, rejected = [], [], []
     for delivery in batch:
         if (reason := too_large(delivery, max_bytes)) is not None:
             rejected.append(Rejected.message(delivery, reason))
             continue
+        if delivery.content_type != BATCH:
+            try:
+                record = decode_features(delivery.body)
+            except DecodeError as error:
+                rejected.append(Rejected.message(delivery, str(error)))
+                continue
+            reason = width_problem([record.id], len(record.vector), n_features)
+            if reason is not None:
+                rejected.append(Rejected.message(delivery, reason))
+                continue
+            singles.append(_Single(delivery, record, header_sent_at(delivery.headers)))
+            continue
         try:
-            sent_at = header_sent_at(delivery.headers)
-            records = decode_records(delivery.body, delivery.content_type, True, sent_at)
+            records = decode_records(delivery.body, delivery.content_type, True)
         except DecodeError as error:
             rejected.append(Rejected.message(delivery, str(error)))
             continue
@@ -142,7 +171,7 @@ def _decode(
             reason = f"record {records.ids[index]!r}: non-finite number (NaN or Infinity)"
             rejected.append(Rejected.row(delivery, records, int(index), reason))
         messages.append(_Message(delivery, records, usable))
-    return messages, rejected
+    return messages, singles, rejected
 
 
 def _predict(
@@ -178,6 +207,43 @@ def _predict(
     return outgoing, failed
 
 
+def _predict_singles(
+    predictor: Predictor,
+    singles: list[_Single],
+    headers: dict[str, str],
+    drift: LiveDrift | None = None,
+) -> tuple[list[OutMessage], list[Rejected]]:
+    """One model call for every single-record message; each answered in the seeds' form, a
+    record the model fails on or predicts NaN for dead-lettered as it came."""
+    if not singles:
+        return [], []
+    features = np.array([single.record.vector for single in singles], dtype=np.float64)
+    try:
+        predictions = predictor.predict(features)
+    except Exception as error:
+        if len(singles) > 1:  # find the one it fails on
+            outgoing, failed = [], []
+            for single in singles:
+                more, bad = _predict_singles(predictor, [single], headers, drift)
+                outgoing += more
+                failed += bad
+            return outgoing, failed
+        reason = f"record {singles[0].record.id!r}: the model failed: {error!r}"
+        return [], [Rejected.message(singles[0].delivery, reason)]
+    if drift is not None:
+        drift.add(features, predictions)
+    outgoing, failed = [], []
+    for single, value in zip(singles, predictions.tolist(), strict=True):
+        record = single.record
+        if not math.isfinite(value):
+            reason = f"record {record.id!r}: the model predicted {value}"
+            failed.append(Rejected.message(single.delivery, reason))
+            continue
+        extra = {} if single.sent_at is None else sent_at_header(single.sent_at)
+        outgoing.append(OutMessage(encode_value(record.id, value), {**headers, **extra}))
+    return outgoing, failed
+
+
 def _predict_rows(
     predictor: Predictor, message: _Message, headers: dict[str, str]
 ) -> tuple[list[OutMessage], list[Rejected]]:
@@ -198,7 +264,7 @@ def _predict_rows(
 def _publishable(
     message: _Message, predictions: Floats, headers: dict[str, str]
 ) -> tuple[list[OutMessage], list[Rejected]]:
-    """Predictions for a message's usable rows, in the form the message came in."""
+    """Predictions for a batch's usable rows, as a batch."""
     records, delivery = message.records, message.delivery
     indices = np.flatnonzero(message.usable)
     finite = np.isfinite(predictions)
@@ -211,18 +277,13 @@ def _publishable(
     indices, predictions = indices[finite], predictions[finite]
     if len(indices) == 0:
         return [], failed
-    if delivery.content_type == BATCH:
-        every = len(indices) == len(records)  # as usual: no per-record list to build
-        body = encode_batch(
-            records.ids if every else [records.ids[i] for i in indices.tolist()],
-            predictions,
-            records.sent_at if every else records.sent_at[indices],
-        )
-        batch_id = header_str(delivery.headers, HEADER_BATCH)
-        if batch_id:  # the predictions' batch answers the features' batch
-            headers = {**headers, HEADER_BATCH: batch_id}
-        return [OutMessage(body, headers, BATCH)], failed
-    (index,), (value,) = indices, predictions.tolist()
-    sent_at = records.sent_at[index]
-    extra = {} if np.isnan(sent_at) else sent_at_header(float(sent_at))
-    return [OutMessage(encode_value(records.ids[index], value), {**headers, **extra})], failed
+    every = len(indices) == len(records)  # as usual: no per-record list to build
+    body = encode_batch(
+        records.ids if every else [records.ids[i] for i in indices.tolist()],
+        predictions,
+        records.sent_at if every else records.sent_at[indices],
+    )
+    batch_id = header_str(delivery.headers, HEADER_BATCH)
+    if batch_id:  # the predictions' batch answers the features' batch
+        headers = {**headers, HEADER_BATCH: batch_id}
+    return [OutMessage(body, headers, BATCH)], failed

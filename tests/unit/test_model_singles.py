@@ -1,0 +1,52 @@
+"""The model service's single-record path: one model call, each record answered alone."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mlmon.bus import Delivery
+from mlmon.services.model import _decode, _predict_singles
+from mlmon.wire import HEADER_SENT_AT, decode_value, encode_features
+
+
+class Picky:
+    """Predicts the first feature; fails on a vector starting with 13, NaN for 7."""
+
+    name, version, n_features = "picky", "1", 3
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        if (features[:, 0] == 13).any():
+            raise ValueError("unlucky")
+        return np.where(features[:, 0] == 7, math.nan, features[:, 0])
+
+
+def delivery(record_id: str, vector: list[float], sent_us: int | None = None) -> Delivery:
+    headers = {} if sent_us is None else {HEADER_SENT_AT: sent_us}
+    return Delivery("features", encode_features(record_id, vector), headers, False)
+
+
+def test_each_single_record_gets_its_own_answer_or_its_own_dead_letter() -> None:
+    batch = [
+        delivery("a", [1.0, 0, 0], sent_us=1_500_000),
+        delivery("short", [1.0, 0]),
+        delivery("nan", [7.0, 0, 0]),
+        delivery("boom", [13.0, 0, 0]),
+        delivery("b", [2.0, 0, 0]),
+        Delivery("features", b'{"id": "x", "body": [NaN, 1, 1]}', {}, False),
+    ]
+    messages, singles, rejected = _decode(batch, 3, 1 << 20)
+    assert messages == []
+    outgoing, failed = _predict_singles(Picky(), singles, {"x-mlmon-model": "picky"})  # type: ignore[arg-type]
+    answers = {decode_value(m.body).id: (decode_value(m.body).value, m.headers) for m in outgoing}
+    assert answers == {
+        "a": (1.0, {"x-mlmon-model": "picky", HEADER_SENT_AT: 1_500_000}),
+        "b": (2.0, {"x-mlmon-model": "picky"}),
+    }
+    reasons = {r.body: r.reason for r in [*rejected, *failed]}
+    assert reasons[batch[1].body] == "record 'short': vector has 2 features, the model takes 3"
+    assert reasons[batch[2].body] == "record 'nan': the model predicted nan"
+    assert reasons[batch[3].body].startswith("record 'boom': the model failed: ValueError")
+    assert "NaN" in reasons[batch[5].body]
+    assert len(reasons) == 4  # each dead-lettered once, as it came (the seeds' form)
