@@ -52,6 +52,7 @@ class LiveQuality(Collector):
             mode=settings.task,
         )
         self._lock = threading.Lock()
+        self._warned_unusable = False
 
     def add(self, joined: Joined) -> None:
         """Take joined records, one numpy batch per model (usually there is one model)."""
@@ -59,13 +60,27 @@ class LiveQuality(Collector):
         y_pred = np.array(joined.y_pred, dtype=np.float64)
         at = np.array(joined.joined_at, dtype=np.float64)
         models = set(joined.models)
+        with np.errstate(over="ignore", invalid="ignore"):
+            usable = np.isfinite(y_pred - y_true)  # finite values whose error is finite too
+        every_row = bool(usable.all())
+        # Rows written to the log with an infinite error would spoil the windows' sums for
+        # good: they are left out, and that is said once.
+        if not every_row and not self._warned_unusable:
+            self._warned_unusable = True
+            log.warning(
+                "the quality windows leave out rows whose error is not finite "
+                "(first: y_true=%r, y_pred=%r)",
+                float(y_true[~usable][0]),
+                float(y_pred[~usable][0]),
+            )
         with self._lock:
-            if len(models) == 1:
+            if len(models) == 1 and every_row:
                 self.tracker.add_many(models.pop(), y_true, y_pred, at)
                 return
             by_model: dict[str, list[int]] = defaultdict(list)
             for index, model in enumerate(joined.models):
-                by_model[model].append(index)
+                if usable[index]:
+                    by_model[model].append(index)
             for model, rows in by_model.items():
                 self.tracker.add_many(model, y_true[rows], y_pred[rows], at[rows])
 

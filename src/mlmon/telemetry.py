@@ -205,7 +205,8 @@ class Telemetry:
         if not joined:
             return
         y_true = np.asarray(joined.y_true, dtype=np.float64)
-        errors = np.abs(y_true - np.asarray(joined.y_pred, dtype=np.float64))
+        with np.errstate(over="ignore"):  # inf, as Python's abs(t - p) gives
+            errors = np.abs(y_true - np.asarray(joined.y_pred, dtype=np.float64))
         # A label that came before its prediction waited for nothing: it counts as 0.
         delays = np.maximum(np.asarray(joined.label_delay, dtype=np.float64), 0.0)
         sent_at = np.array(joined.sent_at, dtype=np.float64)  # None (unknown) becomes NaN

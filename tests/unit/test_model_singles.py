@@ -50,3 +50,19 @@ def test_each_single_record_gets_its_own_answer_or_its_own_dead_letter() -> None
     assert reasons[batch[3].body].startswith("record 'boom': the model failed: ValueError")
     assert "NaN" in reasons[batch[5].body]
     assert len(reasons) == 4  # each dead-lettered once, as it came (the seeds' form)
+
+
+def test_a_model_answering_with_the_wrong_number_of_predictions_fails_its_records() -> None:
+    class Short:
+        name, version, n_features = "short", "1", 3
+
+        def predict(self, features: np.ndarray) -> np.ndarray:
+            return features[:-1, 0]  # one prediction too few
+
+    _, singles, _ = _decode([delivery("a", [1.0, 0, 0]), delivery("b", [2.0, 0, 0])], 3, 1 << 20)
+    outgoing, failed = _predict_singles(Short(), singles, {})  # type: ignore[arg-type]
+    assert outgoing == []
+    assert [r.reason for r in failed] == [
+        "record 'a': the model failed: ValueError('0 predictions for 1 vectors')",
+        "record 'b': the model failed: ValueError('0 predictions for 1 vectors')",
+    ]

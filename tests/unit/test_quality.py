@@ -451,3 +451,24 @@ def test_a_busy_classification_time_window_folds_confusion_counts() -> None:
     now = 120.0 - 0.005
     inside = at > now - 30.0
     assert window.figures(now) == classification_figures(y_true[inside], y_pred[inside])
+
+
+def test_live_quality_leaves_out_rows_whose_error_overflows() -> None:
+    """Two finite values whose difference is infinite are written to the log (error inf) but
+    must not stop the metric service nor spoil the windows: the other rows count."""
+    import math
+
+    from mlmon.hot_join import Joined
+    from mlmon.monitors import LiveQuality
+    from mlmon.settings import Settings
+
+    joined = Joined()
+    joined.extend(["a", "b", "c"], np.array([1.0, 1e308, 3.0]), np.array([2.0, -1e308, 3.5]),
+                  "m", "1", np.array([0.0, 0.0, 0.0]), 10.0, 0.0)  # fmt: skip
+    joined.extend(["d"], np.array([1.0]), np.array([1.0]), "other", "1", np.array([0.0]), 10.0, 0.0)
+    quality = LiveQuality(Settings())
+    quality.add(joined)
+    figures = quality.snapshot(10.0)
+    assert figures["m"]["all"].count == 2
+    assert math.isclose(figures["m"]["all"].mae, 0.75)
+    assert figures["other"]["all"].count == 1

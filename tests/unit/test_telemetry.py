@@ -154,3 +154,14 @@ def test_observe_takes_a_batch_of_several_models_and_unknown_send_times() -> Non
     assert found[("mlmon_end_to_end_latency_seconds_sum", b)] == 1.5
     assert found[("mlmon_label_delay_seconds_sum", a)] == 0  # the label came first
     assert found[("mlmon_label_delay_seconds_sum", b)] == 2.0
+
+
+def test_an_overflowing_error_is_observed_as_infinite_without_a_warning() -> None:
+    telemetry = Telemetry([])
+    joined = Joined()
+    joined.extend(["a"], np.array([1e308]), np.array([-1e308]), "m", "1", np.array([1.0]), 1.0, 0.0)
+    telemetry.observe(joined)  # filterwarnings = error: an overflow warning would raise
+    found = samples(telemetry)
+    m = (("model", "m"), ("model_version", "1"))
+    assert found[("mlmon_absolute_error_count", m)] == 1
+    assert found[("mlmon_absolute_error_bucket", (("le", "+Inf"), *m))] == 1

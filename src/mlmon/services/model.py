@@ -219,7 +219,10 @@ def _predict_singles(
         return [], []
     features = np.array([single.record.vector for single in singles], dtype=np.float64)
     try:
-        predictions = predictor.predict(features)
+        predictions = np.asarray(predictor.predict(features), dtype=np.float64).ravel()
+        if predictions.size != len(singles):
+            msg = f"{predictions.size} predictions for {len(singles)} vectors"
+            raise ValueError(msg)
     except Exception as error:
         if len(singles) > 1:  # find the one it fails on
             outgoing, failed = [], []

@@ -1,0 +1,52 @@
+"""The metric acks a delivery only once what it brought is durable."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from mlmon.bus import OutMessage
+from mlmon.bus.memory import MemoryBus
+from mlmon.services.metric import MetricService
+from mlmon.settings import Settings
+from mlmon.status import ServiceStats
+from mlmon.wire import decode_value, encode_value
+
+
+async def test_true_values_acked_without_a_partner_are_committed_first(tmp_path: Path) -> None:
+    """True values whose predictions never come are acked once the queue holds more than its
+    share of the prefetch window: at each ack, every acked id is in join.sqlite as seen from
+    another connection (committed, not only written). A batch with no rows to write still
+    commits what its release moved to the store."""
+    settings = Settings(logs_dir=tmp_path / "logs", prefetch=4, wire_format="single")
+    bus = MemoryBus()
+    acked: list[str] = []
+    problems: list[str] = []
+    ack = bus.ack
+
+    async def checked_ack(deliveries: Any) -> None:
+        ids = [str(decode_value(d.body).id) for d in deliveries]
+        db = sqlite3.connect(settings.state_dir / "join.sqlite")
+        stored = {key for (key,) in db.execute("SELECT key FROM truths")}
+        db.close()
+        if missing := [i for i in ids if i not in stored]:
+            problems.append(f"acked but not committed: {missing}")
+        acked.extend(ids)
+        await ack(deliveries)
+
+    bus.ack = checked_ack  # type: ignore[method-assign]
+    service = MetricService(settings, bus, ServiceStats("metric"))
+    task = asyncio.create_task(service.run())
+    for n in range(40):
+        await bus.publish(settings.queue_y_true, [OutMessage(encode_value(f"t{n}", float(n)))])
+        await asyncio.sleep(0.002)
+    for _ in range(200):
+        if len(acked) >= 40:
+            break
+        await asyncio.sleep(0.02)
+    await bus.stop_consuming()
+    await asyncio.wait_for(task, 5)
+    assert len(acked) == 40
+    assert problems == []
