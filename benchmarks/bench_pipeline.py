@@ -10,8 +10,8 @@ Per run: `measure_broker_limit` (bench_broker.py) for the same form, then `pytho
 Then, from metric_log.csv: records/s = rows / (max(joined_at) - min(sent_at)) and latency
 percentiles of joined_at - sent_at. The queues (and their .dead) are deleted afterwards.
 
-Each pipeline run starts once the broker is idle (under 0.1 core for 0.5 s, waiting at most
-30 s): the queues of the run before are deleted in the background.
+Each pipeline run starts after a sync(2) and once the broker is idle (under 0.1 core for 0.5 s,
+waiting at most 30 s): the run before leaves dirty pages and queues being deleted behind.
 
 Scenarios (counts can be scaled with --records, rates with --rate):
   throughput  1,000,000 records at rate 0, batched
@@ -237,11 +237,14 @@ QUIET_BROKER = 0.1  # cores: below this the broker is taken to be idle
 QUIET_PATIENCE = 30.0  # seconds to wait for it at most
 
 
-def wait_for_quiet_broker() -> float:
-    """Wait until the broker has finished the work a previous run left it (deleting the
-    queues of 2,000,000 records, compacting their logs: up to a core for seconds, which
-    would be measured against the next run); return the seconds waited."""
+def settle() -> float:
+    """Let the machine finish what a previous run left it before measuring the next: the
+    kernel's writeback of its dirty pages (a broker limit run writes ~400 MB of queue segments,
+    which Linux would otherwise write out up to 30 s later, during the next run, beside the
+    metric's fsyncs), and the broker's deleting and compacting of its queues (up to a core for
+    seconds). Returns the seconds waited."""
     started = time.monotonic()
+    os.sync()
     before = broker_cpu_seconds()
     while before is not None and time.monotonic() - started < QUIET_PATIENCE:
         time.sleep(0.5)
@@ -253,9 +256,9 @@ def wait_for_quiet_broker() -> float:
 
 
 def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bool) -> Result:
-    waited = wait_for_quiet_broker()
+    waited = settle()
     if waited > 1:
-        print(f"  waited {waited:.1f}s for the broker to go idle", flush=True)
+        print(f"  waited {waited:.1f}s for the disk and the broker to settle", flush=True)
     tag = uuid.uuid4().hex[:10]
     queues = {kind: f"mlmon-bench-{tag}-{kind}" for kind in ("features", "y_true", "y_pred")}
     logs = Path(tempfile.mkdtemp(prefix=f"mlmon-bench-{tag}-"))
