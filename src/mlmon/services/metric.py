@@ -65,8 +65,13 @@ UNNAMED_MODEL = "unknown"  # predictions from services that do not say (the seed
 # model answers within milliseconds, so almost every half joins before this and never touches
 # the store's pending tables. Far below RabbitMQ's consumer_timeout.
 HOLD_SECONDS = 0.2
-# Share of the prefetch window one queue may hold unacked, so deliveries keep flowing.
-HELD_SHARE_OF_PREFETCH = 0.5
+# Share of the prefetch window one queue may hold unacked before its oldest halves go to the
+# store. All of it: flat out, the true values' consumer starts ahead of the predictions' (they
+# come a model's latency later) and stays as far ahead; holding half the window, two thirds of
+# the batches of a 1M-record run were written to the store and read back to be joined (330 of
+# 500, now 0-16). Holding the whole window, a consumer that is ahead waits for the other, and
+# if the other's next batches are not the partners (queues out of step), HOLD_SECONDS frees it.
+HELD_SHARE_OF_PREFETCH = 1.0
 
 
 def metric_lines(joined: Joined, classification: bool = False) -> str:
