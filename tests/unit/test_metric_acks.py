@@ -50,3 +50,21 @@ async def test_true_values_acked_without_a_partner_are_committed_first(tmp_path:
     await asyncio.wait_for(task, 5)
     assert len(acked) == 40
     assert problems == []
+
+
+def test_a_queue_always_leaves_room_in_its_prefetch_window(tmp_path: Path) -> None:
+    """Halves whose partners are late are held at most until the queue holds three quarters
+    of its prefetch window; then the oldest go to the store and are acked, before their hold
+    time is up. A full window would stop the broker's deliveries for the whole hold time, and
+    late labels would back the predictions up in the queue."""
+    from mlmon.hot_join import Held
+
+    settings = Settings(logs_dir=tmp_path / "logs", prefetch=8, wire_format="single")
+    service = MetricService(settings, MemoryBus(), ServiceStats("metric"))
+    queue = service._held[settings.queue_y_pred]
+    for _ in range(settings.consumer_prefetch):  # each with a half waiting, due in an hour
+        queue.append(Held([object()], deadline=3600.0, waiting=1))
+    released = service._release(clock=0.0)
+    assert len(released) == 2  # 8 held, 6 may stay
+    assert len(queue) == 6
+    service.store.close()
