@@ -66,3 +66,28 @@ def test_a_model_answering_with_the_wrong_number_of_predictions_fails_its_record
         "record 'a': the model failed: ValueError('0 predictions for 1 vectors')",
         "record 'b': the model failed: ValueError('0 predictions for 1 vectors')",
     ]
+
+
+def test_a_model_failing_on_one_row_of_several_batches_fails_that_row_alone() -> None:
+    """The batch path's search: message by message, then row by row."""
+    from mlmon.services.model import _predict
+    from mlmon.wire import BATCH, decode_batch, encode_batch
+
+    def batch(ids: list[str], firsts: list[float]) -> Delivery:
+        vectors = np.array([[first, 0, 0] for first in firsts])
+        return Delivery(
+            "features", encode_batch(ids, vectors, np.zeros(len(ids))), {}, False, BATCH
+        )
+
+    messages, singles, rejected = _decode(
+        [batch(["a", "b"], [1.0, 2.0]), batch(["c", "boom", "d"], [3.0, 13.0, 4.0])], 3, 1 << 20
+    )
+    assert singles == []
+    assert rejected == []
+    outgoing, failed = _predict(Picky(), messages, {})  # type: ignore[arg-type]
+    answered = {}
+    for message in outgoing:
+        records = decode_batch(message.body)
+        answered.update(zip(records.ids, records.values.tolist(), strict=True))
+    assert answered == {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}
+    assert [r.reason.split(":")[0] for r in failed] == ["record 'boom'"]

@@ -11,7 +11,9 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -42,6 +44,7 @@ from mlmon.wire import (
 )
 
 log = logging.getLogger("mlmon.model")
+T = TypeVar("T")
 
 # Seconds between drift reports: each costs a few ms of the event loop, and drift over a
 # window of a thousand rows moves slowly.
@@ -190,12 +193,7 @@ def _predict(
     except Exception:  # one bad row must not fail the others: find it message by message
         if len(messages) == 1:
             return _predict_rows(predictor, messages[0], headers)
-        outgoing, failed = [], []
-        for message in messages:
-            more, bad = _predict(predictor, [message], headers)
-            outgoing += more
-            failed += bad
-        return outgoing, failed
+        return _one_by_one(lambda one: _predict(predictor, one, headers), messages)
     if drift is not None:
         drift.add(features, predictions)
     outgoing, failed, start = [], [], 0
@@ -204,6 +202,21 @@ def _predict(
         outgoing += more
         failed += bad
         start += count
+    return outgoing, failed
+
+
+Answers = tuple[list[OutMessage], list[Rejected]]  # what to publish, what to dead-letter
+
+
+def _one_by_one(predict: Callable[[list[T]], Answers], items: list[T]) -> Answers:
+    """`predict` on each item alone, after the model failed on them together: the ones it
+    fails on are found and refused, the others answered."""
+    outgoing: list[OutMessage] = []
+    failed: list[Rejected] = []
+    for item in items:
+        more, bad = predict([item])
+        outgoing += more
+        failed += bad
     return outgoing, failed
 
 
@@ -225,12 +238,9 @@ def _predict_singles(
             raise ValueError(msg)
     except Exception as error:
         if len(singles) > 1:  # find the one it fails on
-            outgoing, failed = [], []
-            for single in singles:
-                more, bad = _predict_singles(predictor, [single], headers, drift)
-                outgoing += more
-                failed += bad
-            return outgoing, failed
+            return _one_by_one(
+                lambda one: _predict_singles(predictor, one, headers, drift), singles
+            )
         reason = f"record {singles[0].record.id!r}: the model failed: {error!r}"
         return [], [Rejected.message(singles[0].delivery, reason)]
     if drift is not None:
