@@ -231,12 +231,9 @@ class _Halves:
         which = bisect.bisect_right(self._starts, position) - 1
         delivery, records, kept = self._origins[which]
         row = position - self._starts[which]
-        if isinstance(records, ValueRecord):
-            sent_at = self.sent_at[position]
-            records = Records(
-                [records.id],
-                np.array([records.value]),
-                np.array([math.nan if sent_at is None else sent_at]),
+        if isinstance(records, ValueRecord):  # a single record: decoded again, only for this
+            records = decode_records(
+                delivery.body, delivery.content_type, False, self.sent_at[position]
             )
         return delivery, records, row if kept is None else kept[row]
 
