@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 
@@ -11,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlmon.bus import Bus, OutMessage
+from mlmon.bus.in_flight import PublishWindow
 from mlmon.dataset import Dataset, RowOrder, load_dataset
 from mlmon.ids import IdGenerator
 from mlmon.settings import Settings
@@ -43,37 +45,53 @@ async def run_features(
     linger = settings.batch_linger_ms / 1000
     loop = asyncio.get_running_loop()
     started = loop.time()
-    sent = 0
+    sent = 0  # handed to the broker; the "sent" counter counts what it has confirmed
+
+    def confirmed(records: int) -> None:
+        stats.counters["sent"] += records
+
+    # Flat out, each call fills the window and waits for its confirms, as before the window;
+    # paced, the small calls go on while earlier ones wait (see PublishWindow).
+    window = PublishWindow(chunk, confirmed)
     stats.ready = True
-    while not stop.is_set() and (settings.count is None or sent < settings.count):
-        if settings.rate:
-            due = int((loop.time() - started) * settings.rate) + 1 - sent
-            # Batched, the first due record waits up to the linger for company.
-            first_due = started + sent / settings.rate + (linger if settings.batched else 0)
-            if due <= 0 or (due < settings.batch_size and loop.time() < first_due):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), max(first_due - loop.time(), 0.0005))
-                continue
-        else:
-            due = chunk
-        if settings.count is not None:
-            due = min(due, settings.count - sent)
-        n = min(due, chunk)
-        rows = order.take(n)
-        ids = next_id.take(n)
-        now = time.time()
-        if settings.batched:
-            features, truths = _batches(ids, data, rows, now, settings.batch_size)
-        else:
-            features, truths = _singles(ids, data, rows, now)
-        await asyncio.gather(
-            bus.publish(settings.queue_features, features),
-            bus.publish(settings.queue_y_true, truths),
-        )
-        sent += n
-        stats.counters["sent"] += n
+    try:
+        while not stop.is_set() and (settings.count is None or sent < settings.count):
+            if settings.rate:
+                due = int((loop.time() - started) * settings.rate) + 1 - sent
+                # Batched, the first due record waits up to the linger for company.
+                first_due = started + sent / settings.rate + (linger if settings.batched else 0)
+                if due <= 0 or (due < settings.batch_size and loop.time() < first_due):
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), max(first_due - loop.time(), 0.0005))
+                    continue
+            else:
+                due = chunk
+            if settings.count is not None:
+                due = min(due, settings.count - sent)
+            n = min(due, chunk)
+            rows = order.take(n)
+            ids = next_id.take(n)
+            now = time.time()
+            if settings.batched:
+                features, truths = _batches(ids, data, rows, now, settings.batch_size)
+            else:
+                features, truths = _singles(ids, data, rows, now)
+            await window.add(n, functools.partial(_publish_both, bus, settings, features, truths))
+            sent += n
+        await window.drain()
+    finally:
+        window.cancel()  # only left running when this task is cancelled or a publish failed
     log.info("sent %d records", sent)
     return sent
+
+
+async def _publish_both(
+    bus: Bus, settings: Settings, features: list[OutMessage], truths: list[OutMessage]
+) -> None:
+    await asyncio.gather(
+        bus.publish(settings.queue_features, features),
+        bus.publish(settings.queue_y_true, truths),
+    )
 
 
 def _batches(
