@@ -25,17 +25,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import math
 import os
 import platform
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +54,7 @@ from bench_broker import (
     delete_queues,
     measure_broker_limit,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_EVERY = 0.2  # seconds between /proc samples
@@ -204,6 +209,87 @@ class Sampler(threading.Thread):
         return out
 
 
+# --- latency to the durable row, from the metric's /metrics -----------------------------------
+
+LATENCY_HISTOGRAM = "mlmon_end_to_end_latency_seconds"
+TARGET_P99 = 0.025  # seconds: the performance issue's p99 target, a bucket bound of the histogram
+SCRAPE_EVERY = 0.25
+
+
+class LatencyScraper(threading.Thread):
+    """Keeps the last scrape of the metric's latency histogram, summed over models: cumulative
+    counts per upper bound. The metric observes each row once it is durable (after its fsync
+    and the store's commit), which `joined_at` in the CSV, taken when the second half arrived,
+    cannot tell. Its port is read from `mlmon up`'s output once the supervisor has logged it."""
+
+    def __init__(self, up_output: Path) -> None:
+        super().__init__(name="latency-scraper", daemon=True)
+        self.up_output = up_output
+        self.buckets: list[tuple[float, float]] = []  # (le, cumulative count), ascending
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        port = None
+        while not self._halt.wait(SCRAPE_EVERY):
+            if port is None:
+                found = re.search(r"metric serves /metrics on port (\d+)", self._output())
+                port = int(found.group(1)) if found else None
+                continue
+            url = f"http://127.0.0.1:{port}/metrics"
+            # Not serving yet, or stopped already: the last scrape stands.
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as reply:
+                self.buckets = _latency_buckets(reply.read().decode())
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+    def _output(self) -> str:
+        try:
+            return self.up_output.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+def _latency_buckets(exposition: str) -> list[tuple[float, float]]:
+    summed: dict[float, float] = {}
+    for family in text_string_to_metric_families(exposition):
+        if family.name != LATENCY_HISTOGRAM:
+            continue
+        for sample in family.samples:
+            if sample.name == LATENCY_HISTOGRAM + "_bucket":
+                le = float(sample.labels["le"])
+                summed[le] = summed.get(le, 0.0) + sample.value
+    return sorted(summed.items())
+
+
+def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """As PromQL's histogram_quantile: linear inside the bucket that holds the rank; in the
+    +Inf bucket, the highest finite bound."""
+    if not buckets or buckets[-1][1] == 0:
+        return math.nan
+    rank = q * buckets[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (
+                count - lower_count
+            )
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def share_within(bound: float, buckets: list[tuple[float, float]]) -> float:
+    """The share of observations at or below `bound`, exact when it is a bucket bound."""
+    total = buckets[-1][1] if buckets else 0.0
+    within = next((count for le, count in buckets if math.isclose(le, bound)), math.nan)
+    return within / total if total else math.nan
+
+
 # --- one pipeline run -------------------------------------------------------------------------
 
 
@@ -225,6 +311,14 @@ class Result:
     coarse_sent_at: bool = False  # sent_at in the CSV has no sub-second part (float32)
     measured: tuple[float, float] | None = None  # the wall-clock span records/s is over
     cpu_in_span: dict[str, float] = field(default_factory=dict)  # CPU seconds in that span
+    durable: list[tuple[float, float]] = field(default_factory=list)  # latency histogram
+
+    @property
+    def durable_count(self) -> int:
+        return int(self.durable[-1][1]) if self.durable else 0
+
+    def durable_ms(self, q: float) -> float:
+        return histogram_quantile(q, self.durable) * 1000
 
     @property
     def ratio(self) -> float:
@@ -271,6 +365,8 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
     }
     if batch is not None:
         env["MLMON_BATCH_SIZE"] = str(batch)
+    if run.rate:  # latency runs: the metric's /metrics tells when each row was durable
+        env["MLMON_METRICS_PORT"] = str(_free_port_range(8))
     argv = [
         sys.executable, "-m", "mlmon", "up", "--broker", url,
         "--count", str(run.count), "--rate", f"{run.rate:g}", "--logs", str(logs),
@@ -289,6 +385,9 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
             )  # fmt: skip
             sampler = Sampler(process.pid)
             sampler.start()
+            scraper = LatencyScraper(output)
+            if run.rate:
+                scraper.start()
             try:
                 result.exit_code = process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -301,6 +400,9 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
                     result.exit_code = process.wait()
             finally:
                 sampler.stop()
+                if scraper.is_alive():
+                    scraper.stop()
+        result.durable = scraper.buckets
         result.wall = time.monotonic() - started
         broker1 = broker_cpu_seconds()
         if broker0 is not None and broker1 is not None:
@@ -329,6 +431,26 @@ def _by_service(seen: dict[int, ProcessSample]) -> dict[str, tuple[float, float,
         cpu, mb, n = out.get(name, (0.0, 0.0, 0))
         out[name] = (cpu + sample.cpu, max(mb, sample.hwm, sample.rss_peak), n + 1)
     return out
+
+
+def _free_port_range(size: int) -> int:
+    """A base port with `size` free ports from it (`mlmon up` gives each process one)."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + size <= 65535 and all(_port_free(base + i) for i in range(size)):
+            return base
+    raise BenchError("no range of free ports for the services' /metrics")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("0.0.0.0", port))  # noqa: S104 - where the services will listen
+        except OSError:
+            return False
+    return True
 
 
 def _read_metric_log(path: Path, result: Result) -> None:
@@ -424,7 +546,8 @@ def table(results: list[Result]) -> str:
     names += sorted({n for r in results for n in r.processes} - set(names))
     columns = [
         ("form", 7), ("records", 8), ("rate", 6), ("wk", 2), ("rows", 8), ("records/s", 10),
-        ("p50 ms", 8), ("p99 ms", 8), ("limit rec/s", 11), ("ratio", 6), ("wall s", 6),
+        ("p50 ms", 8), ("p99 ms", 8), ("dur p50", 7), ("dur p99", 7), ("<=25ms", 7),
+        ("limit rec/s", 11), ("ratio", 6), ("wall s", 6),
         *((f"{n} s/MB", max(11, len(n) + 5)) for n in names), ("rabbit s", 8),
     ]  # fmt: skip
     lines = [" ".join(f"{title:>{width}}" for title, width in columns)]
@@ -433,6 +556,8 @@ def table(results: list[Result]) -> str:
             r.run.form, str(r.run.count), f"{r.run.rate:g}", str(r.run.workers), str(r.rows),
             _cell(r.records_per_s, ",.0f") + ("*" if r.coarse_sent_at else ""),
             _cell(r.p50_ms, ",.1f"), _cell(r.p99_ms, ",.1f"),
+            _cell(r.durable_ms(0.5), ",.1f"), _cell(r.durable_ms(0.99), ",.1f"),
+            _cell(share_within(TARGET_P99, r.durable) * 100, ".2f"),
             _cell(r.limit["records_per_s"] if r.limit else math.nan, ",.0f"),
             _cell(r.ratio if r.run.rate == 0 else math.nan, ".3f"), _cell(r.wall, ".1f"),
         ]  # fmt: skip
@@ -561,9 +686,12 @@ def main() -> None:
         print("\nbroker limit (bench_broker: one queue, a bare producer + consumer process)")
         print(limit_table(limits))
     print(
-        "\npipeline (records/s = rows / (max joined_at - min sent_at); latency = joined_at - "
-        "sent_at;\n  <service> s/MB = CPU seconds / peak RSS MB, xN = N processes; rabbit s = "
-        "beam.smp CPU seconds during the run)"
+        "\npipeline (records/s = rows / (max joined_at - min sent_at); p50/p99 ms = joined_at - "
+        "sent_at, to\n  the second half's arrival at the metric; dur p50/p99 = to the row "
+        "durably written, from the metric's\n  latency histogram (interpolated as "
+        "histogram_quantile; rate-limited runs only); <=25ms = % of rows\n  durable within "
+        "25 ms of their publish (exact: a bucket bound); <service> s/MB = CPU seconds / peak "
+        "RSS MB,\n  xN = N processes; rabbit s = beam.smp CPU seconds during the run)"
     )
     print(table(results))
     print(
@@ -572,6 +700,12 @@ def main() -> None:
     )
     for r in results:
         print(f"  {r.run.label}: {span_cpu(r)}")
+    for r in results:
+        if r.run.rate and r.durable_count != r.rows:
+            print(
+                f"\n{r.run.label}: the last scrape of the latency histogram held "
+                f"{r.durable_count:,} of {r.rows:,} rows"
+            )
     if any(r.coarse_sent_at for r in results):
         print(
             "\n* sent_at in metric_log.csv has no sub-second part (it went through a 32-bit "

@@ -49,7 +49,7 @@ def test_errors_are_histograms_by_model_never_by_id() -> None:
         ("r3", 10.5, "b", "2", 99.0, 100.0),
     ):
         joined.append(key, (10.0, sent_at, joined_at), (model, version, y_pred, None, 0), joined_at)
-    telemetry.observe(joined)
+    telemetry.observe(joined, 100.03)
     found = samples(telemetry)
     a = (("model", "a"), ("model_version", "1"))
     assert found[("mlmon_absolute_error_count", a)] == 2
@@ -145,13 +145,14 @@ def test_observe_takes_a_batch_of_several_models_and_unknown_send_times() -> Non
     joined.extend(["x1", "x2"], np.array([1.0, 2.0]), np.array([3.0, 2.5]), "a", "1",
                   np.array([10.0, math.nan]), 10.5, -1.0)  # fmt: skip
     joined.extend(["x3"], np.array([5.0]), np.array([5.0]), "b", "7", np.array([9.0]), 10.5, 2.0)
-    telemetry.observe(joined)
+    telemetry.observe(joined, written_at=10.75)
     found = samples(telemetry)
     a, b = (("model", "a"), ("model_version", "1")), (("model", "b"), ("model_version", "7"))
     assert found[("mlmon_absolute_error_sum", a)] == 2.5
     assert found[("mlmon_absolute_error_count", b)] == 1
     assert found[("mlmon_end_to_end_latency_seconds_count", a)] == 1  # x2's send time unknown
-    assert found[("mlmon_end_to_end_latency_seconds_sum", b)] == 1.5
+    # From the publish (9.0) to the durable row (10.75), not to the join (10.5).
+    assert found[("mlmon_end_to_end_latency_seconds_sum", b)] == 1.75
     assert found[("mlmon_label_delay_seconds_sum", a)] == 0  # the label came first
     assert found[("mlmon_label_delay_seconds_sum", b)] == 2.0
 
@@ -160,7 +161,7 @@ def test_an_overflowing_error_is_observed_as_infinite_without_a_warning() -> Non
     telemetry = Telemetry([])
     joined = Joined()
     joined.extend(["a"], np.array([1e308]), np.array([-1e308]), "m", "1", np.array([1.0]), 1.0, 0.0)
-    telemetry.observe(joined)  # filterwarnings = error: an overflow warning would raise
+    telemetry.observe(joined, 1.0)  # filterwarnings = error: an overflow warning would raise
     found = samples(telemetry)
     m = (("model", "m"), ("model_version", "1"))
     assert found[("mlmon_absolute_error_count", m)] == 1

@@ -324,10 +324,11 @@ class MetricService:
             prepared = self._prepare(batch, truth)
             async with self._lock:
                 joined, released = await self._join(batch, queue, prepared)
+                written_at = time.time()  # the rows are durable: their latency ends here
                 if prepared.rejected:
                     await dead_letter(self.bus, prepared.rejected, self.stats)
                 await self._ack(released)
-            self._observe(joined)
+            self._observe(joined, written_at)
         async with self._lock:  # stopping: nothing of ours stays unacked
             await self._ack(self._release(math.inf, everything=True))
 
@@ -435,12 +436,12 @@ class MetricService:
                 raise
         return released
 
-    def _observe(self, joined: Joined) -> None:
+    def _observe(self, joined: Joined, written_at: float) -> None:
         """The rows' errors into the live quality windows and the Prometheus histograms."""
         if joined:
             self.quality.add(joined)
             if self.telemetry is not None:
-                self.telemetry.observe(joined)
+                self.telemetry.observe(joined, written_at)
 
     def _prepare(self, batch: list[Delivery], truth: bool) -> _Prepared:
         """Every usable record of the batch: records to join one by one, column-wise, with
