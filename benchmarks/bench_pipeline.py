@@ -290,6 +290,51 @@ def share_within(bound: float, buckets: list[tuple[float, float]]) -> float:
     return within / total if total else math.nan
 
 
+# --- the disk's own stalls --------------------------------------------------------------------
+
+PROBE_EVERY = 0.05  # seconds between the probe's fsyncs: a stall longer than this is caught
+STALL = 0.02  # seconds: an fsync slower than this is counted as a stall
+
+
+class DiskProbe(threading.Thread):
+    """A small write and fsync every PROBE_EVERY seconds beside the pipeline, on the same
+    filesystem as its logs (and the broker's, on this machine): when the device stalls, every
+    durable path waits, mlmon's rows included, and this shows whether it did (20 fsyncs a
+    second, against the pipeline's hundreds)."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(name="disk-probe", daemon=True)
+        self.path = directory / "disk-probe"
+        self.seconds: list[float] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        with self.path.open("wb") as handle:
+            while not self._halt.wait(PROBE_EVERY):
+                handle.seek(0)
+                handle.write(b"x")
+                handle.flush()
+                started = time.perf_counter()
+                os.fsync(handle.fileno())
+                self.seconds.append(time.perf_counter() - started)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+    def summary(self) -> str:
+        if not self.seconds:
+            return "no fsyncs"
+        ms = np.array(self.seconds) * 1000
+        stalls = ms[ms >= STALL * 1000]
+        return (
+            f"{len(ms)} fsyncs, p50 {np.percentile(ms, 50):.2f} ms, max {ms.max():.1f} ms; "
+            f"{len(stalls)} over {STALL * 1000:.0f} ms"
+            + (f" ({', '.join(f'{v:.0f}' for v in sorted(stalls, reverse=True)[:8])} ms)"
+               if len(stalls) else "")
+        )  # fmt: skip
+
+
 # --- one pipeline run -------------------------------------------------------------------------
 
 
@@ -312,6 +357,7 @@ class Result:
     measured: tuple[float, float] | None = None  # the wall-clock span records/s is over
     cpu_in_span: dict[str, float] = field(default_factory=dict)  # CPU seconds in that span
     durable: list[tuple[float, float]] = field(default_factory=list)  # latency histogram
+    disk: str = ""  # the disk probe's summary (rate-limited runs)
 
     @property
     def durable_count(self) -> int:
@@ -385,9 +431,10 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
             )  # fmt: skip
             sampler = Sampler(process.pid)
             sampler.start()
-            scraper = LatencyScraper(output)
+            scraper, probe = LatencyScraper(output), DiskProbe(logs)
             if run.rate:
                 scraper.start()
+                probe.start()
             try:
                 result.exit_code = process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -400,9 +447,11 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
                     result.exit_code = process.wait()
             finally:
                 sampler.stop()
-                if scraper.is_alive():
-                    scraper.stop()
+                for thread in (scraper, probe):
+                    if thread.is_alive():
+                        thread.stop()
         result.durable = scraper.buckets
+        result.disk = probe.summary() if run.rate else ""
         result.wall = time.monotonic() - started
         broker1 = broker_cpu_seconds()
         if broker0 is not None and broker1 is not None:
@@ -700,6 +749,9 @@ def main() -> None:
     )
     for r in results:
         print(f"  {r.run.label}: {span_cpu(r)}")
+    for r in results:
+        if r.disk:
+            print(f"\ndisk probe during {r.run.label}: {r.disk}")
     for r in results:
         if r.run.rate and r.durable_count != r.rows:
             print(
