@@ -8,7 +8,16 @@ Per run: `measure_broker_limit` (bench_broker.py) for the same form, then `pytho
 (MLMON_QUEUE_*), with MLMON_WIRE_FORMAT=batched|single, sampling every descendant process every
 0.2 s from /proc (CPU seconds = utime+stime; peak RSS = VmHWM), plus the broker's beam.smp.
 Then, from metric_log.csv: records/s = rows / (max(joined_at) - min(sent_at)) and latency
-percentiles of joined_at - sent_at. The queues (and their .dead) are deleted afterwards.
+percentiles of joined_at - sent_at (to the second half's arrival at the metric). The queues
+(and their .dead) are deleted afterwards.
+
+Rate-limited runs also measure the latency to the row durably written (the target's
+definition): the services serve /metrics (MLMON_METRICS_PORT), and the metric's
+`mlmon_end_to_end_latency_seconds` histogram, observed once each batch's rows are fsync'd and
+committed, is scraped every 0.25 s; its p50/p99 are interpolated as PromQL's
+histogram_quantile, and the share of rows within 25 ms, a bucket bound, is exact. Beside them
+a disk probe (a one-byte write and fsync every 50 ms on the logs' filesystem) prints the
+device's own stalls: a stall holds the broker's write-ahead log and the metric's rows alike.
 
 Each pipeline run starts after a sync(2) and once the broker is idle (under 0.1 core for 0.5 s,
 waiting at most 30 s): the run before leaves dirty pages and queues being deleted behind.
