@@ -309,12 +309,13 @@ class DiskProbe(threading.Thread):
     """A small write and fsync every PROBE_EVERY seconds beside the pipeline, on the same
     filesystem as its logs (and the broker's, on this machine): when the device stalls, every
     durable path waits, mlmon's rows included, and this shows whether it did (20 fsyncs a
-    second, against the pipeline's hundreds)."""
+    second, against the pipeline's hundreds). It catches a stall of L ms with a chance of
+    about L / 50: the long ones, not every short one."""
 
     def __init__(self, directory: Path) -> None:
         super().__init__(name="disk-probe", daemon=True)
         self.path = directory / "disk-probe"
-        self.seconds: list[float] = []
+        self.fsyncs: list[tuple[float, float]] = []  # (wall-clock start, seconds)
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -323,22 +324,27 @@ class DiskProbe(threading.Thread):
                 handle.seek(0)
                 handle.write(b"x")
                 handle.flush()
-                started = time.perf_counter()
+                wall, started = time.time(), time.perf_counter()
                 os.fsync(handle.fileno())
-                self.seconds.append(time.perf_counter() - started)
+                self.fsyncs.append((wall, time.perf_counter() - started))
 
     def stop(self) -> None:
         self._halt.set()
         self.join()
 
-    def summary(self) -> str:
-        if not self.seconds:
-            return "no fsyncs"
-        ms = np.array(self.seconds) * 1000
+    def summary(self, span: tuple[float, float] | None) -> str:
+        """The fsyncs that ended inside `span` (the measured one: stalls while the services
+        start or drain delay no record)."""
+        if span is None:
+            return "no measured span"
+        inside = [d for wall, d in self.fsyncs if span[0] <= wall + d and wall <= span[1]]
+        if not inside:
+            return "no fsyncs inside the measured span"
+        ms = np.array(inside) * 1000
         stalls = ms[ms >= STALL * 1000]
         return (
-            f"{len(ms)} fsyncs, p50 {np.percentile(ms, 50):.2f} ms, max {ms.max():.1f} ms; "
-            f"{len(stalls)} over {STALL * 1000:.0f} ms"
+            f"{len(ms)} fsyncs in the measured span, p50 {np.percentile(ms, 50):.2f} ms, "
+            f"max {ms.max():.1f} ms; {len(stalls)} over {STALL * 1000:.0f} ms"
             + (f" ({', '.join(f'{v:.0f}' for v in sorted(stalls, reverse=True)[:8])} ms)"
                if len(stalls) else "")
         )  # fmt: skip
@@ -460,7 +466,6 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
                     if thread.is_alive():
                         thread.stop()
         result.durable = scraper.buckets
-        result.disk = probe.summary() if run.rate else ""
         result.wall = time.monotonic() - started
         broker1 = broker_cpu_seconds()
         if broker0 is not None and broker1 is not None:
@@ -469,6 +474,8 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
         _read_metric_log(logs / "metric_log.csv", result)
         if result.measured is not None:
             result.cpu_in_span = sampler.cpu_between(*result.measured)
+        if run.rate:
+            result.disk = probe.summary(result.measured)
         if result.exit_code != 0 or result.rows < run.count:
             result.log_tail = "\n".join(output.read_text(errors="replace").splitlines()[-15:])
     finally:

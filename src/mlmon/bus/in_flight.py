@@ -6,7 +6,10 @@ on the development VM), the records that fall due meanwhile wait in the producer
 stamped only when it goes on, so their wait never shows in the measured latency (coordinated
 omission) and they reach the broker late. With the window, the producer publishes on time and
 the broker's stall shows in every record it delays. When the broker falls behind for longer
-than the window lasts, the producer waits for room: memory stays bounded.
+than the window lasts, the producer waits for room: memory and tasks stay bounded.
+
+Publishes in flight together may reach a queue in another order than they were started (a
+retried one goes out after later ones): mlmon's consumers join by id and need no order.
 """
 
 from __future__ import annotations
@@ -17,21 +20,24 @@ from typing import Any
 
 
 class PublishWindow:
-    """Run publishes concurrently while at most `limit` records are unconfirmed.
+    """Run publishes concurrently while at most `records` records and `calls` publishes are
+    unconfirmed.
 
     `on_confirmed(n)` is called as each publish of n records returns (every message confirmed).
-    A publish that raises makes the next `add` or `drain` raise it: a producer stops loudly
-    rather than carry on past records it could not send.
+    A publish that raises, or is cancelled by anyone but `aclose`, makes the next `add` or
+    `drain` raise: a producer stops loudly rather than carry on past records it did not send.
     """
 
-    def __init__(self, limit: int, on_confirmed: Callable[[int], None]) -> None:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, not {limit}")
-        self._limit = limit
+    def __init__(self, records: int, calls: int, on_confirmed: Callable[[int], None]) -> None:
+        if records < 1 or calls < 1:
+            raise ValueError(f"a window needs room for a call: records={records}, calls={calls}")
+        self._max_records = records
+        self._max_calls = calls
         self._on_confirmed = on_confirmed
         self._records = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
+        self._closing = False
 
     @property
     def records(self) -> int:
@@ -39,10 +45,13 @@ class PublishWindow:
         return self._records
 
     async def add(self, records: int, publish: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Start `publish()` (of `records` records) once the window has room for them.
+        """Start `publish()` (of `records` records) once the window has room for it.
 
         One publish larger than the whole window still goes, alone."""
-        while self._tasks and self._records + records > self._limit:
+        while self._tasks and (
+            self._records + records > self._max_records or len(self._tasks) >= self._max_calls
+        ):
+            self._raise_failure()
             await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
         self._raise_failure()
         task = asyncio.create_task(publish())
@@ -56,14 +65,22 @@ class PublishWindow:
             await asyncio.wait(self._tasks)
         self._raise_failure()
 
-    def cancel(self) -> None:
-        for task in self._tasks:
+    async def aclose(self) -> None:
+        """Cancel what is still in flight (its records were never counted) and wait for it."""
+        self._closing = True
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _settled(self, task: asyncio.Task[None], records: int) -> None:
         self._tasks.discard(task)
         self._records -= records
         if task.cancelled():
+            if not self._closing:
+                self._failure = self._failure or RuntimeError(
+                    f"a publish of {records} records was cancelled before its confirms"
+                )
             return
         error = task.exception()
         if error is not None:

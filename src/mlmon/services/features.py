@@ -30,6 +30,10 @@ log = logging.getLogger("mlmon.features")
 
 SINGLES_IN_FLIGHT = 500  # single-record messages per publish call when running flat out
 BATCHES_IN_FLIGHT = 8
+# Paced, a call carries what fell due since the last one (a batch's linger's worth, or one
+# single-record message): this many calls ride out a broker stall of ~5 s batched or ~1 s
+# with single-record messages at 1,000 records/s before the producer waits.
+PACED_CALLS_IN_FLIGHT = 1024
 
 
 async def run_features(
@@ -50,9 +54,9 @@ async def run_features(
     def confirmed(records: int) -> None:
         stats.counters["sent"] += records
 
-    # Flat out, each call fills the window and waits for its confirms, as before the window;
-    # paced, the small calls go on while earlier ones wait (see PublishWindow).
-    window = PublishWindow(chunk, confirmed)
+    # Flat out, each call fills the window and waits for its confirms; paced, the small
+    # calls go on while earlier ones wait (see PublishWindow).
+    window = PublishWindow(chunk, PACED_CALLS_IN_FLIGHT, confirmed)
     stats.ready = True
     try:
         while not stop.is_set() and (settings.count is None or sent < settings.count):
@@ -80,7 +84,7 @@ async def run_features(
             sent += n
         await window.drain()
     finally:
-        window.cancel()  # only left running when this task is cancelled or a publish failed
+        await window.aclose()  # only runs anything when cancelled or after a failed publish
     log.info("sent %d records", sent)
     return sent
 
@@ -88,10 +92,17 @@ async def run_features(
 async def _publish_both(
     bus: Bus, settings: Settings, features: list[OutMessage], truths: list[OutMessage]
 ) -> None:
-    await asyncio.gather(
-        bus.publish(settings.queue_features, features),
-        bus.publish(settings.queue_y_true, truths),
-    )
+    both = [
+        asyncio.ensure_future(bus.publish(settings.queue_features, features)),
+        asyncio.ensure_future(bus.publish(settings.queue_y_true, truths)),
+    ]
+    try:
+        await asyncio.gather(*both)
+    except BaseException:  # one failed, or we are cancelled: leave nothing running
+        for publish in both:
+            publish.cancel()
+        await asyncio.gather(*both, return_exceptions=True)
+        raise
 
 
 def _batches(
