@@ -43,6 +43,7 @@ COUNTER_HELP = {
     "dead_lettered": "messages or records sent to a dead-letter queue",
     "duplicates": "halves recognised as redeliveries or repeats and ignored",
     "orphans": "halves expired without meeting their partner",
+    "held_to_store": "messages whose halves waited too long in memory and went to the join store",
     "renders": "PNG renders by plot",
 }
 ERROR_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 80, 100, 150, 200, 300, 500, 1000)

@@ -65,13 +65,15 @@ def test_a_queue_always_leaves_room_in_its_prefetch_window(tmp_path: Path) -> No
     from mlmon.hot_join import Held
 
     settings = Settings(logs_dir=tmp_path / "logs", prefetch=8, wire_format="single")
-    service = MetricService(settings, MemoryBus(), ServiceStats("metric"))
+    stats = ServiceStats("metric")
+    service = MetricService(settings, MemoryBus(), stats)
     queue = service._held[settings.queue_y_pred]
     for _ in range(settings.consumer_prefetch):  # each with a half waiting, due in an hour
         queue.append(Held([object()], deadline=3600.0, waiting=1))
     released = service._release(clock=0.0)
     assert len(released) == 2  # 8 held, 6 may stay
     assert len(queue) == 6
+    assert stats.counters["held_to_store"] == 2  # their waiting halves went to the store
     service.store.close()
 
 

@@ -427,6 +427,7 @@ class MetricService:
                 if oldest.waiting:
                     self.join.persist(oldest)
                     self.batches.persist(oldest)
+                    self.stats.counters["held_to_store"] += 1
                 released.append(oldest)
         if commit and released:
             try:
