@@ -44,15 +44,29 @@ def run_in_background() -> None:
     """Lower this process's priority: Linux's idle scheduling class where there is one (it
     runs only when the pipeline's processes leave a core free; at nice 10 a render still took
     a tenth of a shared core and the p99 latency at 1,000 records/s spiked with each render),
-    else `nice 10`."""
+    else `nice 10`.
+
+    Every thread of the process, not only the calling one: on Linux a scheduling policy is a
+    thread's, and OpenBLAS starts its worker threads when numpy is imported, before this runs.
+    Left at the normal class, they ran a render's matrix work beside the pipeline (the latency
+    rose by 15-46 ms for the length of each render)."""
     idle = getattr(os, "SCHED_IDLE", None)
     if idle is not None:
         try:
-            os.sched_setscheduler(0, idle, os.sched_param(0))
+            for thread in _thread_ids():
+                os.sched_setscheduler(thread, idle, os.sched_param(0))
             return
         except OSError:
             pass
     os.nice(BACKGROUND_NICENESS)
+
+
+def _thread_ids() -> list[int]:
+    """This process's threads (0, the calling thread, where /proc cannot tell)."""
+    try:
+        return [int(name) for name in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
 
 
 async def run_service(
