@@ -48,8 +48,8 @@ def run_in_background() -> None:
 
     Every thread of the process, not only the calling one: on Linux a scheduling policy is a
     thread's, and OpenBLAS starts its worker threads when numpy is imported, before this runs.
-    Left at the normal class, they ran a render's matrix work beside the pipeline (the latency
-    rose by 15-46 ms for the length of each render)."""
+    Left at the normal class, they ran a render's matrix work beside the pipeline at its own
+    priority."""
     idle = getattr(os, "SCHED_IDLE", None)
     if idle is not None:
         try:

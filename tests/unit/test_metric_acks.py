@@ -8,9 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
-
 from mlmon.bus import OutMessage
 from mlmon.bus.memory import MemoryBus
 from mlmon.services.metric import MetricService
@@ -18,6 +15,7 @@ from mlmon.settings import Settings
 from mlmon.status import ServiceStats
 from mlmon.telemetry import Telemetry
 from mlmon.wire import decode_value, encode_value, sent_at_header
+from tests.unit.test_telemetry import samples
 
 
 async def test_true_values_acked_without_a_partner_are_committed_first(tmp_path: Path) -> None:
@@ -104,12 +102,6 @@ async def test_latency_runs_to_the_durable_row_not_to_the_join(tmp_path: Path) -
         await asyncio.sleep(0.02)
     await bus.stop_consuming()
     await asyncio.wait_for(task, 5)
-    latency = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(generate_latest(telemetry.registry).decode())
-        for sample in family.samples
-        if sample.name.startswith("mlmon_end_to_end_latency_seconds_")
-        and not sample.name.endswith("_bucket")
-    }
+    latency = {name: value for (name, _), value in samples(telemetry).items()}
     assert latency["mlmon_end_to_end_latency_seconds_count"] == 3
     assert latency["mlmon_end_to_end_latency_seconds_sum"] / 3 >= 0.2
