@@ -27,6 +27,8 @@ from mlmon.settings import Settings
 
 log = logging.getLogger("mlmon.monitors")
 
+FOLD_ROWS = 4096  # joined records LiveQuality gathers before it hands them to its tracker
+
 _CLASSIFICATION_GAUGES = {
     "accuracy": "share of right labels",
     "precision": "macro precision",
@@ -53,13 +55,37 @@ class LiveQuality(Collector):
         )
         self._lock = threading.Lock()
         self._warned_unusable = False
+        self._y_true: list[float] = []
+        self._y_pred: list[float] = []
+        self._at: list[float] = []
+        self._models: list[str] = []
 
     def add(self, joined: Joined) -> None:
-        """Take joined records, one numpy batch per model (usually there is one model)."""
-        y_true = np.array(joined.y_true, dtype=np.float64)
-        y_pred = np.array(joined.y_pred, dtype=np.float64)
-        at = np.array(joined.joined_at, dtype=np.float64)
-        models = set(joined.models)
+        """Take joined records. They wait in lists until FOLD_ROWS of them are here or someone
+        reads the windows: the tracker's numpy work costs ~0.15 ms a call whatever the size,
+        and at 1,000 records/s the metric joins ~300 small batches a second."""
+        with self._lock:
+            self._y_true += joined.y_true
+            self._y_pred += joined.y_pred
+            self._at += joined.joined_at
+            self._models += joined.models
+            if len(self._at) >= FOLD_ROWS:
+                self._fold()
+
+    def snapshot(self, now: float) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            self._fold()
+            return self.tracker.snapshot(now)
+
+    def _fold(self) -> None:
+        """The waiting records into the tracker, one numpy batch per model (usually one)."""
+        if not self._at:
+            return
+        y_true = np.array(self._y_true, dtype=np.float64)
+        y_pred = np.array(self._y_pred, dtype=np.float64)
+        at = np.array(self._at, dtype=np.float64)
+        models = self._models
+        self._y_true, self._y_pred, self._at, self._models = [], [], [], []
         with np.errstate(over="ignore", invalid="ignore"):
             usable = np.isfinite(y_pred - y_true)  # finite values whose error is finite too
         every_row = bool(usable.all())
@@ -73,20 +99,15 @@ class LiveQuality(Collector):
                 float(y_true[~usable][0]),
                 float(y_pred[~usable][0]),
             )
-        with self._lock:
-            if len(models) == 1 and every_row:
-                self.tracker.add_many(models.pop(), y_true, y_pred, at)
-                return
-            by_model: dict[str, list[int]] = defaultdict(list)
-            for index, model in enumerate(joined.models):
-                if usable[index]:
-                    by_model[model].append(index)
-            for model, rows in by_model.items():
-                self.tracker.add_many(model, y_true[rows], y_pred[rows], at[rows])
-
-    def snapshot(self, now: float) -> dict[str, dict[str, Any]]:
-        with self._lock:
-            return self.tracker.snapshot(now)
+        if every_row and models.count(models[0]) == len(models):
+            self.tracker.add_many(models[0], y_true, y_pred, at)
+            return
+        by_model: dict[str, list[int]] = defaultdict(list)
+        for index, model in enumerate(models):
+            if usable[index]:
+                by_model[model].append(index)
+        for model, rows in by_model.items():
+            self.tracker.add_many(model, y_true[rows], y_pred[rows], at[rows])
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self.snapshot(time.time())

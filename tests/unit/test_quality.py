@@ -38,6 +38,7 @@ from mlmon.quality import (
     RegressionFigures,
     _LastSeconds,
     classification_figures,
+    regression_figures,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -472,3 +473,45 @@ def test_live_quality_leaves_out_rows_whose_error_overflows() -> None:
     assert figures["m"]["all"].count == 2
     assert math.isclose(figures["m"]["all"].mae, 0.75)
     assert figures["other"]["all"].count == 1
+
+
+def test_a_time_window_gathers_small_batches_into_few_chunks() -> None:
+    """At 1,000 records/s the metric adds batches of ~6: a minute of them must not be 10,000
+    chunks for every snapshot to join, and singles and batches keep their order."""
+    window = _LastSeconds(60.0)
+    rng = np.random.default_rng(11)
+    y_true, y_pred = rng.random(60_006) * 100, rng.random(60_006) * 100
+    at = np.arange(60_006) / 1000.0
+    for start in range(0, 60_000, 6):
+        window.extend(y_true[start : start + 6], y_pred[start : start + 6], at[start : start + 6])
+    for i in range(60_000, 60_006):  # single records after the batches
+        window.add(float(y_true[i]), float(y_pred[i]), float(at[i]))
+    now = float(at[-1])
+    kept = at > now - 60.0
+    assert len(window._chunks) <= 60_000 // 256 + 1
+    assert np.array_equal(window.values(now)[0], y_true[kept])  # in order of arrival
+    assert window.figures(now) == regression_figures(y_true[kept], y_pred[kept])
+
+
+def test_live_quality_counts_rows_it_has_not_folded_yet() -> None:
+    """LiveQuality gathers small batches before its tracker sees them; a snapshot still sees
+    every row added, and a full gathering goes to the tracker without one."""
+    from mlmon.hot_join import Joined
+    from mlmon.monitors import FOLD_ROWS, LiveQuality
+    from mlmon.settings import Settings
+
+    quality = LiveQuality(Settings())
+    for batch in range(3):
+        joined = Joined()
+        joined.extend([f"{batch}-0", f"{batch}-1"], np.array([1.0, 2.0]), np.array([2.0, 4.0]),
+                      "m", "1", np.array([0.0, 0.0]), 10.0 + batch, 0.0)  # fmt: skip
+        quality.add(joined)
+    assert quality.tracker.models == ()  # nothing folded yet
+    figures = quality.snapshot(12.0)["m"]
+    assert (figures["all"].count, figures["all"].mae) == (6, 1.5)
+    many = Joined()
+    keys = [str(i) for i in range(FOLD_ROWS)]
+    many.extend(keys, np.zeros(FOLD_ROWS), np.ones(FOLD_ROWS), "m", "1",
+                np.zeros(FOLD_ROWS), 20.0, 0.0)  # fmt: skip
+    quality.add(many)
+    assert quality.tracker.held() >= FOLD_ROWS  # folded without a snapshot
