@@ -93,27 +93,70 @@ async def run_model(
         else None
     )
     try:
-        queue = settings.features_queue_of_model
-        async for batch in bus.batches(queue, settings.consumer_prefetch, CONSUMER_LINGER):
-            messages, singles, rejected = _decode(
-                batch, predictor.n_features, settings.max_message_bytes
-            )
-            usable = sum(int(m.usable.sum()) for m in messages) + len(singles)
-            outgoing, failed = _predict(predictor, messages, headers, drift)
-            more, failed_singles = _predict_singles(predictor, singles, headers, drift)
-            outgoing += more
-            failed += failed_singles
-            rejected += failed
-            if outgoing:
-                await bus.publish(settings.queue_y_pred, outgoing)
-            if rejected:
-                await dead_letter(bus, rejected, stats)
-            await bus.ack(batch)
-            stats.counters["predicted"] += usable - len(failed)
+        await _predict_stream(settings, bus, predictor, stats, headers, drift)
     finally:
         if refresher is not None and drift is not None:
             refresher.cancel()
             await _drift_round(drift, stats, alerting)  # the last word, for the final status
+
+
+async def _predict_stream(
+    settings: Settings,
+    bus: Bus,
+    predictor: Predictor,
+    stats: ServiceStats,
+    headers: dict[str, str],
+    drift: LiveDrift | None,
+) -> None:
+    """Predict batch after batch while earlier batches' predictions await their confirms.
+
+    Awaiting each publish's confirms (a write-ahead log fsync in the broker) before taking the
+    next batch held up about one batch in ten at 1,000 records/s, by ~3 ms at the median. A
+    batch is still acked only once its own publishes are confirmed. At most a prefetch's worth
+    of batches are in flight; a failed publish cancels the loop at once and its error comes
+    out as if it had been awaited."""
+    queue = settings.features_queue_of_model
+    room = asyncio.Semaphore(settings.consumer_prefetch)  # the in-memory bus has no prefetch
+    try:
+        async with asyncio.TaskGroup() as in_flight:
+            async for batch in bus.batches(queue, settings.consumer_prefetch, CONSUMER_LINGER):
+                messages, singles, rejected = _decode(
+                    batch, predictor.n_features, settings.max_message_bytes
+                )
+                usable = sum(int(m.usable.sum()) for m in messages) + len(singles)
+                outgoing, failed = _predict(predictor, messages, headers, drift)
+                more, failed_singles = _predict_singles(predictor, singles, headers, drift)
+                outgoing += more
+                failed += failed_singles
+                rejected += failed
+                await room.acquire()
+                publishing = in_flight.create_task(
+                    _publish_and_ack(
+                        bus, settings.queue_y_pred, outgoing, rejected, batch, stats,
+                        usable - len(failed),
+                    )
+                )  # fmt: skip
+                publishing.add_done_callback(lambda _: room.release())
+    except BaseExceptionGroup as group:
+        raise group.exceptions[0] from None
+
+
+async def _publish_and_ack(
+    bus: Bus,
+    queue: str,
+    outgoing: list[OutMessage],
+    rejected: list[Rejected],
+    batch: list[Delivery],
+    stats: ServiceStats,
+    predicted: int,
+) -> None:
+    """One batch's predictions and refusals, confirmed; then the batch is acked."""
+    if outgoing:
+        await bus.publish(queue, outgoing)
+    if rejected:
+        await dead_letter(bus, rejected, stats)
+    await bus.ack(batch)
+    stats.counters["predicted"] += predicted
 
 
 async def _refresh_drift(

@@ -1,0 +1,100 @@
+"""The model service predicts the next batch while earlier predictions await their confirms,
+acks each batch only after its own, and stops on a failed publish as if it had awaited it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pytest
+
+from mlmon.bus import OutMessage
+from mlmon.bus.memory import MemoryBus
+from mlmon.services.model import run_model
+from mlmon.settings import Settings
+from mlmon.status import ServiceStats
+from mlmon.wire import BATCH, encode_batch
+
+
+class First:
+    """Predicts the first feature."""
+
+    name, version, n_features = "first", "1", 3
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return features[:, 0].copy()
+
+
+class SlowConfirms(MemoryBus):
+    """y_pred publishes wait until `confirm` is set (or fail when `failure` is), as a broker's
+    confirms wait for its fsync."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.confirm = asyncio.Event()
+        self.failure: Exception | None = None
+        self.pending = 0
+        self.most_pending = 0
+
+    async def publish(self, queue: str, messages: Sequence[OutMessage]) -> None:
+        if queue != "y_pred":
+            return await super().publish(queue, messages)
+        self.pending += 1
+        self.most_pending = max(self.most_pending, self.pending)
+        try:
+            await self.confirm.wait()
+            if self.failure is not None:
+                raise self.failure
+            await super().publish(queue, messages)
+        finally:
+            self.pending -= 1
+
+
+def settings() -> Settings:
+    return Settings(batch_size=2, prefetch=3)
+
+
+async def feed(bus: MemoryBus, batches: int) -> None:
+    for i in range(batches):
+        vectors = np.array([[float(i), 0, 0], [float(i) + 0.5, 0, 0]])
+        body = encode_batch([f"{i}-a", f"{i}-b"], vectors, np.zeros(2))
+        await bus.publish("features", [OutMessage(body, {}, BATCH)])
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not condition():  # noqa: ASYNC110 - the fakes count; they set no event
+            await asyncio.sleep(0.001)
+
+
+async def test_batches_are_predicted_while_confirms_wait_and_acked_after_them() -> None:
+    bus, stats, config = SlowConfirms(), ServiceStats("model"), settings()
+    assert config.consumer_prefetch == 3
+    model = asyncio.create_task(run_model(config, bus, First(), stats))  # type: ignore[arg-type]
+    for waiting in (1, 2, 3):  # each message is its own batch, predicted while others wait
+        await feed(bus, 1)
+        await wait_until(lambda: bus.pending == waiting)  # noqa: B023 - awaited right here
+    await feed(bus, 2)  # no room: at most a prefetch's worth of batches in flight
+    await asyncio.sleep(0.05)
+    assert (bus.most_pending, bus.acked, bus.published["y_pred"]) == (3, 0, 0)
+    assert stats.counters["predicted"] == 0
+    bus.confirm.set()
+    await wait_until(lambda: bus.acked == 5)
+    assert bus.published["y_pred"] == 5
+    assert stats.counters["predicted"] == 10
+    await bus.stop_consuming()
+    await asyncio.wait_for(model, 5)
+
+
+async def test_a_failed_publish_stops_the_model_with_its_own_error() -> None:
+    """Even with no batch behind it: the loop does not wait for the next one to notice."""
+    bus, stats = SlowConfirms(), ServiceStats("model")
+    model = asyncio.create_task(run_model(settings(), bus, First(), stats))  # type: ignore[arg-type]
+    await feed(bus, 1)
+    await wait_until(lambda: bus.pending == 1)
+    bus.failure = ConnectionError("the broker went away")
+    bus.confirm.set()
+    with pytest.raises(ConnectionError, match="the broker went away"):
+        await asyncio.wait_for(model, 5)
+    assert bus.acked == 0  # the batch is redelivered, never acked unconfirmed
