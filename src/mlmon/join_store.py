@@ -126,9 +126,9 @@ class JoinStore:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_wait = max_wait
-        # The metric commits in a worker thread (its fsync must not stall the event loop);
-        # calls never overlap: the service's lock orders them, and its clean-up waits for
-        # that thread to finish.
+        # The metric commits a backlog's batches in a worker thread (the loop reads on during
+        # the fsync), other batches on the loop; calls never overlap: the service's lock
+        # orders them, and its clean-up waits for that thread to finish.
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # A commit survives power loss, not just a crash.

@@ -105,3 +105,62 @@ async def test_latency_runs_to_the_durable_row_not_to_the_join(tmp_path: Path) -
     latency = {name: value for (name, _), value in samples(telemetry).items()}
     assert latency["mlmon_end_to_end_latency_seconds_count"] == 3
     assert latency["mlmon_end_to_end_latency_seconds_sum"] / 3 >= 0.2
+
+
+async def test_a_backlog_is_written_in_the_disk_thread_and_a_trickle_on_the_loop(
+    tmp_path: Path,
+) -> None:
+    """A full batch (prefetch deliveries: a backlog) waits for its fsyncs in the disk thread
+    while the loop reads on; a smaller one, the loop keeping up, writes on the loop, without
+    the trip to the thread and back (batched mode: single-record messages always use the
+    thread). Either way every row is written and every delivery acked."""
+    import threading
+
+    settings = Settings(logs_dir=tmp_path / "logs", prefetch=4, batch_size=16_000)
+    assert settings.batched
+    assert settings.consumer_prefetch == 4
+    bus = MemoryBus()
+    stats = ServiceStats("metric")
+    service = MetricService(settings, bus, stats)
+    write_rows = service._write_rows
+    writers: list[tuple[bool, int]] = []  # (on the loop's thread, rows)
+
+    def watched_write(text: str, offsets: dict[str, int]) -> None:
+        writers.append((threading.current_thread() is threading.main_thread(), text.count("\n")))
+        write_rows(text, offsets)
+
+    service._write_rows = watched_write  # type: ignore[method-assign]
+
+    async def publish(queue: str, ids: range, value: float) -> None:
+        await bus.publish(queue, [OutMessage(encode_value(f"r{n}", value)) for n in ids])
+
+    async def joined(count: int) -> None:
+        for _ in range(250):
+            if stats.counters["joined"] >= count:
+                return
+            await asyncio.sleep(0.02)
+
+    task = asyncio.create_task(service.run())
+    await publish(settings.queue_y_true, range(8), 1.0)
+    await joined(0)
+    await asyncio.sleep(0.1)  # the true values wait in memory
+    await publish(settings.queue_y_pred, range(8), 2.0)  # 8 at once: two full batches
+    await joined(8)
+    await publish(settings.queue_y_true, range(8, 9), 1.0)
+    await asyncio.sleep(0.1)
+    await publish(settings.queue_y_pred, range(8, 9), 2.0)  # one: the loop keeps up
+    await joined(9)
+    assert writers[-1] == (True, 1)  # the trickle, on the loop
+    # A backlog in the broker (its polled depth) counts too: written on the loop, which reads
+    # nothing meanwhile, batches would stay small and the backlog would drain slower.
+    stats.queue_depths[settings.queue_y_pred] = 1000
+    await publish(settings.queue_y_true, range(9, 10), 1.0)
+    await asyncio.sleep(0.1)
+    await publish(settings.queue_y_pred, range(9, 10), 2.0)
+    await joined(10)
+    await bus.stop_consuming()
+    await asyncio.wait_for(task, 5)
+    assert (False, 4) in writers  # a full batch, in the disk thread
+    assert writers[-1] == (False, 1)  # one record, with the broker's queue deep
+    assert sum(rows for _, rows in writers) == 10
+    assert bus.acked == 20
