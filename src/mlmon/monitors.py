@@ -109,25 +109,17 @@ class LiveQuality(Collector):
         for model, rows in by_model.items():
             self.tracker.add_many(model, y_true[rows], y_pred[rows], at[rows])
 
+    def describe(self) -> Iterator[Metric]:
+        """The families' names, so that a scrape asking for other names (`?name[]=...`)
+        skips the snapshot (a few ms on the event loop's GIL at 60,000 rows)."""
+        families, labelled, quantiles = self._families()
+        yield from families.values()
+        yield from labelled.values()
+        yield quantiles
+
     def collect(self) -> Iterator[Metric]:
         snapshot = self.snapshot(time.time())
-        families = {
-            name: GaugeMetricFamily(
-                "mlmon_window_records" if name == "count" else f"mlmon_window_{name}",
-                help_text,
-                labels=["model", "window"],
-            )
-            for name, help_text in _WINDOW_GAUGES.items()
-        }
-        quantiles = GaugeMetricFamily(
-            "mlmon_window_abs_error_quantile",
-            "absolute error quantile",
-            labels=["model", "window", "quantile"],
-        )
-        labelled = {
-            name: GaugeMetricFamily(f"mlmon_window_{name}", help_text, labels=["model", "window"])
-            for name, help_text in _CLASSIFICATION_GAUGES.items()
-        }
+        families, labelled, quantiles = self._families()
         for model, windows in snapshot.items():
             for window, figures in windows.items():
                 if not isinstance(figures, RegressionFigures):
@@ -151,6 +143,29 @@ class LiveQuality(Collector):
         yield from families.values()
         yield from labelled.values()
         yield quantiles
+
+    @staticmethod
+    def _families() -> tuple[
+        dict[str, GaugeMetricFamily], dict[str, GaugeMetricFamily], GaugeMetricFamily
+    ]:
+        families = {
+            name: GaugeMetricFamily(
+                "mlmon_window_records" if name == "count" else f"mlmon_window_{name}",
+                help_text,
+                labels=["model", "window"],
+            )
+            for name, help_text in _WINDOW_GAUGES.items()
+        }
+        quantiles = GaugeMetricFamily(
+            "mlmon_window_abs_error_quantile",
+            "absolute error quantile",
+            labels=["model", "window", "quantile"],
+        )
+        labelled = {
+            name: GaugeMetricFamily(f"mlmon_window_{name}", help_text, labels=["model", "window"])
+            for name, help_text in _CLASSIFICATION_GAUGES.items()
+        }
+        return families, labelled, quantiles
 
 
 class LiveDrift(Collector):

@@ -163,6 +163,10 @@ class BulkHistogram(Collector):
             series[0][:] += counts
             series[1][0] += total
 
+    def describe(self) -> Iterator[Metric]:
+        """Its name, so that a scrape can ask for it alone (`?name[]=<name>_bucket`)."""
+        yield HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
     def collect(self) -> Iterator[Metric]:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
         with self._lock:

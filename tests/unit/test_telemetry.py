@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -166,3 +167,35 @@ def test_an_overflowing_error_is_observed_as_infinite_without_a_warning() -> Non
     m = (("model", "m"), ("model_version", "1"))
     assert found[("mlmon_absolute_error_count", m)] == 1
     assert found[("mlmon_absolute_error_bucket", (("le", "+Inf"), *m))] == 1
+
+
+def test_a_scrape_for_the_latency_alone_skips_the_quality_snapshot() -> None:
+    """`/metrics?name[]=mlmon_end_to_end_latency_seconds_bucket` (the benchmark's scrape, four
+    times a second) must not compute the quality windows: a few ms of the metric's GIL each.
+    A full scrape still has both."""
+    from mlmon.monitors import LiveQuality
+    from mlmon.settings import Settings
+
+    telemetry = Telemetry([ServiceStats("metric")])
+    quality = LiveQuality(Settings())
+    telemetry.registry.register(quality)
+    joined = Joined()
+    joined.extend(["a"], np.array([1.0]), np.array([2.0]), "m", "1", np.array([9.0]), 10.0, 0.0)
+    telemetry.observe(joined, 10.0)
+    quality.add(joined)
+    snapshots = 0
+    snapshot = quality.snapshot
+
+    def counted(now: float) -> Any:
+        nonlocal snapshots
+        snapshots += 1
+        return snapshot(now)
+
+    quality.snapshot = counted  # type: ignore[method-assign]
+    name = "mlmon_end_to_end_latency_seconds"
+    text = generate_latest(telemetry.registry.restricted_registry([f"{name}_bucket"])).decode()
+    families = {family.name for family in text_string_to_metric_families(text)}
+    assert families == {name}
+    assert snapshots == 0
+    assert "mlmon_window_mae" in generate_latest(telemetry.registry).decode()
+    assert snapshots == 1
