@@ -9,12 +9,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytest
 
-from mlmon.bus import OutMessage
+from mlmon.bus import Delivery, OutMessage
 from mlmon.bus.memory import MemoryBus
 from mlmon.services.model import run_model
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
-from mlmon.wire import BATCH, encode_batch
+from mlmon.wire import BATCH, decode_batch, encode_batch
 
 
 class First:
@@ -55,8 +55,8 @@ def settings() -> Settings:
     return Settings(batch_size=2, prefetch=3)
 
 
-async def feed(bus: MemoryBus, batches: int) -> None:
-    for i in range(batches):
+async def feed(bus: MemoryBus, batches: int, start: int = 0) -> None:
+    for i in range(start, start + batches):
         vectors = np.array([[float(i), 0, 0], [float(i) + 0.5, 0, 0]])
         body = encode_batch([f"{i}-a", f"{i}-b"], vectors, np.zeros(2))
         await bus.publish("features", [OutMessage(body, {}, BATCH)])
@@ -98,3 +98,42 @@ async def test_a_failed_publish_stops_the_model_with_its_own_error() -> None:
     with pytest.raises(ConnectionError, match="the broker went away"):
         await asyncio.wait_for(model, 5)
     assert bus.acked == 0  # the batch is redelivered, never acked unconfirmed
+
+
+class ConfirmsOutOfOrder(MemoryBus):
+    """Each y_pred publish waits for its own release; acks are recorded in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.releases: list[asyncio.Event] = []
+        self.acks: list[str] = []
+
+    async def publish(self, queue: str, messages: Sequence[OutMessage]) -> None:
+        if queue != "y_pred":
+            return await super().publish(queue, messages)
+        release = asyncio.Event()
+        self.releases.append(release)
+        await release.wait()
+        return await super().publish(queue, messages)
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        self.acks += [str(decode_batch(d.body).ids[0]) for d in deliveries]
+        await super().ack(deliveries)
+
+
+async def test_batches_are_acked_in_delivery_order_whatever_order_their_confirms_come_in() -> None:
+    """The bus acks cumulatively (the highest delivery tag): a later batch acked first would
+    ack an earlier one before its confirms, and the earlier one's own ack would then repeat a
+    tag, which RabbitMQ answers by closing the channel (seen: the model stopped consuming)."""
+    bus, stats = ConfirmsOutOfOrder(), ServiceStats("model")
+    model = asyncio.create_task(run_model(settings(), bus, First(), stats))  # type: ignore[arg-type]
+    for waiting in (1, 2, 3):
+        await feed(bus, 1, start=waiting)
+        await wait_until(lambda: len(bus.releases) == waiting)  # noqa: B023 - awaited here
+    for release in reversed(bus.releases):  # the last batch's confirms come first
+        release.set()
+        await asyncio.sleep(0.02)
+    await wait_until(lambda: len(bus.acks) == 3)
+    assert bus.acks == ["1-a", "2-a", "3-a"]
+    await bus.stop_consuming()
+    await asyncio.wait_for(model, 5)
