@@ -112,12 +112,16 @@ async def test_a_backlog_is_written_in_the_disk_thread_and_a_trickle_on_the_loop
 ) -> None:
     """A full batch (prefetch deliveries: a backlog) waits for its fsyncs in the disk thread
     while the loop reads on; a smaller one, the loop keeping up, writes on the loop, without
-    the trip to the thread and back (batched mode: single-record messages always use the
-    thread). Either way every row is written and every delivery acked."""
+    the trip to the thread and back (in batched mode with a broker; single-record mode and
+    the embedded mode always use the thread). Either way every row is written and every
+    delivery acked."""
     import threading
 
-    settings = Settings(logs_dir=tmp_path / "logs", prefetch=4, batch_size=16_000)
+    settings = Settings(
+        logs_dir=tmp_path / "logs", prefetch=4, batch_size=16_000, broker_url="amqp://unused/"
+    )
     assert settings.batched
+    assert not settings.embedded
     assert settings.consumer_prefetch == 4
     bus = MemoryBus()
     stats = ServiceStats("metric")

@@ -139,7 +139,10 @@ async def _predict_stream(
                 )  # fmt: skip
                 previous.add_done_callback(lambda _: room.release())
     except BaseExceptionGroup as group:
-        raise group.exceptions[0] from None
+        first, *others = group.exceptions
+        for other in others:
+            log.error("also failed with the model loop: %r", other)
+        raise first from None
 
 
 async def _publish_and_ack(
