@@ -26,29 +26,45 @@ class First:
         return features[:, 0].copy()
 
 
-class SlowConfirms(MemoryBus):
-    """y_pred publishes wait until `confirm` is set (or fail when `failure` is), as a broker's
-    confirms wait for its fsync."""
+class HeldConfirms(MemoryBus):
+    """Each y_pred publish waits for its own release (and then fails if `failure` is set), as
+    a broker's confirms wait for its fsync; acks are recorded in order."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.confirm = asyncio.Event()
+        self.releases: list[asyncio.Event] = []
         self.failure: Exception | None = None
         self.pending = 0
         self.most_pending = 0
+        self.acks: list[str] = []
+        self._all_released = False
+
+    def release_all(self) -> None:
+        """Release every publish waiting, and let later ones through at once."""
+        self._all_released = True
+        for release in self.releases:
+            release.set()
 
     async def publish(self, queue: str, messages: Sequence[OutMessage]) -> None:
         if queue != "y_pred":
             return await super().publish(queue, messages)
+        release = asyncio.Event()
+        if self._all_released:
+            release.set()
+        self.releases.append(release)
         self.pending += 1
         self.most_pending = max(self.most_pending, self.pending)
         try:
-            await self.confirm.wait()
+            await release.wait()
             if self.failure is not None:
                 raise self.failure
             await super().publish(queue, messages)
         finally:
             self.pending -= 1
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        self.acks += [str(decode_batch(d.body).ids[0]) for d in deliveries]
+        await super().ack(deliveries)
 
 
 def settings() -> Settings:
@@ -69,7 +85,7 @@ async def wait_until(condition: Callable[[], bool]) -> None:
 
 
 async def test_batches_are_predicted_while_confirms_wait_and_acked_after_them() -> None:
-    bus, stats, config = SlowConfirms(), ServiceStats("model"), settings()
+    bus, stats, config = HeldConfirms(), ServiceStats("model"), settings()
     assert config.consumer_prefetch == 3
     model = asyncio.create_task(run_model(config, bus, First(), stats))  # type: ignore[arg-type]
     for waiting in (1, 2, 3):  # each message is its own batch, predicted while others wait
@@ -79,7 +95,7 @@ async def test_batches_are_predicted_while_confirms_wait_and_acked_after_them() 
     await asyncio.sleep(0.05)
     assert (bus.most_pending, bus.acked, bus.published["y_pred"]) == (3, 0, 0)
     assert stats.counters["predicted"] == 0
-    bus.confirm.set()
+    bus.release_all()
     await wait_until(lambda: bus.acked == 5)
     assert bus.published["y_pred"] == 5
     assert stats.counters["predicted"] == 10
@@ -89,43 +105,22 @@ async def test_batches_are_predicted_while_confirms_wait_and_acked_after_them() 
 
 async def test_a_failed_publish_stops_the_model_with_its_own_error() -> None:
     """Even with no batch behind it: the loop does not wait for the next one to notice."""
-    bus, stats = SlowConfirms(), ServiceStats("model")
+    bus, stats = HeldConfirms(), ServiceStats("model")
     model = asyncio.create_task(run_model(settings(), bus, First(), stats))  # type: ignore[arg-type]
     await feed(bus, 1)
     await wait_until(lambda: bus.pending == 1)
     bus.failure = ConnectionError("the broker went away")
-    bus.confirm.set()
+    bus.release_all()
     with pytest.raises(ConnectionError, match="the broker went away"):
         await asyncio.wait_for(model, 5)
     assert bus.acked == 0  # the batch is redelivered, never acked unconfirmed
-
-
-class ConfirmsOutOfOrder(MemoryBus):
-    """Each y_pred publish waits for its own release; acks are recorded in order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.releases: list[asyncio.Event] = []
-        self.acks: list[str] = []
-
-    async def publish(self, queue: str, messages: Sequence[OutMessage]) -> None:
-        if queue != "y_pred":
-            return await super().publish(queue, messages)
-        release = asyncio.Event()
-        self.releases.append(release)
-        await release.wait()
-        return await super().publish(queue, messages)
-
-    async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        self.acks += [str(decode_batch(d.body).ids[0]) for d in deliveries]
-        await super().ack(deliveries)
 
 
 async def test_batches_are_acked_in_delivery_order_whatever_order_their_confirms_come_in() -> None:
     """The bus acks cumulatively (the highest delivery tag): a later batch acked first would
     ack an earlier one before its confirms, and the earlier one's own ack would then repeat a
     tag, which RabbitMQ answers by closing the channel (seen: the model stopped consuming)."""
-    bus, stats = ConfirmsOutOfOrder(), ServiceStats("model")
+    bus, stats = HeldConfirms(), ServiceStats("model")
     model = asyncio.create_task(run_model(settings(), bus, First(), stats))  # type: ignore[arg-type]
     for waiting in (1, 2, 3):
         await feed(bus, 1, start=waiting)
