@@ -11,7 +11,7 @@ import pytest
 
 from mlmon.bus import Delivery, OutMessage
 from mlmon.bus.memory import MemoryBus
-from mlmon.services.model import run_model
+from mlmon.services.model import BATCHES_IN_FLIGHT, run_model
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
 from mlmon.wire import BATCH, decode_batch, encode_batch
@@ -86,14 +86,14 @@ async def wait_until(condition: Callable[[], bool]) -> None:
 
 async def test_batches_are_predicted_while_confirms_wait_and_acked_after_them() -> None:
     bus, stats, config = HeldConfirms(), ServiceStats("model"), settings()
-    assert config.consumer_prefetch == 3
+    assert config.consumer_prefetch > BATCHES_IN_FLIGHT == 2
     model = asyncio.create_task(run_model(config, bus, First(), stats))  # type: ignore[arg-type]
-    for waiting in (1, 2, 3):  # each message is its own batch, predicted while others wait
+    for waiting in (1, 2):  # each message is its own batch, predicted while others wait
         await feed(bus, 1)
         await wait_until(lambda: bus.pending == waiting)  # noqa: B023 - awaited right here
-    await feed(bus, 2)  # no room: at most a prefetch's worth of batches in flight
+    await feed(bus, 3)  # no room: at most BATCHES_IN_FLIGHT, however many the prefetch allows
     await asyncio.sleep(0.05)
-    assert (bus.most_pending, bus.acked, bus.published["y_pred"]) == (3, 0, 0)
+    assert (bus.most_pending, bus.acked, bus.published["y_pred"]) == (2, 0, 0)
     assert stats.counters["predicted"] == 0
     bus.release_all()
     await wait_until(lambda: bus.acked == 5)
@@ -122,13 +122,13 @@ async def test_batches_are_acked_in_delivery_order_whatever_order_their_confirms
     tag, which RabbitMQ answers by closing the channel (seen: the model stopped consuming)."""
     bus, stats = HeldConfirms(), ServiceStats("model")
     model = asyncio.create_task(run_model(settings(), bus, First(), stats))  # type: ignore[arg-type]
-    for waiting in (1, 2, 3):
+    for waiting in (1, 2):
         await feed(bus, 1, start=waiting)
         await wait_until(lambda: len(bus.releases) == waiting)  # noqa: B023 - awaited here
-    for release in reversed(bus.releases):  # the last batch's confirms come first
+    for release in reversed(bus.releases):  # the later batch's confirms come first
         release.set()
         await asyncio.sleep(0.02)
-    await wait_until(lambda: len(bus.acks) == 3)
-    assert bus.acks == ["1-a", "2-a", "3-a"]
+    await wait_until(lambda: len(bus.acks) == 2)
+    assert bus.acks == ["1-a", "2-a"]
     await bus.stop_consuming()
     await asyncio.wait_for(model, 5)

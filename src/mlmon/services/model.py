@@ -50,6 +50,15 @@ T = TypeVar("T")
 # window of a thousand rows moves slowly.
 DRIFT_EVERY = 5.0
 
+# Batches whose predictions may await their confirms while the next batch is predicted. Two:
+# the next batch's publish need not wait for the one before it (so a slow broker fsync takes
+# both in one go), yet the loop soon stops taking what is ready. With a prefetch's worth in
+# flight it took every delivery at once, one or two singles a batch: a publish call, its
+# confirms and an ack for each. Flat out with single-record messages the model then used
+# 17-19 CPU-s per 100,000 records instead of 12-16, and the broker 20-25 instead of 16-21
+# (bench_pipeline --scenario single, alternating runs on one VM).
+BATCHES_IN_FLIGHT = 2
+
 
 @dataclass
 class _Message:
@@ -113,10 +122,10 @@ async def _predict_stream(
     Awaiting each publish's confirms (a write-ahead log fsync in the broker) before taking the
     next batch held up about one batch in ten at 1,000 records/s, by ~3 ms at the median. A
     batch is still acked only once its own publishes are confirmed, and in delivery order. At
-    most a prefetch's worth of batches are in flight; a failed publish cancels the loop at
-    once and its error comes out as if it had been awaited."""
+    most BATCHES_IN_FLIGHT batches are in flight; a failed publish cancels the loop at once
+    and its error comes out as if it had been awaited."""
     queue = settings.features_queue_of_model
-    room = asyncio.Semaphore(settings.consumer_prefetch)  # the in-memory bus has no prefetch
+    room = asyncio.Semaphore(BATCHES_IN_FLIGHT)
     previous: asyncio.Task[None] | None = None
     try:
         async with asyncio.TaskGroup() as in_flight:
