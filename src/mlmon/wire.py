@@ -164,6 +164,28 @@ _batch_encoder = msgspec.msgpack.Encoder()
 _batch_decoder = msgspec.msgpack.Decoder(_Batch)
 
 
+# What a message costs beyond its values, for producers that must keep within
+# MLMON_MAX_MESSAGE_BYTES: ids of up to MAX_ID_CHARS (mlmon's own have 15-32), each with its
+# msgpack or JSON framing; a batch's array, bins and column count take at most 21 bytes.
+MAX_ID_CHARS = 40
+_BATCH_BYTES_PER_MESSAGE = 32
+_BATCH_BYTES_PER_RECORD = 8 + 2 + MAX_ID_CHARS  # the send time, the id and its header
+_JSON_BYTES_PER_VALUE = len("-2.2250738585072014e-308,")  # the longest float msgspec writes
+_JSON_BYTES_PER_MESSAGE = len('{"id":"","body":[]}') + MAX_ID_CHARS
+
+
+def batch_records_within(max_bytes: int, columns: int, batch_size: int) -> int:
+    """The most records, up to batch_size, that one batch of `columns` values a record (0 for
+    one value) carries within max_bytes; 0 when not even one fits."""
+    per_record = _BATCH_BYTES_PER_RECORD + 8 * max(columns, 1)
+    return max(0, min(batch_size, (max_bytes - _BATCH_BYTES_PER_MESSAGE) // per_record))
+
+
+def single_bytes_at_most(columns: int) -> int:
+    """The size a single-record message of `columns` values (0 for one value) never exceeds."""
+    return _JSON_BYTES_PER_MESSAGE + _JSON_BYTES_PER_VALUE * max(columns, 1)
+
+
 def encode_batch(ids: Sequence[RecordId], values: Floats, sent_at: Floats) -> bytes:
     values = np.ascontiguousarray(values, dtype=_F64)
     columns = values.shape[1] if values.ndim == 2 else 0

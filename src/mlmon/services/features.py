@@ -14,16 +14,19 @@ import numpy.typing as npt
 from mlmon.bus import Bus, OutMessage
 from mlmon.bus.in_flight import PublishWindow
 from mlmon.dataset import Dataset, RowOrder, load_dataset
+from mlmon.errors import ConfigError
 from mlmon.ids import IdGenerator
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
 from mlmon.wire import (
     BATCH,
     HEADER_BATCH,
+    batch_records_within,
     encode_batch,
     encode_features,
     encode_value,
     sent_at_header,
+    single_bytes_at_most,
 )
 
 log = logging.getLogger("mlmon.features")
@@ -41,10 +44,11 @@ async def run_features(
 ) -> int:
     """Send records until `count` is reached or `stop` is set; return how many were sent."""
     data = load_dataset(settings.dataset, settings.target)
+    batch_size = records_per_message(settings, data.features.shape[1])
     next_id = IdGenerator()
     order = RowOrder(len(data.target), settings.order, settings.seed)
     # Flat out, a few batches go out per round trip, so confirms overlap.
-    chunk = settings.batch_size * BATCHES_IN_FLIGHT if settings.batched else SINGLES_IN_FLIGHT
+    chunk = batch_size * BATCHES_IN_FLIGHT if settings.batched else SINGLES_IN_FLIGHT
     log.info("streaming %r as run %s at %s records/s", data, next_id.run, settings.rate or "max")
     linger = settings.batch_linger_ms / 1000
     loop = asyncio.get_running_loop()
@@ -64,7 +68,7 @@ async def run_features(
                 due = int((loop.time() - started) * settings.rate) + 1 - sent
                 # Batched, the first due record waits up to the linger for company.
                 first_due = started + sent / settings.rate + (linger if settings.batched else 0)
-                if due <= 0 or (due < settings.batch_size and loop.time() < first_due):
+                if due <= 0 or (due < batch_size and loop.time() < first_due):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), max(first_due - loop.time(), 0.0005))
                     continue
@@ -77,7 +81,7 @@ async def run_features(
             ids = next_id.take(n)
             now = time.time()
             if settings.batched:
-                features, truths = _batches(ids, data, rows, now, settings.batch_size)
+                features, truths = _batches(ids, data, rows, now, batch_size)
             else:
                 features, truths = _singles(ids, data, rows, now)
             await window.add(n, functools.partial(_publish_both, bus, settings, features, truths))
@@ -87,6 +91,35 @@ async def run_features(
         await window.aclose()  # only runs anything when cancelled or after a failed publish
     log.info("sent %d records", sent)
     return sent
+
+
+def records_per_message(settings: Settings, columns: int) -> int:
+    """Records per message for `columns` features: MLMON_BATCH_SIZE, fewer when a batch that
+    big would exceed MLMON_MAX_MESSAGE_BYTES, where every consumer would dead-letter it (2,000
+    records of 100 features take 1.7 MB); ConfigError when not even one record fits."""
+    limit = settings.max_message_bytes
+    if not settings.batched:
+        if single_bytes_at_most(columns) > limit:
+            msg = (
+                f"a record of {columns} features can take {single_bytes_at_most(columns)} bytes "
+                f"as JSON, over MLMON_MAX_MESSAGE_BYTES={limit}: raise it"
+            )
+            raise ConfigError(msg)
+        return 1
+    records = batch_records_within(limit, columns, settings.batch_size)
+    if records == 0:
+        msg = (
+            f"one record of {columns} features does not fit in MLMON_MAX_MESSAGE_BYTES={limit} "
+            "bytes: raise it"
+        )
+        raise ConfigError(msg)
+    if records < settings.batch_size:
+        log.warning(
+            "batches of %d records, not MLMON_BATCH_SIZE=%d: %d records of %d features would "
+            "exceed MLMON_MAX_MESSAGE_BYTES=%d",
+            records, settings.batch_size, settings.batch_size, columns, limit,
+        )  # fmt: skip
+    return records
 
 
 async def _publish_both(
