@@ -65,7 +65,13 @@ class Settings(BaseSettings):
     wire_format: Literal["batched", "single"] = Field(
         "batched", description="messages between mlmon services: many records, or one each"
     )
-    batch_size: int = Field(2000, ge=1, le=100_000, description="records per batched message")
+    batch_size: int = Field(
+        2000,
+        ge=1,
+        le=100_000,
+        description="records per batched message, at most (fewer where that many would exceed "
+        "MLMON_MAX_MESSAGE_BYTES)",
+    )
     prefetch: int = Field(
         500,
         ge=1,
@@ -84,7 +90,11 @@ class Settings(BaseSettings):
         description="seconds to wait for a channel before retrying; while confirms are "
         "outstanding, how often to warn (messages in flight are not sent twice)",
     )
-    max_message_bytes: int = Field(1_000_000, ge=64, description="larger messages are rejected")
+    max_message_bytes: int = Field(
+        1_000_000,
+        ge=64,
+        description="larger messages are dead-lettered; features keeps its own within it",
+    )
     max_label_wait: float = Field(
         3600.0, gt=0, description="seconds a half waits for its partner before it is orphaned"
     )

@@ -165,7 +165,7 @@ _batch_decoder = msgspec.msgpack.Decoder(_Batch)
 
 
 # What a message costs beyond its values, for producers that must keep within
-# MLMON_MAX_MESSAGE_BYTES: ids of up to MAX_ID_CHARS (mlmon's own have 15-32), each with its
+# MLMON_MAX_MESSAGE_BYTES: ids of up to MAX_ID_CHARS (mlmon's own have 14-33), each with its
 # msgpack or JSON framing; a batch's array, bins and column count take at most 21 bytes.
 MAX_ID_CHARS = 40
 _BATCH_BYTES_PER_MESSAGE = 32

@@ -32,7 +32,7 @@ from mlmon.wire import (
 log = logging.getLogger("mlmon.features")
 
 SINGLES_IN_FLIGHT = 500  # single-record messages per publish call when running flat out
-BATCHES_IN_FLIGHT = 8
+BATCHES_PER_CALL = 8
 # Paced, a call carries what fell due since the last one (a batch's linger's worth, or one
 # single-record message): this many calls ride out a broker stall of ~5 s batched or ~1 s
 # with single-record messages at 1,000 records/s before the producer waits.
@@ -48,7 +48,7 @@ async def run_features(
     next_id = IdGenerator()
     order = RowOrder(len(data.target), settings.order, settings.seed)
     # Flat out, a few batches go out per round trip, so confirms overlap.
-    chunk = batch_size * BATCHES_IN_FLIGHT if settings.batched else SINGLES_IN_FLIGHT
+    chunk = batch_size * BATCHES_PER_CALL if settings.batched else SINGLES_IN_FLIGHT
     log.info("streaming %r as run %s at %s records/s", data, next_id.run, settings.rate or "max")
     linger = settings.batch_linger_ms / 1000
     loop = asyncio.get_running_loop()
@@ -115,7 +115,7 @@ def records_per_message(settings: Settings, columns: int) -> int:
         raise ConfigError(msg)
     if records < settings.batch_size:
         log.warning(
-            "batches of %d records, not MLMON_BATCH_SIZE=%d: %d records of %d features would "
+            "batches of %d records, not MLMON_BATCH_SIZE=%d: %d records of %d features could "
             "exceed MLMON_MAX_MESSAGE_BYTES=%d",
             records, settings.batch_size, settings.batch_size, columns, limit,
         )  # fmt: skip

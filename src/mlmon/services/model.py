@@ -53,10 +53,11 @@ DRIFT_EVERY = 5.0
 # Batches whose predictions may await their confirms while the next batch is predicted. Two:
 # the next batch's publish need not wait for the one before it (so a slow broker fsync takes
 # both in one go), yet the loop soon stops taking what is ready. With a prefetch's worth in
-# flight it took every delivery at once, one or two singles a batch: a publish call, its
-# confirms and an ack for each. Flat out with single-record messages the model then used
-# 17-19 CPU-s per 100,000 records instead of 12-16, and the broker 20-25 instead of 16-21
-# (bench_pipeline --scenario single, alternating runs on one VM).
+# flight it took each delivery as soon as it came, one or two singles a batch: a publish
+# call, its confirms and an ack for each. Flat out with single-record messages, in
+# alternating runs (bench_pipeline --scenario single, CPU-s inside the measured span per
+# 100,000 records): model 18.8 and 19.0 before, 15.9 and 14.8 after; broker 24.7 and 23.4
+# before, 20.9 and 19.2 after.
 BATCHES_IN_FLIGHT = 2
 
 
