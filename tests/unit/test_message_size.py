@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,26 +76,21 @@ def test_mlmon_ids_stay_within_the_bounds_assumption() -> None:
     assert len(generator()) <= MAX_ID_CHARS
 
 
-def wide_dataset(path: Path, columns: int, rows: int = 50) -> Path:
-    names = [f"x{i}" for i in range(columns)]
+def wide_settings(tmp_path: Path, columns: int, **overrides: Any) -> Settings:
+    """Settings streaming a 50-row CSV of `columns` random features and a target y."""
+    path = tmp_path / "wide.csv"
     generator = np.random.default_rng(1)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*names, "y"])
-        writer.writerows(generator.normal(size=(rows, columns + 1)).tolist())
-    return path
+        writer.writerow([*(f"x{i}" for i in range(columns)), "y"])
+        writer.writerows(generator.normal(size=(50, columns + 1)).tolist())
+    return Settings(logs_dir=tmp_path, dataset=path, target="y", **overrides)
 
 
 async def test_features_split_a_wide_datasets_batches_within_the_limit(tmp_path: Path) -> None:
     """2,000 records of 120 features take ~2 MB: over the default 1 MB limit, every batch
     would have been dead-lettered by the model."""
-    settings = Settings(
-        logs_dir=tmp_path,
-        dataset=wide_dataset(tmp_path / "wide.csv", columns=120),
-        target="y",
-        count=5000,
-        rate=0,
-    )
+    settings = wide_settings(tmp_path, columns=120, count=5000, rate=0)
     bus = MemoryBus()
     sent = await asyncio.wait_for(
         run_features(settings, bus, ServiceStats("features"), asyncio.Event()), 30
@@ -118,13 +114,8 @@ async def test_features_split_a_wide_datasets_batches_within_the_limit(tmp_path:
 async def test_a_limit_too_small_for_one_record_fails_at_start_naming_the_setting(
     tmp_path: Path, form: str
 ) -> None:
-    settings = Settings(
-        logs_dir=tmp_path,
-        dataset=wide_dataset(tmp_path / "wide.csv", columns=200),
-        target="y",
-        count=10,
-        max_message_bytes=1000,
-        wire_format=form,
+    settings = wide_settings(
+        tmp_path, columns=200, count=10, max_message_bytes=1000, wire_format=form
     )
     bus = MemoryBus()
     with pytest.raises(ConfigError, match="MLMON_MAX_MESSAGE_BYTES=1000"):
