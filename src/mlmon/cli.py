@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from mlmon import __version__
-from mlmon.errors import MlmonError
+from mlmon.errors import EXIT_BAD_INPUT, EXIT_BROKER, BrokerError, MlmonError
 from mlmon.logging_setup import configure_logging
 from mlmon.settings import Settings, explain, load_settings
 
@@ -48,7 +48,7 @@ def _settings(**flags: Any) -> Settings:
 
 def _fail(error: BaseException) -> NoReturn:
     typer.secho(f"mlmon: {error}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(EXIT_BROKER if isinstance(error, BrokerError) else EXIT_BAD_INPUT)
 
 
 def _run(coroutine: Any) -> Any:

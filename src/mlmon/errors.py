@@ -12,6 +12,12 @@ MlmonError
 
 from __future__ import annotations
 
+# How a command that fails on one of these exits. A supervisor restarts a service that exited
+# EXIT_BROKER (the broker may come back) but not one that exited EXIT_BAD_INPUT (a setting, a
+# dataset or a model file that is wrong stays wrong).
+EXIT_BAD_INPUT = 2
+EXIT_BROKER = 3
+
 
 class MlmonError(Exception):
     """Base of every mlmon error."""

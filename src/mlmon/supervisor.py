@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlmon.errors import MlmonError
+from mlmon.errors import EXIT_BAD_INPUT, MlmonError
 from mlmon.model_slots import ModelSlot
 from mlmon.progress import Progress, Snapshot, status_files
 from mlmon.services.dashboard import listening_socket
@@ -125,6 +125,12 @@ class Supervisor:
                 return
             if code == 0 and not child.restart_on_success:
                 child.finished = True
+                return
+            if code == EXIT_BAD_INPUT:  # a wrong setting or file: restarts would fail alike
+                self._failure = MlmonError(
+                    f"{child.service} stopped on an error a restart cannot fix; its log ends:\n"
+                    f"{_tail(child.log_path)}"
+                )
                 return
             now = time.monotonic()
             child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW] + [now]

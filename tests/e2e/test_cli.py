@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlmon.errors import EXIT_BROKER
 from tests.conftest import SEED_MODEL
 from tests.e2e.cli import mlmon
 
@@ -58,11 +59,12 @@ def test_a_single_service_without_broker_says_what_to_do() -> None:
 
 
 def test_unreachable_broker_is_named(tmp_path: Path) -> None:
-    """A broker nobody listens on is named (password hidden) after a bounded wait."""
+    """A broker nobody listens on is named (password hidden) after a bounded wait, with the
+    exit code a supervisor restarts on (a wrong setting exits 2, which it does not)."""
     result = mlmon(
         "features", "--broker", "amqp://guest:secret@127.0.0.1:1/", "--count", "1", timeout=90
     )
-    assert result.returncode == 2
+    assert result.returncode == EXIT_BROKER == 3
     assert "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/" in result.stderr
     assert "secret" not in result.stderr
 

@@ -81,3 +81,25 @@ def test_broker_up_runs_each_service_as_a_process(
     check_outputs(logs, 2000)
     for service in ("features", "model-1", "metric", "plot"):
         assert (logs / "services" / f"{service}.log").exists()
+
+
+def test_broker_up_stops_at_once_when_a_service_fails_on_a_wrong_setting(
+    broker_url: str, tmp_path: Path, queue_names: dict[str, str]
+) -> None:
+    """A service that exits on a wrong setting is not restarted (it would fail the same way
+    five more times, ~25 s of back-off, before `up` gave up): `up` stops and shows its log."""
+    logs = tmp_path / "logs"
+    env = {f"MLMON_{key.upper()}": value for key, value in queue_names.items()}
+    env["MLMON_MAX_MESSAGE_BYTES"] = "100"  # below one diabetes record: features refuses it
+    try:
+        result = mlmon(
+            "up", "--broker", broker_url, "--count", "10", "--rate", "0", "--logs", str(logs),
+            env=env,
+        )  # fmt: skip
+    finally:
+        delete_queues(broker_url, queue_names.values())
+    assert result.returncode == 2, result.stderr + result.stdout
+    assert "features stopped on an error a restart cannot fix" in result.stderr
+    assert "MLMON_MAX_MESSAGE_BYTES=100" in result.stderr
+    features_log = (logs / "services" / "features.log").read_text()
+    assert features_log.count("MLMON_MAX_MESSAGE_BYTES=100") == 1  # started once, not six times
