@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 import numpy as np
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mlmon.append_log import format_rows
@@ -75,6 +75,9 @@ steps = st.lists(
 
 
 @given(steps)
+@example(
+    [("one", ("0", 0.0, 0.0, "", "", None, 0.0)), ("one", ("0", 0.0, 0.0, "", "", None, -0.0))]
+)
 def test_batches_and_single_pairs_write_exactly_what_the_generic_formatter_writes(
     ops: list[tuple[str, Any]],
 ) -> None:

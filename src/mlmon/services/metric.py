@@ -132,6 +132,8 @@ def metric_lines(joined: Joined, classification: bool = False) -> str:
 def _repeated_cells(values: Sequence[float | None]) -> list[str]:
     """Cells of a column whose values repeat (a batch shares its times), None as empty."""
     text = {value: "" if value is None else repr(value) for value in set(values)}
+    if 0.0 in text:  # 0.0 and -0.0 are one key but two texts (times are never zero anyway)
+        return ["" if value is None else repr(value) for value in values]
     try:
         return list(map(text.__getitem__, values))
     except KeyError:  # a NaN is not equal to itself, so no dict finds it
