@@ -15,8 +15,8 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import msgspec
 import numpy as np
+import orjson
 
 log = logging.getLogger("mlmon.log")
 
@@ -32,23 +32,22 @@ def format_rows(rows: Iterable[Sequence[Cell]]) -> str:
     return "".join(",".join(map(_cell, row)) + "\n" for row in rows)
 
 
-_FLOATS = msgspec.json.Encoder()
-
-
-def float_cells(values: Sequence[float], array: np.ndarray | None = None) -> list[str]:
-    """`repr` of every value (the shortest text that reads back exactly), ~7x faster: msgspec
-    writes the same digits in one C pass. Only its exponent notation differs (1e-7 for 1e-07,
-    0.000025 for 2.5e-05, 1e16 for 1e+16), so magnitudes below 1e-4 or from 1e16 up, and
-    non-finite values, are redone with repr. `array`: the same values as float64, if the
-    caller has them."""
-    if not values:
+def float_rows(columns: Sequence[np.ndarray]) -> list[str]:
+    """Per row, the `repr` of each column's value (the shortest text that reads back exactly),
+    comma-separated: for 1D float64 arrays of one length. ~3x faster than repr cell by cell
+    joined per row: orjson writes the whole grid in one C pass, straight from numpy, and one
+    split cuts it into rows. Only its exponent notation differs from repr (1e-7 for 1e-07,
+    0.000025 for 2.5e-05, 1e16 for 1e+16; null for NaN and Infinity), so rows with a magnitude
+    below 1e-4 or from 1e16 up, or a non-finite value, are redone with repr."""
+    if not columns or not len(columns[0]):
         return []
-    cells = _FLOATS.encode(values)[1:-1].decode().split(",")
-    magnitude = np.abs(np.asarray(values, dtype=np.float64) if array is None else array)
+    grid = np.column_stack(columns).astype(np.float64, copy=False)
+    text = orjson.dumps(grid, option=orjson.OPT_SERIALIZE_NUMPY)  # [[a,b],[c,d]]
+    cells = text[2:-2].decode().split("],[")
+    magnitude = np.abs(grid)
     odd = ((magnitude < 1e-4) & (magnitude != 0)) | ~(magnitude < 1e16)  # NaN is not < 1e16
-    if odd.any():
-        for index in np.flatnonzero(odd).tolist():
-            cells[index] = repr(values[index])
+    for index in np.flatnonzero(odd.any(axis=1)).tolist():
+        cells[index] = ",".join(map(repr, grid[index].tolist()))
     return cells
 
 

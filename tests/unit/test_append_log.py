@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlmon.append_log import AppendLog, float_cells, format_rows
+from mlmon.append_log import AppendLog, float_rows, format_rows
 
 
 def read(path: Path) -> list[list[str]]:
@@ -70,12 +71,20 @@ def test_foreign_log_is_appended_to(tmp_path: Path) -> None:
     assert read(path) == [["id", "v"], ["old", "1.0"], ["new", "2.0"]]
 
 
-@given(st.lists(st.floats() | st.integers(-(10**6), 10**6).map(float), max_size=50))
-def test_float_cells_are_exactly_repr(values: list[float]) -> None:
+@given(
+    st.lists(st.tuples(*[st.floats() | st.integers(-(10**6), 10**6).map(float)] * 3), max_size=50)
+)
+def test_float_rows_are_exactly_repr(rows: list[tuple[float, float, float]]) -> None:
     """The fast float formatting writes what repr writes, whatever the magnitude."""
-    assert float_cells(values) == [repr(value) for value in values]
+    columns = [np.array(column, dtype=np.float64) for column in zip(*rows, strict=True)]
+    assert float_rows(columns) == [",".join(map(repr, row)) for row in rows]
 
 
-def test_float_cells_at_the_notation_boundaries() -> None:
+def test_float_rows_at_the_notation_boundaries() -> None:
     edges = [1e-4, 9.999999999999999e-05, 1e-5, 1e16, 9999999999999998.0, -1e16, -0.0, 5e-324]
-    assert float_cells(edges) == [repr(value) for value in edges]
+    edges += [float("nan"), float("inf"), -float("inf"), 1e-7, 2.5e-5, 1e300, 0.1, 156.0]
+    assert float_rows([np.array(edges)]) == [repr(value) for value in edges]
+    reversed_ = np.array(edges[::-1])
+    assert float_rows([np.array(edges), reversed_]) == [
+        f"{a!r},{b!r}" for a, b in zip(edges, edges[::-1], strict=True)
+    ]

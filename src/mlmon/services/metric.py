@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mlmon.alerting import Alerting
-from mlmon.append_log import AppendLog, float_cells, format_rows, needs_quotes
+from mlmon.append_log import AppendLog, float_rows, format_rows, needs_quotes
 from mlmon.batch_join import BatchHalf, BatchJoin, batch_keys, digest
 from mlmon.bus import CONSUMER_LINGER, Bus, Delivery
 from mlmon.errors import DecodeError
@@ -76,9 +76,9 @@ HELD_SHARE_OF_PREFETCH = 0.75
 
 
 def metric_lines(joined: Joined, classification: bool = False) -> str:
-    """CSV lines for joined records, column by column: each column's cells are formatted in
-    one C-level pass, a value repeated down a column (the batch's send and join times, the
-    model) once, and a whole batch's shared cells once as the tail of every one of its lines.
+    """CSV lines for joined records: the three number columns formatted in one C-level pass
+    (`float_rows`), a value repeated down a column (the batch's send and join times, the
+    model) once, and a whole batch's shared cells once, as the separator of its lines.
     The generic formatter takes over when an id or a model name needs quoting. For
     classification the error column holds 0/1 (wrong label) instead of |y_true - y_pred|."""
     if not joined:
@@ -102,19 +102,15 @@ def metric_lines(joined: Joined, classification: bool = False) -> str:
             joined.joined_at,
         )
         return format_rows(list(zip(*columns, strict=True)))
-    cells = [
-        joined.keys,
-        float_cells(joined.y_true, y_true),
-        float_cells(joined.y_pred, y_pred),
-        float_cells(errors.tolist(), errors),
-    ]
+    numbers = float_rows((y_true, y_pred, errors))  # "y_true,y_pred,absolute_error" per row
     pieces, done = [], 0
     for start, end in [*joined.uniform, (len(joined), len(joined))]:
         if done < start:  # rows joined one by one: every column cell by cell
             part = slice(done, start)
             rest = (joined.models, joined.versions)
             times = (_repeated_cells(joined.sent_at[part]), _repeated_cells(joined.joined_at[part]))
-            rows = zip(*(column[part] for column in (*cells, *rest)), *times, strict=True)
+            cells = (joined.keys[part], numbers[part], *(column[part] for column in rest))
+            rows = zip(*cells, *times, strict=True)
             pieces.append("\n".join(map(",".join, rows)) + "\n")
         if start < end:  # one batch: the same model, version, send and join time on each line
             sent = joined.sent_at[start]
@@ -123,8 +119,10 @@ def metric_lines(joined: Joined, classification: bool = False) -> str:
                 f"{'' if sent is None else repr(sent)},{joined.joined_at[start]!r}\n"
             )
             part = slice(start, end)
-            body = "\n".join(map(",".join, zip(*(column[part] for column in cells), strict=True)))
-            pieces.append(body.replace("\n", tail) + tail)
+            pieces.append(
+                tail.join(map(",".join, zip(joined.keys[part], numbers[part], strict=True)))
+            )
+            pieces.append(tail)
         done = end
     return "".join(pieces)
 
