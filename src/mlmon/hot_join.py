@@ -24,9 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from mlmon.join_store import Changes, Facts, JoinStore, PredictionFact, TruthFact
 from mlmon.wire import Floats
+
+FloatArray = npt.NDArray[np.float64]
 
 T = TypeVar("T")
 
@@ -35,25 +38,67 @@ PREDICTION = "y_pred"
 
 
 @dataclass(slots=True)
-class Joined:
-    """Joined records, column-wise: the rows of metric_log.csv, in order."""
+class JoinedRows:
+    """Rows joined together, column-wise: one batch (`model` and `version` set: every row's),
+    or pairs joined one by one (`model` None: see `models` and `versions`)."""
 
-    keys: list[str] = field(default_factory=list)
-    y_true: list[float] = field(default_factory=list)
-    y_pred: list[float] = field(default_factory=list)
-    models: list[str] = field(default_factory=list)
-    versions: list[str] = field(default_factory=list)
-    sent_at: list[float | None] = field(default_factory=list)
-    joined_at: list[float] = field(default_factory=list)
-    # Seconds from the prediction's arrival to its true value's; negative when the label came
-    # first.
-    label_delay: list[float] = field(default_factory=list)
-    # (start, end) of row runs added by `extend` that share model, version, send and join
-    # time, in order: metric_lines writes those cells once per run.
-    uniform: list[tuple[int, int]] = field(default_factory=list)
+    keys: list[str]
+    y_true: FloatArray
+    y_pred: FloatArray
+    sent_at: FloatArray  # NaN where unknown
+    joined_at: FloatArray
+    label_delay: FloatArray  # from the prediction's arrival to its true value's; < 0: label first
+    models: list[str]
+    versions: list[str]
+    model: str | None = None
+    version: str | None = None
+    # Whether every row was sent at once, as mlmon's features stamps a batch: at `sent_once`
+    # (None: unknown). Pairs joined one by one never say so.
+    sent_together: bool = False
+    sent_once: float | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
+
+
+class _Pairs:
+    """Pairs joined one by one, gathered in lists until Joined reads them as JoinedRows."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.y_true: list[float] = []
+        self.y_pred: list[float] = []
+        self.sent_at: list[float] = []
+        self.joined_at: list[float] = []
+        self.label_delay: list[float] = []
+        self.models: list[str] = []
+        self.versions: list[str] = []
+
+    def rows(self) -> JoinedRows:
+        columns = (self.y_true, self.y_pred, self.sent_at, self.joined_at, self.label_delay)
+        y_true, y_pred, sent_at, joined_at, label_delay = (
+            np.array(column, dtype=np.float64) for column in columns
+        )
+        return JoinedRows(
+            self.keys, y_true, y_pred, sent_at, joined_at, label_delay, self.models,
+            self.versions,
+        )  # fmt: skip
+
+
+class Joined:
+    """Joined records in the order they joined: the rows of metric_log.csv. Kept as numpy
+    columns per batch (`rows()`), which the CSV lines, the quality windows and the histograms
+    take without a detour through Python lists."""
+
+    __slots__ = ("_count", "_pairs", "_rows")
+
+    def __init__(self) -> None:
+        self._rows: list[JoinedRows] = []
+        self._pairs: _Pairs | None = None
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
 
     def append(
         self,
@@ -65,14 +110,19 @@ class Joined:
         """One pair from a truth (value, sent_at, arrived_at) and a prediction (model,
         version, value, sent_at, arrived_at)."""
         model, version, value, sent_at, arrived_at = prediction
-        self.keys.append(key)
-        self.y_true.append(truth[0])
-        self.y_pred.append(value)
-        self.models.append(model)
-        self.versions.append(version)
-        self.sent_at.append(truth[1] if truth[1] is not None else sent_at)
-        self.joined_at.append(joined_at)
-        self.label_delay.append(truth[2] - arrived_at)
+        pairs = self._pairs
+        if pairs is None:
+            pairs = self._pairs = _Pairs()
+        sent = truth[1] if truth[1] is not None else sent_at
+        pairs.keys.append(key)
+        pairs.y_true.append(truth[0])
+        pairs.y_pred.append(value)
+        pairs.sent_at.append(math.nan if sent is None else sent)
+        pairs.joined_at.append(joined_at)
+        pairs.label_delay.append(truth[2] - arrived_at)
+        pairs.models.append(model)
+        pairs.versions.append(version)
+        self._count += 1
 
     def extend(
         self,
@@ -86,23 +136,100 @@ class Joined:
         label_delay: float,
     ) -> None:
         """Many pairs of one model joined at once; `sent_at` NaN where unknown."""
-        n, start = len(keys), len(self.keys)
-        self.keys += keys
-        self.y_true += y_true.tolist()
-        self.y_pred += y_pred.tolist()
-        self.models += [model] * n
-        self.versions += [version] * n
-        stamps = sent_at.tolist()
-        if bool(np.isnan(sent_at).any()):
-            stamps = [None if math.isnan(s) else s for s in stamps]
-        if n and stamps.count(stamps[0]) == n:  # as mlmon's features stamps a batch
-            self.uniform.append((start, start + n))
-        self.sent_at += stamps
-        self.joined_at += [joined_at] * n
-        self.label_delay += [label_delay] * n
+        n = len(keys)
+        if not n:
+            return
+        self._seal()
+        first = float(sent_at[0])
+        if math.isnan(first):
+            together, once = bool(np.isnan(sent_at).all()), None
+        else:  # 0.0 and -0.0 are equal but read differently: those rows go cell by cell
+            together, once = first != 0.0 and bool((sent_at == first).all()), first
+        self._rows.append(
+            JoinedRows(
+                keys,
+                np.asarray(y_true, dtype=np.float64),
+                np.asarray(y_pred, dtype=np.float64),
+                np.asarray(sent_at, dtype=np.float64),
+                np.full(n, joined_at),
+                np.full(n, label_delay),
+                [model] * n,
+                [version] * n,
+                model,
+                version,
+                together,
+                once,
+            )
+        )
+        self._count += n
+
+    def rows(self) -> list[JoinedRows]:
+        """Every row, in the order joined, as column-wise parts."""
+        self._seal()
+        return self._rows
+
+    def column(self, name: str) -> FloatArray:
+        """One float column of every row (y_true, y_pred, sent_at, joined_at, label_delay)."""
+        parts = [getattr(rows, name) for rows in self.rows()]
+        if len(parts) == 1:
+            return parts[0]  # type: ignore[no-any-return]
+        return np.concatenate(parts) if parts else np.empty(0)
+
+    def one_model(self) -> tuple[str, str] | None:
+        """The (model, version) of every row if they share one, else None."""
+        labels = {
+            (rows.model, rows.version) if rows.model is not None else None for rows in self.rows()
+        }
+        if len(labels) == 1 and None not in labels:
+            return labels.pop()  # type: ignore[return-value]
+        pairs = {
+            label for rows in self.rows() for label in zip(rows.models, rows.versions, strict=True)
+        }
+        return pairs.pop() if len(pairs) == 1 else None
+
+    # Whole columns as lists, for tests and rare paths.
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for rows in self.rows() for key in rows.keys]
+
+    @property
+    def models(self) -> list[str]:
+        return [model for rows in self.rows() for model in rows.models]
+
+    @property
+    def versions(self) -> list[str]:
+        return [version for rows in self.rows() for version in rows.versions]
+
+    @property
+    def y_true(self) -> list[float]:
+        return self.column("y_true").tolist()  # type: ignore[no-any-return]
+
+    @property
+    def y_pred(self) -> list[float]:
+        return self.column("y_pred").tolist()  # type: ignore[no-any-return]
+
+    @property
+    def sent_at(self) -> list[float | None]:
+        """None where unknown."""
+        return [None if math.isnan(s) else s for s in self.column("sent_at").tolist()]
+
+    @property
+    def joined_at(self) -> list[float]:
+        return self.column("joined_at").tolist()  # type: ignore[no-any-return]
+
+    @property
+    def label_delay(self) -> list[float]:
+        return self.column("label_delay").tolist()  # type: ignore[no-any-return]
 
     def absolute_errors(self) -> list[float]:
         return [abs(t - p) for t, p in zip(self.y_true, self.y_pred, strict=True)]
+
+    def _seal(self) -> None:
+        """Pairs gathered one by one become a part of their own, keeping the order."""
+        if self._pairs is not None:
+            self._rows.append(self._pairs.rows())
+            self._pairs = None
 
 
 @dataclass(slots=True, eq=False)

@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from mlmon.dataset import Matrix, load_dataset
 from mlmon.drift import DriftMonitor, DriftReport, Reference
 from mlmon.errors import DatasetError
-from mlmon.hot_join import Joined
+from mlmon.hot_join import FloatArray, Joined
 from mlmon.models import Predictor
 from mlmon.quality import QualityTracker, RegressionFigures
 from mlmon.settings import Settings
@@ -55,21 +55,20 @@ class LiveQuality(Collector):
         )
         self._lock = threading.Lock()
         self._warned_unusable = False
-        self._y_true: list[float] = []
-        self._y_pred: list[float] = []
-        self._at: list[float] = []
-        self._models: list[str] = []
+        # Rows not yet folded: per part, its (model or per-row models, y_true, y_pred, at).
+        self._waiting: list[tuple[str | list[str], FloatArray, FloatArray, FloatArray]] = []
+        self._waiting_rows = 0
 
     def add(self, joined: Joined) -> None:
-        """Take joined records. They wait in lists until FOLD_ROWS of them are here or someone
-        reads the windows: the tracker's numpy work costs ~0.15 ms a call whatever the size,
-        and at 1,000 records/s the metric joins ~300 small batches a second."""
+        """Take joined records. They wait until FOLD_ROWS of them are here or someone reads
+        the windows: the tracker's numpy work costs ~0.15 ms a call whatever the size, and at
+        1,000 records/s the metric joins ~300 small batches a second."""
         with self._lock:
-            self._y_true += joined.y_true
-            self._y_pred += joined.y_pred
-            self._at += joined.joined_at
-            self._models += joined.models
-            if len(self._at) >= FOLD_ROWS:
+            for rows in joined.rows():
+                models = rows.model if rows.model is not None else rows.models
+                self._waiting.append((models, rows.y_true, rows.y_pred, rows.joined_at))
+                self._waiting_rows += len(rows)
+            if self._waiting_rows >= FOLD_ROWS:
                 self._fold()
 
     def snapshot(self, now: float) -> dict[str, dict[str, Any]]:
@@ -79,13 +78,12 @@ class LiveQuality(Collector):
 
     def _fold(self) -> None:
         """The waiting records into the tracker, one numpy batch per model (usually one)."""
-        if not self._at:
+        if not self._waiting:
             return
-        y_true = np.array(self._y_true, dtype=np.float64)
-        y_pred = np.array(self._y_pred, dtype=np.float64)
-        at = np.array(self._at, dtype=np.float64)
-        models = self._models
-        self._y_true, self._y_pred, self._at, self._models = [], [], [], []
+        waiting, self._waiting, self._waiting_rows = self._waiting, [], 0
+        y_true = np.concatenate([part[1] for part in waiting])
+        y_pred = np.concatenate([part[2] for part in waiting])
+        at = np.concatenate([part[3] for part in waiting])
         with np.errstate(over="ignore", invalid="ignore"):
             usable = np.isfinite(y_pred - y_true)  # finite values whose error is finite too
         every_row = bool(usable.all())
@@ -99,9 +97,13 @@ class LiveQuality(Collector):
                 float(y_true[~usable][0]),
                 float(y_pred[~usable][0]),
             )
-        if every_row and models.count(models[0]) == len(models):
-            self.tracker.add_many(models[0], y_true, y_pred, at)
+        first = waiting[0][0]
+        if every_row and isinstance(first, str) and all(part[0] == first for part in waiting):
+            self.tracker.add_many(first, y_true, y_pred, at)
             return
+        models: list[str] = []
+        for part in waiting:
+            models += [part[0]] * len(part[1]) if isinstance(part[0], str) else part[0]
         by_model: dict[str, list[int]] = defaultdict(list)
         for index, model in enumerate(models):
             if usable[index]:

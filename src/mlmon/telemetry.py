@@ -217,13 +217,12 @@ class Telemetry:
         the half that completed them arrived: the wait for the lock and the fsyncs count."""
         if not joined:
             return
-        y_true = np.asarray(joined.y_true, dtype=np.float64)
+        y_true = joined.column("y_true")
         with np.errstate(over="ignore"):  # inf, as Python's abs(t - p) gives
-            errors = np.abs(y_true - np.asarray(joined.y_pred, dtype=np.float64))
+            errors = np.abs(y_true - joined.column("y_pred"))
         # A label that came before its prediction waited for nothing: it counts as 0.
-        delays = np.maximum(np.asarray(joined.label_delay, dtype=np.float64), 0.0)
-        sent_at = np.array(joined.sent_at, dtype=np.float64)  # None (unknown) becomes NaN
-        latency = np.maximum(written_at - sent_at, 0.0)
+        delays = np.maximum(joined.column("label_delay"), 0.0)
+        latency = np.maximum(written_at - joined.column("sent_at"), 0.0)  # NaN: unknown
         for labels, rows in _rows_by_model(joined).items():
             self.absolute_error.observe_many(labels, errors[rows])
             self.label_delay.observe_many(labels, delays[rows])
@@ -242,10 +241,10 @@ class Telemetry:
 
 def _rows_by_model(joined: Joined) -> dict[tuple[str, str], slice | np.ndarray]:
     """The rows of each (model, version): usually one model, so every row."""
-    models, versions = joined.models, joined.versions
-    if models.count(models[0]) == len(models) and versions.count(versions[0]) == len(versions):
-        return {(models[0], versions[0]): slice(None)}
+    one = joined.one_model()
+    if one is not None:
+        return {one: slice(None)}
     rows: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for row, labels in enumerate(zip(models, versions, strict=True)):
+    for row, labels in enumerate(zip(joined.models, joined.versions, strict=True)):
         rows[labels].append(row)
     return {labels: np.array(positions) for labels, positions in rows.items()}

@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -32,7 +32,7 @@ from mlmon.append_log import AppendLog, float_rows, format_rows, needs_quotes
 from mlmon.batch_join import BatchHalf, BatchJoin, batch_keys, digest
 from mlmon.bus import CONSUMER_LINGER, Bus, Delivery
 from mlmon.errors import DecodeError
-from mlmon.hot_join import Held, HotJoin, Joined, Outcome
+from mlmon.hot_join import FloatArray, Held, HotJoin, Joined, Outcome
 from mlmon.join_store import JoinStore, Orphan
 from mlmon.log_layout import METRIC_COLUMNS, METRIC_LOG, ORPHAN_COLUMNS, ORPHAN_LOG
 from mlmon.monitors import LiveQuality
@@ -77,24 +77,30 @@ HELD_SHARE_OF_PREFETCH = 0.75
 
 def metric_lines(joined: Joined, classification: bool = False) -> str:
     """CSV lines for joined records: the three number columns formatted in one C-level pass
-    (`float_rows`), a value repeated down a column (the batch's send and join times, the
-    model) once, and a whole batch's shared cells once, as the separator of its lines.
-    The generic formatter takes over when an id or a model name needs quoting. For
-    classification the error column holds 0/1 (wrong label) instead of |y_true - y_pred|."""
+    (`float_rows`), and a whole batch's shared cells (model, version, send and join time)
+    once, as the separator of its lines. The generic formatter takes over when an id or a
+    model name needs quoting. For classification the error column holds 0/1 (wrong label)
+    instead of |y_true - y_pred|."""
     if not joined:
         return ""
-    y_true = np.asarray(joined.y_true, dtype=np.float64)
-    y_pred = np.asarray(joined.y_pred, dtype=np.float64)
+    parts = joined.rows()
+    y_true, y_pred = joined.column("y_true"), joined.column("y_pred")
     with np.errstate(over="ignore", invalid="ignore"):  # inf, as Python's abs(t - p) gives
         errors = (y_true != y_pred if classification else np.abs(y_true - y_pred)).astype(
             np.float64
         )
-    names = {*joined.models, *joined.versions}
-    if any(needs_quotes(text) for text in names) or needs_quotes("".join(joined.keys)):
+    names: set[str] = set()
+    for rows in parts:
+        if rows.model is not None and rows.version is not None:
+            names.update((rows.model, rows.version))
+        else:
+            names.update((*rows.models, *rows.versions))
+    keys_text = "".join("".join(rows.keys) for rows in parts)
+    if any(needs_quotes(text) for text in names) or needs_quotes(keys_text):
         columns = (
             joined.keys,
-            joined.y_true,
-            joined.y_pred,
+            y_true.tolist(),
+            y_pred.tolist(),
             errors.tolist(),
             joined.models,
             joined.versions,
@@ -104,38 +110,32 @@ def metric_lines(joined: Joined, classification: bool = False) -> str:
         return format_rows(list(zip(*columns, strict=True)))
     numbers = float_rows((y_true, y_pred, errors))  # "y_true,y_pred,absolute_error" per row
     pieces, done = [], 0
-    for start, end in [*joined.uniform, (len(joined), len(joined))]:
-        if done < start:  # rows joined one by one: every column cell by cell
-            part = slice(done, start)
-            rest = (joined.models, joined.versions)
-            times = (_repeated_cells(joined.sent_at[part]), _repeated_cells(joined.joined_at[part]))
-            cells = (joined.keys[part], numbers[part], *(column[part] for column in rest))
-            rows = zip(*cells, *times, strict=True)
-            pieces.append("\n".join(map(",".join, rows)) + "\n")
-        if start < end:  # one batch: the same model, version, send and join time on each line
-            sent = joined.sent_at[start]
-            tail = (
-                f",{joined.models[start]},{joined.versions[start]},"
-                f"{'' if sent is None else repr(sent)},{joined.joined_at[start]!r}\n"
-            )
-            part = slice(start, end)
-            pieces.append(
-                tail.join(map(",".join, zip(joined.keys[part], numbers[part], strict=True)))
-            )
+    for rows in parts:
+        mine = numbers[done : done + len(rows)]
+        done += len(rows)
+        if rows.model is not None and rows.sent_together:  # a batch of one send
+            sent = "" if rows.sent_once is None else repr(rows.sent_once)
+            tail = f",{rows.model},{rows.version},{sent},{float(rows.joined_at[0])!r}\n"
+            pieces.append(tail.join(map(",".join, zip(rows.keys, mine, strict=True))))
             pieces.append(tail)
-        done = end
+            continue
+        times = (_time_cells(rows.sent_at), _time_cells(rows.joined_at))
+        lines = zip(rows.keys, mine, rows.models, rows.versions, *times, strict=True)
+        pieces.append("\n".join(map(",".join, lines)) + "\n")
     return "".join(pieces)
 
 
-def _repeated_cells(values: Sequence[float | None]) -> list[str]:
-    """Cells of a column whose values repeat (a batch shares its times), None as empty."""
-    text = {value: "" if value is None else repr(value) for value in set(values)}
+def _time_cells(values: FloatArray) -> list[str]:
+    """Cells of a time column, NaN (unknown) as empty: rows joined together share their
+    times, so each distinct value is formatted once."""
+    column: list[float] = values.tolist()
+    text = {value: "" if math.isnan(value) else repr(value) for value in set(column)}
     if 0.0 in text:  # 0.0 and -0.0 are one key but two texts (times are never zero anyway)
-        return ["" if value is None else repr(value) for value in values]
+        return ["" if math.isnan(value) else repr(value) for value in column]
     try:
-        return list(map(text.__getitem__, values))
+        return list(map(text.__getitem__, column))
     except KeyError:  # a NaN is not equal to itself, so no dict finds it
-        return ["" if value is None else repr(value) for value in values]
+        return ["" if math.isnan(value) else repr(value) for value in column]
 
 
 async def _in_thread(executor: Executor, function: Callable[..., T], *args: Any) -> T:
