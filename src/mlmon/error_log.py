@@ -4,6 +4,10 @@ The reader keeps a byte offset at the end of the last complete line it consumed,
 with nothing new costs one `stat`, and a row the writer has only half written is left for the
 next poll. If the file is replaced, cut back (the metric service truncates uncommitted rows
 after a crash) or removed, the reader notices and starts again from the top.
+
+The reader keeps no rows: it hands each block of parsed rows (at most READ_BYTES of the file)
+to a `RowSink`, and tells it to start over when the file does, so the memory of a process
+that follows the log is whatever its sink keeps (`LogSummary`: a bounded amount), not the log.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import io
 import logging
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -33,13 +37,41 @@ FULL_LAYOUT = METRIC_COLUMNS
 
 READ_BYTES = 4 << 20  # parse in blocks so temporary lists stay small
 TAIL_BYTES = 64  # bytes before the offset compared on each read, to notice a rewritten file
-INITIAL_CAPACITY = 1024
 MAX_FIELD_BYTES = 256  # longer fields are left to the csv module
 NEWLINE, RETURN, COMMA = ord("\n"), ord("\r"), ord(",")
 
 
 class _NeedsSlowPath(Exception):
     """The block holds quoting, blank, short or unparsable rows: parse it with `csv`."""
+
+
+@dataclass(frozen=True)
+class RowBlock:
+    """Rows of the log as parsed from one block of it, column by column (fresh arrays, which
+    the reader never writes to again, so a sink may keep them or slices of them)."""
+
+    errors: npt.NDArray[np.float64]
+    codes: npt.NDArray[np.int32]  # per row, the index of its model in `names`
+    names: tuple[str, ...]  # every model name read so far, in order of first appearance
+    extras: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+    def column(self, name: str) -> npt.NDArray[np.float64]:
+        """An extra column aligned with `errors`; all NaN when the reader was not asked for it."""
+        found = self.extras.get(name)
+        return np.full(len(self.errors), np.nan) if found is None else found
+
+
+class RowSink(Protocol):
+    """What the reader hands rows to."""
+
+    def add(self, block: RowBlock) -> None:
+        """Take the rows of one block, in log order."""
+
+    def reset(self) -> None:
+        """Forget every row taken: the log is being read again from its top."""
 
 
 class LineTail:
@@ -115,15 +147,17 @@ class LineTail:
 
 
 class ErrorLogReader:
-    """The absolute errors (and model names) of one metric log, read incrementally.
+    """The absolute errors (and model names) of one metric log, read incrementally and handed
+    to `sink` block by block; the reader itself keeps counts, not rows.
 
-    `extra` names more numeric columns to keep, aligned with the errors (NaN where a row has
-    none): the dashboard takes y_true, y_pred and joined_at.
+    `extra` names more numeric columns to parse, aligned with the errors (NaN where a row has
+    none): the dashboard and the plot take y_true, y_pred and joined_at.
     """
 
-    def __init__(self, path: Path, extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, path: Path, sink: RowSink, extra: tuple[str, ...] = ()) -> None:
         self.path = Path(path)
         self.resets = 0
+        self._sink = sink
         self._extra_names = extra
         self._lines = LineTail(self.path)
         self._clear()
@@ -140,10 +174,6 @@ class ErrorLogReader:
         self._error_col: int | None = None
         self._model_col: int | None = None
         self._extra_cols: dict[str, int | None] = dict.fromkeys(self._extra_names)
-        # Fresh buffers, never reused: views handed out before a reset keep their contents.
-        self._errors: npt.NDArray[np.float64] = np.empty(INITIAL_CAPACITY, np.float64)
-        self._codes: npt.NDArray[np.int32] = np.empty(INITIAL_CAPACITY, np.int32)
-        self._extras = {name: np.empty(INITIAL_CAPACITY, np.float64) for name in self._extra_names}
         self._count = 0
         self._sum = 0.0
         self._names: list[str] = []
@@ -154,6 +184,7 @@ class ErrorLogReader:
         log.info("%s %s: reading it again from the top", self.path, reason)
         self.resets += 1
         self._clear()
+        self._sink.reset()
 
     @property
     def count(self) -> int:
@@ -166,30 +197,9 @@ class ErrorLogReader:
         return self._sum / self._count if self._count else math.nan
 
     @property
-    def errors(self) -> npt.NDArray[np.float64]:
-        """All absolute errors read so far (a view; later polls never change it)."""
-        return self._errors[: self._count]
-
-    def column(self, name: str) -> npt.NDArray[np.float64]:
-        """One of the `extra` columns, aligned with `errors` (a view)."""
-        return self._extras[name][: self._count]
-
-    @property
-    def model_codes(self) -> npt.NDArray[np.int32]:
-        """Per row, the index of its model in `model_names` (a view)."""
-        return self._codes[: self._count]
-
-    @property
     def model_names(self) -> tuple[str, ...]:
         """Distinct model names in order of first appearance; "" when the log names none."""
         return tuple(self._names)
-
-    @property
-    def models(self) -> npt.NDArray[np.str_]:
-        """Per row, its model name, aligned with `errors` (built on each access)."""
-        if not self._names:
-            return np.full(self._count, "", dtype=np.str_)
-        return np.asarray(self._names, dtype=np.str_)[self.model_codes]
 
     def poll(self) -> int:
         """Read the complete rows appended since the last poll; return how many were taken."""
@@ -216,7 +226,10 @@ class ErrorLogReader:
             self.skipped += int(np.count_nonzero(~finite))
             values, codes = values[finite], codes[finite]
             extras = {name: column[finite] for name, column in extras.items()}
-        self._append(values, codes, extras)
+        if len(values):
+            self._count += len(values)
+            self._sum += float(values.sum())
+            self._sink.add(RowBlock(values, codes, tuple(self._names), extras))
         return len(values)
 
     def _read_header(self, line: bytes) -> None:
@@ -311,35 +324,8 @@ class ErrorLogReader:
             self._code_of_raw[raw] = code
         return code
 
-    def _append(
-        self,
-        values: npt.NDArray[np.float64],
-        codes: npt.NDArray[np.int32],
-        extras: dict[str, npt.NDArray[np.float64]],
-    ) -> None:
-        start, end = self._count, self._count + len(values)
-        if end > len(self._errors):
-            capacity = max(end, 2 * len(self._errors))
-            self._errors = _grown(self._errors, start, capacity)
-            self._codes = _grown(self._codes, start, capacity)
-            self._extras = {k: _grown(v, start, capacity) for k, v in self._extras.items()}
-        self._errors[start:end] = values
-        self._codes[start:end] = codes
-        for name, column in extras.items():
-            self._extras[name][start:end] = column
-        self._count = end
-        self._sum += float(values.sum())
-
 
 _Parsed = tuple[npt.NDArray[np.float64], npt.NDArray[np.int32], dict[str, npt.NDArray[np.float64]]]
-_Array = TypeVar("_Array", npt.NDArray[np.float64], npt.NDArray[np.int32])
-
-
-def _grown(array: _Array, used: int, capacity: int) -> _Array:
-    """A fresh, larger copy: views handed out earlier keep pointing at the old buffer."""
-    bigger = np.empty(capacity, array.dtype)
-    bigger[:used] = array[:used]
-    return bigger
 
 
 def _float_or_nan(row: list[str], col: int | None) -> float:

@@ -4,6 +4,10 @@ Drawn on a bare `matplotlib.figure.Figure` (no pyplot, so no global state and sa
 thread) and written atomically, so a reader never sees half a PNG. The density is a Gaussian
 KDE computed on a binned grid, so its cost does not grow with rows times grid points, and it is
 drawn on the count axis (scaled by rows * bin width) so it follows the bars.
+
+Each model's errors come as an `ErrorGroup`: count, mean and std exact, the bars, the density
+and the median from its sample, which is every error up to a cap and a uniform sample beyond
+it. Then the bars are the sample's counts scaled to the model's rows, and the figure says so.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import math
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +29,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from mlmon.error_sample import ErrorGroup, pooled
 
 TITLE = "Distribution of absolute errors"
 WAITING = "Waiting for data: no rows in metric_log.csv yet"
@@ -57,10 +63,8 @@ class Summary:
     std: float
 
     @classmethod
-    def of(cls, name: str, errors: FloatArray) -> Summary:
-        return cls(
-            name, len(errors), float(errors.mean()), float(np.median(errors)), float(errors.std())
-        )
+    def of(cls, group: ErrorGroup) -> Summary:
+        return cls(group.name, group.count, group.mean, group.median(), group.std)
 
 
 def render_error_distribution(
@@ -69,7 +73,8 @@ def render_error_distribution(
     generated_at: datetime,
     models: Sequence[str] | npt.NDArray[np.str_] | None = None,
 ) -> None:
-    """Write the distribution of `errors` (optionally one colour per model) as a PNG at `path`."""
+    """Write the distribution of `errors` (optionally one colour per model) as a PNG at `path`;
+    every error is drawn (no sample)."""
     values = np.asarray(errors, dtype=np.float64).ravel()
     labels = None if models is None else np.asarray(models, dtype=np.str_).ravel()
     if labels is not None and labels.shape != values.shape:
@@ -79,6 +84,13 @@ def render_error_distribution(
     if not finite.all():
         values = values[finite]
         labels = None if labels is None else labels[finite]
+    render_error_groups(_groups(values, labels), path, generated_at)
+
+
+def render_error_groups(groups: Sequence[ErrorGroup], path: Path, generated_at: datetime) -> None:
+    """Write the distribution of the errors of `groups` (one per model, in the order given;
+    empty ones are left out) as a PNG at `path`."""
+    groups = [group for group in groups if group.count]
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, facecolor="white")
     FigureCanvasAgg(figure)  # render with Agg whatever backend pyplot may have chosen
     figure.text(AXES_BOX[0], 0.945, TITLE, fontsize=16, fontweight="bold", color=INK)
@@ -90,10 +102,10 @@ def render_error_distribution(
         fontsize=8.5,
         color=MUTED,
     )
-    if len(values) == 0:
+    if not groups:
         _draw_waiting(figure)
     else:
-        _draw_distribution(figure, _groups(values, labels))
+        _draw_distribution(figure, _named(groups))
     write_png_atomically(figure, path)
 
 
@@ -124,9 +136,13 @@ def write_png_atomically(figure: Figure, path: Path) -> None:
         raise
 
 
-def histogram_edges(values: FloatArray) -> FloatArray:
-    """Bin edges: Freedman-Diaconis width, kept between MIN_BINS and MAX_BINS bins."""
-    low, high = float(values.min()), float(values.max())
+def histogram_edges(
+    values: FloatArray, low: float | None = None, high: float | None = None
+) -> FloatArray:
+    """Bin edges: Freedman-Diaconis width, kept between MIN_BINS and MAX_BINS bins, from `low`
+    to `high` (by default the values' own extremes; a sample's may fall short of the rows')."""
+    low = float(values.min()) if low is None else low
+    high = float(values.max()) if high is None else high
     if high <= low:
         pad = abs(low) * 0.1 or 0.5
         return np.array([low - pad, low + pad])
@@ -177,34 +193,48 @@ def binned_kde(values: FloatArray, low: float, high: float) -> tuple[FloatArray,
     return grid, curve
 
 
-def count_density(errors: FloatArray, edges: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """The KDE of `errors` in rows per bin of the histogram with `edges` (rows * bin width)."""
+def count_density(
+    errors: FloatArray, edges: FloatArray, rows: int | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """The KDE of `errors` in rows per bin of the histogram with `edges` (rows * bin width);
+    `rows` is how many rows `errors` stand for when they are a sample of them."""
     grid, density = binned_kde(errors, float(edges[0]), float(edges[-1]))
-    return grid, density * len(errors) * float(edges[1] - edges[0])
+    rows = len(errors) if rows is None else rows
+    return grid, density * rows * float(edges[1] - edges[0])
 
 
-@dataclass(frozen=True)
-class _Group:
-    name: str
-    errors: FloatArray
-    models: int = 1  # how many models the group pools
-
-
-def _groups(values: FloatArray, labels: npt.NDArray[np.str_] | None) -> list[_Group]:
-    """Split the errors by model in order of first appearance; many models end in "others"."""
-    if labels is None or len(labels) == 0 or bool((labels == labels[0]).all()):
-        return [_Group(str(labels[0]) if labels is not None and len(labels) else "", values)]
-    groups: list[_Group] = []
+def _groups(values: FloatArray, labels: npt.NDArray[np.str_] | None) -> list[ErrorGroup]:
+    """Split the errors by model in order of first appearance; past MAX_MODELS the rest are
+    one group."""
+    if not len(values):
+        return []
+    if labels is None or bool((labels == labels[0]).all()):
+        return [ErrorGroup.of(str(labels[0]) if labels is not None else "", values)]
+    groups: list[ErrorGroup] = []
     # Peeling one model at a time costs O(n * models), cheaper than sorting a million names.
     while len(labels) and len(groups) < MAX_MODELS:
         name = labels[0]
         mine = labels == name
-        groups.append(_Group(str(name) or "(unnamed)", values[mine]))
+        groups.append(ErrorGroup.of(str(name), values[mine]))
         values, labels = values[~mine], labels[~mine]
     if len(labels):
-        others = len(np.unique(labels))
-        groups.append(_Group(f"{others} others", values, others))
+        groups.append(ErrorGroup.of("", values, len(np.unique(labels))))
     return groups
+
+
+def _named(groups: list[ErrorGroup]) -> list[ErrorGroup]:
+    """A lone group keeps its name ("" for a log naming no model); among several, an unnamed
+    model reads "(unnamed)", and models past MAX_MODELS are drawn together as "N others"."""
+    if len(groups) == 1:
+        return groups
+    named = [
+        group if group.name else replace(group, name="(unnamed)") for group in groups[:MAX_MODELS]
+    ]
+    if len(groups) > MAX_MODELS:
+        rest = groups[MAX_MODELS:]
+        others = sum(group.models for group in rest)
+        named.append(pooled(f"{others} others", rest))
+    return named
 
 
 def _draw_waiting(figure: Figure) -> None:
@@ -220,20 +250,27 @@ def _draw_waiting(figure: Figure) -> None:
     )
 
 
-def _draw_distribution(figure: Figure, groups: list[_Group]) -> None:
+def _draw_distribution(figure: Figure, groups: list[ErrorGroup]) -> None:
     axes = figure.add_axes(AXES_BOX)
     if len(groups) == 1:
-        everything = groups[0].errors
-        named = f" from model {groups[0].name}" if groups[0].name else ""
-        subtitle = _rows(len(everything)) + named
+        everything = groups[0]
+        named = f" from model {everything.name}" if everything.name else ""
+        subtitle = _rows(everything.count) + named
     else:
-        everything = np.concatenate([group.errors for group in groups])
+        everything = pooled("all", groups)
         models = sum(group.models for group in groups)
-        subtitle = f"{_rows(len(everything))} from {models} models"
+        subtitle = f"{_rows(everything.count)} from {models} models"
+    sampled = any(group.sampled for group in groups)
+    if sampled:
+        medians = "median" if len(groups) == 1 else "medians"
+        subtitle += (
+            f"; bars, density and {medians} from a uniform sample of "
+            f"{sum(len(group.sample) for group in groups):,} of them"
+        )
     figure.text(AXES_BOX[0], 0.905, subtitle, fontsize=10.5, color=MUTED)
-    edges = histogram_edges(everything)
+    edges = histogram_edges(everything.sample, everything.low, everything.high)
     bin_width = float(edges[1] - edges[0])
-    summaries = [Summary.of(group.name, group.errors) for group in groups]
+    summaries = [Summary.of(group) for group in groups]
     tallest = 0.0
     if len(groups) == 1:
         tallest = _draw_single(axes, everything, edges, summaries[0])
@@ -241,7 +278,7 @@ def _draw_distribution(figure: Figure, groups: list[_Group]) -> None:
     else:
         handles = []
         for group, summary, color in zip(groups, summaries, MODEL_COLORS, strict=False):
-            tallest = max(tallest, _draw_model(axes, group.errors, edges, summary, color))
+            tallest = max(tallest, _draw_model(axes, group, edges, summary, color))
             handles.append(
                 Patch(
                     facecolor=color,
@@ -255,9 +292,9 @@ def _draw_distribution(figure: Figure, groups: list[_Group]) -> None:
             Line2D([], [], color=MUTED, lw=1.4, ls="--", label="mean"),
             Line2D([], [], color=MUTED, lw=1.4, ls=":", label="median"),
         ]
-        summaries.insert(0, Summary.of("all", everything))
-    _style_axes(axes, edges, tallest, bin_width)
-    _draw_statistics(figure, summaries)
+        summaries.insert(0, Summary.of(everything))
+    _style_axes(axes, edges, tallest, bin_width, sampled)
+    _draw_statistics(figure, summaries, sampled)
     figure.legend(
         handles=handles,
         loc="lower left",
@@ -269,8 +306,8 @@ def _draw_distribution(figure: Figure, groups: list[_Group]) -> None:
     )
 
 
-def _draw_single(axes: Axes, errors: FloatArray, edges: FloatArray, summary: Summary) -> float:
-    counts, _ = np.histogram(errors, bins=edges)
+def _draw_single(axes: Axes, group: ErrorGroup, edges: FloatArray, summary: Summary) -> float:
+    counts = group.bar_heights(edges)
     axes.bar(
         edges[:-1],
         counts,
@@ -283,7 +320,7 @@ def _draw_single(axes: Axes, errors: FloatArray, edges: FloatArray, summary: Sum
         label="errors (histogram)",
     )
     tallest = float(counts.max())
-    tallest = max(tallest, _draw_density(axes, errors, edges, INK, "density (KDE, scaled)"))
+    tallest = max(tallest, _draw_density(axes, group, edges, INK, "density (KDE, scaled)"))
     axes.axvline(summary.mean, color=MEAN, lw=1.8, ls="--", label=f"mean = {_number(summary.mean)}")
     axes.axvline(
         summary.median,
@@ -296,33 +333,36 @@ def _draw_single(axes: Axes, errors: FloatArray, edges: FloatArray, summary: Sum
 
 
 def _draw_model(
-    axes: Axes, errors: FloatArray, edges: FloatArray, summary: Summary, color: str
+    axes: Axes, group: ErrorGroup, edges: FloatArray, summary: Summary, color: str
 ) -> float:
-    counts, _ = np.histogram(errors, bins=edges)
+    counts = group.bar_heights(edges)
     axes.stairs(counts, edges, fill=True, color=color, alpha=0.22)
     axes.stairs(counts, edges, color=color, linewidth=1.3)
-    tallest = max(float(counts.max()), _draw_density(axes, errors, edges, color, None))
+    tallest = max(float(counts.max()), _draw_density(axes, group, edges, color, None))
     axes.axvline(summary.mean, color=color, lw=1.4, ls="--")
     axes.axvline(summary.median, color=color, lw=1.4, ls=":")
     return tallest
 
 
 def _draw_density(
-    axes: Axes, errors: FloatArray, edges: FloatArray, color: str, label: str | None
+    axes: Axes, group: ErrorGroup, edges: FloatArray, color: str, label: str | None
 ) -> float:
     """Draw the density on the count axis; return its peak in counts."""
-    grid, curve = count_density(errors, edges)
+    grid, curve = count_density(group.sample, edges, group.count)
     if not curve.any():
         return 0.0
     axes.plot(grid, curve, color=color, linewidth=2.0, label=label)
     return float(curve.max())
 
 
-def _style_axes(axes: Axes, edges: FloatArray, tallest: float, bin_width: float) -> None:
+def _style_axes(
+    axes: Axes, edges: FloatArray, tallest: float, bin_width: float, sampled: bool
+) -> None:
     axes.set_xlim(float(edges[0]), float(edges[-1]))
     axes.set_ylim(0, max(tallest, 1.0) * 1.08)
     axes.set_xlabel("absolute error", fontsize=11, color=INK)
-    axes.set_ylabel(f"rows per bin (bin width {_number(bin_width)})", fontsize=11, color=INK)
+    rows = "rows per bin, estimated" if sampled else "rows per bin"
+    axes.set_ylabel(f"{rows} (bin width {_number(bin_width)})", fontsize=11, color=INK)
     axes.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     top = axes.get_ylim()[1]
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: _count(value, top)))
@@ -335,27 +375,30 @@ def _style_axes(axes: Axes, edges: FloatArray, tallest: float, bin_width: float)
     axes.tick_params(colors=INK, labelsize=9.5)
 
 
-def _draw_statistics(figure: Figure, summaries: list[Summary]) -> None:
+def _draw_statistics(figure: Figure, summaries: list[Summary], sampled: bool) -> None:
     top = AXES_BOX[1] + AXES_BOX[3]
     figure.text(PANEL_LEFT, top, "Statistics", fontsize=12, fontweight="bold", color=INK, va="top")
+    median = "median*" if sampled else "median"  # the one figure a sample estimates
     if len(summaries) == 1:
         only = summaries[0]
         rows = [
             ("mean", _number(only.mean)),
-            ("median", _number(only.median)),
+            (median, _number(only.median)),
             ("std", _number(only.std)),
             ("count", f"{only.count:,}"),
         ]
         width = max(len(value) for _, value in rows)
         table = "\n".join(f"{label:<8}{value:>{width}}" for label, value in rows)
     else:
-        lines = [f"{'model':<{NAME_WIDTH}} {'mean':>8} {'median':>8} {'std':>8} {'count':>10}"]
+        lines = [f"{'model':<{NAME_WIDTH}} {'mean':>8} {median:>8} {'std':>8} {'count':>10}"]
         lines += [
             f"{_short(s.name):<{NAME_WIDTH}} {_number(s.mean):>8} {_number(s.median):>8} "
             f"{_number(s.std):>8} {s.count:>10,}"
             for s in summaries
         ]
         table = "\n".join(lines)
+    if sampled:
+        table += "\n* from the sample; mean, std, count exact"
     figure.text(
         PANEL_LEFT,
         top - 0.055,

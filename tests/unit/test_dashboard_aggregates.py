@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
 from mlmon.dashboard.aggregates import (
-    LogColumns,
     Rates,
-    bucket_seconds,
     drift_reports,
     error_histogram,
     firing_alerts,
@@ -19,21 +18,47 @@ from mlmon.dashboard.aggregates import (
     model_summaries,
     pipeline_health,
 )
+from mlmon.error_log import RowBlock
+from mlmon.log_summary import SAMPLE_ROWS, LogSummary
+from mlmon.over_time import bucket_seconds
 
 
-def two_models(n: int = 2000, seed: int = 1) -> LogColumns:
+def columns(
+    errors: np.ndarray,
+    codes: np.ndarray,
+    names: tuple[str, ...],
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    joined_at: np.ndarray,
+) -> RowBlock:
+    return RowBlock(
+        errors, codes, names, {"y_true": y_true, "y_pred": y_pred, "joined_at": joined_at}
+    )
+
+
+def summarised(log: RowBlock, sample_size: int = SAMPLE_ROWS, pieces: int = 7) -> LogSummary:
+    """The log fed to a summary in uneven blocks, as polls would hand it over."""
+    summary = LogSummary(sample_size)
+    cuts = [0, *sorted(np.random.default_rng(0).integers(0, len(log), pieces - 1)), len(log)]
+    for start, end in itertools.pairwise(cuts):
+        extras = {name: column[start:end] for name, column in log.extras.items()}
+        summary.add(RowBlock(log.errors[start:end], log.codes[start:end], log.names, extras))
+    return summary
+
+
+def two_models(n: int = 2000, seed: int = 1) -> RowBlock:
     rng = np.random.default_rng(seed)
     y_true = rng.normal(150, 50, n)
     codes = (np.arange(n) % 2).astype(np.int32)
     noise = np.where(codes == 0, rng.normal(0, 10, n), rng.normal(5, 40, n))
     y_pred = y_true + noise
     joined_at = 1_700_000_000.0 + np.arange(n) * 0.05  # 100 s of rows
-    return LogColumns(np.abs(noise), codes, ("good", "bad"), y_true, y_pred, joined_at)
+    return columns(np.abs(noise), codes, ("good", "bad"), y_true, y_pred, joined_at)
 
 
 def test_model_summaries_match_numpy() -> None:
     log = two_models()
-    by_name = {s["model"]: s for s in model_summaries(log)}
+    by_name = {s["model"]: s for s in model_summaries(summarised(log))}
     for code, name in enumerate(("good", "bad")):
         errors = log.errors[log.codes == code]
         figures = by_name[name]
@@ -42,14 +67,16 @@ def test_model_summaries_match_numpy() -> None:
         assert figures["rmse"] == pytest.approx(math.sqrt((errors**2).mean()))
         assert figures["median"] == pytest.approx(np.median(errors))
         assert figures["p90"] == pytest.approx(np.quantile(errors, 0.9))
-        bias = (log.y_pred - log.y_true)[log.codes == code].mean()
+        assert figures["max"] == errors.max()
+        assert figures["sample"] == len(errors)  # every row: the median and p90 are exact
+        bias = (log.column("y_pred") - log.column("y_true"))[log.codes == code].mean()
         assert figures["bias"] == pytest.approx(bias)
     assert by_name["good"]["mae"] < by_name["bad"]["mae"]
 
 
 def test_histogram_counts_every_row_once_per_model() -> None:
     log = two_models()
-    histogram = error_histogram(log)
+    histogram = error_histogram(summarised(log))
     assert len(histogram["edges"]) == len(histogram["models"][0]["counts"]) + 1
     for code, model in enumerate(histogram["models"]):
         assert sum(model["counts"]) == int((log.codes == code).sum())
@@ -62,27 +89,32 @@ def test_histogram_counts_every_row_once_per_model() -> None:
 
 def test_metrics_over_time_buckets_by_joined_at() -> None:
     log = two_models()
-    over_time = metrics_over_time(log, buckets=10)
+    over_time = metrics_over_time(summarised(log), buckets=10)
     assert over_time["axis"] == "time"
     assert over_time["width"] == 10  # 100 s in at most 10 buckets
     good = over_time["models"][0]
     assert sum(good["rows"]) == int((log.codes == 0).sum())
-    first = (log.codes == 0) & (log.joined_at < over_time["start"][0] + 10)
+    first = (log.codes == 0) & (log.column("joined_at") < over_time["start"][0] + 10)
     assert good["mae"][0] == pytest.approx(log.errors[first].mean(), abs=1e-4)
     assert good["rmse"][0] == pytest.approx(math.sqrt((log.errors[first] ** 2).mean()), abs=1e-4)
 
 
 def test_metrics_over_time_of_a_seed_log_goes_by_row_and_leaves_gaps_empty() -> None:
     log = two_models(100)
-    seed = LogColumns(
-        log.errors, np.zeros(100, np.int32), ("",), log.y_true, log.y_pred, np.full(100, np.nan)
+    seed = columns(
+        log.errors,
+        np.zeros(100, np.int32),
+        ("",),
+        log.column("y_true"),
+        log.column("y_pred"),
+        np.full(100, np.nan),
     )
-    over_time = metrics_over_time(seed, buckets=10)
+    over_time = metrics_over_time(summarised(seed), buckets=10)
     assert over_time["axis"] == "row"
     assert over_time["width"] == 10
     assert over_time["models"][0]["model"] == "model"
     assert over_time["models"][0]["mae"][3] == pytest.approx(log.errors[30:40].mean(), abs=1e-4)
-    gappy = LogColumns(
+    gappy = columns(
         np.array([1.0, 3.0]),
         np.zeros(2, np.int32),
         ("m",),
@@ -90,7 +122,7 @@ def test_metrics_over_time_of_a_seed_log_goes_by_row_and_leaves_gaps_empty() -> 
         np.zeros(2),
         np.array([0.0, 50.0]),
     )
-    series = metrics_over_time(gappy, buckets=10)["models"][0]
+    series = metrics_over_time(summarised(gappy, pieces=1), buckets=10)["models"][0]
     assert series["mae"][0] == 1.0
     assert series["mae"][-1] == 3.0
     assert None in series["mae"]  # the empty buckets between are gaps, not zeros
@@ -105,10 +137,11 @@ def test_bucket_widths_are_round_numbers() -> None:
 
 def test_latest_pairs_are_the_last_rows_of_each_model() -> None:
     log = two_models(1000)
-    sample = latest_pairs(log, points=5)
+    sample = latest_pairs(summarised(log), points=5)
     bad_rows = np.flatnonzero(log.codes == 1)[-5:]
     assert sample[1]["model"] == "bad"
-    assert sample[1]["y_true"] == pytest.approx(log.y_true[bad_rows], abs=1e-4)
+    assert sample[1]["y_true"] == pytest.approx(log.column("y_true")[bad_rows], abs=1e-4)
+    assert sample[1]["y_pred"] == pytest.approx(log.column("y_pred")[bad_rows], abs=1e-4)
 
 
 def test_rates_health_drift_and_alerts_from_statuses() -> None:
@@ -166,9 +199,8 @@ def test_rates_health_drift_and_alerts_from_statuses() -> None:
 
 
 def test_no_rows_gives_empty_figures_not_errors() -> None:
-    empty = LogColumns(
-        np.empty(0), np.empty(0, np.int32), (), np.empty(0), np.empty(0), np.empty(0)
-    )
+    empty = LogSummary()
+    empty.add(columns(np.empty(0), np.empty(0, np.int32), (), *[np.empty(0)] * 3))
     assert model_summaries(empty) == []
     assert error_histogram(empty) == {"edges": [], "models": []}
     assert metrics_over_time(empty)["models"] == []
@@ -180,9 +212,39 @@ def test_metrics_over_time_shows_the_current_run_of_a_reused_log() -> None:
     first, second = 1_700_000_000.0 + np.arange(30.0), 1_700_003_600.0 + np.arange(30.0)
     times = np.concatenate([first, second])
     errors = np.concatenate([np.full(30, 100.0), np.full(30, 1.0)])
-    log = LogColumns(errors, np.zeros(60, np.int32), ("m",), errors, errors, times)
-    over_time = metrics_over_time(log, buckets=60)
+    log = columns(errors, np.zeros(60, np.int32), ("m",), errors, errors, times)
+    over_time = metrics_over_time(summarised(log), buckets=60)
     assert over_time["width"] == 1
     assert over_time["start"][0] >= second[0] - 1
     assert sum(over_time["models"][0]["rows"]) == 30
     assert set(over_time["models"][0]["mae"]) == {1.0}
+
+
+def test_past_the_sample_rows_and_means_stay_exact_and_the_sample_is_stated() -> None:
+    """More rows than a model's sample holds: rows, MAE, RMSE, max and bias stay exact; the
+    median and p90 are estimates, and each figure gives the size of the sample behind it."""
+    log = two_models(40_000)
+    summary = summarised(log, sample_size=2_000)
+    for code, figures in enumerate(model_summaries(summary)):
+        mine = log.codes == code
+        errors = log.errors[mine]
+        assert figures["rows"] == len(errors) == 20_000
+        assert figures["mae"] == pytest.approx(errors.mean(), rel=1e-12)
+        assert figures["rmse"] == pytest.approx(math.sqrt((errors**2).mean()), rel=1e-12)
+        assert figures["max"] == errors.max()
+        bias = (log.column("y_pred") - log.column("y_true"))[mine].mean()
+        assert figures["bias"] == pytest.approx(bias, rel=1e-9)
+        assert figures["sample"] == 2_000
+        assert figures["median"] == pytest.approx(np.median(errors), rel=0.1)
+        assert figures["p90"] == pytest.approx(np.quantile(errors, 0.9), rel=0.1)
+    histogram = error_histogram(summary)
+    # The bins reach the rows' extremes, which a sample may miss.
+    assert histogram["edges"][0] == pytest.approx(log.errors.min(), abs=1e-4)
+    assert histogram["edges"][-1] == pytest.approx(log.errors.max(), abs=1e-4)
+    width = histogram["edges"][1] - histogram["edges"][0]
+    for model in histogram["models"]:
+        assert (model["rows"], model["sample"]) == (20_000, 2_000)
+        # Bars on the axis of rows: the sample's counts scaled up (each bin rounded).
+        assert sum(model["counts"]) == pytest.approx(20_000, abs=len(model["counts"]))
+        area = np.trapezoid(model["density_y"], model["density_x"]) / width
+        assert area == pytest.approx(20_000, rel=0.05)

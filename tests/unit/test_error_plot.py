@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,8 +23,10 @@ from mlmon.error_plot import (
     format_utc,
     histogram_edges,
     render_error_distribution,
+    render_error_groups,
     silverman_bandwidth,
 )
+from mlmon.error_sample import ErrorGroup
 from mlmon.services import plot as plot_service
 from mlmon.services.plot import PLOT_FILE, run_plot
 from mlmon.settings import Settings
@@ -169,20 +172,21 @@ def write_log(logs_dir: Path, rows: int) -> None:
 
 
 def signal_renders(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> asyncio.Queue[int]:
-    """Replace the service's renderer by one that reports each call (from its thread)."""
+    """Replace the service's renderer by one that reports each call's rows (from its thread)."""
     loop = asyncio.get_running_loop()
     calls: asyncio.Queue[int] = asyncio.Queue()
-    real = plot_service.render_error_distribution
+    real = plot_service.render_error_groups
 
-    def render(errors: np.ndarray, *args: object, **kwargs: object) -> None:
+    def render(groups: list[ErrorGroup], *args: object, **kwargs: object) -> None:
         try:
             if fail:
                 raise RuntimeError("no fonts")
-            real(errors, *args, **kwargs)  # type: ignore[arg-type]
+            real(groups, *args, **kwargs)  # type: ignore[arg-type]
         finally:
-            loop.call_soon_threadsafe(calls.put_nowait, len(errors))
+            rows = sum(group.count for group in groups)
+            loop.call_soon_threadsafe(calls.put_nowait, rows)
 
-    monkeypatch.setattr(plot_service, "render_error_distribution", render)
+    monkeypatch.setattr(plot_service, "render_error_groups", render)
     return calls
 
 
@@ -238,3 +242,53 @@ async def test_run_plot_logs_render_errors_and_retries(
     assert not stats.ready
     assert stats.counters["render_errors"] >= 2
     assert "could not render" in caplog.text
+
+
+def drawn_texts(render: Callable[[], None]) -> list[str]:
+    """Every text of the figure `render` saves: figure texts and the axes' labels."""
+    texts: list[str] = []
+    original = Figure.savefig
+
+    def spy(self: Figure, *args: object, **kwargs: object) -> None:
+        texts.extend(text.get_text() for text in self.texts)
+        texts.extend(axes.get_ylabel() for axes in self.axes)
+        original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Figure, "savefig", spy)
+        render()
+    return texts
+
+
+def test_a_distribution_drawn_from_a_sample_says_so(tmp_path: Path) -> None:
+    """Past the sample's size the figure states what is estimated and from how many rows."""
+    errors = realistic_errors(100_000)
+    exact = ErrorGroup.of("linear", errors)
+    sample = ErrorGroup(
+        "linear", exact.count, exact.mean, exact.std, exact.low, exact.high, errors[::10]
+    )
+    path = tmp_path / "plot.png"
+    texts = "\n".join(drawn_texts(lambda: render_error_groups([sample], path, NOW)))
+    assert "100,000 rows from model linear" in texts
+    assert "uniform sample of 10,000" in texts
+    assert "median*" in texts
+    assert "* from the sample; mean, std, count exact" in texts
+    assert "rows per bin, estimated" in texts
+    assert_valid_png(path)
+    whole = "\n".join(drawn_texts(lambda: render_error_groups([exact], path, NOW)))
+    assert "sample" not in whole
+    assert "estimated" not in whole
+
+
+def test_models_past_five_are_drawn_together(tmp_path: Path) -> None:
+    models = [f"m{i % 7}" for i in range(7_000)]
+    texts = "\n".join(
+        drawn_texts(
+            lambda: render_error_distribution(
+                realistic_errors(7_000), tmp_path / "p.png", NOW, models
+            )
+        )
+    )
+    assert "7,000 rows from 7 models" in texts
+    assert "2 others" in texts
+    assert "\nall " in texts

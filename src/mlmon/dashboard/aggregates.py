@@ -1,8 +1,11 @@
 """What the live dashboard shows, computed from the metric log and the services' status files.
 
-Pure functions of arrays and dicts, so they are unit-tested without a server. The page gets
-aggregates only (histogram counts, per-bucket metrics, a bounded sample of points), never the
-rows themselves: its payload stays a few tens of kB with a million rows in the log.
+Pure functions of a `LogSummary` and of dicts, so they are unit-tested without a server. The
+page gets aggregates only (histogram counts, per-bucket metrics, a bounded sample of points),
+never the rows themselves: its payload stays a few tens of kB however long the log. Rows,
+MAE, RMSE, max, bias and the over-time series are exact; the median, p90, histogram and
+density come from each model's sample, which is every error up to `LogSummary.sample_size`
+rows and a uniform sample beyond: each figure says how many rows it was drawn from.
 """
 
 from __future__ import annotations
@@ -16,154 +19,82 @@ import numpy as np
 import numpy.typing as npt
 
 from mlmon.error_plot import count_density, histogram_edges
+from mlmon.error_sample import pooled
+from mlmon.log_summary import SCATTER_POINTS, LogSummary
+from mlmon.over_time import TIME_BUCKETS
 from mlmon.status import pending_halves, totals
 
 FloatArray = npt.NDArray[np.float64]
 
-TIME_BUCKETS = 60  # points per over-time series at most
-SCATTER_POINTS = 400  # latest (y_true, y_pred) pairs shown per model
-# Bucket widths in seconds the over-time series snaps to, so labels read well.
-NICE_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
 RATE_COUNTERS = {"features": "sent", "model": "predicted", "metric": "joined"}
 RATE_SECONDS = 5.0  # records/s are averaged over this long
-IDLE_GAP = 300.0  # seconds without rows that start a new run in the over-time series
 
 
-@dataclass(frozen=True)
-class LogColumns:
-    """The columns of metric_log.csv the dashboard uses, aligned row by row."""
-
-    errors: FloatArray
-    codes: npt.NDArray[np.int32]  # index into `names`
-    names: tuple[str, ...]
-    y_true: FloatArray
-    y_pred: FloatArray
-    joined_at: FloatArray  # NaN in a seed log, which has no such column
-
-
-def model_summaries(log: LogColumns) -> list[dict[str, Any]]:
-    """Per model: rows, MAE, RMSE, median and p90 of the error, bias (mean y_pred - y_true)."""
+def model_summaries(log: LogSummary) -> list[dict[str, Any]]:
+    """Per model: rows, MAE, RMSE, median and p90 of the error, max, bias (mean y_pred -
+    y_true), and how many rows the median and p90 come from (`sample`)."""
     summaries = []
-    for code, name in enumerate(log.names):
-        mine = log.codes == code
-        errors = log.errors[mine]
-        if not len(errors):
-            continue
-        bias = log.y_pred[mine] - log.y_true[mine]
+    for name, model in log.named():
+        sample = model.sample.values()
         summaries.append(
             {
                 "model": name or "model",
-                "rows": len(errors),
-                "mae": float(errors.mean()),
-                "rmse": math.sqrt(float(np.mean(errors * errors))),
-                "median": float(np.median(errors)),
-                "p90": float(np.quantile(errors, 0.9)),
-                "max": float(errors.max()),
-                "bias": _finite(float(np.nanmean(bias)) if np.isfinite(bias).any() else math.nan),
+                "rows": model.count,
+                "mae": model.mae,
+                "rmse": model.rmse,
+                "median": float(np.median(sample)),
+                "p90": float(np.quantile(sample, 0.9)),
+                "max": model.high,
+                "bias": _finite(model.bias),
+                "sample": len(sample),
             }
         )
     return summaries
 
 
-def error_histogram(log: LogColumns) -> dict[str, Any]:
-    """Shared bin edges; per model the counts, a density curve in rows per bin, mean, median."""
-    if not len(log.errors):
+def error_histogram(log: LogSummary) -> dict[str, Any]:
+    """Shared bin edges; per model the rows per bin, a density curve in rows per bin, mean,
+    median, and its rows and sample size (bars scaled from a sample are estimates)."""
+    groups = log.error_groups()
+    if not groups:
         return {"edges": [], "models": []}
-    edges = histogram_edges(log.errors)
+    everything = pooled("all", groups)
+    edges = histogram_edges(everything.sample, everything.low, everything.high)
     models = []
-    for code, name in enumerate(log.names):
-        errors = log.errors[log.codes == code]
-        if not len(errors):
-            continue
-        counts, _ = np.histogram(errors, bins=edges)
-        grid, density = count_density(errors, edges)
+    for group in groups:
+        heights = group.bar_heights(edges)
+        grid, density = count_density(group.sample, edges, group.count)
         models.append(
             {
-                "model": name or "model",
-                "counts": counts.tolist(),
+                "model": group.name or "model",
+                "counts": np.rint(heights).astype(np.int64).tolist(),
                 "density_x": _rounded(grid),
                 "density_y": _rounded(density),
-                "mean": float(errors.mean()),
-                "median": float(np.median(errors)),
+                "mean": group.mean,
+                "median": group.median(),
+                "rows": group.count,
+                "sample": len(group.sample),
             }
         )
     return {"edges": _rounded(edges), "models": models}
 
 
-def bucket_seconds(span: float, buckets: int = TIME_BUCKETS) -> int:
-    """The smallest nice width that covers `span` seconds in at most `buckets` buckets."""
-    for width in NICE_SECONDS:
-        if span / width <= buckets:
-            return width
-    return math.ceil(span / buckets / 86400) * 86400
+def metrics_over_time(log: LogSummary, buckets: int = TIME_BUCKETS) -> dict[str, Any]:
+    """MAE and RMSE per bucket per model: by joined_at since the last idle pause (the current
+    run), or by row number in a log with untimed rows (a seed log); see `mlmon.over_time`."""
+    return log.over_time.series(log.names, buckets)
 
 
-def metrics_over_time(log: LogColumns, buckets: int = TIME_BUCKETS) -> dict[str, Any]:
-    """MAE and RMSE per time bucket (by joined_at) per model, since the last idle gap of
-    IDLE_GAP seconds (the current run); by row number in a seed log."""
-    times = log.joined_at
-    by_time = bool(len(times)) and bool(np.isfinite(times).all())
-    if not len(log.errors):
-        return {"axis": "time", "width": 0, "start": [], "models": []}
-    errors, codes = log.errors, log.codes
-    if by_time:
-        # Only the current run: a log reused across runs spans hours of idle time, which would
-        # squeeze this run into one bucket.
-        idle = np.flatnonzero(np.diff(times) > IDLE_GAP)
-        if len(idle):
-            start = int(idle[-1]) + 1
-            times, errors, codes = times[start:], errors[start:], codes[start:]
-        low = float(times.min())
-        width: float = bucket_seconds(float(times.max()) - low, buckets)
-        origin = math.floor(low / width) * width
-        index = ((times - origin) // width).astype(np.int64)
-    else:
-        width = max(1, math.ceil(len(log.errors) / buckets))
-        origin = 0.0
-        index = np.arange(len(log.errors), dtype=np.int64) // int(width)
-    slots = int(index.max()) + 1
-    models = []
-    for code, name in enumerate(log.names):
-        mine = codes == code
-        if not mine.any():
-            continue
-        own, where = errors[mine], index[mine]
-        count = np.bincount(where, minlength=slots)
-        total = np.bincount(where, weights=own, minlength=slots)
-        squares = np.bincount(where, weights=own * own, minlength=slots)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mae, rmse = total / count, np.sqrt(squares / count)
-        models.append(
-            {
-                "model": name or "model",
-                "rows": count.tolist(),
-                "mae": [
-                    None if c == 0 else _finite(float(v)) for c, v in zip(count, mae, strict=True)
-                ],
-                "rmse": [
-                    None if c == 0 else _finite(float(v)) for c, v in zip(count, rmse, strict=True)
-                ],
-            }
-        )
-    starts = (origin + np.arange(slots) * width).tolist()
-    return {"axis": "time" if by_time else "row", "width": width, "start": starts, "models": models}
-
-
-def latest_pairs(log: LogColumns, points: int = SCATTER_POINTS) -> list[dict[str, Any]]:
-    """Per model, its latest `points` (y_true, y_pred) pairs, for the scatter plot."""
-    sample = []
-    for code, name in enumerate(log.names):
-        rows = np.flatnonzero(log.codes == code)[-points:]
-        if not len(rows):
-            continue
-        sample.append(
-            {
-                "model": name or "model",
-                "y_true": _rounded(log.y_true[rows]),
-                "y_pred": _rounded(log.y_pred[rows]),
-            }
-        )
-    return sample
+def latest_pairs(log: LogSummary, points: int = SCATTER_POINTS) -> list[dict[str, Any]]:
+    """Per model, its latest `points` (at most SCATTER_POINTS) (y_true, y_pred) pairs."""
+    return [
+        {
+            "model": name or "model",
+            "y_true": _rounded(model.y_true[-points:]),
+            "y_pred": _rounded(model.y_pred[-points:]),
+        }
+        for name, model in log.named()
+    ]
 
 
 @dataclass
@@ -254,14 +185,6 @@ def firing_alerts(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for status in statuses
         if not status.get("stopped")
         for alert in status.get("details", {}).get("alerts", [])
-    ]
-
-
-def _per_bucket(count: npt.NDArray[np.int64], values: FloatArray) -> list[float | None]:
-    """A bucket without rows is a gap (None), not a zero."""
-    return [
-        None if c == 0 else _finite(round(v, 4))
-        for c, v in zip(count.tolist(), values.tolist(), strict=True)
     ]
 
 

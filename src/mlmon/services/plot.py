@@ -2,7 +2,8 @@
 
 Every `plot_interval` seconds the log is polled for new rows (only appended bytes are read) and,
 when there are any, the PNG is rendered again. Reading and rendering run in a worker thread so
-the event loop (status updates, stop requests) stays responsive.
+the event loop (status updates, stop requests) stays responsive. The rows go into a
+`LogSummary`, so the service's memory stays bounded however long the log grows.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlmon.dashboard.aggregates import metrics_over_time
-from mlmon.dashboard.state import LOG_EXTRAS, log_columns
+from mlmon.dashboard.state import LOG_EXTRAS
 from mlmon.error_log import ErrorLogReader
-from mlmon.error_plot import render_error_distribution
+from mlmon.error_plot import render_error_groups
 from mlmon.log_layout import METRIC_LOG
+from mlmon.log_summary import LogSummary
 from mlmon.over_time_plot import render_metrics_over_time
 from mlmon.settings import Settings
 from mlmon.status import ServiceStats
@@ -32,13 +34,14 @@ async def run_plot(
     settings: Settings, stats: ServiceStats, stop: asyncio.Event, once: bool = False
 ) -> None:
     """Render the PNG at start and whenever rows arrive, until `stop` is set (or once)."""
-    reader = ErrorLogReader(settings.logs_dir / METRIC_LOG, extra=LOG_EXTRAS)
+    summary = LogSummary()
+    reader = ErrorLogReader(settings.logs_dir / METRIC_LOG, summary, extra=LOG_EXTRAS)
     target = settings.logs_dir / PLOT_FILE
     stale = True  # nothing rendered yet, or the last attempt failed
     while True:
         try:
             if await asyncio.to_thread(reader.poll) or stale:
-                await asyncio.to_thread(_render, reader, target)
+                await asyncio.to_thread(_render, summary, target)
                 stale = False
                 stats.counters["renders"] += 1
                 stats.ready = True
@@ -58,10 +61,7 @@ async def run_plot(
             return
 
 
-def _render(reader: ErrorLogReader, target: Path) -> None:
-    named = any(reader.model_names)  # a seed log names no model: no per-model colours
-    models = reader.models if named else None
+def _render(summary: LogSummary, target: Path) -> None:
     now = datetime.now(UTC)
-    render_error_distribution(reader.errors, target, now, models)
-    over_time = metrics_over_time(log_columns(reader))
-    render_metrics_over_time(over_time, target.with_name(OVER_TIME_FILE), now)
+    render_error_groups(summary.error_groups(), target, now)
+    render_metrics_over_time(metrics_over_time(summary), target.with_name(OVER_TIME_FILE), now)
