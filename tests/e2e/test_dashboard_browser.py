@@ -84,6 +84,50 @@ def test_the_page_updates_live_ranks_models_and_shows_a_firing_alert(
     assert up.returncode == 0, (tmp_path / "up.log").read_text()
 
 
+def test_past_the_sample_the_page_says_which_figures_are_estimates(
+    tmp_path: Path, chromium: str
+) -> None:
+    """A log longer than a model's sample (250,000 rows): the median and p90 are marked as
+    estimates and the page says from how many of how many rows; the rest stays exact."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    rows = 7 * 37_143  # each error 0..6 equally often: the MAE is 3
+    with (logs / "metric_log.csv").open("w") as handle:
+        handle.write("id,y_true,y_pred,absolute_error,model,model_version,sent_at,joined_at\n")
+        handle.writelines(
+            f"r{i},100.0,{100.0 + i % 7!r},{float(i % 7)!r},solo,1,0.0,{1.7e9 + i / 1000!r}\n"
+            for i in range(rows)
+        )
+    port = free_port()
+    dashboard = mlmon_background(
+        "dashboard",
+        *("--logs", str(logs), "--port", str(port)),
+        env={},
+        log_path=tmp_path / "dashboard.log",
+    )
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            _open(page, f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("#models-table tr[data-model=solo]", timeout=30_000)
+            assert _rows(page) == rows
+            cells = page.locator("#models-table tr[data-model=solo] td").all_inner_texts()
+            assert cells[1] == "260,001"
+            assert cells[2] == "3.00"  # the MAE, exact
+            assert cells[4].startswith("≈")  # the median, estimated
+            assert cells[5].startswith("≈")  # the p90
+            note = page.inner_text("#models-note")
+            assert "250,000 of 260,001 rows" in note
+            assert "MAE, RMSE, max and bias are exact" in note
+            assert "250,000 of 260,001 rows" in page.inner_text("#histogram-note")
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+            browser.close()
+    finally:
+        dashboard.send_signal(signal.SIGINT)
+        dashboard.wait(timeout=30)
+
+
 def _open(page: Page, url: str, patience: float = 30.0) -> None:
     """The server starts with `up`; keep trying until it answers."""
     deadline = time.monotonic() + patience

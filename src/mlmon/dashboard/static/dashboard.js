@@ -94,8 +94,18 @@ function timeLabel(value) {
   return new Date(value * 1000).toLocaleTimeString("en-GB", { hour12: false });
 }
 
+// Past a model's sample size (every row until then), the median, p90, bars and density are
+// estimates from a uniform sample of its rows: say so, with the sizes.
+const sampled = (models) => models.filter((m) => m.sample !== undefined && m.sample < m.rows);
+const sampleSizes = (estimated, models) =>
+  estimated.map((m) => `${integer(m.sample)} of ${integer(m.rows)} rows${models.length > 1 ? ` (${m.model})` : ""}`).join(", ");
+
 function drawHistogram(histogram) {
   const edges = histogram.edges || [];
+  const estimated = sampled(histogram.models || []);
+  document.getElementById("histogram-note").textContent = estimated.length
+    ? `bars, density and median from a uniform sample: ${sampleSizes(estimated, histogram.models)}; mean exact`
+    : "histogram, density, mean and median";
   const markers = [];
   const datasets = [];
   (histogram.models || []).forEach((model, i) => {
@@ -192,12 +202,19 @@ function drawModels(models) {
   if (!models.length) return;
   const colorIndex = new Map(models.map((m, i) => [m.model, i]));
   const ranked = [...models].sort((a, b) => a.mae - b.mae);
+  const about = (m) => (m.sample < m.rows ? "≈ " : ""); // estimated from the model's sample
   body.innerHTML = ranked
     .map((m, rank) => `<tr data-model="${escapeHtml(m.model)}" data-mae="${m.mae}">
       <td><span class="swatch" style="background:${colorOf(colorIndex.get(m.model))}"></span>${escapeHtml(m.model)}${rank === 0 && ranked.length > 1 ? '<span class="best">best</span>' : ""}</td>
-      <td>${integer(m.rows)}</td><td class="mae">${number(m.mae)}</td><td>${number(m.rmse)}</td><td>${number(m.median)}</td>
-      <td>${number(m.p90)}</td><td>${number(m.max)}</td><td>${number(m.bias)}</td></tr>`)
+      <td>${integer(m.rows)}</td><td class="mae">${number(m.mae)}</td><td>${number(m.rmse)}</td><td>${about(m)}${number(m.median)}</td>
+      <td>${about(m)}${number(m.p90)}</td><td>${number(m.max)}</td><td>${number(m.bias)}</td></tr>`)
     .join("");
+  const estimated = sampled(models);
+  const note = document.getElementById("models-note");
+  note.hidden = !estimated.length;
+  note.textContent = estimated.length
+    ? `≈ median and p90 from a uniform sample of each model's errors: ${sampleSizes(estimated, models)}. Rows, MAE, RMSE, max and bias are exact.`
+    : "";
 }
 
 function drawAlerts(alerts) {
