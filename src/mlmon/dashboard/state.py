@@ -22,7 +22,7 @@ from mlmon.log_layout import METRIC_LOG
 from mlmon.log_summary import LogSummary
 
 LOG_EXTRAS = ("y_true", "y_pred", "joined_at")
-# The log's figures come from its summary, so their cost does not grow with the log (~20 ms
+# The log's figures come from its summary, so their cost does not grow with the log (~40 ms
 # with two full samples); recomputing them at most once per this many times their last cost
 # still caps the dashboard's share of a core on a slow machine.
 COST_MULTIPLE = 5.0
