@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mlmon.hot_join import PREDICTION, TRUTH, Held, Joined, pop_held
+from mlmon.hot_join import PREDICTION, TRUTH, Held, pop_held
 from mlmon.join_store import JoinStore, Orphan, StoredPredictionBatch, StoredTruthBatch
+from mlmon.joined import Joined
 from mlmon.wire import Floats, RecordId, decode_batch, record_key
 
 _ROWS = np.dtype("<i4")

@@ -20,10 +20,11 @@ from prometheus_client.registry import Collector
 from mlmon.dataset import Matrix, load_dataset
 from mlmon.drift import DriftMonitor, DriftReport, Reference
 from mlmon.errors import DatasetError
-from mlmon.hot_join import FloatArray, Joined
+from mlmon.joined import Joined
 from mlmon.models import Predictor
 from mlmon.quality import QualityTracker, RegressionFigures
 from mlmon.settings import Settings
+from mlmon.wire import Floats
 
 log = logging.getLogger("mlmon.monitors")
 
@@ -56,7 +57,7 @@ class LiveQuality(Collector):
         self._lock = threading.Lock()
         self._warned_unusable = False
         # Rows not yet folded: per part, its (model or per-row models, y_true, y_pred, at).
-        self._waiting: list[tuple[str | list[str], FloatArray, FloatArray, FloatArray]] = []
+        self._waiting: list[tuple[str | list[str], Floats, Floats, Floats]] = []
         self._waiting_rows = 0
 
     def add(self, joined: Joined) -> None:
@@ -64,10 +65,10 @@ class LiveQuality(Collector):
         the windows: the tracker's numpy work costs ~0.15 ms a call whatever the size, and at
         1,000 records/s the metric joins ~300 small batches a second."""
         with self._lock:
-            for rows in joined.rows():
-                models = rows.model if rows.model is not None else rows.models
-                self._waiting.append((models, rows.y_true, rows.y_pred, rows.joined_at))
-                self._waiting_rows += len(rows)
+            for part in joined.parts():
+                models = part.model if part.model is not None else part.models
+                self._waiting.append((models, part.y_true, part.y_pred, part.joined_at))
+                self._waiting_rows += len(part)
             if self._waiting_rows >= FOLD_ROWS:
                 self._fold()
 

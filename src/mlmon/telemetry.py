@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from mlmon import __version__
-from mlmon.hot_join import Joined
+from mlmon.joined import Joined
 from mlmon.status import ServiceStats
 
 log = logging.getLogger("mlmon.telemetry")

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlmon.batch_join import BatchHalf, BatchJoin, batch_keys, digest
-from mlmon.hot_join import Held, Joined
+from mlmon.hot_join import Held
 from mlmon.join_store import JoinStore
+from mlmon.joined import Joined
 from mlmon.wire import encode_batch
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlmon.hot_join import Held, HotJoin, Joined, Outcome
+from mlmon.hot_join import Held, HotJoin, Outcome
 from mlmon.join_store import JoinStore
+from mlmon.joined import Joined
 
 
 class Join:

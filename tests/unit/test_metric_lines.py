@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mlmon.append_log import format_rows
-from mlmon.hot_join import Joined
+from mlmon.joined import Joined
 from mlmon.services.metric import metric_lines
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -106,3 +107,88 @@ def test_batches_and_single_pairs_write_exactly_what_the_generic_formatter_write
             expected.append((key, t, p, abs(t - p), model, version, None if s != s else s,
                              joined_at))  # fmt: skip
     assert metric_lines(joined) == format_rows(expected)
+
+
+# Every kind of value and name the CSV may meet, for the test below.
+any_float = st.floats() | st.sampled_from(
+    [0.0, -0.0, 1e-4, 9.999999999999999e-05, 1e16, 1e308, -1e308, 5e-324, 2.0**53, 1e15,
+     math.inf, -math.inf, math.nan]
+)  # fmt: skip
+any_text = st.text(max_size=6) | st.sampled_from(
+    ["a,b", 'q"', "x\\y", "é", "\x00", "\t", "\r", "\n", "ü\u2028", " "]
+)
+any_key = st.text(min_size=1, max_size=8) | st.sampled_from(["k\\1", "naïve", "\x01", "a,b", '"'])
+plain_ish = st.text("abcé\\\t \x01019", min_size=1, max_size=5)
+a_pair = st.tuples(
+    st.just("pair"),
+    st.tuples(any_key, any_float, any_float, any_text, any_text, st.none() | any_float,
+              st.none() | any_float, finite),
+)  # fmt: skip
+a_batch = st.tuples(
+    st.just("batch"),
+    st.tuples(
+        st.lists(st.tuples(plain_ish | any_key, any_float, any_float, st.none() | any_float),
+                 max_size=6),
+        plain_ish | any_text, plain_ish | any_text,
+        st.sampled_from(["one send", "unknown", "per row", "zeros"]), any_float, finite,
+        st.booleans(),
+    ),
+)  # fmt: skip
+a_seal = st.tuples(st.just("seal"), st.none())
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    """As a decoded message's columns come: views of bytes."""
+    return np.frombuffer(np.ascontiguousarray(values, dtype="<f8").tobytes(), dtype="<f8")
+
+
+@given(st.lists(a_pair | a_batch | a_seal, max_size=8), st.booleans())
+@example(  # a batch sent at 0.0 and -0.0: equal, yet two texts
+    [("batch", ([("a", 1.0, 1.0, None), ("b", 2.0, 2.0, None)], "m", "1", "zeros", 0.0, 5.0,
+                False))],
+    False,
+)  # fmt: skip
+def test_any_mix_writes_exactly_what_the_generic_formatter_writes(
+    ops: list[tuple[str, Any]], classification: bool
+) -> None:
+    """Pairs and batches in any order, with non-finite and extreme values, names and ids that
+    need quoting or hold backslashes and control characters, send times shared, unknown, per
+    row or 0.0 and -0.0 mixed, read-only columns, in both modes: byte for byte the generic
+    formatter's lines. (A NaN that comes as a send time is an unknown one: an empty cell.)"""
+    joined, expected = Joined(), []
+
+    def error(y_true: float, y_pred: float) -> float:
+        return float(y_true != y_pred) if classification else abs(y_true - y_pred)
+
+    for kind, op in ops:
+        if kind == "seal":  # a reader in between: pairs after it start a new part
+            joined.parts()
+        elif kind == "pair":
+            key, y_true, y_pred, model, version, truth_sent, prediction_sent, at = op
+            joined.append(key, (y_true, truth_sent, at), (model, version, y_pred,
+                                                          prediction_sent, 0.0), at)  # fmt: skip
+            sent = truth_sent if truth_sent is not None else prediction_sent
+            sent = None if sent is None or math.isnan(sent) else sent
+            expected.append((key, y_true, y_pred, error(y_true, y_pred), model, version, sent,
+                             at))  # fmt: skip
+        else:
+            rows, model, version, stamping, stamp, at, read_only = op
+            keys = [row[0] for row in rows]
+            y_true = np.array([row[1] for row in rows], dtype=np.float64)
+            y_pred = np.array([row[2] for row in rows], dtype=np.float64)
+            stamps = {
+                "one send": np.full(len(rows), stamp),
+                "unknown": np.full(len(rows), np.nan),
+                "zeros": np.array([-0.0 if i % 2 else 0.0 for i in range(len(rows))]),
+                "per row": np.array([np.nan if r[3] is None else r[3] for r in rows]),
+            }[stamping].astype(np.float64)
+            if read_only:
+                y_true, y_pred, stamps = _read_only(y_true), _read_only(y_pred), _read_only(stamps)
+            joined.extend(keys, y_true, y_pred, model, version, stamps, at, 0.0)
+            for key, t, p, s in zip(keys, y_true.tolist(), y_pred.tolist(), stamps.tolist(),
+                                    strict=True):  # fmt: skip
+                expected.append((key, t, p, error(t, p), model, version,
+                                 None if math.isnan(s) else s, at))  # fmt: skip
+    with np.errstate(all="ignore"):
+        lines = metric_lines(joined, classification)
+    assert lines == format_rows(expected)

@@ -459,7 +459,7 @@ def test_live_quality_leaves_out_rows_whose_error_overflows() -> None:
     must not stop the metric service nor spoil the windows: the other rows count."""
     import math
 
-    from mlmon.hot_join import Joined
+    from mlmon.joined import Joined
     from mlmon.monitors import LiveQuality
     from mlmon.settings import Settings
 
@@ -496,7 +496,7 @@ def test_a_time_window_gathers_small_batches_into_few_chunks() -> None:
 def test_live_quality_counts_rows_it_has_not_folded_yet() -> None:
     """LiveQuality gathers small batches before its tracker sees them; a snapshot still sees
     every row added, and a full gathering goes to the tracker without one."""
-    from mlmon.hot_join import Joined
+    from mlmon.joined import Joined
     from mlmon.monitors import FOLD_ROWS, LiveQuality
     from mlmon.settings import Settings
 

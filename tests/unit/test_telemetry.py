@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlmon.hot_join import Joined
+from mlmon.joined import Joined
 from mlmon.status import ServiceStats
 from mlmon.telemetry import Telemetry
 
@@ -199,3 +199,30 @@ def test_a_scrape_for_the_latency_alone_skips_the_quality_snapshot() -> None:
     assert snapshots == 0
     assert "mlmon_window_mae" in generate_latest(telemetry.registry).decode()
     assert snapshots == 1
+
+
+def test_pairs_between_batches_of_other_models_count_for_their_own_models() -> None:
+    """A part of pairs one by one (two models, one of them also a batch's) between two batches
+    of different models: the histograms and the quality windows put every row under its own
+    (model, version), as if the rows had come one by one."""
+    from mlmon.monitors import LiveQuality
+    from mlmon.settings import Settings
+
+    joined = Joined()
+    joined.extend(["b1", "b2"], np.array([1.0, 2.0]), np.array([2.0, 4.0]), "a", "1",
+                  np.array([5.0, 5.0]), 6.0, 0.0)  # fmt: skip
+    joined.append("p1", (10.0, 5.0, 6.0), ("b", "7", 13.0, None, 6.0), 6.0)
+    joined.append("p2", (10.0, 5.0, 6.0), ("a", "1", 10.5, None, 6.0), 6.0)
+    joined.extend(["c1"], np.array([0.0]), np.array([8.0]), "b", "7", np.array([5.0]), 6.0, 0.0)
+    telemetry, quality = Telemetry([]), LiveQuality(Settings())
+    telemetry.observe(joined, 6.0)
+    quality.add(joined)
+    found = samples(telemetry)
+    a, b = (("model", "a"), ("model_version", "1")), (("model", "b"), ("model_version", "7"))
+    assert found[("mlmon_absolute_error_count", a)] == 3
+    assert found[("mlmon_absolute_error_sum", a)] == 1.0 + 2.0 + 0.5
+    assert found[("mlmon_absolute_error_count", b)] == 2
+    assert found[("mlmon_absolute_error_sum", b)] == 3.0 + 8.0
+    figures = quality.snapshot(6.0)
+    assert (figures["a"]["all"].count, figures["a"]["all"].mae) == (3, pytest.approx(3.5 / 3))
+    assert (figures["b"]["all"].count, figures["b"]["all"].mae) == (2, 5.5)

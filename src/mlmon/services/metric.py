@@ -32,8 +32,9 @@ from mlmon.append_log import AppendLog, float_rows, format_rows, needs_quotes
 from mlmon.batch_join import BatchHalf, BatchJoin, batch_keys, digest
 from mlmon.bus import CONSUMER_LINGER, Bus, Delivery
 from mlmon.errors import DecodeError
-from mlmon.hot_join import FloatArray, Held, HotJoin, Joined, Outcome
+from mlmon.hot_join import Held, HotJoin, Outcome
 from mlmon.join_store import JoinStore, Orphan
+from mlmon.joined import Joined
 from mlmon.log_layout import METRIC_COLUMNS, METRIC_LOG, ORPHAN_COLUMNS, ORPHAN_LOG
 from mlmon.monitors import LiveQuality
 from mlmon.quality import regression_figures
@@ -46,6 +47,7 @@ from mlmon.wire import (
     HEADER_BATCH,
     HEADER_MODEL,
     HEADER_MODEL_VERSION,
+    Floats,
     Records,
     ValueRecord,
     decode_records,
@@ -83,19 +85,19 @@ def metric_lines(joined: Joined, classification: bool = False) -> str:
     instead of |y_true - y_pred|."""
     if not joined:
         return ""
-    parts = joined.rows()
+    parts = joined.parts()
     y_true, y_pred = joined.column("y_true"), joined.column("y_pred")
     with np.errstate(over="ignore", invalid="ignore"):  # inf, as Python's abs(t - p) gives
         errors = (y_true != y_pred if classification else np.abs(y_true - y_pred)).astype(
             np.float64
         )
     names: set[str] = set()
-    for rows in parts:
-        if rows.model is not None and rows.version is not None:
-            names.update((rows.model, rows.version))
+    for part in parts:
+        if part.model is not None and part.version is not None:
+            names.update((part.model, part.version))
         else:
-            names.update((*rows.models, *rows.versions))
-    keys_text = "".join("".join(rows.keys) for rows in parts)
+            names.update((*part.models, *part.versions))
+    keys_text = "".join("".join(part.keys) for part in parts)
     if any(needs_quotes(text) for text in names) or needs_quotes(keys_text):
         columns = (
             joined.keys,
@@ -110,32 +112,31 @@ def metric_lines(joined: Joined, classification: bool = False) -> str:
         return format_rows(list(zip(*columns, strict=True)))
     numbers = float_rows((y_true, y_pred, errors))  # "y_true,y_pred,absolute_error" per row
     pieces, done = [], 0
-    for rows in parts:
-        mine = numbers[done : done + len(rows)]
-        done += len(rows)
-        if rows.model is not None and rows.sent_together:  # a batch of one send
-            sent = "" if rows.sent_once is None else repr(rows.sent_once)
-            tail = f",{rows.model},{rows.version},{sent},{float(rows.joined_at[0])!r}\n"
-            pieces.append(tail.join(map(",".join, zip(rows.keys, mine, strict=True))))
+    for part in parts:
+        number_cells = numbers[done : done + len(part)]
+        done += len(part)
+        if part.one_send_time:  # a batch: model, version, send and join time on every line
+            sent = "" if part.sent_once is None else repr(part.sent_once)
+            tail = f",{part.model},{part.version},{sent},{float(part.joined_at[0])!r}\n"
+            pieces.append(tail.join(map(",".join, zip(part.keys, number_cells, strict=True))))
             pieces.append(tail)
             continue
-        times = (_time_cells(rows.sent_at), _time_cells(rows.joined_at))
-        lines = zip(rows.keys, mine, rows.models, rows.versions, *times, strict=True)
+        times = (_time_cells(part.sent_at), _time_cells(part.joined_at))
+        lines = zip(part.keys, number_cells, part.models, part.versions, *times, strict=True)
         pieces.append("\n".join(map(",".join, lines)) + "\n")
     return "".join(pieces)
 
 
-def _time_cells(values: FloatArray) -> list[str]:
-    """Cells of a time column, NaN (unknown) as empty: rows joined together share their
-    times, so each distinct value is formatted once."""
+def _time_cells(values: Floats) -> list[str]:
+    """Cells of a time column, NaN as an empty cell (an unknown time; a NaN that came as a
+    time is taken as unknown too). Rows joined together share their times, so each distinct
+    value is formatted once: `set` keeps the very NaN objects of the column, and a dict looks
+    a key up by identity before equality, so NaN keys are found."""
     column: list[float] = values.tolist()
     text = {value: "" if math.isnan(value) else repr(value) for value in set(column)}
     if 0.0 in text:  # 0.0 and -0.0 are one key but two texts (times are never zero anyway)
         return ["" if math.isnan(value) else repr(value) for value in column]
-    try:
-        return list(map(text.__getitem__, column))
-    except KeyError:  # a NaN is not equal to itself, so no dict finds it
-        return ["" if math.isnan(value) else repr(value) for value in column]
+    return list(map(text.__getitem__, column))
 
 
 async def _in_thread(executor: Executor, function: Callable[..., T], *args: Any) -> T:
