@@ -89,7 +89,6 @@ def print_memory(label: str, held: int, rows: int, started_mb: float) -> None:
 
 
 def measure(log: Path) -> None:
-    from mlmon.dashboard.state import LOG_EXTRAS
     from mlmon.error_log import ErrorLogReader
     from mlmon.error_plot import render_error_groups
     from mlmon.log_summary import LogSummary
@@ -97,7 +96,7 @@ def measure(log: Path) -> None:
 
     started_mb = rss_mb()
     summary = LogSummary()
-    reader = ErrorLogReader(log, summary, extra=LOG_EXTRAS)
+    reader = ErrorLogReader(log, summary)
     timed("(a) first full read", reader.poll)
     rows = reader.count
     timed("(b) poll with nothing new (best of 1000)", reader.poll, repeat=1000)

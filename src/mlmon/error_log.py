@@ -67,6 +67,11 @@ class RowBlock:
 class RowSink(Protocol):
     """What the reader hands rows to."""
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The numeric columns the sink needs besides the errors and models: the reader
+        parses them whatever else it is asked for, so a sink never silently goes without."""
+
     def add(self, block: RowBlock) -> None:
         """Take the rows of one block, in log order."""
 
@@ -150,15 +155,15 @@ class ErrorLogReader:
     """The absolute errors (and model names) of one metric log, read incrementally and handed
     to `sink` block by block; the reader itself keeps counts, not rows.
 
-    `extra` names more numeric columns to parse, aligned with the errors (NaN where a row has
-    none): the dashboard and the plot take y_true, y_pred and joined_at.
+    The sink's `columns`, and any more numeric columns named in `extra`, are parsed aligned
+    with the errors (NaN where a row has none).
     """
 
     def __init__(self, path: Path, sink: RowSink, extra: tuple[str, ...] = ()) -> None:
         self.path = Path(path)
         self.resets = 0
         self._sink = sink
-        self._extra_names = extra
+        self._extra_names = tuple(dict.fromkeys((*sink.columns, *extra)))
         self._lines = LineTail(self.path)
         self._clear()
 

@@ -107,6 +107,8 @@ class ModelFigures:
 class LogSummary:
     """A `RowSink` keeping, per model, what the plot and the dashboard show (see above)."""
 
+    COLUMNS = ("y_true", "y_pred", "joined_at")  # for the bias, the scatter and over time
+
     def __init__(self, sample_size: int = SAMPLE_ROWS, seed: int = 0) -> None:
         self.sample_size = sample_size
         self._seed = seed
@@ -120,6 +122,10 @@ class LogSummary:
         self.models: list[ModelFigures] = []  # by model code, as in `names`
         self.over_time = OverTime(TIME_BUCKETS)
         self._rng = np.random.default_rng(self._seed)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.COLUMNS
 
     @property
     def rows(self) -> int:

@@ -14,7 +14,6 @@ from mlmon.error_log import ErrorLogReader, RowBlock
 from mlmon.log_summary import SCATTER_POINTS, LogSummary
 
 HEADER = "id,y_true,y_pred,absolute_error,model,model_version,sent_at,joined_at\n"
-EXTRAS = ("y_true", "y_pred", "joined_at")
 
 
 def block(
@@ -81,7 +80,7 @@ def test_a_replaced_or_cut_log_resets_the_summary(tmp_path: Path) -> None:
     path = tmp_path / "metric_log.csv"
     path.write_text(HEADER + "".join(f"a{i},1,2,1.0,old,1,0,{i}\n" for i in range(100)))
     summary = LogSummary()
-    reader = ErrorLogReader(path, summary, extra=EXTRAS)
+    reader = ErrorLogReader(path, summary)
     reader.poll()
     assert [s["model"] for s in model_summaries(summary)] == ["old"]
     replacement = tmp_path / "new.csv"
@@ -95,6 +94,19 @@ def test_a_replaced_or_cut_log_resets_the_summary(tmp_path: Path) -> None:
     reader.poll()
     assert model_summaries(summary)[0]["rows"] == 2
     assert summary.rows == 2
+
+
+def test_a_reader_parses_the_columns_the_summary_needs_unasked(tmp_path: Path) -> None:
+    """Built without `extra`, the reader still hands the summary y_true, y_pred and joined_at:
+    the bias, the scatter and the time axis are not silently lost."""
+    path = tmp_path / "metric_log.csv"
+    path.write_text(HEADER + "".join(f"a{i},1,3,2.0,m,1,0,{1.7e9 + i}\n" for i in range(10)))
+    summary = LogSummary()
+    ErrorLogReader(path, summary).poll()
+    (model,) = summary.models
+    assert model.bias == 2.0
+    assert model.y_true.tolist() == [1.0] * 10
+    assert summary.over_time.series(summary.names)["axis"] == "time"
 
 
 def test_memory_stays_bounded_over_ten_million_rows() -> None:

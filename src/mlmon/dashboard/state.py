@@ -21,7 +21,6 @@ from mlmon.error_log import ErrorLogReader
 from mlmon.log_layout import METRIC_LOG
 from mlmon.log_summary import LogSummary
 
-LOG_EXTRAS = ("y_true", "y_pred", "joined_at")
 # The log's figures come from its summary, so their cost does not grow with the log (~40 ms
 # with two full samples); recomputing them at most once per this many times their last cost
 # still caps the dashboard's share of a core on a slow machine.
@@ -33,7 +32,7 @@ class DashboardState:
 
     def __init__(self, logs_dir: Path) -> None:
         self.summary = LogSummary()
-        self.reader = ErrorLogReader(logs_dir / METRIC_LOG, self.summary, extra=LOG_EXTRAS)
+        self.reader = ErrorLogReader(logs_dir / METRIC_LOG, self.summary)
         self._rates = Rates()
         self._log_figures: dict[str, Any] = {}
         self._new_rows = 0  # rows read since the log's figures were last computed

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlmon.dashboard.aggregates import metrics_over_time
-from mlmon.dashboard.state import LOG_EXTRAS
 from mlmon.error_log import ErrorLogReader
 from mlmon.error_plot import render_error_groups
 from mlmon.log_layout import METRIC_LOG
@@ -35,7 +34,7 @@ async def run_plot(
 ) -> None:
     """Render the PNG at start and whenever rows arrive, until `stop` is set (or once)."""
     summary = LogSummary()
-    reader = ErrorLogReader(settings.logs_dir / METRIC_LOG, summary, extra=LOG_EXTRAS)
+    reader = ErrorLogReader(settings.logs_dir / METRIC_LOG, summary)
     target = settings.logs_dir / PLOT_FILE
     stale = True  # nothing rendered yet, or the last attempt failed
     while True:
