@@ -5,7 +5,9 @@ MAE and RMSE of the errors in each bucket. Buckets are by joined_at, over the cu
 (the rows since the last pause of more than IDLE_GAP seconds between consecutive rows of the
 log), in the smallest width of the `SECONDS` ladder that covers the run in at most
 TIME_BUCKETS buckets; a log with an untimed row (a seed log has no joined_at) goes by row
-number instead, in widths of the `ROWS` ladder (1, 2, 5, 10, 20, 50, ... rows).
+number instead, in widths of the `ROWS` ladder (1, 2, 5, 10, 20, 50, ... rows). A row whose
+joined_at is finite but no sane epoch time (beyond MAX_TIME seconds either way: a corrupt
+cell) is left out of the time axis, counted in `implausible` and warned about once.
 
 No row is kept. Each model's count, sum and sum of squares are added into *slots* of a size
 that divides every width the chart may still pick (the ladder's widths from the current one
@@ -18,6 +20,7 @@ about 2 * TIME_BUCKETS + 2 slots (24 bytes each) per model.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,11 +29,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+log = logging.getLogger("mlmon.over_time")
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 TIME_BUCKETS = 60  # points per over-time series at most
 IDLE_GAP = 300.0  # seconds without rows that start a new run in the over-time series
+# Seconds from the epoch (year 5138) past which a joined_at is corrupt, not a time; it also
+# keeps slot numbers and their products far from int64's limits.
+MAX_TIME = 1e11
 DAY = 86400
 # Bucket widths in seconds the series snaps to, so labels read well; then 2, 5, 10, 20... days.
 NICE_SECONDS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, DAY)
@@ -117,11 +125,11 @@ class SlotSums:
         )
 
     def regrouped(
-        self, slot: int, width: int, origin: int, buckets: int
+        self, width: int, origin: int, buckets: int
     ) -> tuple[IntArray, FloatArray, FloatArray]:
-        """Count, sum and sum of squares per bucket of `width` from `origin`, slots being `slot`
-        wide (`slot` divides `width` and `origin`, which lies at or before the first slot)."""
-        index = ((self.first + np.arange(len(self.count))) * slot - origin) // width
+        """Count, sum and sum of squares per bucket of `width` slots from slot `origin` (at or
+        before the first slot). In slot units, so no product of a slot and its size is formed."""
+        index = (self.first - origin + np.arange(len(self.count))) // width
         return _summed(index, buckets, self)
 
     def _cover(self, low: int, high: int) -> None:
@@ -184,6 +192,7 @@ class OverTime:
         self.finest = finest
         self.rows = 0
         self.timed = True  # every row so far has a finite joined_at
+        self.implausible = 0  # rows left out of the time axis: joined_at beyond MAX_TIME
         self._last_time = math.nan
         self._by_row = _Slotted()
         self._new_run()
@@ -214,6 +223,12 @@ class OverTime:
             self.timed = False
             self._new_run()  # never shown again: free it
             return
+        plausible = np.abs(times) <= MAX_TIME
+        if not bool(plausible.all()):
+            self._leave_out(int(np.count_nonzero(~plausible)), float(times[~plausible][0]))
+            errors, codes, times = errors[plausible], codes[plausible], times[plausible]
+            if not len(times):
+                return
         pauses = np.flatnonzero(np.diff(times, prepend=self._last_time) > IDLE_GAP)
         self._last_time = float(times[-1])
         if len(pauses):
@@ -228,13 +243,23 @@ class OverTime:
         slots = (times // self._run.size).astype(np.int64)
         self._run.add(codes, slots, errors)
 
+    def _leave_out(self, rows: int, example: float) -> None:
+        if not self.implausible:
+            log.warning(
+                "joined_at %r is no time (beyond %.0e s from the epoch): such rows are left "
+                "out of the over-time series (counted, not warned about again)",
+                example,
+                MAX_TIME,
+            )
+        self.implausible += rows
+
     def series(self, names: Sequence[str], buckets: int = TIME_BUCKETS) -> dict[str, Any]:
         """MAE and RMSE per bucket per model (named by `names`, indexed by model code); by
         joined_at over the current run, or by row number once a row was untimed."""
         if buckets > self.finest:
             msg = f"{buckets} buckets asked of series kept for at most {self.finest}"
             raise ValueError(msg)
-        if not self.rows:
+        if not self.rows or (self.timed and self._low > self._high):  # none on its axis
             return {"axis": "time", "width": 0, "start": [], "models": []}
         origin: float
         if self.timed:
@@ -252,7 +277,9 @@ class OverTime:
             sums = kept.models.get(code)
             if sums is None or not sums.count.any():
                 continue
-            count, total, squares = sums.regrouped(kept.size, width, int(origin), slots)
+            count, total, squares = sums.regrouped(
+                width // kept.size, int(origin) // kept.size, slots
+            )
             with np.errstate(invalid="ignore", divide="ignore"):
                 mae, rmse = total / count, np.sqrt(squares / count)
             models.append(

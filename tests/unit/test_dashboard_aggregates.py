@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from mlmon.dashboard import state as state_module
 from mlmon.dashboard.aggregates import (
     Rates,
     drift_reports,
@@ -18,6 +22,7 @@ from mlmon.dashboard.aggregates import (
     model_summaries,
     pipeline_health,
 )
+from mlmon.dashboard.state import DashboardState
 from mlmon.error_log import RowBlock
 from mlmon.log_summary import SAMPLE_ROWS, LogSummary
 from mlmon.over_time import bucket_seconds
@@ -248,3 +253,52 @@ def test_past_the_sample_rows_and_means_stay_exact_and_the_sample_is_stated() ->
         assert sum(model["counts"]) == pytest.approx(20_000, abs=len(model["counts"]))
         area = np.trapezoid(model["density_y"], model["density_x"]) / width
         assert area == pytest.approx(20_000, rel=0.05)
+
+
+HEADER = "id,y_true,y_pred,absolute_error,model,model_version,sent_at,joined_at\n"
+STATUSES = [
+    {
+        "service": "model",
+        "updated_at": 1.0,
+        "details": {"alerts": [{"alert": "high-mae", "series": "m", "value": 9.0}]},
+    }
+]
+
+
+def test_a_corrupt_joined_at_does_not_freeze_the_dashboard(tmp_path: Path) -> None:
+    """One row with joined_at 1e19 once made every refresh raise before the snapshot was
+    rebuilt (alerts, health and drift froze with it); now it is charted without that row."""
+    timed = "".join(f"a{i},1,2,1.0,m,1,0,{1.7e9 + i}\n" for i in range(100))
+    (tmp_path / "metric_log.csv").write_text(HEADER + timed + "z,1,2,1.0,m,1,0,1e19\n")
+    state = DashboardState(tmp_path)
+    snapshot = state.refresh(STATUSES)
+    assert snapshot["rows"] == 101
+    assert sum(snapshot["over_time"]["models"][0]["rows"]) == 100
+    assert snapshot["alerts"][0]["alert"] == "high-mae"
+
+
+def test_a_failing_figure_leaves_the_rest_of_the_page_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A figure that raises keeps its last value and is logged once; rows, the other figures,
+    alerts and health are still published with a new version."""
+    log = tmp_path / "metric_log.csv"
+    log.write_text(HEADER + "".join(f"a{i},1,2,1.0,m,1,0,{1.7e9 + i}\n" for i in range(10)))
+    state = DashboardState(tmp_path)
+    assert sum(state.refresh([])["over_time"]["models"][0]["rows"]) == 10
+
+    def broken(summary: LogSummary) -> dict[str, Any]:
+        raise OverflowError("int64")
+
+    monkeypatch.setitem(state_module.LOG_FIGURES, "over_time", broken)
+    with caplog.at_level(logging.ERROR, logger="mlmon.dashboard"):
+        for more in range(2):
+            with log.open("a") as handle:
+                handle.write(f"b{more},1,4,3.0,m,1,0,{1.7e9 + 20 + more}\n")
+            snapshot = state.refresh(STATUSES, recompute=True)
+    assert snapshot["version"] == 3
+    assert snapshot["rows"] == snapshot["models"][0]["rows"] == 12
+    assert sum(snapshot["over_time"]["models"][0]["rows"]) == 10  # the last one computed
+    assert snapshot["alerts"][0]["alert"] == "high-mae"
+    assert "services" in snapshot["health"]
+    assert caplog.text.count("could not compute the dashboard's over_time") == 1

@@ -4,6 +4,7 @@ the same series computed from every row at once."""
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from typing import Any
 
@@ -12,7 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlmon.over_time import IDLE_GAP, ROWS, SECONDS, OverTime, SlotSums, bucket_seconds
+from mlmon.over_time import (
+    IDLE_GAP,
+    MAX_TIME,
+    ROWS,
+    SECONDS,
+    OverTime,
+    SlotSums,
+    bucket_seconds,
+)
 
 NAMES = ("a", "b", "c")
 
@@ -26,6 +35,10 @@ def from_every_row(
         return {"axis": "time", "width": 0, "start": [], "models": []}
     by_time = bool(np.isfinite(times).all())
     if by_time:
+        sane = np.abs(times) <= MAX_TIME  # a corrupt joined_at is left out of the time axis
+        times, errors, codes = times[sane], errors[sane], codes[sane]
+        if not len(times):
+            return {"axis": "time", "width": 0, "start": [], "models": []}
         idle = np.flatnonzero(np.diff(times) > IDLE_GAP)
         if len(idle):
             start = int(idle[-1]) + 1
@@ -80,15 +93,27 @@ steps = st.one_of(
     codes=st.lists(st.integers(0, 2), min_size=250, max_size=250),
     cuts=st.lists(st.integers(0, 250), max_size=8),
     untimed=st.one_of(st.none(), st.integers(0, 249)),
+    corrupt=st.lists(
+        st.tuples(st.integers(0, 249), st.sampled_from([1e19, -1e19, 2e11])), max_size=3
+    ),
     buckets=st.sampled_from([60, 10, 3]),
 )
 def test_series_kept_block_by_block_equal_those_from_every_row(
-    gaps: list[float], codes: list[int], cuts: list[int], untimed: int | None, buckets: int
+    gaps: list[float],
+    codes: list[int],
+    cuts: list[int],
+    untimed: int | None,
+    corrupt: list[tuple[int, float]],
+    buckets: int,
 ) -> None:
     """However the rows come in blocks, and however the run stretches, pauses and restarts,
-    every bucket's count is exact and its MAE and RMSE are those of its rows."""
+    every bucket's count is exact and its MAE and RMSE are those of its rows; a corrupt
+    joined_at (beyond MAX_TIME) only leaves its row out of the time axis."""
     n = len(gaps)
     times = 1_700_000_000.0 + np.cumsum(gaps)
+    for row, bogus in corrupt:
+        if row < n:
+            times[row] = bogus
     if untimed is not None and untimed < n:
         times[untimed] = math.nan  # one row without joined_at: the chart goes by row
     errors = np.abs(np.sin(np.arange(n) * 1.7)) * 10
@@ -152,3 +177,37 @@ def test_a_long_run_keeps_a_bounded_number_of_slots() -> None:
 def test_more_buckets_than_the_slots_were_sized_for_is_refused() -> None:
     with pytest.raises(ValueError, match="at most 60"):
         OverTime(60).series(NAMES, 61)
+
+
+def test_a_corrupt_joined_at_is_left_out_of_the_time_axis_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A joined_at of 1e19 (past int64 in seconds) once made the slot arithmetic overflow and
+    every later series() raise; now its row is left out of the time axis, counted, and warned
+    about once, and the rows around it are charted as usual."""
+    over_time = OverTime()
+    times = 1_700_000_000.0 + np.arange(100.0)
+    with caplog.at_level(logging.WARNING, logger="mlmon.over_time"):
+        over_time.add(np.ones(100), np.zeros(100, np.int32), times)
+        over_time.add(np.ones(2), np.zeros(2, np.int32), np.array([1e19, -1e19]))
+        over_time.add(np.full(10, 3.0), np.zeros(10, np.int32), times[-1] + 1 + np.arange(10.0))
+        over_time.add(np.ones(1), np.zeros(1, np.int32), np.array([9e18]))
+    series = over_time.series(NAMES)
+    assert series["axis"] == "time"
+    assert sum(series["models"][0]["rows"]) == 110
+    assert series["start"][0] == 1_700_000_000
+    assert over_time.implausible == 3
+    assert over_time.rows == 113  # all still counted, and on the row axis
+    assert caplog.text.count("is no time") == 1
+
+
+def test_series_of_times_near_the_limit_do_not_overflow() -> None:
+    """Slot numbers are regrouped in slot units: times near MAX_TIME in 1 s slots give the
+    buckets numpy computes from the rows."""
+    over_time = OverTime()
+    times = MAX_TIME - 50 + np.arange(40.0)
+    over_time.add(np.arange(40.0), np.zeros(40, np.int32), times)
+    errors = np.arange(40.0)
+    assert_same_series(
+        over_time.series(NAMES), from_every_row(errors, np.zeros(40, np.int32), times, 60)
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,21 @@ from mlmon.error_log import ErrorLogReader
 from mlmon.log_layout import METRIC_LOG
 from mlmon.log_summary import LogSummary
 
+log = logging.getLogger("mlmon.dashboard")
+
+# The log's figures, by their key in the snapshot, and what each is before it is computed.
+LOG_FIGURES: dict[str, Callable[[LogSummary], Any]] = {
+    "models": model_summaries,
+    "histogram": error_histogram,
+    "over_time": metrics_over_time,
+    "scatter": latest_pairs,
+}
+EMPTY_FIGURES: dict[str, Any] = {
+    "models": [],
+    "histogram": {"edges": [], "models": []},
+    "over_time": {"axis": "time", "width": 0, "start": [], "models": []},
+    "scatter": [],
+}
 # The log's figures come from its summary, so their cost does not grow with the log (~40 ms
 # with two full samples); recomputing them at most once per this many times their last cost
 # still caps the dashboard's share of a core on a slow machine.
@@ -35,6 +52,7 @@ class DashboardState:
         self.reader = ErrorLogReader(logs_dir / METRIC_LOG, self.summary)
         self._rates = Rates()
         self._log_figures: dict[str, Any] = {}
+        self._failing: set[str] = set()  # figures whose last computation raised (logged once)
         self._new_rows = 0  # rows read since the log's figures were last computed
         self._log_cost = 0.0  # seconds the last computation of the log's figures took
         self._log_computed = -math.inf  # monotonic time of it
@@ -52,12 +70,8 @@ class DashboardState:
         started = time.monotonic()
         due = started - self._log_computed >= COST_MULTIPLE * self._log_cost
         if (self._new_rows and due) or not self._log_figures or recompute:
-            self._log_figures = {
-                "models": model_summaries(self.summary),
-                "histogram": error_histogram(self.summary),
-                "over_time": metrics_over_time(self.summary),
-                "scatter": latest_pairs(self.summary),
-            }
+            for name, figure in LOG_FIGURES.items():
+                self._log_figures[name] = self._computed(name, figure)
             self._new_rows = 0
             self._log_computed = time.monotonic()
             self._log_cost = self._log_computed - started
@@ -73,3 +87,18 @@ class DashboardState:
             "alerts": firing_alerts(statuses),
         }
         return self.latest
+
+    def _computed(self, name: str, figure: Callable[[LogSummary], Any]) -> Any:
+        """The figure, or, if computing it fails, the last one computed (empty if none): one
+        failing figure must not freeze the rest of the page (statuses, alerts, health)."""
+        try:
+            value = figure(self.summary)
+        except Exception:
+            if name not in self._failing:
+                log.exception("could not compute the dashboard's %s; keeping the last", name)
+            self._failing.add(name)
+            return self._log_figures.get(name, EMPTY_FIGURES[name])
+        if name in self._failing:
+            log.info("the dashboard's %s is computed again", name)
+            self._failing.discard(name)
+        return value
