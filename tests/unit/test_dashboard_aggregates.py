@@ -302,3 +302,24 @@ def test_a_failing_figure_leaves_the_rest_of_the_page_live(
     assert snapshot["alerts"][0]["alert"] == "high-mae"
     assert "services" in snapshot["health"]
     assert caplog.text.count("could not compute the dashboard's over_time") == 1
+
+
+def test_a_log_cut_back_to_its_header_or_removed_clears_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log starting over brings no rows; its old figures must still leave the page."""
+    monkeypatch.setattr(state_module, "COST_MULTIPLE", 0.0)  # every change recomputed at once
+    log = tmp_path / "metric_log.csv"
+    log.write_text(HEADER + "".join(f"a{i},1,2,1.0,old,1,0,{1.7e9 + i}\n" for i in range(100)))
+    state = DashboardState(tmp_path)
+    assert [m["model"] for m in state.refresh([])["models"]] == ["old"]
+    with log.open("r+b") as handle:
+        handle.truncate(len(HEADER))
+    snapshot = state.refresh([])
+    assert (snapshot["rows"], snapshot["models"], snapshot["scatter"]) == (0, [], [])
+    assert snapshot["over_time"]["models"] == []
+    log.write_text(HEADER + "b0,1,4,3.0,new,1,0,1.7e9\n")
+    assert [m["model"] for m in state.refresh([])["models"]] == ["new"]
+    log.unlink()
+    snapshot = state.refresh([])
+    assert (snapshot["rows"], snapshot["models"], snapshot["histogram"]["models"]) == (0, [], [])

@@ -223,6 +223,29 @@ async def test_run_plot_rerenders_only_on_new_rows_and_stops_promptly(
     assert stats.gauges["rows"] == 8
 
 
+async def test_run_plot_redraws_when_the_log_starts_over_without_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log cut back to its header, then removed, brings no rows, yet the old picture must
+    not stay up: each is drawn again (as waiting) once."""
+    write_log(tmp_path, 5)
+    renders = signal_renders(monkeypatch)
+    stop = asyncio.Event()
+    settings = Settings(logs_dir=tmp_path, plot_interval=0.02)
+    task = asyncio.create_task(run_plot(settings, ServiceStats("plot"), stop))
+    assert await asyncio.wait_for(renders.get(), 10) == 5
+    write_log(tmp_path, 0)  # the header only
+    assert await asyncio.wait_for(renders.get(), 10) == 0
+    write_log(tmp_path, 3)
+    assert await asyncio.wait_for(renders.get(), 10) == 3
+    (tmp_path / "metric_log.csv").unlink()
+    assert await asyncio.wait_for(renders.get(), 10) == 0
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(renders.get(), 0.2)  # and not again while nothing changes
+    stop.set()
+    await asyncio.wait_for(task, 2)
+
+
 async def test_run_plot_logs_render_errors_and_retries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

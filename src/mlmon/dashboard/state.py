@@ -53,7 +53,7 @@ class DashboardState:
         self._rates = Rates()
         self._log_figures: dict[str, Any] = {}
         self._failing: set[str] = set()  # figures whose last computation raised (logged once)
-        self._new_rows = 0  # rows read since the log's figures were last computed
+        self._log_changed = False  # rows came, or the log started over, since last computed
         self._log_cost = 0.0  # seconds the last computation of the log's figures took
         self._log_computed = -math.inf  # monotonic time of it
         self.version = 0
@@ -63,16 +63,19 @@ class DashboardState:
         self, statuses: list[dict[str, Any]], now: float | None = None, recompute: bool = False
     ) -> dict[str, Any]:
         """Read new rows; take the services' statuses (from their files, or live objects). The
-        log's figures are recomputed when rows came (at most once per COST_MULTIPLE times their
-        last cost), or when asked to."""
+        log's figures are recomputed when rows came or the log started over (at most once per
+        COST_MULTIPLE times their last cost), or when asked to."""
         now = time.time() if now is None else now
-        self._new_rows += self.reader.poll()
+        resets = self.reader.resets
+        # A log cut back to its header, removed or emptied brings no rows, yet its figures
+        # are gone: they must not stay on the page.
+        self._log_changed |= bool(self.reader.poll()) or self.reader.resets != resets
         started = time.monotonic()
         due = started - self._log_computed >= COST_MULTIPLE * self._log_cost
-        if (self._new_rows and due) or not self._log_figures or recompute:
+        if (self._log_changed and due) or not self._log_figures or recompute:
             for name, figure in LOG_FIGURES.items():
                 self._log_figures[name] = self._computed(name, figure)
-            self._new_rows = 0
+            self._log_changed = False
             self._log_computed = time.monotonic()
             self._log_cost = self._log_computed - started
         self.version += 1

@@ -1,9 +1,9 @@
 """plot: keep `error_distribution.png` and `metrics_over_time.png` up to date with metric_log.csv.
 
 Every `plot_interval` seconds the log is polled for new rows (only appended bytes are read) and,
-when there are any, the PNG is rendered again. Reading and rendering run in a worker thread so
-the event loop (status updates, stop requests) stays responsive. The rows go into a
-`LogSummary`, so the service's memory stays bounded however long the log grows.
+when there are any or the log started over, the PNG is rendered again. Reading and rendering
+run in a worker thread so the event loop (status updates, stop requests) stays responsive. The
+rows go into a `LogSummary`, so the service's memory stays bounded however long the log grows.
 """
 
 from __future__ import annotations
@@ -39,7 +39,11 @@ async def run_plot(
     stale = True  # nothing rendered yet, or the last attempt failed
     while True:
         try:
-            if await asyncio.to_thread(reader.poll) or stale:
+            resets = reader.resets
+            rows = await asyncio.to_thread(reader.poll)
+            # A log cut back to its header, removed or emptied brings no rows, yet changes
+            # the picture: the old one must not stay up.
+            if rows or reader.resets != resets or stale:
                 await asyncio.to_thread(_render, summary, target)
                 stale = False
                 stats.counters["renders"] += 1
