@@ -35,6 +35,11 @@ MODEL_COLUMN = "model"
 # seeds' four-column header, which is a prefix of it.
 FULL_LAYOUT = METRIC_COLUMNS
 
+# Models told apart; names past these (a mislabelled column: an id per row) are counted as one
+# group, OTHER_MODELS, as each model costs its figures, sample and slots for good.
+TRACKED_MODELS = 32
+OTHER_MODELS = "(other models)"
+RAW_NAMES_KEPT = 1024  # spellings of model names remembered (names with spaces around them)
 READ_BYTES = 4 << 20  # parse in blocks so temporary lists stay small
 TAIL_BYTES = 64  # bytes before the offset compared on each read, to notice a rewritten file
 MAX_FIELD_BYTES = 256  # longer fields are left to the csv module
@@ -183,7 +188,8 @@ class ErrorLogReader:
         self._sum = 0.0
         self._names: list[str] = []
         self._code_of_raw: dict[bytes, int] = {}
-        self._code_of_name: dict[str, int] = {}
+        self._code_of_name: dict[str, int] = {}  # at most TRACKED_MODELS
+        self._other: int | None = None  # the code of OTHER_MODELS, once there are more
 
     def _reset(self, reason: str) -> None:
         log.info("%s %s: reading it again from the top", self.path, reason)
@@ -203,7 +209,8 @@ class ErrorLogReader:
 
     @property
     def model_names(self) -> tuple[str, ...]:
-        """Distinct model names in order of first appearance; "" when the log names none."""
+        """Distinct model names in order of first appearance; "" when the log names none;
+        OTHER_MODELS for those past the first TRACKED_MODELS."""
         return tuple(self._names)
 
     def poll(self) -> int:
@@ -321,13 +328,34 @@ class ErrorLogReader:
 
     def _code(self, raw: bytes) -> int:
         code = self._code_of_raw.get(raw)
+        if code is not None:
+            return code
+        name = raw.decode("utf-8", errors="replace").strip()
+        code = self._code_of_name.get(name)
         if code is None:
-            name = raw.decode("utf-8", errors="replace").strip()
-            code = self._code_of_name.setdefault(name, len(self._names))
-            if code == len(self._names):
-                self._names.append(name)
+            if len(self._code_of_name) >= TRACKED_MODELS:
+                return self._other_code(name)  # not remembered: memory stays bounded
+            code = self._code_of_name[name] = len(self._names)
+            self._names.append(name)
+        if len(self._code_of_raw) < RAW_NAMES_KEPT:
             self._code_of_raw[raw] = code
         return code
+
+    def _other_code(self, name: str) -> int:
+        """The code of the group of models past TRACKED_MODELS; created, and warned about,
+        with the first of them."""
+        if self._other is None:
+            log.warning(
+                "%s names more than %d models (%r is one more): the rest are counted together "
+                "as %r",
+                self.path,
+                TRACKED_MODELS,
+                name[:100],
+                OTHER_MODELS,
+            )
+            self._other = len(self._names)
+            self._names.append(OTHER_MODELS)
+        return self._other
 
 
 _Parsed = tuple[npt.NDArray[np.float64], npt.NDArray[np.int32], dict[str, npt.NDArray[np.float64]]]

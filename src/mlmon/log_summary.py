@@ -11,8 +11,10 @@ replaced or cut back (it then starts over). Nothing here grows with the log; per
 - its latest SCATTER_POINTS (y_true, y_pred) pairs;
 - the over-time series' slot sums (`OverTime`: about 120 slots at most).
 
-At the default SAMPLE_ROWS that is about 2 MB per model once its sample is full, whatever the
-log's length; the reader's 36 bytes per row kept before grew to 3 GB a day at 1,000 rows/s.
+At the default SAMPLE_ROWS that is about 2 MB per model once its sample is full (a sample
+starts small and grows with the model's rows), whatever the log's length, for at most
+TRACKED_MODELS + 1 models (the reader counts names past them as one group); the reader's 36
+bytes per row kept before grew to 3 GB a day at 1,000 rows/s.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy.typing as npt
 
 from mlmon.error_log import RowBlock
 from mlmon.error_sample import ErrorGroup
+from mlmon.model_rows import rows_by_model
 from mlmon.over_time import TIME_BUCKETS, OverTime
 from mlmon.reservoir import Reservoir
 
@@ -144,13 +147,10 @@ class LogSummary:
             return
         errors, codes = block.errors, block.codes
         y_true, y_pred = block.column("y_true"), block.column("y_pred")
-        if bool((codes == codes[0]).all()):  # the usual case: one model; no need to split
-            self.models[int(codes[0])].add(errors, y_true, y_pred)
-        else:
-            for code in np.flatnonzero(np.bincount(codes)):  # codes present; cheaper than unique
-                mine = codes == code
-                self.models[int(code)].add(errors[mine], y_true[mine], y_pred[mine])
-        self.over_time.add(errors, codes, block.column("joined_at"))
+        split = list(rows_by_model(codes))
+        for code, rows in split:
+            self.models[code].add(errors[rows], y_true[rows], y_pred[rows])
+        self.over_time.add(errors, split, block.column("joined_at"))
 
     def named(self) -> list[tuple[str, ModelFigures]]:
         """(name, figures) of each model with rows, in order of first appearance."""

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mlmon.model_rows import Rows
+
 log = logging.getLogger("mlmon.over_time")
 
 FloatArray = npt.NDArray[np.float64]
@@ -171,13 +173,10 @@ class _Slotted:
                 sums.merge(size // self.size)
             self.size = size
 
-    def add(self, codes: npt.NDArray[np.int32], slots: IntArray, errors: FloatArray) -> None:
-        if bool((codes == codes[0]).all()):  # the usual case: one model; no need to split
-            self.models.setdefault(int(codes[0]), SlotSums()).add(slots, errors)
-            return
-        for code in np.flatnonzero(np.bincount(codes)):  # codes present; cheaper than unique
-            mine = codes == code
-            self.models.setdefault(int(code), SlotSums()).add(slots[mine], errors[mine])
+    def add(self, split: Sequence[tuple[int, Rows]], slots: IntArray, errors: FloatArray) -> None:
+        """Add each model's rows (`split`: its code and their positions) into its slots."""
+        for code, rows in split:
+            self.models.setdefault(code, SlotSums()).add(slots[rows], errors[rows])
 
 
 class OverTime:
@@ -208,14 +207,15 @@ class OverTime:
     def nbytes(self) -> int:
         return self._by_row.nbytes + self._run.nbytes
 
-    def add(self, errors: FloatArray, codes: npt.NDArray[np.int32], times: FloatArray) -> None:
-        """Take a block of rows in log order: errors, model codes and joined_at."""
+    def add(self, errors: FloatArray, split: Sequence[tuple[int, Rows]], times: FloatArray) -> None:
+        """Take a block of rows in log order: errors, the positions of each model's rows (as
+        `rows_by_model` gives them) and joined_at."""
         if not len(errors):
             return
         rows = self.rows + len(errors)
         self._by_row.widen(ROWS.slot(ROWS.width(rows, self.finest)))
         numbers = np.arange(self.rows, rows, dtype=np.int64)
-        self._by_row.add(codes, numbers // self._by_row.size, errors)
+        self._by_row.add(split, numbers // self._by_row.size, errors)
         self.rows = rows
         if not self.timed:
             return
@@ -223,25 +223,28 @@ class OverTime:
             self.timed = False
             self._new_run()  # never shown again: free it
             return
-        plausible = np.abs(times) <= MAX_TIME
-        if not bool(plausible.all()):
-            self._leave_out(int(np.count_nonzero(~plausible)), float(times[~plausible][0]))
-            errors, codes, times = errors[plausible], codes[plausible], times[plausible]
-            if not len(times):
+        # Rows left out of the time axis: a corrupt joined_at, or before the current run.
+        keep = np.abs(times) <= MAX_TIME
+        if not bool(keep.all()):
+            self._leave_out(int(np.count_nonzero(~keep)), float(times[~keep][0]))
+            if not keep.any():
                 return
-        pauses = np.flatnonzero(np.diff(times, prepend=self._last_time) > IDLE_GAP)
-        self._last_time = float(times[-1])
+        kept_times = times[keep]
+        pauses = np.flatnonzero(np.diff(kept_times, prepend=self._last_time) > IDLE_GAP)
+        self._last_time = float(kept_times[-1])
         if len(pauses):
-            start = int(pauses[-1])
             self._new_run()
-            errors, codes, times = errors[start:], codes[start:], times[start:]
-        self._low = min(self._low, float(times.min()))
-        self._high = max(self._high, float(times.max()))
+            keep[: np.flatnonzero(keep)[pauses[-1]]] = False
+        if not bool(keep.all()):
+            split = [(code, _within(rows, keep)) for code, rows in split]
+            times = np.where(keep, times, 0.0)  # left-out rows are indexed by no model
+        self._low = min(self._low, float(times[keep].min()))
+        self._high = max(self._high, float(times[keep].max()))
         # Widen before adding: the block may stretch the run far past the current slots.
         self._run.widen(SECONDS.slot(SECONDS.width(self._high - self._low, self.finest)))
         # Floor division is exact where floor(t / size) could round onto the next slot.
         slots = (times // self._run.size).astype(np.int64)
-        self._run.add(codes, slots, errors)
+        self._run.add(split, slots, errors)
 
     def _leave_out(self, rows: int, example: float) -> None:
         if not self.implausible:
@@ -293,6 +296,12 @@ class OverTime:
         starts = (origin + np.arange(slots) * width).tolist()
         axis = "time" if self.timed else "row"
         return {"axis": axis, "width": width, "start": starts, "models": models}
+
+
+def _within(rows: Rows, keep: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
+    """The positions among `rows` (positions in a block) that `keep` keeps."""
+    positions = np.arange(len(keep))[rows]
+    return positions[keep[positions]]
 
 
 def _per_bucket(count: IntArray, values: FloatArray) -> list[float | None]:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
-FIRST_ALLOCATION = 1024  # values; the buffer doubles up to `capacity`: a quiet model costs little
+FIRST_ALLOCATION = 16  # values; the buffer doubles up to `capacity`: a quiet model costs little
 
 
 class Reservoir:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import os
 import tempfile
@@ -387,3 +388,24 @@ def test_the_reader_keeps_no_rows(log_path: Path) -> None:
         tracemalloc.stop()
     assert counted.rows == reader.count == 300_001
     assert held < 200_000
+
+
+def test_models_past_the_cap_are_counted_as_one_group(
+    log_path: Path, rows: KeptRows, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mislabelled model column (an id per row) once made a model of every row, each with
+    its own figures, sample and slots; past TRACKED_MODELS names the rest share one group,
+    warned about once, and the names the reader remembers stay bounded."""
+    cap = error_log.TRACKED_MODELS
+    log_path.write_text(HEADER + "".join(row(f"r{i}", 1.0, f"id-{i}") for i in range(5_000)))
+    reader = ErrorLogReader(log_path, rows)
+    with caplog.at_level(logging.WARNING, logger="mlmon.error_log"):
+        reader.poll()
+        append(log_path, row("late", 2.0, "id-3") + row("later", 3.0, "id-4999"))
+        reader.poll()
+    names = reader.model_names
+    assert names == (*(f"id-{i}" for i in range(cap)), error_log.OTHER_MODELS)
+    assert rows.models.tolist().count(error_log.OTHER_MODELS) == 5_000 - cap + 1
+    assert rows.models[-2:].tolist() == ["id-3", error_log.OTHER_MODELS]
+    assert caplog.text.count("more than 32 models") == 1
+    assert len(reader._code_of_raw) <= error_log.RAW_NAMES_KEPT

@@ -144,3 +144,17 @@ def test_memory_stays_bounded_over_ten_million_rows() -> None:
     assert mae == pytest.approx(total / rows, rel=1e-12)
     assert len(champion.sample) == len(challenger.sample) == sample_size
     assert champion.median() == pytest.approx(10.0 * np.log(2), rel=0.02)
+
+
+def test_a_model_column_with_a_name_per_row_costs_bounded_memory(tmp_path: Path) -> None:
+    """20,000 rows each naming another model once took 165 MB (a figures object, a 1,024-value
+    sample and slots per name); past the reader's cap they are one group, and a model's sample
+    starts small."""
+    path = tmp_path / "metric_log.csv"
+    lines = (f"a{i},1,2,1.0,id-{i},1,0,{1.7e9 + i / 1000}\n" for i in range(20_000))
+    path.write_text(HEADER + "".join(lines))
+    summary = LogSummary()
+    ErrorLogReader(path, summary).poll()
+    assert len(summary.names) == 33
+    assert summary.models[-1].count == 20_000 - 32
+    assert summary.nbytes < 200_000

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlmon.model_rows import rows_by_model
 from mlmon.over_time import (
     IDLE_GAP,
     MAX_TIME,
@@ -24,6 +25,11 @@ from mlmon.over_time import (
 )
 
 NAMES = ("a", "b", "c")
+
+
+def add(over_time: OverTime, errors: np.ndarray, codes: np.ndarray, times: np.ndarray) -> None:
+    """Feed a block as LogSummary does: its rows split by model once."""
+    over_time.add(errors, list(rows_by_model(codes.astype(np.int32))), times)
 
 
 def from_every_row(
@@ -121,7 +127,7 @@ def test_series_kept_block_by_block_equal_those_from_every_row(
     over_time = OverTime()
     bounds = [0, *sorted(c for c in cuts if c < n), n]
     for start, end in itertools.pairwise(bounds):
-        over_time.add(errors[start:end], model[start:end], times[start:end])
+        add(over_time, errors[start:end], model[start:end], times[start:end])
     assert_same_series(
         over_time.series(NAMES, buckets), from_every_row(errors, model, times, buckets)
     )
@@ -166,7 +172,7 @@ def test_a_long_run_keeps_a_bounded_number_of_slots() -> None:
     for hour in range(30 * 24):
         times = start + hour * 3600 + np.arange(0.0, 3600.0, 2.0)
         codes = (np.arange(len(times)) % 2).astype(np.int32)
-        over_time.add(np.ones(len(times)), codes, times)
+        add(over_time, np.ones(len(times)), codes, times)
         most = max(most, over_time.nbytes)
     assert most <= 2 * 2 * (2 * 60 + 2) * 24  # two models, two axes
     series = over_time.series(NAMES)
@@ -188,10 +194,10 @@ def test_a_corrupt_joined_at_is_left_out_of_the_time_axis_not_raised(
     over_time = OverTime()
     times = 1_700_000_000.0 + np.arange(100.0)
     with caplog.at_level(logging.WARNING, logger="mlmon.over_time"):
-        over_time.add(np.ones(100), np.zeros(100, np.int32), times)
-        over_time.add(np.ones(2), np.zeros(2, np.int32), np.array([1e19, -1e19]))
-        over_time.add(np.full(10, 3.0), np.zeros(10, np.int32), times[-1] + 1 + np.arange(10.0))
-        over_time.add(np.ones(1), np.zeros(1, np.int32), np.array([9e18]))
+        add(over_time, np.ones(100), np.zeros(100, np.int32), times)
+        add(over_time, np.ones(2), np.zeros(2, np.int32), np.array([1e19, -1e19]))
+        add(over_time, np.full(10, 3.0), np.zeros(10, np.int32), times[-1] + 1 + np.arange(10.0))
+        add(over_time, np.ones(1), np.zeros(1, np.int32), np.array([9e18]))
     series = over_time.series(NAMES)
     assert series["axis"] == "time"
     assert sum(series["models"][0]["rows"]) == 110
@@ -206,7 +212,7 @@ def test_series_of_times_near_the_limit_do_not_overflow() -> None:
     buckets numpy computes from the rows."""
     over_time = OverTime()
     times = MAX_TIME - 50 + np.arange(40.0)
-    over_time.add(np.arange(40.0), np.zeros(40, np.int32), times)
+    add(over_time, np.arange(40.0), np.zeros(40, np.int32), times)
     errors = np.arange(40.0)
     assert_same_series(
         over_time.series(NAMES), from_every_row(errors, np.zeros(40, np.int32), times, 60)

@@ -36,6 +36,16 @@ def test_size_stays_at_capacity() -> None:
     assert reservoir.nbytes == 8_000
 
 
+def test_a_quiet_stream_takes_little_memory() -> None:
+    """A sample of 250,000 that has seen three values holds room for a few, not thousands:
+    a model with few rows costs little; the buffer grows as values come."""
+    reservoir = Reservoir(250_000, np.random.default_rng(0))
+    reservoir.add(np.ones(3))
+    assert reservoir.nbytes <= 16 * 8
+    reservoir.add(np.ones(5_000))
+    assert 5_003 * 8 <= reservoir.nbytes <= 2 * 5_003 * 8
+
+
 def test_values_handed_out_are_not_changed_by_later_adds() -> None:
     reservoir = Reservoir(10, np.random.default_rng(0))
     reservoir.add(np.zeros(10))
