@@ -91,9 +91,10 @@ class LineTail:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._forget()
+        self.rewind()
 
-    def _forget(self) -> None:
+    def rewind(self) -> None:
+        """Read the file again from the top on the next read."""
         self.offset = 0  # end of the last complete line read
         self._tail = b""  # the bytes before it, to notice a rewrite
         self._identity: tuple[int, int] | None = None
@@ -105,7 +106,7 @@ class LineTail:
             status = os.stat(self.path)
         except FileNotFoundError:
             if self._identity is not None:
-                self._forget()
+                self.rewind()
                 on_reset("disappeared")
             return 0
         if (status.st_dev, status.st_ino) == self._identity and status.st_size == self.offset:
@@ -134,7 +135,7 @@ class LineTail:
             if handle.read(len(self._tail)) != self._tail:
                 reason = "was rewritten"
         if reason is not None:
-            self._forget()
+            self.rewind()
             on_reset(reason)
         self._identity = identity
         handle.seek(self.offset)
@@ -239,9 +240,16 @@ class ErrorLogReader:
             values, codes = values[finite], codes[finite]
             extras = {name: column[finite] for name, column in extras.items()}
         if len(values):
+            try:
+                self._sink.add(RowBlock(values, codes, tuple(self._names), extras))
+            except Exception:
+                # The sink may hold part of the block, and the offset stays before it: read
+                # the log again from the top rather than count any row twice.
+                self._lines.rewind()
+                self._reset("could not be taken in full")
+                raise
             self._count += len(values)
             self._sum += float(values.sum())
-            self._sink.add(RowBlock(values, codes, tuple(self._names), extras))
         return len(values)
 
     def _read_header(self, line: bytes) -> None:

@@ -409,3 +409,38 @@ def test_models_past_the_cap_are_counted_as_one_group(
     assert rows.models[-2:].tolist() == ["id-3", error_log.OTHER_MODELS]
     assert caplog.text.count("more than 32 models") == 1
     assert len(reader._code_of_raw) <= error_log.RAW_NAMES_KEPT
+
+
+class FailingOnce(KeptRows):
+    """Keeps rows, but raises on the `fail_at`-th block it is handed (after taking part of it,
+    as a sink might)."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__()
+        self.fail_at = fail_at
+        self.calls = 0
+
+    def add(self, block: RowBlock) -> None:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            super().add(RowBlock(block.errors[:1], block.codes[:1], block.names))
+            raise RuntimeError("out of memory")
+        super().add(block)
+
+
+def test_a_sink_that_raises_never_makes_rows_count_twice(
+    log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the sink raises mid-poll, the poll raises, and the next one reads the log again from
+    the top: the reader's count and the sink's rows are every row once."""
+    monkeypatch.setattr(error_log, "READ_BYTES", 200)  # several blocks
+    errors = [float(i) for i in range(40)]
+    log_path.write_text(HEADER + "".join(row(str(i), e) for i, e in enumerate(errors)))
+    sink = FailingOnce(fail_at=3)
+    reader = ErrorLogReader(log_path, sink)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        reader.poll()
+    reader.poll()
+    assert sink.errors.tolist() == errors
+    assert reader.count == 40
+    assert reader.mean == pytest.approx(np.mean(errors))
