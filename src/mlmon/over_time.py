@@ -68,6 +68,11 @@ class Ladder:
         """The smallest width that covers `span` in at most `buckets` buckets."""
         return next(w for w in self.widths() if span / w <= buckets)
 
+    def aligned_width(self, low: float, high: float, buckets: int) -> int:
+        """The smallest width whose buckets, from the multiple of it at or before `low`, reach
+        `high` in at most `buckets`: flooring the origin may take one more than `span` alone."""
+        return next(w for w in self.widths() if _buckets(low, high, w) <= buckets)
+
     def slot(self, width: int) -> int:
         """The largest size dividing every width from `width` up. Past a thousand times
         `width` the ladder only repeats its steps times powers of ten, multiples of what came
@@ -78,6 +83,11 @@ class Ladder:
 
 SECONDS = Ladder(NICE_SECONDS)
 ROWS = Ladder((1,))
+
+
+def _buckets(low: float, high: float, width: int) -> int:
+    """Buckets of `width` from the multiple of it at or before `low` up to `high`."""
+    return int((high - math.floor(low / width) * width) // width) + 1
 
 
 def bucket_seconds(span: float, buckets: int = TIME_BUCKETS) -> int:
@@ -267,9 +277,9 @@ class OverTime:
         origin: float
         if self.timed:
             kept = self._run
-            width = SECONDS.width(self._high - self._low, buckets)
+            width = SECONDS.aligned_width(self._low, self._high, buckets)
             origin = math.floor(self._low / width) * width
-            slots = int((self._high - origin) // width) + 1
+            slots = _buckets(self._low, self._high, width)
         else:
             kept = self._by_row
             width = ROWS.width(self.rows, buckets)

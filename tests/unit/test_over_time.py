@@ -21,7 +21,6 @@ from mlmon.over_time import (
     SECONDS,
     OverTime,
     SlotSums,
-    bucket_seconds,
 )
 
 NAMES = ("a", "b", "c")
@@ -50,9 +49,11 @@ def from_every_row(
             start = int(idle[-1]) + 1
             times, errors, codes = times[start:], errors[start:], codes[start:]
         low = float(times.min())
-        width = bucket_seconds(float(times.max()) - low, buckets)
-        origin = math.floor(low / width) * width
-        index = ((times - origin) // width).astype(np.int64)
+        for width in SECONDS.widths():  # the smallest that shows the run in `buckets` at most
+            origin = math.floor(low / width) * width
+            index = ((times - origin) // width).astype(np.int64)
+            if index.max() < buckets:
+                break
     else:
         width = ROWS.width(len(errors), buckets)
         origin = 0
@@ -128,9 +129,9 @@ def test_series_kept_block_by_block_equal_those_from_every_row(
     bounds = [0, *sorted(c for c in cuts if c < n), n]
     for start, end in itertools.pairwise(bounds):
         add(over_time, errors[start:end], model[start:end], times[start:end])
-    assert_same_series(
-        over_time.series(NAMES, buckets), from_every_row(errors, model, times, buckets)
-    )
+    series = over_time.series(NAMES, buckets)
+    assert_same_series(series, from_every_row(errors, model, times, buckets))
+    assert len(series["start"]) <= buckets
 
 
 @pytest.mark.parametrize("ladder", [SECONDS, ROWS], ids=["seconds", "rows"])
@@ -217,3 +218,16 @@ def test_series_of_times_near_the_limit_do_not_overflow() -> None:
     assert_same_series(
         over_time.series(NAMES), from_every_row(errors, np.zeros(40, np.int32), times, 60)
     )
+
+
+def test_a_run_not_aligned_to_its_width_still_fits_the_buckets() -> None:
+    """59.9 s of rows fit 60 buckets of 1 s by their span, but from 0.5 s past a whole second
+    they touch 61 of them: the width is the next step (2 s) instead, not a 61st bucket holding
+    a few rows (which spiked on the chart)."""
+    over_time = OverTime()
+    times = 1_700_000_000.5 + np.linspace(0.0, 59.9, 600)
+    add(over_time, np.ones(600), np.zeros(600), times)
+    series = over_time.series(NAMES)
+    assert series["width"] == 2
+    assert len(series["start"]) == 31
+    assert sum(series["models"][0]["rows"]) == 600
