@@ -100,8 +100,16 @@ def measure(log: Path) -> None:
     timed("(a) first full read", reader.poll)
     rows = reader.count
     timed("(b) poll with nothing new (best of 1000)", reader.poll, repeat=1000)
+    # Rows that continue the log's clock (1,000 a second): a joined_at of 0 would stretch the
+    # run to 54 years and time a degenerate over-time chart.
     with log.open("a", encoding="utf-8") as handle:
-        handle.write("".join(f"x-{i},1.0,2.0,1.0,model-0,1,0.0,0.0\n" for i in range(1000)))
+        handle.write(
+            "".join(
+                f"x-{i},1.0,2.0,1.0,model-0,1,{1.7e9 + (rows + i) / 1000!r},"
+                f"{1.7e9 + (rows + i) / 1000 + 0.004!r}\n"
+                for i in range(1000)
+            )
+        )
     timed("    poll after 1,000 appended rows", reader.poll)
 
     groups = summary.error_groups()
