@@ -61,10 +61,11 @@ class Summary:
     mean: float
     median: float
     std: float
+    estimated: bool = False  # the median comes from a sample that leaves rows out
 
     @classmethod
     def of(cls, group: ErrorGroup) -> Summary:
-        return cls(group.name, group.count, group.mean, group.median(), group.std)
+        return cls(group.name, group.count, group.mean, group.median(), group.std, group.sampled)
 
 
 def render_error_distribution(
@@ -262,11 +263,7 @@ def _draw_distribution(figure: Figure, groups: list[ErrorGroup]) -> None:
         subtitle = f"{_rows(everything.count)} from {models} models"
     sampled = any(group.sampled for group in groups)
     if sampled:
-        medians = "median" if len(groups) == 1 else "medians"
-        subtitle += (
-            f"; bars, density and {medians} from a uniform sample of "
-            f"{sum(len(group.sample) for group in groups):,} of them"
-        )
+        subtitle += "; " + _sample_note(groups)
     figure.text(AXES_BOX[0], 0.905, subtitle, fontsize=10.5, color=MUTED)
     edges = histogram_edges(everything.sample, everything.low, everything.high)
     bin_width = float(edges[1] - edges[0])
@@ -306,6 +303,26 @@ def _draw_distribution(figure: Figure, groups: list[ErrorGroup]) -> None:
     )
 
 
+def _sample_note(groups: list[ErrorGroup]) -> str:
+    """Which models' bars, density and median come from a sample, and of how many rows."""
+    sampled = [group for group in groups if group.sampled]
+    if len(groups) == 1:
+        return (
+            f"bars, density and median from a uniform sample of {len(groups[0].sample):,} of them"
+        )
+    sizes = {len(group.sample) for group in sampled}
+    if len(sampled) == len(groups) and len(sizes) == 1:
+        return f"bars, density and medians from uniform samples of {sizes.pop():,} rows per model"
+    if len(sampled) == 1:
+        (only,) = sampled
+        return (
+            f"{_short(only.name)}'s bars, density and median from a uniform sample of "
+            f"{len(only.sample):,} of its rows"
+        )
+    named = ", ".join(f"{_short(group.name)} ({len(group.sample):,} rows)" for group in sampled)
+    return f"bars, density and medians of {named} from uniform samples"
+
+
 def _draw_single(axes: Axes, group: ErrorGroup, edges: FloatArray, summary: Summary) -> float:
     counts = group.bar_heights(edges)
     axes.bar(
@@ -327,7 +344,7 @@ def _draw_single(axes: Axes, group: ErrorGroup, edges: FloatArray, summary: Summ
         color=MEDIAN,
         lw=1.8,
         ls=(0, (1, 1.5)),
-        label=f"median = {_number(summary.median)}",
+        label=f"median{'*' if summary.estimated else ''} = {_number(summary.median)}",
     )
     return tallest
 
@@ -378,9 +395,9 @@ def _style_axes(
 def _draw_statistics(figure: Figure, summaries: list[Summary], sampled: bool) -> None:
     top = AXES_BOX[1] + AXES_BOX[3]
     figure.text(PANEL_LEFT, top, "Statistics", fontsize=12, fontweight="bold", color=INK, va="top")
-    median = "median*" if sampled else "median"  # the one figure a sample estimates
     if len(summaries) == 1:
         only = summaries[0]
+        median = "median*" if only.estimated else "median"  # the one figure a sample estimates
         rows = [
             ("mean", _number(only.mean)),
             (median, _number(only.median)),
@@ -390,15 +407,16 @@ def _draw_statistics(figure: Figure, summaries: list[Summary], sampled: bool) ->
         width = max(len(value) for _, value in rows)
         table = "\n".join(f"{label:<8}{value:>{width}}" for label, value in rows)
     else:
-        lines = [f"{'model':<{NAME_WIDTH}} {'mean':>8} {median:>8} {'std':>8} {'count':>10}"]
+        # A star after each median a sample estimates; exact ones keep the column aligned.
+        lines = [f"{'model':<{NAME_WIDTH}} {'mean':>8} {'median':>8}  {'std':>8} {'count':>10}"]
         lines += [
-            f"{_short(s.name):<{NAME_WIDTH}} {_number(s.mean):>8} {_number(s.median):>8} "
-            f"{_number(s.std):>8} {s.count:>10,}"
+            f"{_short(s.name):<{NAME_WIDTH}} {_number(s.mean):>8} {_number(s.median):>8}"
+            f"{'*' if s.estimated else ' '} {_number(s.std):>8} {s.count:>10,}"
             for s in summaries
         ]
         table = "\n".join(lines)
     if sampled:
-        table += "\n* from the sample; mean, std, count exact"
+        table += "\n* from a sample; mean, std, count exact"
     figure.text(
         PANEL_LEFT,
         top - 0.055,

@@ -275,6 +275,7 @@ def drawn_texts(render: Callable[[], None]) -> list[str]:
     def spy(self: Figure, *args: object, **kwargs: object) -> None:
         texts.extend(text.get_text() for text in self.texts)
         texts.extend(axes.get_ylabel() for axes in self.axes)
+        texts.extend(text.get_text() for legend in self.legends for text in legend.get_texts())
         original(self, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
@@ -295,12 +296,51 @@ def test_a_distribution_drawn_from_a_sample_says_so(tmp_path: Path) -> None:
     assert "100,000 rows from model linear" in texts
     assert "uniform sample of 10,000" in texts
     assert "median*" in texts
-    assert "* from the sample; mean, std, count exact" in texts
+    assert "median* = " in texts  # the legend marks the estimate too
+    assert "* from a sample; mean, std, count exact" in texts
     assert "rows per bin, estimated" in texts
     assert_valid_png(path)
     whole = "\n".join(drawn_texts(lambda: render_error_groups([exact], path, NOW)))
     assert "sample" not in whole
     assert "estimated" not in whole
+
+
+def test_with_exact_and_sampled_models_only_the_sampled_are_said_estimated(
+    tmp_path: Path,
+) -> None:
+    """One sampled model among exact ones: the subtitle names it and its sample's size (not a
+    sum over models as if all were sampled), and only its median (and the pooled one) is
+    starred in the table."""
+    errors = realistic_errors(100_000)
+    whole = ErrorGroup.of("champion", errors)
+    champion = ErrorGroup(
+        "champion", whole.count, whole.mean, whole.std, whole.low, whole.high, errors[::10]
+    )
+    challenger = ErrorGroup.of("challenger", realistic_errors(5_000, seed=1) + 3)
+    path = tmp_path / "plot.png"
+    texts = drawn_texts(lambda: render_error_groups([champion, challenger], path, NOW))
+    everything = "\n".join(texts)
+    assert "champion's bars, density and median from a uniform sample of 10,000 of its rows" in (
+        everything
+    )
+    assert "15,000" not in everything
+    table = next(text for text in texts if text.startswith("model"))
+    starred = {line.split()[0]: "*" in line for line in table.splitlines()[1:-1]}
+    assert starred == {"all": True, "champion": True, "challenger": False}
+    assert "median*" not in table  # the header: not every median is an estimate
+    both = ErrorGroup(
+        "challenger",
+        challenger.count,
+        challenger.mean,
+        challenger.std,
+        challenger.low,
+        challenger.high,
+        challenger.sample[::5],
+    )
+    texts = drawn_texts(lambda: render_error_groups([champion, both], path, NOW))
+    assert "medians of champion (10,000 rows), challenger (1,000 rows) from uniform samples" in (
+        "\n".join(texts)
+    )
 
 
 def test_models_past_five_are_drawn_together(tmp_path: Path) -> None:
