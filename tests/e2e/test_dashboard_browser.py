@@ -91,12 +91,15 @@ def test_past_the_sample_the_page_says_which_figures_are_estimates(
     estimates and the page says from how many of how many rows; the rest stays exact."""
     logs = tmp_path / "logs"
     logs.mkdir()
-    rows = 7 * 37_143  # each error 0..6 equally often: the MAE is 3
+    rows = 7 * 37_143  # each error 0..6 equally often, but for the last row's
+    # The last row's error of 1,000,000 makes the exact MAE (780,003 - 6 + 1e6) / 260,001 =
+    # 6.85; a sample's mean would read ~7.00 with that row, ~3.00 without.
+    errors = [float(i % 7) for i in range(rows - 1)] + [1e6]
     with (logs / "metric_log.csv").open("w") as handle:
         handle.write("id,y_true,y_pred,absolute_error,model,model_version,sent_at,joined_at\n")
         handle.writelines(
-            f"r{i},100.0,{100.0 + i % 7!r},{float(i % 7)!r},solo,1,0.0,{1.7e9 + i / 1000!r}\n"
-            for i in range(rows)
+            f"r{i},100.0,{100.0 + error!r},{error!r},solo,1,0.0,{1.7e9 + i / 1000!r}\n"
+            for i, error in enumerate(errors)
         )
     port = free_port()
     dashboard = mlmon_background(
@@ -114,7 +117,7 @@ def test_past_the_sample_the_page_says_which_figures_are_estimates(
             assert _rows(page) == rows
             cells = page.locator("#models-table tr[data-model=solo] td").all_inner_texts()
             assert cells[1] == "260,001"
-            assert cells[2] == "3.00"  # the MAE, exact
+            assert cells[2] == "6.85"  # the MAE, exact (not a sample's ~7.00 or ~3.00)
             assert cells[4].startswith("≈")  # the median, estimated
             assert cells[5].startswith("≈")  # the p90
             note = page.inner_text("#models-note")

@@ -33,7 +33,7 @@ def test_size_stays_at_capacity() -> None:
     assert reservoir.seen == 500_000
     assert len(reservoir.values()) == reservoir.held == 1_000
     assert not reservoir.complete
-    assert reservoir.nbytes == 8_000
+    assert reservoir.nbytes <= 1_000 * 8  # room for `capacity` values at most
 
 
 def test_a_quiet_stream_takes_little_memory() -> None:
