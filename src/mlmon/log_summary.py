@@ -9,7 +9,8 @@ replaced or cut back (it then starts over). Nothing here grows with the log; per
 - a uniform sample of at most `sample_size` errors (`Reservoir`; all of them until then), for
   the median, p90, histogram and density: exact while the model has at most that many rows;
 - its latest SCATTER_POINTS (y_true, y_pred) pairs;
-- the over-time series' slot sums (`OverTime`: about 120 slots at most).
+- the over-time series' slot sums (`OverTime`: about 120 slots per axis, and it keeps both the
+  time axis and the row axis: ~240 at most).
 
 At the default SAMPLE_ROWS that is about 2 MB per model once its sample is full (a sample
 starts small and grows with the model's rows), whatever the log's length, for at most
