@@ -29,6 +29,7 @@ from mlmon.error_log import RowBlock
 from mlmon.error_sample import ErrorGroup
 from mlmon.model_rows import rows_by_model
 from mlmon.over_time import TIME_BUCKETS, OverTime
+from mlmon.quality import merged_moments
 from mlmon.reservoir import Reservoir
 
 FloatArray = npt.NDArray[np.float64]
@@ -83,11 +84,10 @@ class ModelFigures:
         rows = len(errors)
         mean = float(errors.mean())
         deviations = float(np.square(errors - mean).sum())
-        delta = mean - self._mean
-        merged = self.count + rows
-        self._mean += delta * rows / merged
-        self._deviations += deviations + delta * delta * self.count * rows / merged
-        self.count = merged
+        self._mean, self._deviations = merged_moments(
+            self.count, self._mean, self._deviations, rows, mean, deviations
+        )
+        self.count += rows
         self.total += float(errors.sum())
         self.squares += float(np.square(errors).sum())  # np.dot: BLAS threads, 40x slower
         self.low = min(self.low, float(errors.min()))

@@ -299,6 +299,25 @@ class _Sum:
         return self._total + self._carry
 
 
+def merged_moments(
+    count: int,
+    mean: float,
+    deviations: float,
+    other_count: int,
+    other_mean: float,
+    other_deviations: float,
+) -> tuple[float, float]:
+    """The mean and the sum of squared deviations from it of two sets of values taken
+    together, from each set's count, mean and such sum (Chan et al.'s pairwise update: no
+    cancellation, unlike sums of squares). `count + other_count` must be positive."""
+    total = count + other_count
+    delta = other_mean - mean
+    return (
+        mean + delta * other_count / total,
+        deviations + (other_deviations + delta * delta * count * other_count / total),
+    )
+
+
 class _RunningRegression:
     """The `all` window for regression: running sums, y_true's spread and error quantiles."""
 
@@ -346,13 +365,10 @@ class _RunningRegression:
         size = y_true.size
         mean = float(y_true.mean())
         centred = y_true - mean
-        delta = mean - self._mean
-        total = self.count + size
-        self._mean += delta * size / total
-        self._deviations += (
-            float(np.dot(centred, centred)) + delta * delta * self.count * size / total
+        self._mean, self._deviations = merged_moments(
+            self.count, self._mean, self._deviations, size, mean, float(np.dot(centred, centred))
         )
-        self.count = total
+        self.count += size
         self._min_true = min(self._min_true, float(y_true.min()))
         self._max_true = max(self._max_true, float(y_true.max()))
         self._sketch.extend(absolute)
@@ -366,11 +382,10 @@ class _RunningRegression:
         self._squares.add(other._squares.value)
         self._relative.add(other._relative.value)
         self._relative_count += other._relative_count
-        delta = other._mean - self._mean
-        total = self.count + other.count
-        self._mean += delta * other.count / total
-        self._deviations += other._deviations + delta * delta * self.count * other.count / total
-        self.count = total
+        self._mean, self._deviations = merged_moments(
+            self.count, self._mean, self._deviations, other.count, other._mean, other._deviations
+        )
+        self.count += other.count
         self._min_true = min(self._min_true, other._min_true)
         self._max_true = max(self._max_true, other._max_true)
         self._sketch.merge(other._sketch)
