@@ -24,7 +24,7 @@ def measure(logs: Path) -> None:
 
     from mlmon.dashboard.aggregates import metrics_over_time
     from mlmon.dashboard.state import DashboardState
-    from mlmon.over_time_plot import render_metrics_over_time
+    from mlmon.render.over_time import render_metrics_over_time
 
     started_mb = rss_mb()
     log = logs / "metric_log.csv"

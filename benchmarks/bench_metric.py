@@ -29,9 +29,9 @@ import numpy as np
 
 from mlmon.bus import OutMessage
 from mlmon.bus.memory import MemoryBus
-from mlmon.services.metric import MetricService
+from mlmon.ops.status import ServiceStats
+from mlmon.services.metric.service import MetricService
 from mlmon.settings import Settings
-from mlmon.status import ServiceStats
 from mlmon.wire import (
     BATCH,
     HEADER_BATCH,

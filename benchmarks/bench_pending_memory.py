@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import pika
 
+from mlmon.app.supervisor import settings_env
 from mlmon.bus import OutMessage
 from mlmon.bus.rabbit import RabbitBus
 from mlmon.settings import Settings
-from mlmon.supervisor import settings_env
 from mlmon.wire import BATCH, HEADER_BATCH, HEADER_MODEL, encode_batch
 
 BATCH_SIZE = Settings().batch_size

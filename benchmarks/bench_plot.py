@@ -89,10 +89,10 @@ def print_memory(label: str, held: int, rows: int, started_mb: float) -> None:
 
 
 def measure(log: Path) -> None:
-    from mlmon.error_log import ErrorLogReader
-    from mlmon.error_plot import render_error_groups
-    from mlmon.log_summary import LogSummary
+    from mlmon.metric_log.reader import ErrorLogReader
+    from mlmon.render.error_distribution import render_error_groups
     from mlmon.services.plot import _render
+    from mlmon.summary.log_summary import LogSummary
 
     started_mb = rss_mb()
     summary = LogSummary()

@@ -1,3 +1,3 @@
-from mlmon.cli import app
+from mlmon.app.cli import app
 
 app(prog_name="mlmon")

@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     @field_validator("alerts")
     @classmethod
     def _parse_alerts(cls, value: str) -> str:
-        from mlmon.alerts import parse_rules
+        from mlmon.monitoring.alert_rules import parse_rules
 
         parse_rules(value)  # a ConfigError (a ValueError) names the bad rule
         return value
@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _alert_windows_exist(self) -> Settings:
         """A rule over a window nobody tracks would never fire: say so now."""
-        from mlmon.alerts import DRIFT_SIGNALS, parse_rules
+        from mlmon.monitoring.alert_rules import DRIFT_SIGNALS, parse_rules
 
         windows = {f"last_{self.quality_window}", f"last_{self.quality_seconds:g}s", "all"}
         for rule in parse_rules(self.alerts):

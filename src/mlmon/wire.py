@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 import numpy as np
-import numpy.typing as npt
 
+from mlmon.arrays import Floats
 from mlmon.errors import DecodeError
 
 RecordId = int | float | str
@@ -137,7 +137,6 @@ def header_str(headers: dict[str, Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-Floats = npt.NDArray[np.float64]
 _F64 = np.dtype("<f8")
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlmon.models import default_model_path
+from mlmon.model.predictors import default_model_path
 
 
 def mlmon(

@@ -101,8 +101,8 @@ def test_train_writes_the_safe_model(tmp_path: Path) -> None:
 def test_health_tells_live_from_ready(tmp_path: Path) -> None:
     """`mlmon health` fails with no status, passes --live for an unready service, and
     passes fully once the service is ready and connected."""
+    from mlmon.ops.status import ServiceStats, write_status
     from mlmon.settings import Settings
-    from mlmon.status import ServiceStats, write_status
 
     state = Settings(logs_dir=tmp_path).state_dir
     assert mlmon("health", "metric", "--logs", str(tmp_path)).returncode == 1

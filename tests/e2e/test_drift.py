@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mlmon.dataset import load_dataset
+from mlmon.model.dataset import load_dataset
 from tests.e2e.cli import mlmon
 from tests.e2e.webhook import webhook_receiver
 

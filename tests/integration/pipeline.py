@@ -10,11 +10,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from mlmon.bus.rabbit import RabbitBus
-from mlmon.models import Predictor, load_model
-from mlmon.services.metric import MetricService
+from mlmon.model.predictors import Predictor, load_model
+from mlmon.ops.status import ServiceStats
+from mlmon.services.metric.service import MetricService
 from mlmon.services.model import run_model
 from mlmon.settings import Settings
-from mlmon.status import ServiceStats
 
 
 @asynccontextmanager

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from mlmon.bus.rabbit import RabbitBus
+from mlmon.ops.status import ServiceStats
 from mlmon.services.features import run_features
 from mlmon.settings import Settings
-from mlmon.status import ServiceStats
 from tests.integration.pipeline import running, wait_for_rows
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pika
 
-from mlmon.dataset import load_dataset
-from mlmon.models import load_model
+from mlmon.model.dataset import load_dataset
+from mlmon.model.predictors import load_model
+from mlmon.ops.status import ServiceStats
 from mlmon.services.features import run_features
 from mlmon.settings import Settings
-from mlmon.status import ServiceStats
 from tests.conftest import SEED_MODEL
 from tests.integration.pipeline import running, wait_for_rows
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pika
 
+from mlmon.app.supervisor import settings_env
 from mlmon.bus import OutMessage
 from mlmon.bus.rabbit import RabbitBus
 from mlmon.settings import Settings
-from mlmon.supervisor import settings_env
 from mlmon.wire import BATCH, encode_batch, encode_features, encode_value
 
 VECTOR = [0.01, -0.02, 0.03, 0.04, -0.05, 0.06, 0.07, -0.08, 0.09, 0.1]

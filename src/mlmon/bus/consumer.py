@@ -35,7 +35,7 @@ from aiormq.abc import AbstractChannel, DeliveredMessage
 
 from mlmon.bus.confirmed_publish import lost_not_cancelled
 
-log = logging.getLogger("mlmon.bus")
+log = logging.getLogger(__name__)
 
 RESUME_PATIENCE = 5.0  # seconds between attempts to consume again after a broker's cancel
 

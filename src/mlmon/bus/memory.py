@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from mlmon.bus import Delivery, OutMessage
 from mlmon.bus.batching import next_batch
-from mlmon.topology import DEAD_SUFFIX
+from mlmon.bus.topology import DEAD_SUFFIX
 
 DEAD_LETTERS_KEPT = 10_000
 

@@ -39,11 +39,11 @@ from mlmon.bus.confirmed_publish import (
     send_confirmed,
 )
 from mlmon.bus.consumer import QueueConsumer
+from mlmon.bus.topology import QueueSpec, Topology
 from mlmon.errors import BrokerError
 from mlmon.settings import Settings, redact_url
-from mlmon.topology import QueueSpec, Topology
 
-log = logging.getLogger("mlmon.bus")
+log = logging.getLogger(__name__)
 
 CONNECT_PATIENCE = 30.0  # seconds to keep trying the broker at start-up
 _TRANSIENT = (

@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from mlmon.error_plot import count_density, histogram_edges
-from mlmon.error_sample import pooled
-from mlmon.log_summary import SCATTER_POINTS, LogSummary
-from mlmon.over_time import TIME_BUCKETS
-from mlmon.status import pending_halves, totals
-
-FloatArray = npt.NDArray[np.float64]
+from mlmon.arrays import Floats
+from mlmon.ops.status import pending_halves, totals
+from mlmon.summary.error_group import pooled
+from mlmon.summary.histogram import count_density, histogram_edges
+from mlmon.summary.log_summary import SCATTER_POINTS, LogSummary
+from mlmon.summary.over_time import TIME_BUCKETS
 
 RATE_COUNTERS = {"features": "sent", "model": "predicted", "metric": "joined"}
 RATE_SECONDS = 5.0  # records/s are averaged over this long
@@ -81,7 +79,7 @@ def error_histogram(log: LogSummary) -> dict[str, Any]:
 
 def metrics_over_time(log: LogSummary, buckets: int = TIME_BUCKETS) -> dict[str, Any]:
     """MAE and RMSE per bucket per model: by joined_at since the last idle pause (the current
-    run), or by row number in a log with untimed rows (a seed log); see `mlmon.over_time`."""
+    run), or by row number in a log with untimed rows (a seed log); see `summary.over_time`."""
     return log.over_time.series(log.names, buckets)
 
 
@@ -193,6 +191,6 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _rounded(values: FloatArray, digits: int = 4) -> list[float | None]:
+def _rounded(values: Floats, digits: int = 4) -> list[float | None]:
     """Values for the page: 4 decimals are plenty on a chart and keep the payload small."""
     return [None if not math.isfinite(v) else round(v, digits) for v in values.tolist()]

@@ -19,11 +19,11 @@ from mlmon.dashboard.aggregates import (
     model_summaries,
     pipeline_health,
 )
-from mlmon.error_log import ErrorLogReader
-from mlmon.log_layout import METRIC_LOG
-from mlmon.log_summary import LogSummary
+from mlmon.metric_log.layout import METRIC_LOG
+from mlmon.metric_log.reader import ErrorLogReader
+from mlmon.summary.log_summary import LogSummary
 
-log = logging.getLogger("mlmon.dashboard")
+log = logging.getLogger(__name__)
 
 # The log's figures, by their key in the snapshot, and what each is before it is computed.
 LOG_FIGURES: dict[str, Callable[[LogSummary], Any]] = {

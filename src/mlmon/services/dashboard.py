@@ -17,11 +17,11 @@ import uvicorn
 from mlmon.dashboard.app import create_app
 from mlmon.dashboard.state import DashboardState
 from mlmon.errors import ConfigError
-from mlmon.progress import StatusSource
+from mlmon.ops.progress import StatusSource
+from mlmon.ops.status import ServiceStats, read_statuses
 from mlmon.settings import Settings
-from mlmon.status import ServiceStats, read_statuses
 
-log = logging.getLogger("mlmon.dashboard")
+log = logging.getLogger(__name__)
 
 REFRESH = 1.0  # seconds between snapshots sent to the page
 STATUS_MAX_AGE = 10.0  # status files older than this belong to processes that are gone

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlmon.bus import Bus, Delivery, OutMessage
-from mlmon.status import ServiceStats
-from mlmon.topology import DEAD_SUFFIX
+from mlmon.bus.topology import DEAD_SUFFIX
+from mlmon.ops.status import ServiceStats
 from mlmon.wire import (
     BATCH,
     HEADER_BATCH,
@@ -19,7 +19,7 @@ from mlmon.wire import (
     encode_batch,
 )
 
-log = logging.getLogger("mlmon.dead")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

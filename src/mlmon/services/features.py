@@ -13,11 +13,11 @@ import numpy.typing as npt
 
 from mlmon.bus import Bus, OutMessage
 from mlmon.bus.in_flight import PublishWindow
-from mlmon.dataset import Dataset, RowOrder, load_dataset
 from mlmon.errors import ConfigError
 from mlmon.ids import IdGenerator
+from mlmon.model.dataset import Dataset, RowOrder, load_dataset
+from mlmon.ops.status import ServiceStats
 from mlmon.settings import Settings
-from mlmon.status import ServiceStats
 from mlmon.wire import (
     BATCH,
     HEADER_BATCH,
@@ -29,7 +29,7 @@ from mlmon.wire import (
     single_bytes_at_most,
 )
 
-log = logging.getLogger("mlmon.features")
+log = logging.getLogger(__name__)
 
 SINGLES_IN_FLIGHT = 500  # single-record messages per publish call when running flat out
 BATCHES_PER_CALL = 8

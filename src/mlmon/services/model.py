@@ -17,22 +17,22 @@ from typing import TypeVar
 
 import numpy as np
 
-from mlmon.alerting import Alerting
-from mlmon.alerts import drift_signals
+from mlmon.arrays import Floats
 from mlmon.bus import CONSUMER_LINGER, Bus, Delivery, OutMessage
 from mlmon.errors import DecodeError
-from mlmon.models import Predictor, width_problem
-from mlmon.monitors import LiveDrift
+from mlmon.model.predictors import Predictor, width_problem
+from mlmon.monitoring.alert_rules import drift_signals
+from mlmon.ops.alert_actions import Alerting
+from mlmon.ops.monitors import LiveDrift
+from mlmon.ops.status import ServiceStats
 from mlmon.services.dead_letters import Rejected, dead_letter, too_large
 from mlmon.settings import Settings
-from mlmon.status import ServiceStats
 from mlmon.wire import (
     BATCH,
     HEADER_BATCH,
     HEADER_MODEL,
     HEADER_MODEL_VERSION,
     FeatureRecord,
-    Floats,
     Records,
     decode_features,
     decode_records,
@@ -43,7 +43,7 @@ from mlmon.wire import (
     sent_at_header,
 )
 
-log = logging.getLogger("mlmon.model")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Seconds between drift reports: each costs a few ms of the event loop, and drift over a

@@ -15,15 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlmon.dashboard.aggregates import metrics_over_time
-from mlmon.error_log import ErrorLogReader
-from mlmon.error_plot import render_error_groups
-from mlmon.log_layout import METRIC_LOG
-from mlmon.log_summary import LogSummary
-from mlmon.over_time_plot import render_metrics_over_time
+from mlmon.metric_log.layout import METRIC_LOG
+from mlmon.metric_log.reader import ErrorLogReader
+from mlmon.ops.status import ServiceStats
+from mlmon.render.error_distribution import render_error_groups
+from mlmon.render.over_time import render_metrics_over_time
 from mlmon.settings import Settings
-from mlmon.status import ServiceStats
+from mlmon.summary.log_summary import LogSummary
 
-log = logging.getLogger("mlmon.plot")
+log = logging.getLogger(__name__)
 
 PLOT_FILE = "error_distribution.png"
 OVER_TIME_FILE = "metrics_over_time.png"

@@ -1,0 +1,322 @@
+"""The `mlmon` command line. Every flag has an MLMON_* environment variable (see `mlmon config`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from mlmon import __version__
+from mlmon.app.logging_setup import configure_logging
+from mlmon.errors import EXIT_BAD_INPUT, EXIT_BROKER, BrokerError, MlmonError
+from mlmon.settings import Settings, explain, load_settings
+
+if TYPE_CHECKING:  # numpy and the model loaders stay out of `mlmon health` and `mlmon config`
+    from mlmon.model.predictors import Predictor
+
+app = typer.Typer(
+    help="Real-time quality monitoring of a deployed ML model, over RabbitMQ.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+Broker = Annotated[
+    str | None, typer.Option("--broker", help="AMQP URL; unset = embedded bus", show_default=False)
+]
+Logs = Annotated[
+    Path | None, typer.Option("--logs", help="logs directory [default: logs]", show_default=False)
+]
+Count = Annotated[int | None, typer.Option("--count", help="records to send, then stop")]
+Rate = Annotated[float | None, typer.Option("--rate", help="records/s; 0 = as fast as possible")]
+Dataset = Annotated[Path | None, typer.Option(help="CSV or Parquet file to stream")]
+Target = Annotated[str | None, typer.Option(help="target column of --dataset")]
+TrustPickle = Annotated[bool | None, typer.Option("--trust-pickle", help="allow pickle models")]
+
+
+def _settings(**flags: Any) -> Settings:
+    try:
+        return load_settings(**flags)
+    except MlmonError as error:
+        _fail(error)
+
+
+def _fail(error: BaseException) -> NoReturn:
+    typer.secho(f"mlmon: {error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(EXIT_BROKER if isinstance(error, BrokerError) else EXIT_BAD_INPUT)
+
+
+def _run(coroutine: Any) -> Any:
+    try:
+        return asyncio.run(coroutine)
+    except MlmonError as error:
+        _fail(error)
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", help="print the version and exit")] = False,
+) -> None:
+    if version:
+        typer.echo(f"mlmon {__version__}")
+        raise typer.Exit
+
+
+@app.command()
+def up(
+    broker: Broker = None,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    count: Count = None,
+    rate: Rate = None,
+    logs: Logs = None,
+    model: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--model", help="model file; repeat it to run challengers beside the first (champion)"
+        ),
+    ] = None,
+    trust_pickle: TrustPickle = None,
+    model_workers: Annotated[int, typer.Option(min=1, help="competing processes per model")] = 1,
+    dataset: Dataset = None,
+    target: Target = None,
+    dashboard: Annotated[
+        bool, typer.Option("--dashboard/--no-dashboard", help="serve the live dashboard")
+    ] = True,
+    dashboard_port: Annotated[
+        int | None, typer.Option(help="dashboard port [default: 8050]")
+    ] = None,
+    alerts: Annotated[
+        str | None, typer.Option(help="alert rules, e.g. 'high-mae: mae[last_500] > 60 for 30s'")
+    ] = None,
+) -> None:
+    """Run the whole pipeline: in-process by default, or one process per service with --broker."""
+    from mlmon.app.embedded import RunLimits, run_embedded
+    from mlmon.app.model_slots import plan_models
+    from mlmon.model.predictors import renamed
+
+    configure_logging()
+    settings = _settings(
+        broker_url=broker,
+        count=count,
+        rate=rate,
+        logs_dir=logs,
+        model_path=model[0] if model else None,
+        trust_pickle=trust_pickle,
+        dataset=dataset,
+        target=target,
+        dashboard_port=dashboard_port,
+        alerts=alerts,
+    )
+    limits = RunLimits(duration, settings.count)
+    paths: list[Path | None] = list(model) if model else [None]
+    # Load every model before starting anything: a bad file fails here, naming itself.
+    loaded = [_load_model(settings.model_copy(update={"model_path": p})) for p in paths]
+    slots = plan_models(paths, [m.name for m in loaded], settings.queue_features)
+    predictors = [renamed(m, slot.name) for m, slot in zip(loaded, slots, strict=True)]
+    mode = "embedded in-process bus" if settings.embedded else "RabbitMQ, one process each"
+    typer.echo(f"mlmon up: {mode}; logs in {settings.logs_dir}/ (Ctrl-C stops)")
+    if len(slots) > 1:
+        typer.echo("models: " + ", ".join(p.name for p in predictors) + " (champion first)")
+    if dashboard:
+        typer.echo(f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/")
+    if settings.embedded:
+        _run(run_embedded(settings, list(zip(slots, predictors, strict=True)), limits, dashboard))
+    else:
+        from mlmon.app.supervisor import Supervisor
+
+        _run(Supervisor(settings, slots, model_workers, dashboard).run(limits))
+    typer.echo(
+        f"rows in {settings.logs_dir / 'metric_log.csv'}, "
+        f"plot in {settings.logs_dir / 'error_distribution.png'}"
+    )
+
+
+@app.command()
+def features(
+    broker: Broker = None,
+    count: Count = None,
+    rate: Rate = None,
+    dataset: Dataset = None,
+    target: Target = None,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    order: Annotated[str | None, typer.Option(help="random or sequential")] = None,
+) -> None:
+    """Stream dataset rows to the features and y_true queues."""
+    settings = _settings(
+        broker_url=broker,
+        count=count,
+        rate=rate,
+        dataset=dataset,
+        target=target,
+        seed=seed,
+        order=order,
+    )
+    _service("features", settings)
+
+
+@app.command()
+def model(
+    broker: Broker = None,
+    model: Annotated[Path | None, typer.Option("--model", help="model file")] = None,
+    trust_pickle: TrustPickle = None,
+    name: Annotated[str | None, typer.Option(help="the model's name in metrics")] = None,
+    queue: Annotated[
+        str | None, typer.Option(help="own features queue, for a challenger [default: features]")
+    ] = None,
+) -> None:
+    """Predict each feature vector and publish it to y_pred."""
+    settings = _settings(
+        broker_url=broker,
+        model_path=model,
+        trust_pickle=trust_pickle,
+        model_name=name,
+        model_queue=queue,
+    )
+    _service("model", settings, predictor=_load_model(settings))
+
+
+@app.command()
+def dashboard(
+    logs: Logs = None,
+    port: Annotated[
+        int | None, typer.Option("--port", "--dashboard-port", help="port [default: 8050]")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", "--dashboard-host", help="address [default: 127.0.0.1]")
+    ] = None,
+) -> None:
+    """Serve the live dashboard (error distribution, metrics over time, drift, alerts, health)."""
+    settings = _settings(logs_dir=logs, dashboard_port=port, dashboard_host=host)
+    typer.echo(f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/")
+    _service("dashboard", settings)
+
+
+@app.command()
+def metric(broker: Broker = None, logs: Logs = None) -> None:
+    """Join y_true and y_pred by id and append rows to metric_log.csv."""
+    _service("metric", _settings(broker_url=broker, logs_dir=logs))
+
+
+@app.command()
+def plot(
+    logs: Logs = None,
+    interval: Annotated[float | None, typer.Option(help="seconds between renders")] = None,
+    once: Annotated[bool, typer.Option("--once", help="render once and exit")] = False,
+) -> None:
+    """Render error_distribution.png from metric_log.csv, every --interval seconds."""
+    _service("plot", _settings(logs_dir=logs, plot_interval=interval), once=once)
+
+
+def _load_model(settings: Settings) -> Predictor:
+    from mlmon.model.predictors import load_model
+
+    try:
+        return load_model(settings.model_path, settings.trust_pickle, settings.model_name)
+    except MlmonError as error:
+        _fail(error)
+
+
+def _service(name: str, settings: Settings, **kwargs: Any) -> None:
+    from mlmon.app.service_main import run_service
+
+    configure_logging()
+    _run(run_service(name, settings, **kwargs))
+
+
+@app.command()
+def config(broker: Broker = None, logs: Logs = None) -> None:
+    """Print the effective settings and where each came from."""
+    flags = {"broker_url": broker, "logs_dir": logs}
+    settings = _settings(**flags)
+    rows = explain(settings, flags)
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for variable, value, source, description in rows:
+        typer.echo(
+            f"{variable:<{widths[0]}}  {value:<{widths[1]}}  {source:<{widths[2]}}  # {description}"
+        )
+
+
+@app.command()
+def train(
+    output: Annotated[Path, typer.Option(help="where to write the model")] = Path("model.json"),
+    dataset: Annotated[Path | None, typer.Option(help="CSV or Parquet; default diabetes")] = None,
+    target: Annotated[str | None, typer.Option(help="target column of --dataset")] = None,
+) -> None:
+    """Fit a linear regressor and save it in mlmon's safe JSON model format."""
+    from mlmon.model.training import train_linear
+
+    try:
+        fitted = train_linear(output, dataset, target)
+    except MlmonError as error:
+        _fail(error)
+    typer.echo(f"wrote {output}: {fitted.name} v{fitted.version}, {fitted.n_features} features")
+
+
+@app.command()
+def report(
+    logs: Logs = None,
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    last: Annotated[int, typer.Option(min=1, help="records in the count window")] = 500,
+    seconds: Annotated[float, typer.Option(min=1, help="seconds in the time window")] = 60.0,
+    from_log: Annotated[
+        bool, typer.Option("--from-log", help="recompute from metric_log.csv, not live figures")
+    ] = False,
+) -> None:
+    """Print the current quality figures per model (MAE, RMSE, R², quantiles...) and the join's."""
+    from mlmon.ops.report import current_report, format_report
+
+    settings = _settings(logs_dir=logs)
+    figures = current_report(
+        settings.logs_dir,
+        settings.state_dir,
+        time.time(),
+        count_window=last,
+        time_window=seconds,
+        task=settings.task,
+        from_log=from_log,
+    )
+    typer.echo(json.dumps(figures, indent=2) if json_output else format_report(figures))
+
+
+@app.command()
+def health(
+    service: Annotated[str, typer.Argument(help="features, model, metric, plot or dashboard")],
+    logs: Logs = None,
+    max_age: Annotated[float, typer.Option(help="seconds a status may be old")] = 15.0,
+    live: Annotated[bool, typer.Option("--live", help="liveness only, not readiness")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="print the status")] = False,
+) -> None:
+    """Exit 0 if the service is ready (or, with --live, alive), else 1: a Docker healthcheck."""
+    from mlmon.ops.status import read_statuses
+
+    settings = _settings(logs_dir=logs)
+    statuses = [
+        s
+        for s in read_statuses(settings.state_dir, since=time.time() - max_age)
+        if s.get("service") == service and not s.get("stopped")
+    ]
+    healthy = bool(statuses) if live else any(s.get("ready") for s in statuses)
+    if json_output:
+        typer.echo(json.dumps(statuses, indent=2))
+    else:
+        typer.echo(f"{service}: {_health_state(statuses)}")
+    raise typer.Exit(0 if healthy else 1)
+
+
+def _health_state(statuses: list[dict[str, Any]]) -> str:
+    if not statuses:
+        return "no fresh status (not running?)"
+    if any(s.get("ready") for s in statuses):
+        return "ready"
+    if any(s.get("broker_connected") is False for s in statuses):
+        return "alive, not ready: broker unreachable"
+    return "alive, not ready yet"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

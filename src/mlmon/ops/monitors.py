@@ -1,0 +1,243 @@
+"""The live monitors the services feed and Prometheus reads: windowed quality and drift.
+
+The services update them from the event loop while prometheus-client scrapes from its own
+thread, so each monitor guards its state with a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from mlmon.arrays import Floats
+from mlmon.errors import DatasetError
+from mlmon.join.joined import Joined
+from mlmon.model.dataset import load_dataset
+from mlmon.model.predictors import Predictor
+from mlmon.monitoring.drift import DriftMonitor, DriftReport, Reference
+from mlmon.monitoring.quality import QualityTracker, RegressionFigures
+from mlmon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FOLD_ROWS = 4096  # joined records LiveQuality gathers before it hands them to its tracker
+
+_CLASSIFICATION_GAUGES = {
+    "accuracy": "share of right labels",
+    "precision": "macro precision",
+    "recall": "macro recall",
+    "f1": "macro F1",
+}
+_WINDOW_GAUGES = {
+    "mae": "mean absolute error",
+    "rmse": "root mean squared error",
+    "r2": "coefficient of determination",
+    "bias": "mean of y_pred - y_true",
+    "count": "records in the window",
+}
+
+
+class LiveQuality(Collector):
+    """Rolling quality per model and window; exported as mlmon_window_* gauges."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.tracker = QualityTracker(
+            count_windows=(settings.quality_window,),
+            time_windows=(settings.quality_seconds,),
+            mode=settings.task,
+        )
+        self._lock = threading.Lock()
+        self._warned_unusable = False
+        # Rows not yet folded: per part, its (model or per-row models, y_true, y_pred, at).
+        self._waiting: list[tuple[str | list[str], Floats, Floats, Floats]] = []
+        self._waiting_rows = 0
+
+    def add(self, joined: Joined) -> None:
+        """Take joined records. They wait until FOLD_ROWS of them are here or someone reads
+        the windows: the tracker's numpy work costs ~0.15 ms a call whatever the size, and at
+        1,000 records/s the metric joins ~300 small batches a second."""
+        with self._lock:
+            for part in joined.parts():
+                models = part.model if part.model is not None else part.models
+                self._waiting.append((models, part.y_true, part.y_pred, part.joined_at))
+                self._waiting_rows += len(part)
+            if self._waiting_rows >= FOLD_ROWS:
+                self._fold()
+
+    def snapshot(self, now: float) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            self._fold()
+            return self.tracker.snapshot(now)
+
+    def _fold(self) -> None:
+        """The waiting records into the tracker, one numpy batch per model (usually one)."""
+        if not self._waiting:
+            return
+        waiting, self._waiting, self._waiting_rows = self._waiting, [], 0
+        y_true = np.concatenate([part[1] for part in waiting])
+        y_pred = np.concatenate([part[2] for part in waiting])
+        at = np.concatenate([part[3] for part in waiting])
+        with np.errstate(over="ignore", invalid="ignore"):
+            usable = np.isfinite(y_pred - y_true)  # finite values whose error is finite too
+        every_row = bool(usable.all())
+        # Rows written to the log with an infinite error would spoil the windows' sums for
+        # good: they are left out, and that is said once.
+        if not every_row and not self._warned_unusable:
+            self._warned_unusable = True
+            log.warning(
+                "the quality windows leave out rows whose error is not finite "
+                "(first: y_true=%r, y_pred=%r)",
+                float(y_true[~usable][0]),
+                float(y_pred[~usable][0]),
+            )
+        first = waiting[0][0]
+        if every_row and isinstance(first, str) and all(part[0] == first for part in waiting):
+            self.tracker.add_many(first, y_true, y_pred, at)
+            return
+        models: list[str] = []
+        for part in waiting:
+            models += [part[0]] * len(part[1]) if isinstance(part[0], str) else part[0]
+        by_model: dict[str, list[int]] = defaultdict(list)
+        for index, model in enumerate(models):
+            if usable[index]:
+                by_model[model].append(index)
+        for model, rows in by_model.items():
+            self.tracker.add_many(model, y_true[rows], y_pred[rows], at[rows])
+
+    def describe(self) -> Iterator[Metric]:
+        """The families' names, so that a scrape asking for other names (`?name[]=...`)
+        skips the snapshot (a few ms on the event loop's GIL at 60,000 rows)."""
+        families, labelled, quantiles = self._families()
+        yield from families.values()
+        yield from labelled.values()
+        yield quantiles
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.snapshot(time.time())
+        families, labelled, quantiles = self._families()
+        for model, windows in snapshot.items():
+            for window, figures in windows.items():
+                if not isinstance(figures, RegressionFigures):
+                    for name, family in labelled.items():
+                        value = getattr(figures, name)
+                        if value is not None:
+                            family.add_metric([model, window], float(value))
+                    families["count"].add_metric([model, window], float(figures.count))
+                    continue
+                for name, family in families.items():
+                    value = getattr(figures, name)
+                    if value is not None:
+                        family.add_metric([model, window], float(value))
+                for quantile, value in (
+                    ("0.5", figures.abs_error_p50),
+                    ("0.9", figures.abs_error_p90),
+                    ("0.99", figures.abs_error_p99),
+                ):
+                    if value is not None:
+                        quantiles.add_metric([model, window, quantile], value)
+        yield from families.values()
+        yield from labelled.values()
+        yield quantiles
+
+    @staticmethod
+    def _families() -> tuple[
+        dict[str, GaugeMetricFamily], dict[str, GaugeMetricFamily], GaugeMetricFamily
+    ]:
+        families = {
+            name: GaugeMetricFamily(
+                "mlmon_window_records" if name == "count" else f"mlmon_window_{name}",
+                help_text,
+                labels=["model", "window"],
+            )
+            for name, help_text in _WINDOW_GAUGES.items()
+        }
+        quantiles = GaugeMetricFamily(
+            "mlmon_window_abs_error_quantile",
+            "absolute error quantile",
+            labels=["model", "window", "quantile"],
+        )
+        labelled = {
+            name: GaugeMetricFamily(f"mlmon_window_{name}", help_text, labels=["model", "window"])
+            for name, help_text in _CLASSIFICATION_GAUGES.items()
+        }
+        return families, labelled, quantiles
+
+
+class LiveDrift(Collector):
+    """Feature and prediction drift of the latest rows against a reference."""
+
+    def __init__(self, monitor: DriftMonitor, model: str) -> None:
+        self.monitor = monitor
+        self.model = model
+        self._lock = threading.Lock()
+        self._report: DriftReport | None = None
+
+    @classmethod
+    def for_model(cls, settings: Settings, predictor: Predictor) -> LiveDrift | None:
+        """Reference = the reference (or streamed) dataset and the model's own predictions."""
+        try:
+            data = load_dataset(settings.reference or settings.dataset, settings.target)
+        except DatasetError as error:
+            log.warning("drift is off: %s", error)
+            return None
+        if data.features.shape[1] != predictor.n_features:
+            log.warning(
+                "drift is off: the reference has %d features, the model takes %d",
+                data.features.shape[1],
+                predictor.n_features,
+            )
+            return None
+        reference = Reference.from_data(
+            data.features, data.feature_names, predictor.predict(data.features)
+        )
+        monitor = DriftMonitor(
+            reference,
+            window=settings.drift_window,
+            psi_threshold=settings.psi_threshold,
+            ks_pvalue_threshold=settings.ks_pvalue_threshold,
+        )
+        import scipy.stats  # noqa: F401 - pay its 1-2 s import now, not at the first report
+
+        return cls(monitor, predictor.name)
+
+    def add(self, features: Floats, predictions: Floats) -> None:
+        with self._lock:
+            self.monitor.add(features, predictions)
+
+    def refresh(self) -> DriftReport:
+        """Recompute the report (a few ms); called by the service once per status interval."""
+        with self._lock:
+            self._report = self.monitor.report()
+            return self._report
+
+    def collect(self) -> Iterator[Metric]:
+        report = self._report
+        names = {
+            "psi": "Population Stability Index against the reference",
+            "ks_statistic": "two-sample Kolmogorov-Smirnov statistic",
+            "ks_pvalue": "two-sample Kolmogorov-Smirnov p-value",
+            "detected": "1 when the column drifted",
+        }
+        families = {
+            name: GaugeMetricFamily(f"mlmon_drift_{name}", help_text, labels=["model", "column"])
+            for name, help_text in names.items()
+        }
+        for column in report.columns if report else ():
+            labels = [self.model, column.name]
+            for name, value in (
+                ("psi", column.psi),
+                ("ks_statistic", column.ks_statistic),
+                ("ks_pvalue", column.ks_pvalue),
+            ):
+                if value is not None:
+                    families[name].add_metric(labels, value)
+            families["detected"].add_metric(labels, 1.0 if column.drifted else 0.0)
+        yield from families.values()

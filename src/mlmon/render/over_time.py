@@ -1,0 +1,85 @@
+"""metrics_over_time.png: MAE and RMSE per time bucket, one colour per model.
+
+The same figures as the dashboard's "metrics over time" chart (`metrics_over_time`), drawn on a
+bare matplotlib Figure and written atomically like the error distribution.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from mlmon.render.error_distribution import (
+    GRID,
+    INK,
+    MODEL_COLORS,
+    MUTED,
+    format_utc,
+    write_png_atomically,
+)
+
+TITLE = "Model quality over time"
+WAITING = "Waiting for data: no rows in metric_log.csv yet"
+FIGURE_SIZE = (12.0, 5.6)
+DPI = 110
+
+
+def render_metrics_over_time(over_time: dict[str, Any], path: Path, now: datetime) -> None:
+    """Draw `over_time` (from dashboard.aggregates.metrics_over_time) to `path`."""
+    figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, facecolor="white")
+    FigureCanvasAgg(figure)
+    figure.text(0.06, 0.94, TITLE, fontsize=16, fontweight="bold", color=INK)
+    figure.text(0.94, 0.94, f"updated {format_utc(now)}", ha="right", fontsize=9, color=MUTED)
+    if not over_time.get("models"):
+        figure.text(0.5, 0.5, WAITING, ha="center", va="center", fontsize=15, color=INK)
+        write_png_atomically(figure, path)
+        return
+    by_time = over_time["axis"] == "time"
+    width = over_time["width"]
+    unit = f"{width:g} s" if by_time else f"{width:,} rows"
+    figure.text(
+        0.06,
+        0.895,
+        f"MAE (solid) and RMSE (dashed) per {unit}; gaps are buckets without rows",
+        fontsize=10.5,
+        color=MUTED,
+    )
+    axes = figure.add_axes((0.06, 0.12, 0.72, 0.74))
+    centres = np.asarray(over_time["start"], dtype=np.float64) + width / 2
+    x: Any = np.array([datetime.fromtimestamp(t, UTC) for t in centres]) if by_time else centres
+    handles = []
+    for model, color in zip(over_time["models"], itertools.cycle(MODEL_COLORS)):
+        mae = np.array([np.nan if v is None else v for v in model["mae"]], dtype=np.float64)
+        rmse = np.array([np.nan if v is None else v for v in model["rmse"]], dtype=np.float64)
+        axes.plot(x, mae, color=color, linewidth=2.0, marker="." if len(x) < 30 else None)
+        axes.plot(x, rmse, color=color, linewidth=1.3, linestyle="--")
+        total = sum(model["rows"])
+        handles.append(
+            Line2D([], [], color=color, linewidth=2.5, label=f"{model['model']} ({total:,} rows)")
+        )
+    handles += [
+        Line2D([], [], color=MUTED, linewidth=2.0, label="MAE"),
+        Line2D([], [], color=MUTED, linewidth=1.3, linestyle="--", label="RMSE"),
+    ]
+    axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    axes.set_ylim(bottom=0)
+    axes.set_ylabel("error", color=INK)
+    if by_time:
+        locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+        axes.set_xlabel("time (UTC)", color=INK)
+    else:
+        axes.set_xlabel("row of metric_log.csv", color=INK)
+    axes.grid(True, color=GRID)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    write_png_atomically(figure, path)
