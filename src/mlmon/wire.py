@@ -30,6 +30,9 @@ RecordId = int | float | str
 JSON = "application/json"
 BATCH = "application/vnd.mlmon.batch+msgpack"
 
+Y_TRUE = "y_true"  # the true-value half of a record: its queue, CSV column and status key
+Y_PRED = "y_pred"  # the prediction half
+
 # Header names; the seeds ignore them, so they stay wire-compatible.
 # When features published the record, in integer epoch microseconds: the AMQP client encodes a
 # Python float header as a 32-bit float, which would round today's epoch to 128 s steps.
