@@ -3,10 +3,10 @@
 mlmon's features service sends each batch of feature vectors and the batch of their true
 values under one batch id (header `x-mlmon-batch`, same ids in the same order), and a model
 answers a features batch with one batch of predictions under that id. Joining those record by
-record (hot_join: a store look-up, a decision and a store row per record) cost most of the
-metric service's time; here a predictions' batch meets its true values' batch as a whole: one
-look-up by batch id, one comparison of the id lists, numpy for the values, one store row per
-batch. The guarantees are hot_join's, per batch:
+record (the record join: a store look-up, a decision and a store row per record) cost most of
+the metric service's time; here a predictions' batch meets its true values' batch as a whole:
+one look-up by batch id, one comparison of the id lists, numpy for the values, one store row
+per batch. The guarantees are the record join's, per batch:
 - exactly once: a batch seen before (same id, same model, same body) counts as duplicates; the
   same batch id with another body is a conflict, refused whole;
 - either order, any delay: a batch waits in memory while its delivery is held unacked, then on
@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mlmon.arrays import Floats
+from mlmon.join.held import Held, pop_held
 from mlmon.join.joined import Joined
-from mlmon.join.records import PREDICTION, TRUTH, Held, pop_held
 from mlmon.join.store import JoinStore, Orphan, StoredPredictionBatch, StoredTruthBatch
-from mlmon.wire import RecordId, decode_batch, record_key
+from mlmon.wire import Y_PRED, Y_TRUE, RecordId, decode_batch, record_key
 
 _ROWS = np.dtype("<i4")
 
@@ -114,8 +114,8 @@ class BatchJoin:
             for half, _ in by_model.values()
         )
         return {
-            TRUTH: sum(len(half.keys) for half, _ in self._truths.values()),
-            PREDICTION: predictions,
+            Y_TRUE: sum(len(half.keys) for half, _ in self._truths.values()),
+            Y_PRED: predictions,
         }
 
     def offer_truth(self, half: BatchHalf, held: Held, joined: Joined) -> BatchOutcome:
@@ -131,7 +131,7 @@ class BatchJoin:
             return _repeat(outcome, half, seen, "true values")
         partners = []
         for prediction, prediction_held in self._predictions.pop(half.batch, {}).values():
-            prediction_held.waiting -= 1
+            prediction_held.stop_waiting()
             partners.append(prediction)
         partners += [
             BatchHalf.stored(half.batch, row)
@@ -139,8 +139,7 @@ class BatchJoin:
         ]
         if not partners:
             self._truths[half.batch] = (half, held)
-            held.waiting += 1
-            held.truth_batches.append(half.batch)
+            held.wait_truth_batch(half.batch)
             return outcome
         unmatched = np.ones(len(half.keys), dtype=bool)
         for prediction in partners:
@@ -163,14 +162,13 @@ class BatchJoin:
         waiting_truth = self._truths.pop(half.batch, None)
         if waiting_truth is not None:
             truth, truth_held = waiting_truth
-            truth_held.waiting -= 1
+            truth_held.stop_waiting()
             unmatched = np.ones(len(truth.keys), dtype=bool)
         else:
             stored = self.store.truth_batch(half.batch)
             if stored is None:
                 self._predictions.setdefault(half.batch, {})[half.model] = (half, held)
-                held.waiting += 1
-                held.prediction_batches.append((half.batch, half.model))
+                held.wait_prediction_batch(half.batch, half.model)
                 return outcome
             truth = BatchHalf.stored(half.batch, stored)
             unmatched = np.zeros(len(truth.keys), dtype=bool)
@@ -189,16 +187,15 @@ class BatchJoin:
             if hot is not None and hot[1] is held:
                 del self._truths[batch]
                 self._save_truth(hot[0], np.ones(len(hot[0].keys), dtype=bool), None)
-                held.waiting -= 1
+                held.stop_waiting()
         for batch, model in held.prediction_batches:
             prediction = pop_held(self._predictions, batch, model, held)
             if prediction is not None:
                 self.store.save_prediction_batch(
                     batch, prediction.as_stored_prediction(), len(prediction.keys), None
                 )
-                held.waiting -= 1
-        held.truth_batches.clear()
-        held.prediction_batches.clear()
+                held.stop_waiting()
+        held.forget_batches()
 
     def expire(self, now: float) -> list[Orphan]:
         """Forget batches older than max_wait; their rows that never met a partner, as
@@ -209,11 +206,13 @@ class BatchJoin:
             records = decode_batch(row.body)
             for index in np.frombuffer(row.unmatched, dtype=_ROWS).tolist():
                 key = record_key(records.ids[index])
-                orphans.append(Orphan(key, TRUTH, float(records.values[index]), "", row.arrived_at))
+                orphans.append(
+                    Orphan(key, Y_TRUE, float(records.values[index]), "", row.arrived_at)
+                )
         for prediction in predictions:
             records = decode_batch(prediction.body)
             orphans += [
-                Orphan(record_key(i), PREDICTION, value, prediction.model, prediction.arrived_at)
+                Orphan(record_key(i), Y_PRED, value, prediction.model, prediction.arrived_at)
                 for i, value in zip(records.ids, records.values.tolist(), strict=True)
             ]
         return orphans
@@ -245,7 +244,7 @@ def _join(
         )  # fmt: skip
         found = positions >= 0
         unknown = [
-            Orphan(prediction.keys[row], PREDICTION, float(prediction.values[row]),
+            Orphan(prediction.keys[row], Y_PRED, float(prediction.values[row]),
                    prediction.model, prediction.arrived_at)
             for row in np.flatnonzero(~found).tolist()
         ]  # fmt: skip

@@ -1,10 +1,10 @@
 """Joined records: the rows of metric_log.csv, column-wise, in the order they joined.
 
-The joins (hot_join pair by pair, batch_join batch by batch) add to a `Joined`; the CSV lines,
-the live quality windows and the Prometheus histograms read it. A batch's columns stay the
-numpy arrays they came in (its model, version and join time once), so none of those readers
-goes through Python lists and back: at 300,000 records/s that round trip cost a tenth of the
-metric's loop.
+The joins (the record join pair by pair, the batch join batch by batch) add to a `Joined`; the
+CSV lines, the live quality windows and the Prometheus histograms read it. A batch's columns
+stay the numpy arrays they came in (its model, version and join time once), so none of those
+readers goes through Python lists and back: at high rates that round trip cost a noticeable
+share of the metric's loop.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ class Joined:
                 labels.update(zip(part.models, part.versions, strict=True))
         return labels.pop() if len(labels) == 1 else None
 
-    # Whole columns as lists: for the rare paths (ids that need quoting) and for tests.
+    # Whole columns as lists: for the rare path of the CSV lines (ids that need quoting).
 
     @property
     def keys(self) -> list[str]:
@@ -189,14 +189,6 @@ class Joined:
         return [version for part in self.parts() for version in part.versions]
 
     @property
-    def y_true(self) -> list[float]:
-        return _as_list(self.column("y_true"))
-
-    @property
-    def y_pred(self) -> list[float]:
-        return _as_list(self.column("y_pred"))
-
-    @property
     def sent_at(self) -> list[float | None]:
         """None where unknown."""
         return [None if math.isnan(s) else s for s in _as_list(self.column("sent_at"))]
@@ -204,13 +196,6 @@ class Joined:
     @property
     def joined_at(self) -> list[float]:
         return _as_list(self.column("joined_at"))
-
-    @property
-    def label_delay(self) -> list[float]:
-        return _as_list(self.column("label_delay"))
-
-    def absolute_errors(self) -> list[float]:
-        return [abs(t - p) for t, p in zip(self.y_true, self.y_pred, strict=True)]
 
     def _seal(self) -> None:
         """Pairs gathered one by one become a part of their own, keeping the order."""

@@ -1,14 +1,15 @@
-"""The join of true values and predictions by id: in memory first, on disk for what waits.
+"""The record join (`RecordJoin`): true values and predictions paired by id, record by
+record, in memory first, on disk for what waits.
 
 In a running pipeline a prediction follows its true value within milliseconds. Writing every
 half to the durable JoinStore only to delete it again moments later cost most of the metric
 service's time, so halves wait here, in memory, while the deliveries that carried them are
-held unacked (`Held`). A half that meets its partner in memory never touches the store's
-pending tables: only the joined pair is recorded (with its true value, so a redelivered half
-of it is still recognised). When a held batch must be acked (its deadline passed, too many are
-held, or the service stops) the caller `persist`s the halves of it still waiting: they go to
-the store before the ack, exactly as every half used to. A crash loses only unacked halves,
-which the broker redelivers.
+held unacked (`join.held.Held`). A half that meets its partner in memory never touches the
+store's pending tables: only the joined pair is recorded (with its true value, so a
+redelivered half of it is still recognised). When a held batch must be acked (its deadline
+passed, too many are held, or the service stops) the caller `persist`s the halves of it still
+waiting: they go to the store before the ack, exactly as every half used to. A crash loses
+only unacked halves, which the broker redelivers.
 
 Every incoming half is still checked against the store (`JoinStore.facts`), so a redelivery,
 a duplicate or a conflict is recognised whether its first copy waits in memory, waits on disk
@@ -20,28 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
+from mlmon.join.held import Held, pop_held
 from mlmon.join.joined import Joined
 from mlmon.join.store import Changes, Facts, JoinStore, PredictionFact, TruthFact
-
-T = TypeVar("T")
-
-TRUTH = "y_true"
-PREDICTION = "y_pred"
-
-
-@dataclass(slots=True, eq=False)
-class Held:
-    """Deliveries not yet acked, and how many of their halves still wait in memory."""
-
-    deliveries: Sequence[Any]
-    deadline: float
-    waiting: int = 0
-    truth_keys: list[str] = field(default_factory=list)
-    prediction_keys: list[tuple[str, str]] = field(default_factory=list)
-    truth_batches: list[str] = field(default_factory=list)  # batch_join's
-    prediction_batches: list[tuple[str, str]] = field(default_factory=list)  # (batch, model)
+from mlmon.wire import Y_PRED, Y_TRUE
 
 
 @dataclass(slots=True)
@@ -54,7 +39,7 @@ class Outcome:
     duplicates: int = 0
 
 
-class HotJoin:
+class RecordJoin:
     """Halves waiting in memory for their partner, over the durable JoinStore."""
 
     def __init__(self, store: JoinStore) -> None:
@@ -64,17 +49,17 @@ class HotJoin:
         self._waiting_predictions = 0
 
     def __repr__(self) -> str:
-        return f"HotJoin({self.store!r}, waiting={self.waiting()})"
+        return f"RecordJoin({self.store!r}, waiting={self.waiting()})"
 
     def waiting(self) -> dict[str, int]:
         """Halves waiting in memory, by kind."""
-        return {TRUTH: len(self._truths), PREDICTION: self._waiting_predictions}
+        return {Y_TRUE: len(self._truths), Y_PRED: self._waiting_predictions}
 
     def pending(self) -> dict[str, int]:
         """Halves waiting for a partner, in memory or on disk, by kind."""
         on_disk = self.store.pending()
         in_memory = self.waiting()
-        return {kind: on_disk[kind] + in_memory[kind] for kind in (TRUTH, PREDICTION)}
+        return {kind: on_disk[kind] + in_memory[kind] for kind in (Y_TRUE, Y_PRED)}
 
     def offer_truths(
         self,
@@ -90,14 +75,13 @@ class HotJoin:
         for index, (key, value, sent) in enumerate(zip(keys, values, sent_at, strict=True)):
             known = self._known_truth(key, facts)
             if known is not None:
-                self._repeat(outcome, index, "y_true", key, known[0], value)
+                self._repeat(outcome, index, Y_TRUE, key, known[0], value)
                 continue
             truth = (value, sent, arrived_at)
             partners = self._take_predictions(key, facts, changes)
             if not partners:
                 self._truths[key] = (*truth, held)
-                held.waiting += 1
-                held.truth_keys.append(key)
+                held.wait_truth(key)
                 continue
             facts.known_truths[key] = truth
             for prediction in partners:
@@ -124,15 +108,14 @@ class HotJoin:
         ):
             seen = self._known_prediction(key, model, facts)
             if seen is not None:
-                self._repeat(outcome, index, f"y_pred of model {model!r}", key, seen, value)
+                self._repeat(outcome, index, f"{Y_PRED} of model {model!r}", key, seen, value)
                 continue
             prediction = (model, version, value, sent, arrived_at)
             truth = self._take_truth(key, facts, changes)
             if truth is None:
                 self._predictions.setdefault(key, {})[model] = (prediction, held)
                 self._waiting_predictions += 1
-                held.waiting += 1
-                held.prediction_keys.append((key, model))
+                held.wait_prediction(key, model)
                 continue
             facts.joined[key, model] = value
             outcome.joined.append(key, truth, prediction, arrived_at)
@@ -155,9 +138,8 @@ class HotJoin:
                 self._waiting_predictions -= 1
                 predictions.append((key, *waiting))
         self.store.add_pending(truths, predictions)
-        held.waiting -= len(truths) + len(predictions)
-        held.truth_keys.clear()
-        held.prediction_keys.clear()
+        held.stop_waiting(len(truths) + len(predictions))
+        held.forget_records()
 
     def _known_truth(self, key: str, facts: Facts) -> TruthFact | None:
         """A true value already seen for `key`: waiting (here or on disk) or joined."""
@@ -186,7 +168,7 @@ class HotJoin:
         hot = self._predictions.pop(key, None)
         if hot is not None:
             for prediction, held in hot.values():
-                held.waiting -= 1
+                held.stop_waiting()
                 partners.append(prediction)
             self._waiting_predictions -= len(hot)
         for prediction in partners:
@@ -197,7 +179,7 @@ class HotJoin:
         """The true value of `key` if known; one that was waiting waits no longer."""
         hot = self._truths.pop(key, None)
         if hot is not None:
-            hot[3].waiting -= 1
+            hot[3].stop_waiting()
             truth: TruthFact = hot[:3]
             facts.known_truths[key] = truth
             return truth
@@ -219,21 +201,6 @@ class HotJoin:
         else:
             reason = f"duplicate id {key!r}: {what} was {seen!r}, now {offered!r}"
             outcome.conflicts.append((index, reason))
-
-
-def pop_held(
-    waiting: dict[str, dict[str, tuple[T, Held]]], key: str, model: str, held: Held
-) -> T | None:
-    """What waits under (key, model) if it belongs to `held`, no longer waiting; else None
-    (it joined meanwhile, or a later copy belongs to another held batch)."""
-    by_model = waiting.get(key)
-    entry = by_model.get(model) if by_model else None
-    if by_model is None or entry is None or entry[1] is not held:
-        return None
-    del by_model[model]
-    if not by_model:
-        del waiting[key]
-    return entry[0]
 
 
 def _joined_row(

@@ -4,8 +4,8 @@ A true value and its prediction may arrive in either order, seconds or hours apa
 whose partner has not come by the time its delivery must be acked waits here, on disk (a
 delivery held unacked past RabbitMQ's consumer_timeout would close the channel), so memory
 stays bounded however many halves wait, and nothing waiting is lost when the service restarts.
-The decisions (join, duplicate, conflict) are hot_join's and batch_join's; this module keeps
-the facts.
+The decisions (join, duplicate, conflict) are the record join's and the batch join's; this
+module keeps the facts.
 
 One true value may meet predictions from several models; each (id, model) pair joins once.
 Joined pairs are remembered with their true value for `max_wait` seconds, so a redelivered or
@@ -24,6 +24,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
+
+from mlmon.wire import Y_PRED, Y_TRUE
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS truths (
@@ -49,9 +51,9 @@ CREATE TABLE IF NOT EXISTS prediction_batches (
     digest BLOB NOT NULL, arrived_at REAL NOT NULL, rows INTEGER NOT NULL, joined_at REAL,
     PRIMARY KEY (batch, model));
 CREATE INDEX IF NOT EXISTS prediction_batches_arrived ON prediction_batches (arrived_at);
--- The store keeps max_wait (an hour) of joined batches to recognise redeliveries: ~540,000
--- of each kind at 1,000 records/s. The pending gauges (every second) and the expiry sweep
--- read only what waits or what expires through these; a scan took ~110 ms at that size.
+-- The store keeps max_wait (an hour) of joined batches to recognise redeliveries: a great
+-- many of each kind. The pending gauges (every second) and the expiry sweep read only what
+-- waits or what expires through these; a scan of them all is too slow at that size.
 CREATE INDEX IF NOT EXISTS truths_unmatched ON truths (arrived_at) WHERE matched = 0;
 CREATE INDEX IF NOT EXISTS truth_batches_waiting ON truth_batches (arrived_at) WHERE waiting > 0;
 CREATE INDEX IF NOT EXISTS prediction_batches_waiting ON prediction_batches (arrived_at)
@@ -75,7 +77,7 @@ PredictionFact: TypeAlias = tuple[str, str, float, float | None, float]
 
 @dataclass(slots=True)
 class Facts:
-    """What the store knows about some keys, for hot_join to decide on their halves."""
+    """What the store knows about some keys, for the record join to decide on their halves."""
 
     pending_truths: dict[str, TruthFact] = field(default_factory=dict)
     known_truths: dict[str, TruthFact] = field(default_factory=dict)  # joined already
@@ -95,7 +97,7 @@ class Changes:
 @dataclass(frozen=True, slots=True)
 class Orphan:
     key: str
-    kind: str  # "y_true" or "y_pred"
+    kind: str  # Y_TRUE or Y_PRED
     value: float
     model: str
     arrived_at: float
@@ -246,14 +248,14 @@ class JoinStore:
         cutoff = now - self.max_wait
         db = self._db
         orphans = [
-            Orphan(key, "y_pred", value, model, arrived)
+            Orphan(key, Y_PRED, value, model, arrived)
             for key, model, value, arrived in db.execute(
                 "SELECT key, model, value, arrived_at FROM predictions WHERE arrived_at < ?",
                 (cutoff,),
             )
         ]
         orphans += [
-            Orphan(key, "y_true", value, "", arrived)
+            Orphan(key, Y_TRUE, value, "", arrived)
             for key, value, arrived in db.execute(
                 "SELECT key, value, arrived_at FROM truths WHERE arrived_at < ? AND matched = 0",
                 (cutoff,),
@@ -275,9 +277,9 @@ class JoinStore:
             "SELECT (SELECT COUNT(*) FROM predictions)"
             " + (SELECT COALESCE(SUM(rows), 0) FROM prediction_batches WHERE joined_at IS NULL)"
         ).fetchone()[0]
-        return {"y_true": int(truths), "y_pred": int(predictions)}
+        return {Y_TRUE: int(truths), Y_PRED: int(predictions)}
 
-    # Whole batches (batch_join): one row per batch of mlmon's own messages, however many
+    # Whole batches (the batch join): one row per batch of mlmon's own messages, however many
     # records it carries, the body kept as it came off the wire.
 
     def truth_batch(self, batch: str) -> StoredTruthBatch | None:

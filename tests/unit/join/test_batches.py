@@ -10,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlmon.join.batches import BatchHalf, BatchJoin, batch_keys, digest
+from mlmon.join.held import Held
 from mlmon.join.joined import Joined
-from mlmon.join.records import Held
 from mlmon.join.store import JoinStore
 from mlmon.wire import encode_batch
+from tests.unit.join.helpers import errors
 
 
 def half(
@@ -54,11 +55,11 @@ def test_truths_then_predictions_join_as_a_whole() -> None:
     assert outcome.duplicates == 0
     assert truth_held.waiting == 0  # its delivery may be acked now
     assert joined.keys == IDS
-    assert joined.absolute_errors() == [1.0, 2.0, 0.5]
+    assert errors(joined) == [1.0, 2.0, 0.5]
     assert joined.models == ["m"] * 3
     assert joined.sent_at == [0.5] * 3
     assert joined.joined_at == [1.25] * 3
-    assert joined.label_delay == [-0.25] * 3
+    assert joined.column("label_delay").tolist() == [-0.25] * 3
     assert join.store.pending() == {"y_true": 0, "y_pred": 0}
 
 
@@ -72,7 +73,7 @@ def test_predictions_first_waiting_on_disk_then_truths() -> None:
     assert join.waiting() == {"y_true": 0, "y_pred": 0}
     assert join.store.pending() == {"y_true": 0, "y_pred": 3}
     join.offer_truth(half("b", IDS, TRUTHS), Held([], 0.0), joined)
-    assert joined.absolute_errors() == [1.0, 2.0, 0.5]
+    assert errors(joined) == [1.0, 2.0, 0.5]
     assert join.store.pending() == {"y_true": 0, "y_pred": 0}
 
 
@@ -82,7 +83,7 @@ def test_a_later_model_meets_the_stored_truths() -> None:
     join.offer_prediction(half("b", IDS, PREDICTIONS, "champion"), Held([], 0.0), joined)
     join.offer_prediction(half("b", IDS, [0.0, 0.0, 0.0], "challenger"), Held([], 0.0), joined)
     assert joined.models == ["champion"] * 3 + ["challenger"] * 3
-    assert joined.absolute_errors()[3:] == TRUTHS
+    assert errors(joined)[3:] == TRUTHS
 
 
 def test_a_redelivered_batch_counts_as_duplicates_and_another_body_is_refused() -> None:
@@ -111,7 +112,7 @@ def test_rows_missing_from_either_side_become_orphans() -> None:
         half("b", ["r-1", "r-3", "r-9"], [11.0, 30.5, 1.0], "m"), Held([], 0.0), joined
     )
     assert joined.keys == ["r-1", "r-3"]
-    assert joined.absolute_errors() == [1.0, 0.5]
+    assert errors(joined) == [1.0, 0.5]
     assert [(o.key, o.kind, o.value, o.model) for o in outcome.orphans] == [
         ("r-9", "y_pred", 1.0, "m")
     ]
@@ -155,7 +156,7 @@ def test_joined_extend_keeps_unknown_send_times_as_none() -> None:
         np.array([3.0, math.nan]), 4.0, 0.5,
     )  # fmt: skip
     assert joined.sent_at == [3.0, None]
-    assert joined.absolute_errors() == [0.5, 0.0]
+    assert errors(joined) == [0.5, 0.0]
 
 
 events = st.lists(
@@ -208,7 +209,7 @@ def test_any_interleaving_yields_one_pair_per_record_and_model(
     )
     assert pairs == expected
     assert all(e == (0.5 if m == "a" else 0.25) for e, m in zip(
-        joined.absolute_errors(), joined.models, strict=True
+        errors(joined), joined.models, strict=True
     ))  # fmt: skip
     distinct = {(kind, n) for kind, n, _ in offered}
     assert duplicates == 3 * (len(offered) - len(distinct))

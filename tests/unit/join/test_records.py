@@ -1,61 +1,16 @@
-"""The join: any interleaving of halves yields exactly one pair per (id, model), whether the
-halves wait in memory (HotJoin) or on disk (JoinStore)."""
+"""The record join: any interleaving of halves yields exactly one pair per (id, model), whether
+the halves wait in memory (RecordJoin) or on disk (JoinStore)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlmon.join.joined import Joined
-from mlmon.join.records import Held, HotJoin, Outcome
+from mlmon.join.held import Held
+from mlmon.join.records import RecordJoin
 from mlmon.join.store import JoinStore
-
-
-class Join:
-    """A HotJoin offered one half at a time; `on_disk` persists each half's batch at once."""
-
-    def __init__(self, store: JoinStore, on_disk: bool = False) -> None:
-        self.store = store
-        self.join = HotJoin(store)
-        self.on_disk = on_disk
-        self.held: list[Held] = []
-
-    def truth(self, key: str, value: float, at: float = 0.0) -> Outcome:
-        held = Held([], 0.0)
-        outcome = self.join.offer_truths([key], [value], [None], at, held)
-        return self._settle(held, outcome)
-
-    def prediction(self, key: str, value: float, model: str = "m", at: float = 0.0) -> Outcome:
-        held = Held([], 0.0)
-        outcome = self.join.offer_predictions([key], [value], [model], ["1"], [None], at, held)
-        return self._settle(held, outcome)
-
-    def persist_all(self) -> None:
-        for held in self.held:
-            self.join.persist(held)
-        self.held.clear()
-
-    def _settle(self, held: Held, outcome: Outcome) -> Outcome:
-        if self.on_disk:
-            self.join.persist(held)
-        else:
-            self.held.append(held)
-        return outcome
-
-
-def verdict(outcome: Outcome) -> str:
-    if outcome.conflicts:
-        return "conflict"
-    if outcome.duplicates:
-        return "duplicate"
-    return "joined" if outcome.joined else "pending"
-
-
-def errors(joined: Joined) -> list[float]:
-    return joined.absolute_errors()
+from mlmon.wire import Y_PRED, Y_TRUE
+from tests.unit.join.helpers import Join, errors, verdict
 
 
 def test_truth_first_then_prediction_joins() -> None:
@@ -64,7 +19,12 @@ def test_truth_first_then_prediction_joins() -> None:
         join = Join(JoinStore(":memory:", max_wait=60), on_disk)
         assert verdict(join.truth("a", 10.0)) == "pending"
         joined = join.prediction("a", 7.5).joined
-        assert (joined.keys, joined.y_true, joined.y_pred, errors(joined)) == (
+        assert (
+            joined.keys,
+            joined.column(Y_TRUE).tolist(),
+            joined.column(Y_PRED).tolist(),
+            errors(joined),
+        ) == (
             ["a"],
             [10.0],
             [7.5],
@@ -116,22 +76,6 @@ def test_one_truth_meets_every_model() -> None:
         assert errors(join.prediction("a", 2.5, model="third").joined) == [0.5]
 
 
-def test_orphans_expire_after_max_wait() -> None:
-    """Halves older than max_wait are returned as orphans once and forgotten."""
-    store = JoinStore(":memory:", max_wait=10)
-    join = Join(store, on_disk=True)
-    join.truth("t", 1.0, at=0)
-    join.prediction("p", 1.0, at=0)
-    join.truth("young", 1.0, at=8)
-    join.truth("matched", 1.0, at=0)
-    join.prediction("matched", 1.0, at=1)
-    assert store.pending() == {"y_true": 2, "y_pred": 1}
-    orphans = store.expire(now=11)
-    assert sorted((o.kind, o.key) for o in orphans) == [("y_pred", "p"), ("y_true", "t")]
-    assert store.expire(now=11) == []
-    assert store.pending() == {"y_true": 1, "y_pred": 0}
-
-
 def test_pending_counts_halves_in_memory_and_on_disk() -> None:
     join = Join(JoinStore(":memory:", max_wait=60))
     join.truth("t", 1.0)
@@ -141,39 +85,6 @@ def test_pending_counts_halves_in_memory_and_on_disk() -> None:
     join.persist_all()
     assert join.join.pending() == {"y_true": 1, "y_pred": 1}
     assert join.store.pending() == {"y_true": 1, "y_pred": 1}
-
-
-def test_state_survives_a_restart_only_once_committed(tmp_path: Path) -> None:
-    """Committed halves and offsets survive reopening; uncommitted ones vanish (a crash)."""
-    path = tmp_path / "join.sqlite"
-    store = JoinStore(path, max_wait=60)
-    join = Join(store, on_disk=True)
-    join.truth("kept", 1.0)
-    store.commit({"metric_log.csv": 123})
-    join.truth("lost", 1.0)
-    store._db.close()  # a crash: no commit, no rollback
-    reopened = Join(JoinStore(path, max_wait=60), on_disk=True)
-    assert reopened.store.offset("metric_log.csv") == 123
-    assert verdict(reopened.prediction("kept", 0.5)) == "joined"
-    assert verdict(reopened.prediction("lost", 0.5)) == "pending"
-
-
-def test_a_store_from_before_joined_truths_is_upgraded(tmp_path: Path) -> None:
-    """An older store (truths kept with matched = 1, joined without y_true) still recognises
-    a redelivered half after the upgrade."""
-    path = tmp_path / "join.sqlite"
-    store = JoinStore(path, max_wait=60)
-    store._db.executescript(
-        "DROP TABLE joined; CREATE TABLE joined (key TEXT NOT NULL, "
-        "model TEXT NOT NULL, y_pred REAL NOT NULL, joined_at REAL NOT NULL, "
-        "PRIMARY KEY (key, model)); INSERT INTO joined VALUES ('a', 'm', 2.0, 0.0); "
-        "INSERT INTO truths VALUES ('a', 1.0, NULL, 0.0, 1);"
-    )
-    store._db.close()
-    join = Join(JoinStore(path, max_wait=60), on_disk=True)
-    assert verdict(join.truth("a", 1.0)) == "duplicate"
-    assert verdict(join.prediction("a", 2.0)) == "duplicate"
-    assert errors(join.prediction("a", 4.0, model="other").joined) == [3.0]
 
 
 halves = st.lists(st.tuples(st.sampled_from(["t", "p"]), st.integers(0, 15)), max_size=80)
@@ -229,7 +140,7 @@ def test_batches_decide_exactly_as_one_by_one(
     """Offering a batch gives the same verdicts, pairs and pending counts as offering its
     halves one at a time, including repeats and conflicts inside one batch, whether waiting
     halves stay in memory or go to disk."""
-    batched = HotJoin(JoinStore(":memory:", 1e9))
+    batched = RecordJoin(JoinStore(":memory:", 1e9))
     single = Join(JoinStore(":memory:", 1e9))
     for kind, items, to_disk in batches:
         held = Held([], 0.0)
@@ -254,10 +165,11 @@ def test_batches_decide_exactly_as_one_by_one(
         assert outcome.duplicates == sum(one.duplicates for one in expected)
         assert outcome.joined.keys == [k for one in expected for k in one.joined.keys]
         # One true value meeting several models yields their pairs in no promised order.
-        assert sorted(zip(outcome.joined.keys, outcome.joined.y_pred, strict=True)) == sorted(
+        pairs = zip(outcome.joined.keys, outcome.joined.column(Y_PRED).tolist(), strict=True)
+        assert sorted(pairs) == sorted(
             (k, v)
             for one in expected
-            for k, v in zip(one.joined.keys, one.joined.y_pred, strict=True)
+            for k, v in zip(one.joined.keys, one.joined.column(Y_PRED).tolist(), strict=True)
         )
         if to_disk:
             batched.persist(held)
@@ -274,64 +186,5 @@ def test_pairs_carry_the_label_delay() -> None:
     late = join.truth("late", 2.0, at=25.0).joined
     join.truth("early", 2.0, at=3.0)
     early = join.prediction("early", 1.0, at=5.0).joined
-    assert late.label_delay == [15.0]
-    assert early.label_delay == [-2.0]
-
-
-def test_a_commit_with_nothing_new_is_known_as_such(tmp_path: Path) -> None:
-    """`changed` tells the metric when a commit (and its fsync) would change nothing: no row
-    written since the last commit, and every offset as committed."""
-    store = JoinStore(tmp_path / "join.sqlite", max_wait=100)
-    store.commit({"metric_log.csv": 10})
-    assert not store.changed({})
-    assert not store.changed({"metric_log.csv": 10})
-    assert store.changed({"metric_log.csv": 11})
-    assert store.changed({"orphans.csv": 0})  # never committed
-    store.save_truth_batch("b", b"body", b"digest", 1.0, b"", 0, None)
-    assert store.changed({})
-    store.commit({"orphans.csv": 0})
-    assert not store.changed({"metric_log.csv": 10, "orphans.csv": 0})
-    store.truth_batch("b")  # a read changes nothing
-    assert not store.changed({})
-    store.close()
-
-
-def _sqlite_steps(store: JoinStore, call: Callable[[], object]) -> int:
-    """SQLite virtual-machine instructions `call` runs on the store, in hundreds: a count of
-    work, not a timing."""
-    steps = 0
-
-    def count() -> int:
-        nonlocal steps
-        steps += 1
-        return 0
-
-    store._db.set_progress_handler(count, 100)
-    try:
-        call()
-    finally:
-        store._db.set_progress_handler(None, 100)
-    return steps
-
-
-def test_pending_counts_and_expiry_do_not_read_every_joined_batch(tmp_path: Path) -> None:
-    """The store keeps an hour of joined batches to recognise redeliveries (~540,000 of each
-    kind at 1,000 records/s). The pending gauges, read every second on the metric's event
-    loop, and the expiry sweep must touch what waits or expires, not all of them."""
-    from mlmon.join.store import StoredPredictionBatch
-
-    store = JoinStore(tmp_path / "join.sqlite", max_wait=3600.0)
-    for i in range(20_000):
-        store.save_truth_batch(f"b{i}", b"body", b"digest", 1000.0 + i, b"", 0, 1000.0 + i)
-        stored = StoredPredictionBatch("m", "1", b"", b"digest", 1000.0 + i)
-        store.save_prediction_batch(f"b{i}", stored, 6, 1000.0 + i)
-    store.save_truth_batch("late", b"body", b"digest", 30_000.0, b"\0\0\0\0", 3, None)
-    store.commit({})
-    assert store.pending() == {"y_true": 3, "y_pred": 0}
-    assert _sqlite_steps(store, store.pending) < 20
-    # Nothing is old enough to expire yet: the sweep finds that without reading every row.
-    assert _sqlite_steps(store, lambda: store.expire_batches(1000.0 + 3600.0)) < 20
-    truths, predictions = store.expire_batches(30_000.0 + 3601.0)  # now everything expires
-    assert [t.arrived_at for t in truths] == [30_000.0]
-    assert predictions == []
-    store.close()
+    assert late.column("label_delay").tolist() == [15.0]
+    assert early.column("label_delay").tolist() == [-2.0]

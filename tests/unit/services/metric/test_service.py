@@ -1,18 +1,23 @@
-"""The metric acks a delivery only once what it brought is durable."""
+"""The metric service acks a delivery only once what it brought is durable, and its disk work
+runs in its own thread only when that pays (a cancellation never leaves it running)."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from mlmon.bus import OutMessage
 from mlmon.bus.memory import MemoryBus
 from mlmon.ops.status import ServiceStats
 from mlmon.ops.telemetry import Telemetry
-from mlmon.services.metric.service import MetricService
+from mlmon.services.metric.service import MetricService, _in_thread
 from mlmon.settings import Settings
 from mlmon.wire import decode_value, encode_value, sent_at_header
 from tests.unit.ops.test_telemetry import samples
@@ -55,26 +60,6 @@ async def test_true_values_acked_without_a_partner_are_committed_first(tmp_path:
     assert problems == []
 
 
-def test_a_queue_always_leaves_room_in_its_prefetch_window(tmp_path: Path) -> None:
-    """Halves whose partners are late are held at most until the queue holds three quarters
-    of its prefetch window; then the oldest go to the store and are acked, before their hold
-    time is up. A full window would stop the broker's deliveries for the whole hold time, and
-    late labels would back the predictions up in the queue."""
-    from mlmon.join.records import Held
-
-    settings = Settings(logs_dir=tmp_path / "logs", prefetch=8, wire_format="single")
-    stats = ServiceStats("metric")
-    service = MetricService(settings, MemoryBus(), stats)
-    queue = service._held[settings.queue_y_pred]
-    for _ in range(settings.consumer_prefetch):  # each with a half waiting, due in an hour
-        queue.append(Held([object()], deadline=3600.0, waiting=1))
-    released = service._release(clock=0.0)
-    assert len(released) == 2  # 8 held, 6 may stay
-    assert len(queue) == 6
-    assert stats.counters["held_to_store"] == 2  # their waiting halves went to the store
-    service.store.close()
-
-
 async def test_latency_runs_to_the_durable_row_not_to_the_join(tmp_path: Path) -> None:
     """With a disk whose writes take 0.2 s, every record's end-to-end latency in /metrics is at
     least that: it ends when the rows are durable, not when the second half arrived."""
@@ -115,8 +100,6 @@ async def test_a_backlog_is_written_in_the_disk_thread_and_a_trickle_on_the_loop
     the trip to the thread and back (in batched mode with a broker; single-record mode and
     the embedded mode always use the thread). Either way every row is written and every
     delivery acked."""
-    import threading
-
     settings = Settings(
         logs_dir=tmp_path / "logs", prefetch=4, batch_size=16_000, broker_url="amqp://unused/"
     )
@@ -168,3 +151,26 @@ async def test_a_backlog_is_written_in_the_disk_thread_and_a_trickle_on_the_loop
     assert writers[-1] == (False, 1)  # one record, with the broker's queue deep
     assert sum(rows for _, rows in writers) == 10
     assert bus.acked == 20
+
+
+async def test_a_cancelled_disk_call_finishes_before_the_cancellation_goes_on() -> None:
+    """Cancelled twice while its fsync runs, the caller still waits for it: the clean-up
+    that follows (rollback, close) must not touch the store or the log meanwhile."""
+    started, finished = threading.Event(), threading.Event()
+
+    def slow_commit() -> int:
+        started.set()
+        time.sleep(0.3)
+        finished.set()
+        return 1
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        task = asyncio.create_task(_in_thread(pool, slow_commit))
+        await asyncio.to_thread(started.wait)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert finished.is_set()
+        assert await _in_thread(pool, lambda: 7) == 7

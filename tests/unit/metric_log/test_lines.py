@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from mlmon.join.joined import Joined
 from mlmon.metric_log.append import format_rows
-from mlmon.services.metric.service import metric_lines
+from mlmon.metric_log.lines import metric_lines
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 Row = tuple[str, float, float, str, str, float | None, float]

@@ -1,0 +1,141 @@
+"""The lines of metric_log.csv and the rows of orphans.csv: pure formatting, no I/O.
+
+The joined records and orphans come from `join`, which this package may not import (the two
+are independent layers): `Rows`, `Part` and `OrphanFields` say what is read of them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from mlmon.arrays import Floats
+from mlmon.metric_log.append import Cell, float_rows, format_rows, needs_quotes
+from mlmon.wire import Y_PRED, Y_TRUE
+
+
+class Part(Protocol):
+    """Rows joined together (`join.joined.JoinedPart`): a batch, or pairs joined one by one."""
+
+    @property
+    def keys(self) -> list[str]: ...
+    @property
+    def sent_at(self) -> Floats: ...
+    @property
+    def joined_at(self) -> Floats: ...
+    @property
+    def models(self) -> list[str]: ...
+    @property
+    def versions(self) -> list[str]: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def version(self) -> str | None: ...
+    @property
+    def one_send_time(self) -> bool: ...
+    @property
+    def sent_once(self) -> float | None: ...
+    def __len__(self) -> int: ...
+
+
+class Rows(Protocol):
+    """Joined records in the order they joined (`join.joined.Joined`)."""
+
+    def __len__(self) -> int: ...
+    def parts(self) -> Sequence[Part]: ...
+    def column(self, name: str) -> Floats: ...
+    @property
+    def keys(self) -> list[str]: ...
+    @property
+    def models(self) -> list[str]: ...
+    @property
+    def versions(self) -> list[str]: ...
+    @property
+    def sent_at(self) -> list[float | None]: ...
+    @property
+    def joined_at(self) -> list[float]: ...
+
+
+class OrphanFields(Protocol):
+    """A half that never met its partner (`join.store.Orphan`)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def arrived_at(self) -> float: ...
+
+
+def metric_lines(joined: Rows, classification: bool = False) -> str:
+    """CSV lines for joined records: the three number columns formatted in one C-level pass
+    (`float_rows`), and a whole batch's shared cells (model, version, send and join time)
+    once, as the separator of its lines. The generic formatter takes over when an id or a
+    model name needs quoting. For classification the error column holds 0/1 (wrong label)
+    instead of |y_true - y_pred|."""
+    if not joined:
+        return ""
+    parts = joined.parts()
+    y_true, y_pred = joined.column(Y_TRUE), joined.column(Y_PRED)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf, as Python's abs(t - p) gives
+        errors = (y_true != y_pred if classification else np.abs(y_true - y_pred)).astype(
+            np.float64
+        )
+    names: set[str] = set()
+    for part in parts:
+        if part.model is not None and part.version is not None:
+            names.update((part.model, part.version))
+        else:
+            names.update((*part.models, *part.versions))
+    keys_text = "".join("".join(part.keys) for part in parts)
+    if any(needs_quotes(text) for text in names) or needs_quotes(keys_text):
+        columns = (
+            joined.keys,
+            y_true.tolist(),
+            y_pred.tolist(),
+            errors.tolist(),
+            joined.models,
+            joined.versions,
+            joined.sent_at,
+            joined.joined_at,
+        )
+        return format_rows(list(zip(*columns, strict=True)))
+    numbers = float_rows((y_true, y_pred, errors))  # "y_true,y_pred,absolute_error" per row
+    pieces, done = [], 0
+    for part in parts:
+        number_cells = numbers[done : done + len(part)]
+        done += len(part)
+        if part.one_send_time:  # a batch: model, version, send and join time on every line
+            sent = "" if part.sent_once is None else repr(part.sent_once)
+            tail = f",{part.model},{part.version},{sent},{float(part.joined_at[0])!r}\n"
+            pieces.append(tail.join(map(",".join, zip(part.keys, number_cells, strict=True))))
+            pieces.append(tail)
+            continue
+        times = (_time_cells(part.sent_at), _time_cells(part.joined_at))
+        lines = zip(part.keys, number_cells, part.models, part.versions, *times, strict=True)
+        pieces.append("\n".join(map(",".join, lines)) + "\n")
+    return "".join(pieces)
+
+
+def orphan_rows(orphans: Iterable[OrphanFields], expired_at: float) -> list[tuple[Cell, ...]]:
+    """The rows of orphans.csv (its ORPHAN_COLUMNS) for orphans expired at `expired_at`."""
+    return [(o.key, o.kind, o.value, o.model, o.arrived_at, expired_at) for o in orphans]
+
+
+def _time_cells(values: Floats) -> list[str]:
+    """Cells of a time column, NaN as an empty cell (an unknown time; a NaN that came as a
+    time is taken as unknown too). Rows joined together share their times, so each distinct
+    value is formatted once: `set` keeps the very NaN objects of the column, and a dict looks
+    a key up by identity before equality, so NaN keys are found."""
+    column: list[float] = values.tolist()
+    text = {value: "" if math.isnan(value) else repr(value) for value in set(column)}
+    if 0.0 in text:  # 0.0 and -0.0 are one key but two texts (times are never zero anyway)
+        return ["" if math.isnan(value) else repr(value) for value in column]
+    return list(map(text.__getitem__, column))

@@ -1,0 +1,263 @@
+"""From deliveries to the join: decode and check a batch of deliveries, then offer its halves.
+
+mlmon's own named batches go to the BatchJoin (a batch of true values meets a batch of
+predictions as a whole); every other record goes to the RecordJoin, one by one. What cannot be
+used (too large, undecodable, non-finite, a conflict) is gathered to be dead-lettered.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mlmon.bus import Delivery
+from mlmon.errors import DecodeError
+from mlmon.join.batches import BatchHalf, BatchJoin, batch_keys, digest
+from mlmon.join.held import Held
+from mlmon.join.records import Outcome, RecordJoin
+from mlmon.join.store import Orphan
+from mlmon.ops.status import ServiceStats
+from mlmon.services.dead_letters import Rejected, too_large
+from mlmon.settings import Settings
+from mlmon.wire import (
+    BATCH,
+    HEADER_BATCH,
+    HEADER_MODEL,
+    HEADER_MODEL_VERSION,
+    Records,
+    ValueRecord,
+    decode_records,
+    decode_value,
+    encode_batch,
+    header_sent_at,
+    header_str,
+    record_key,
+)
+
+log = logging.getLogger(__name__)
+
+UNNAMED_MODEL = "unknown"  # predictions from services that do not say (the seeds')
+
+
+def finite_rows(delivery: Delivery, records: Records, rejected: list[Rejected]) -> list[int] | None:
+    """The rows with a finite value (None: all of them); the others are rejected."""
+    if bool(np.isfinite(records.values).all()):  # only a batch can carry a non-finite one
+        return None
+    kept = []
+    for index, (record_id, value) in enumerate(
+        zip(records.ids, records.values.tolist(), strict=True)
+    ):
+        if math.isfinite(value):
+            kept.append(index)
+        else:
+            reason = f"record {record_id!r}: non-finite value (NaN or Infinity)"
+            rejected.append(Rejected.row(delivery, records, index, reason))
+    return kept
+
+
+class Halves:
+    """A batch's usable records, column-wise, and which delivery and row each came from."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.values: list[float] = []
+        self.sent_at: list[float | None] = []
+        self.models: list[str] = []
+        self.versions: list[str] = []
+        # Per delivery: its first half's position, the delivery, its records, and the rows it
+        # kept (None: all of them); conflicts are rare, so they are located by bisection.
+        self._starts: list[int] = []
+        self._origins: list[tuple[Delivery, Records | ValueRecord, list[int] | None]] = []
+
+    def add_one(
+        self, delivery: Delivery, record: ValueRecord, sent_at: float | None, model: str,
+        version: str,
+    ) -> None:  # fmt: skip
+        """A single-record message (finite: decode_value refuses NaN and Infinity), without
+        numpy: per record, its calls cost more than the rest of this."""
+        self._starts.append(len(self.keys))
+        self._origins.append((delivery, record, None))
+        self.keys.append(record_key(record.id))
+        self.values.append(record.value)
+        self.sent_at.append(sent_at)
+        self.models.append(model)
+        self.versions.append(version)
+
+    def add(
+        self,
+        delivery: Delivery,
+        records: Records,
+        model: str,
+        version: str,
+        rejected: list[Rejected],
+    ) -> None:
+        values = records.values
+        kept = finite_rows(delivery, records, rejected)
+        if kept == []:
+            return
+        ids = records.ids if kept is None else [records.ids[i] for i in kept]
+        stamps = records.sent_at if kept is None else records.sent_at[kept]
+        self._starts.append(len(self.keys))
+        self._origins.append((delivery, records, kept))
+        self.keys += [record_key(record_id) for record_id in ids]
+        self.values += (values if kept is None else values[kept]).tolist()
+        if bool(np.isnan(stamps).any()):
+            self.sent_at += [None if math.isnan(s) else s for s in stamps.tolist()]
+        else:
+            self.sent_at += stamps.tolist()
+        self.models += [model] * len(ids)
+        self.versions += [version] * len(ids)
+
+    def origin(self, position: int) -> tuple[Delivery, Records, int]:
+        """The delivery, records and row of the half at `position`."""
+        which = bisect.bisect_right(self._starts, position) - 1
+        delivery, records, kept = self._origins[which]
+        row = position - self._starts[which]
+        if isinstance(records, ValueRecord):  # a single record: decoded again, only for this
+            records = decode_records(
+                delivery.body, delivery.content_type, False, self.sent_at[position]
+            )
+        return delivery, records, row if kept is None else kept[row]
+
+
+Whole = tuple[Delivery, BatchHalf, list[Rejected]]  # a batch to join whole, its refused rows
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A batch of deliveries decoded and checked: what needs neither the store nor the logs."""
+
+    truth: bool
+    arrived_at: float
+    halves: Halves = field(default_factory=Halves)  # records to join one by one
+    whole: list[Whole] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)  # to dead-letter
+
+    def reject_conflicts(self, outcome: Outcome) -> None:
+        """Dead-letter the rows the record join refused as conflicts."""
+        for position, reason in outcome.conflicts:
+            self.rejected.append(Rejected.row(*self.halves.origin(position), reason))
+
+
+def offer(
+    prepared: Prepared, records: RecordJoin, batches: BatchJoin, held: Held
+) -> tuple[Outcome, list[Orphan]]:
+    """Offer every record of a prepared batch at once, its waiting halves belonging to `held`:
+    the rows joined (and the conflicts of the record join, by position), and the predictions
+    orphaned at once (missing from their true values' batch). Whole batches refused as
+    conflicts, or their refused rows otherwise, go to `prepared.rejected`."""
+    halves, now, rejected = prepared.halves, prepared.arrived_at, prepared.rejected
+    orphans: list[Orphan] = []
+    outcome = Outcome()
+    if halves.keys and prepared.truth:
+        outcome = records.offer_truths(halves.keys, halves.values, halves.sent_at, now, held)
+    elif halves.keys:
+        outcome = records.offer_predictions(
+            halves.keys, halves.values, halves.models, halves.versions, halves.sent_at, now,
+            held,
+        )  # fmt: skip
+    offer_half = batches.offer_truth if prepared.truth else batches.offer_prediction
+    for delivery, half, bad_rows in prepared.whole:
+        offered = offer_half(half, held, outcome.joined)
+        outcome.duplicates += offered.duplicates
+        orphans += offered.orphans
+        if offered.conflict is not None:  # the whole message, bad rows included
+            rejected.append(Rejected.message(delivery, offered.conflict))
+        else:
+            rejected += bad_rows
+    return outcome, orphans
+
+
+class Intake:
+    """Decodes and checks batches of deliveries; remembers whether true values came named."""
+
+    def __init__(self, settings: Settings, stats: ServiceStats) -> None:
+        self.settings = settings
+        self.stats = stats
+        self._named_truths = False  # true values came in named batches
+        self._warned_unnamed = False
+
+    def __repr__(self) -> str:
+        return f"Intake(named_truths={self._named_truths})"
+
+    def prepare(self, batch: list[Delivery], truth: bool) -> Prepared:
+        """Every usable record of the batch: records to join one by one, column-wise, with
+        where they came from; and whole batches of mlmon's own, to join as a whole, each with
+        its refused rows (unless the whole message is refused)."""
+        prepared = Prepared(truth, time.time())
+        halves, whole, rejected, now = (
+            prepared.halves, prepared.whole, prepared.rejected, prepared.arrived_at
+        )  # fmt: skip
+        for delivery in batch:
+            records = self._decode(delivery, rejected)
+            if records is None:
+                continue
+            if truth:
+                model = version = ""
+            else:
+                model = header_str(delivery.headers, HEADER_MODEL) or UNNAMED_MODEL
+                version = header_str(delivery.headers, HEADER_MODEL_VERSION)
+            if isinstance(records, ValueRecord):
+                sent_at = header_sent_at(delivery.headers)
+                halves.add_one(delivery, records, sent_at, model, version)
+                continue
+            name = header_str(delivery.headers, HEADER_BATCH)
+            keys = batch_keys(records.ids) if name and delivery.content_type == BATCH else None
+            if keys is None:
+                if delivery.content_type == BATCH:
+                    self._unnamed_batch(truth, named=bool(name))
+                halves.add(delivery, records, model, version, rejected)
+                continue
+            if truth:
+                self._named_truths = True
+            bad_rows: list[Rejected] = []
+            kept = finite_rows(delivery, records, bad_rows)
+            if kept == []:
+                rejected += bad_rows
+                continue
+            body, message = delivery.body, digest(delivery.body)
+            if kept is not None:
+                records = Records(
+                    [records.ids[i] for i in kept], records.values[kept], records.sent_at[kept]
+                )
+                keys = [keys[i] for i in kept]
+                body = encode_batch(records.ids, records.values, records.sent_at)
+            half = BatchHalf(
+                name, keys, records.values, records.sent_at, body, message, now, model, version
+            )
+            whole.append((delivery, half, bad_rows))
+        return prepared
+
+    def _unnamed_batch(self, truth: bool, named: bool) -> None:
+        """Count a batch joined record by record (no batch name, or a repeated id), and warn
+        once when predictions come unnamed while true values come named: those two paths do
+        not meet (a model from before batch names, or one that drops the header)."""
+        self.stats.counters["batches_joined_by_record"] += 1
+        if truth or named or not self._named_truths or self._warned_unnamed:
+            return
+        self._warned_unnamed = True
+        log.warning(
+            "predictions arrive in batches without the %s header while true values carry it: "
+            "they cannot meet and will end as orphans; the model service must copy the header "
+            "from its features batch (mlmon's does)",
+            HEADER_BATCH,
+        )
+
+    def _decode(self, delivery: Delivery, rejected: list[Rejected]) -> Records | ValueRecord | None:
+        """The delivery's records (a batch), or its one record (the single form), or None
+        after rejecting the whole message."""
+        reason = too_large(delivery, self.settings.max_message_bytes)
+        if reason is None:
+            try:
+                if delivery.content_type != BATCH:
+                    return decode_value(delivery.body)
+                return decode_records(delivery.body, delivery.content_type, False)
+            except DecodeError as error:
+                reason = str(error)
+        rejected.append(Rejected.message(delivery, reason))
+        return None
