@@ -3,10 +3,9 @@
 Why not aio-pika's `Exchange.publish` per message: it calls aiormq's `basic_publish`, which takes
 the channel lock, queues that one message's frames and waits, still holding the lock, until
 the connection's writer has sent them; only then may the next message start. One lock, one
-writer round trip and one socket write per message. Measured on the 2-core development machine
-(`benchmarks/bench_publish.py`, persistent messages to a quorum queue with confirms): ~95 us of
-client CPU and ~60 us of broker CPU per message that way, against ~25 us and ~26 us when the
-frames of 500 messages go out together (the broker reads them in far fewer packets).
+writer round trip and one socket write per message. That costs the client and the broker far
+more CPU per message than writing the frames of many messages together, which the broker reads
+in far fewer packets (`benchmarks/bench_publish.py` measures both ways).
 
 Here the channel lock is taken once per call (and held until the writer has drained the
 frames, as `basic_publish` holds it per message), and each message gets its delivery tag, its
@@ -15,7 +14,7 @@ aiormq's own reader settles them: a Basic.Ack resolves, a Basic.Nack raises `Del
 Basic.Return of a mandatory message raises `PublishError` (the channel is opened with
 `on_return_raises`), and a channel that closes rejects every future it created. Only public
 attributes of `aiormq.Channel` are used; aiormq's version is pinned by uv.lock and the
-behaviour is tested over RabbitMQ (tests/integration/test_rabbit_bus.py).
+behaviour is tested over RabbitMQ (tests/integration/bus/test_rabbit_bus.py).
 """
 
 from __future__ import annotations

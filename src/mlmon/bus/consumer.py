@@ -2,14 +2,14 @@
 
 Why not aio-pika's `Queue.consume`: for every delivery it builds an `IncomingMessage` (some
 twenty attributes, each set through a locking `__setattr__`) and starts a second task for the
-callback. With single-record messages that was ~20 us of ~60 us per delivery (bench_broker's
-bare consumer: 62 us with aio-pika, 42 us on aiormq's channel). mlmon only needs the body,
-headers, content type, the redelivered flag and the delivery tag for a cumulative ack.
+callback. With single-record messages that was a large share of each delivery's cost
+(bench_broker's bare consumer measures both). mlmon only needs the body, headers, content
+type, the redelivered flag and the delivery tag for a cumulative ack.
 
 aiormq itself still starts a task per delivery to run the consumer's callback: with
-single-record messages that task (creating, scheduling and forgetting it) was ~20 % of the
-metric's and the model's event loop. `DirectDelivery` takes over the channel's delivery frame
-handler and hands the message over in the reader itself. It uses two private methods of
+single-record messages that task (creating, scheduling and forgetting it) was a sizeable share
+of the metric's and the model's event loop. `DirectDelivery` takes over the channel's delivery
+frame handler and hands the message over in the reader itself. It uses two private methods of
 aiormq's Channel (pinned in uv.lock); without them the channel keeps aiormq's own handler.
 
 What aio-pika's robust queue would do for us, done here instead:

@@ -1,7 +1,7 @@
 """RabbitMQ through aio-pika and, on the per-message paths, its aiormq core (consumer.py,
 confirmed_publish.py say why). This package is the only code that imports the AMQP client.
 
-Known client traps handled here (see shared/RELIABILITY.md):
+Known client traps handled here:
 - robust objects are restored through weak references (aio-pika #536): we keep strong
   references to every channel, queue and consumer tag;
 - publishing on a robust channel waits forever while disconnected (aio-pika #556/#636): getting

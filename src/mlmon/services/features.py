@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlmon.bus import Bus, OutMessage
-from mlmon.bus.in_flight import PublishWindow
+from mlmon.bus.publish_window import PublishWindow
 from mlmon.errors import ConfigError
 from mlmon.ids import IdGenerator
 from mlmon.model.dataset import Dataset, RowOrder, load_dataset

@@ -1,9 +1,12 @@
-"""RabbitBus against the real broker: confirms, batches, acks, redelivery, clear errors."""
+"""RabbitBus against the real broker: the bus contract, and what is RabbitMQ's own (returns of
+unroutable messages, clashing declarations, a deleted queue, one write's delivery tags, the
+consumers' connection, deliveries without a task each, clear errors)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,69 +14,65 @@ import pika
 import pytest
 from aiormq.exceptions import PublishError
 
-from mlmon.bus import OutMessage
+from mlmon.bus import Bus, OutMessage
 from mlmon.bus.confirmed_publish import Outgoing, publish_confirmed, send_confirmed
 from mlmon.bus.rabbit import RabbitBus
 from mlmon.errors import BrokerError
 from mlmon.settings import Settings
+from tests.conftest import delete_queues
+from tests.contract.bus import BusContract, Names, collect, settled_depth
 from tests.robustness.harness import queue_consumers
 
 
-async def collect(bus: RabbitBus, queue: str, expected: int, patience: float = 10) -> list:
-    """Consume until `expected` deliveries arrived; ack them all."""
-    seen = []
+class RabbitBroker:
+    """Buses on the real broker, on the test's own queues; a challenger's bus reads a queue of
+    its own, bound to the features fan-out as a challenger's model service binds it."""
 
-    async def run() -> None:
-        async for batch in bus.batches(queue, 100, 0.01):
-            seen.extend(batch)
-            await bus.ack(batch)
-            if len(seen) >= expected:
-                return
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.names = Names(
+            settings.queue_features, settings.queue_features + "-challenger", settings.queue_y_true
+        )
+        self.opened: list[RabbitBus] = []
 
-    await asyncio.wait_for(run(), patience)
-    return seen
+    async def open(self, name: str, *, challenger: bool = False) -> Bus:
+        settings = self._settings
+        if challenger:
+            settings = settings.model_copy(update={"model_queue": self.names.challenger})
+        bus = RabbitBus(settings, f"test-contract-{name}")
+        self.opened.append(bus)
+        await bus.connect()
+        return bus
 
-
-async def test_publish_then_consume_in_batches(rabbit_settings: Settings) -> None:
-    """Confirmed messages come back in batches, headers intact, and the queue empties on ack."""
-    bus = RabbitBus(rabbit_settings, "test-publish")
-    await bus.connect()
-    try:
-        queue = rabbit_settings.queue_features
-        await bus.publish(queue, [OutMessage(f"{i}".encode(), {"n": i}) for i in range(250)])
-        deliveries = await collect(bus, queue, 250)
-        assert [d.body for d in deliveries] == [f"{i}".encode() for i in range(250)]
-        assert deliveries[7].headers == {"n": 7}
-        assert max(len(b) for b in [deliveries]) >= 1
-        await asyncio.sleep(0.2)
-        assert await bus.depth(queue) == 0
-    finally:
+    async def reopen(self, bus: Bus, name: str) -> Bus:
         await bus.close()
+        self.opened = [opened for opened in self.opened if opened is not bus]
+        return await self.open(name)
 
 
-async def test_one_write_of_many_messages_keeps_each_whole_and_in_order(
-    rabbit_settings: Settings,
-) -> None:
-    """publish_confirmed puts many messages in one write: each keeps its body (one larger than
-    the broker's frame size, so split into several body frames), headers and content type."""
-    bus = RabbitBus(rabbit_settings, "test-one-write")
-    await bus.connect()
-    try:
-        queue = rabbit_settings.queue_y_pred
-        large = bytes(range(256)) * 2000  # 512 kB: above RabbitMQ's 128 kB frame_max
-        messages = [
-            OutMessage(b"first", {"n": 1}),
-            OutMessage(large, {"n": 2}, "application/x-test"),
-            *(OutMessage(f"{i}".encode(), {"n": i}) for i in range(3, 600)),
-        ]
-        await bus.publish(queue, messages)
-        deliveries = await collect(bus, queue, len(messages))
-        assert [d.body for d in deliveries] == [m.body for m in messages]
-        assert [d.headers for d in deliveries] == [m.headers for m in messages]
-        assert deliveries[1].content_type == "application/x-test"
-        assert deliveries[0].content_type == messages[0].content_type
-    finally:
-        await bus.close()
+class TestRabbitBus(BusContract):
+    @pytest.fixture
+    async def broker(self, rabbit_settings: Settings) -> AsyncIterator[RabbitBroker]:
+        broker = RabbitBroker(rabbit_settings)
+        try:
+            yield broker
+        finally:
+            for bus in broker.opened:
+                await bus.close()
+            assert rabbit_settings.broker_url is not None
+            await asyncio.to_thread(
+                delete_queues, rabbit_settings.broker_url, [broker.names.challenger]
+            )
+
+
+async def until(check: Callable[[], bool], patience: float = 10) -> bool:
+    """Whether `check()` came true (polled in a thread: it may block) within `patience`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    # The broker's state sets no event to wait on: poll it.
+    while not (held := await asyncio.to_thread(check)) and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    return held
 
 
 async def test_unroutable_message_is_not_taken_for_confirmed(rabbit_settings: Settings) -> None:
@@ -98,25 +97,6 @@ async def test_unroutable_message_is_not_taken_for_confirmed(rabbit_settings: Se
         assert len(await collect(bus, rabbit_settings.queue_y_true, 6)) == 6
     finally:
         await bus.close()
-
-
-async def test_unacked_deliveries_come_back_redelivered(rabbit_settings: Settings) -> None:
-    """A consumer that dies without acking loses nothing: the broker redelivers."""
-    queue = rabbit_settings.queue_y_true
-    first = RabbitBus(rabbit_settings, "test-crashing-consumer")
-    await first.connect()
-    await first.publish(queue, [OutMessage(b"precious")])
-    batch = await anext(first.batches(queue, 10, 0))
-    assert [d.body for d in batch] == [b"precious"]
-    await first.close()  # no ack: as if killed
-    second = RabbitBus(rabbit_settings, "test-second-consumer")
-    await second.connect()
-    try:
-        (again,) = await collect(second, queue, 1)
-        assert again.body == b"precious"
-        assert again.redelivered
-    finally:
-        await second.close()
 
 
 async def test_mismatched_existing_queue_is_explained(rabbit_settings: Settings) -> None:
@@ -162,7 +142,14 @@ async def test_consumer_comes_back_after_its_queue_is_deleted(rabbit_settings: S
             connection.close()
 
         await asyncio.to_thread(delete)
-        await asyncio.sleep(0.5)  # the consumer declares and binds the queue, and consumes
+
+        def consuming() -> bool:
+            try:
+                return queue_consumers(url, [queue]) == {queue: 1}
+            except pika.exceptions.ChannelClosedByBroker:
+                return False  # not declared again yet
+
+        assert await until(consuming)  # the consumer declares and binds the queue, and consumes
         await asyncio.wait_for(bus.publish(queue, [OutMessage(b"after")]), 10)
         second = await asyncio.wait_for(anext(batches), 10)
         assert [d.body for d in second] == [b"after"]
@@ -191,7 +178,7 @@ async def test_a_cancelled_write_gives_its_delivery_tags_back(rabbit_settings: S
             waiting = asyncio.create_task(
                 send_confirmed(channel, "", queue, [Outgoing(b"never", None, "x")] * 3)
             )
-            await asyncio.sleep(0.2)
+            await asyncio.wait({waiting}, timeout=0.2)
             assert not waiting.done()
             waiting.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -204,8 +191,7 @@ async def test_a_cancelled_write_gives_its_delivery_tags_back(rabbit_settings: S
         sent = await publish_confirmed(channel, "", queue, [Outgoing(b"kept", None, "x")] * 2)
         assert sent == [None, None]
         assert [d.body for d in await collect(bus, queue, 2)] == [b"kept", b"kept"]
-        await asyncio.sleep(0.2)
-        assert await bus.depth(queue) == 0
+        assert await settled_depth(bus, queue, 0, 10) == 0
     finally:
         await bus.close()
 
@@ -267,7 +253,7 @@ async def test_deliveries_are_handed_over_in_order_without_a_task_each(
             loop.set_task_factory(None)
         assert [d.body for d in seen] == bodies
         assert [consumer.direct for consumer in bus._consumers] == [True]
-        # Measured: 80 (the batching's timers and the acks), 381 with aiormq's handler.
+        # What remains are the batching's timers and the acks.
         assert started < 150  # aiormq's own handler: one per delivery, 300 or more
     finally:
         await bus.close()

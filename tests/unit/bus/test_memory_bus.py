@@ -1,12 +1,65 @@
-"""The in-process bus: batches, back-pressure, dead letters, draining on stop."""
+"""The in-process bus: the bus contract, and what is MemoryBus's own (batches of what is
+ready, back-pressure, dead letters kept for inspection, draining on stop)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
-from mlmon.bus import OutMessage
+import pytest
+
+from mlmon.bus import Bus, OutMessage
 from mlmon.bus.batching import next_batch
 from mlmon.bus.memory import MemoryBus
+from tests.contract.bus import Broker, BusContract, Names
+
+
+class MemoryBroker:
+    """The embedded mode's one MemoryBus is its whole broker: every bus opened shares it, and
+    what it held goes with it when it closes (as when the embedded process ends)."""
+
+    def __init__(self) -> None:
+        self.names = Names("features", "features.challenger", "y_true")
+        self.bus = self._new()
+
+    def _new(self) -> MemoryBus:
+        return MemoryBus(fanout={self.names.features: [self.names.features, self.names.challenger]})
+
+    async def open(self, name: str, *, challenger: bool = False) -> Bus:
+        return self.bus
+
+    async def reopen(self, bus: Bus, name: str) -> Bus:
+        await bus.close()
+        self.bus = self._new()
+        return self.bus
+
+
+class TestMemoryBus(BusContract):
+    patience = 1.0  # nothing crosses a network: what has not come by then never will
+
+    @pytest.fixture
+    async def broker(self) -> AsyncIterator[MemoryBroker]:
+        broker = MemoryBroker()
+        yield broker
+        await broker.bus.close()
+
+    @pytest.mark.xfail(
+        strict=True,
+        raises=TimeoutError,
+        reason="MemoryBus forgets a delivery once handed over: acks are only counted, and "
+        "nothing outlives the bus to be redelivered",
+    )
+    async def test_unacked_deliveries_come_back_redelivered(self, broker: Broker) -> None:
+        await super().test_unacked_deliveries_come_back_redelivered(broker)
+
+    @pytest.mark.xfail(
+        strict=True,
+        raises=TimeoutError,
+        reason="MemoryBus keeps dead letters in `dead_letters` for inspection (bounded, never "
+        "blocking a publisher); its batches of a .dead queue never yield them",
+    )
+    async def test_a_dead_letter_is_read_back_with_its_reason(self, broker: Broker) -> None:
+        await super().test_a_dead_letter_is_read_back_with_its_reason(broker)
 
 
 async def test_batches_take_what_is_ready_up_to_the_limit() -> None:
@@ -54,68 +107,7 @@ async def test_capacity_applies_back_pressure() -> None:
     bus = MemoryBus(capacity=1)
     await bus.publish("q", [OutMessage(b"1")])
     blocked = asyncio.create_task(bus.publish("q", [OutMessage(b"2")]))
-    await asyncio.sleep(0.01)
+    await asyncio.wait({blocked}, timeout=0.01)
     assert not blocked.done()
     await anext(bus.batches("q", 1, 0))
     await asyncio.wait_for(blocked, 1)
-
-
-async def test_a_fanout_name_copies_each_message_to_every_bound_queue() -> None:
-    bus = MemoryBus(fanout={"features": ["features", "features.b"]})
-    await bus.publish("features", [OutMessage(b"1"), OutMessage(b"2")])
-    await bus.publish("y_true", [OutMessage(b"t")])
-    assert await bus.depth("features") == 2
-    assert await bus.depth("features.b") == 2
-    assert await bus.depth("y_true") == 1
-
-
-def test_direct_delivery_leaves_a_channel_it_does_not_know_to_aiormq() -> None:
-    """An aiormq without the private methods DirectDelivery relies on keeps its own handler
-    (a task per delivery: slower, still correct)."""
-    from mlmon.bus.consumer import DirectDelivery
-
-    class OtherChannel:
-        def __init__(self) -> None:
-            self.consumers: dict[str, object] = {}
-
-        async def _on_deliver_frame(self, frame: object) -> None: ...
-
-    channel = OtherChannel()
-    assert not DirectDelivery.install(channel, "tag", lambda message: None)  # type: ignore[arg-type]
-    assert "_on_deliver_frame" not in vars(channel)
-
-
-async def test_direct_delivery_takes_its_own_tag_and_leaves_the_rest_to_aiormq() -> None:
-    """Deliveries for another consumer tag, or for ours once cancelled (aiormq drops it from
-    `consumers`), go to aiormq's own handler; ours are handed over at once, in order."""
-    from types import SimpleNamespace
-
-    from mlmon.bus.consumer import DirectDelivery
-
-    class FakeChannel:
-        def __init__(self) -> None:
-            self.consumers: dict[str, object] = {"ours": object(), "theirs": object()}
-            self.to_aiormq: list[str] = []
-            self.bodies = iter([b"1", b"2"])
-
-        async def _on_deliver_frame(self, frame: object) -> None:
-            self.to_aiormq.append(frame.consumer_tag)  # type: ignore[attr-defined]
-
-        async def _Channel__get_content_header(self) -> object:
-            return "header"
-
-        async def _read_content(self, frame: object, header: object) -> object:
-            return SimpleNamespace(body=next(self.bodies), header=header)
-
-    channel = FakeChannel()
-    handed: list[bytes] = []
-    assert DirectDelivery.install(channel, "ours", lambda m: handed.append(m.body))  # type: ignore[arg-type]
-    assert not DirectDelivery.install(channel, "another", lambda m: None)  # type: ignore[arg-type]
-    deliver = channel._on_deliver_frame  # the instance's: DirectDelivery
-    await deliver(SimpleNamespace(consumer_tag="ours"))
-    await deliver(SimpleNamespace(consumer_tag="theirs"))
-    await deliver(SimpleNamespace(consumer_tag="ours"))
-    del channel.consumers["ours"]  # basic_cancel
-    await deliver(SimpleNamespace(consumer_tag="ours"))
-    assert handed == [b"1", b"2"]
-    assert channel.to_aiormq == ["theirs", "ours"]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from mlmon.bus import OutMessage
-from mlmon.bus.in_flight import PublishWindow
 from mlmon.bus.memory import MemoryBus
+from mlmon.bus.publish_window import PublishWindow
 from mlmon.ops.status import ServiceStats
 from mlmon.services.features import run_features
 from mlmon.settings import Settings

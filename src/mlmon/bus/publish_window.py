@@ -1,12 +1,12 @@
 """Publishes awaiting their confirms, a bounded number of records' worth, for a producer.
 
 Why a producer does not simply await each publish: at a paced rate, awaiting stops the clock.
-While the broker holds a confirm (a slow fsync of its write-ahead log, 15-550 ms now and then
-on the development VM), the records that fall due meanwhile wait in the producer and are
-stamped only when it goes on, so their wait never shows in the measured latency (coordinated
-omission) and they reach the broker late. With the window, the producer publishes on time and
-the broker's stall shows in every record it delays. When the broker falls behind for longer
-than the window lasts, the producer waits for room: memory and tasks stay bounded.
+While the broker holds a confirm (a slow fsync of its write-ahead log, now and then), the
+records that fall due meanwhile wait in the producer and are stamped only when it goes on, so
+their wait never shows in the measured latency (coordinated omission) and they reach the broker
+late. With the window, the producer publishes on time and the broker's stall shows in every
+record it delays. When the broker falls behind for longer than the window lasts, the producer
+waits for room: memory and tasks stay bounded.
 
 Publishes in flight together may reach a queue in another order than they were started (a
 retried one goes out after later ones): mlmon's consumers join by id and need no order.
