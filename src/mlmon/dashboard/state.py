@@ -38,9 +38,9 @@ EMPTY_FIGURES: dict[str, Any] = {
     "over_time": {"axis": "time", "width": 0, "start": [], "models": []},
     "scatter": [],
 }
-# The log's figures come from its summary, so their cost does not grow with the log (~40 ms
-# with two full samples); recomputing them at most once per this many times their last cost
-# still caps the dashboard's share of a core on a slow machine.
+# The log's figures come from its summary, so their cost does not grow with the log;
+# recomputing them at most once per this many times their last cost still caps the
+# dashboard's share of a core on a slow machine.
 COST_MULTIPLE = 5.0
 
 

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -65,26 +64,6 @@ class Summary:
         return cls(group.name, group.count, group.mean, group.median(), group.std, group.sampled)
 
 
-def render_error_distribution(
-    errors: npt.ArrayLike,
-    path: Path,
-    generated_at: datetime,
-    models: Sequence[str] | npt.NDArray[np.str_] | None = None,
-) -> None:
-    """Write the distribution of `errors` (optionally one colour per model) as a PNG at `path`;
-    every error is drawn (no sample)."""
-    values = np.asarray(errors, dtype=np.float64).ravel()
-    labels = None if models is None else np.asarray(models, dtype=np.str_).ravel()
-    if labels is not None and labels.shape != values.shape:
-        msg = f"{len(labels)} model names for {len(values)} errors"
-        raise ValueError(msg)
-    finite = np.isfinite(values)
-    if not finite.all():
-        values = values[finite]
-        labels = None if labels is None else labels[finite]
-    render_error_groups(_groups(values, labels), path, generated_at)
-
-
 def render_error_groups(groups: Sequence[ErrorGroup], path: Path, generated_at: datetime) -> None:
     """Write the distribution of the errors of `groups` (one per model, in the order given;
     empty ones are left out) as a PNG at `path`."""
@@ -117,8 +96,8 @@ def format_utc(moment: datetime) -> str:
 def write_png_atomically(figure: Figure, path: Path) -> None:
     """Save to a temporary file beside `path`, then rename it over `path`: a reader never sees
     half an image. Not fsync'd: the image is derived from the durable log and drawn again every
-    interval, and syncing it made the metric's own fsyncs queue behind it on the disk (p99
-    latency at 1,000 records/s up to 55 ms in runs with a render, 10-13 ms without the sync)."""
+    interval, and syncing it made the metric's own fsyncs queue behind it on the disk, raising
+    the metric service's p99 latency."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
@@ -132,25 +111,6 @@ def write_png_atomically(figure: Figure, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-
-
-def _groups(values: Floats, labels: npt.NDArray[np.str_] | None) -> list[ErrorGroup]:
-    """Split the errors by model in order of first appearance; past MAX_MODELS the rest are
-    one group."""
-    if not len(values):
-        return []
-    if labels is None or bool((labels == labels[0]).all()):
-        return [ErrorGroup.of(str(labels[0]) if labels is not None else "", values)]
-    groups: list[ErrorGroup] = []
-    # Peeling one model at a time costs O(n * models), cheaper than sorting a million names.
-    while len(labels) and len(groups) < MAX_MODELS:
-        name = labels[0]
-        mine = labels == name
-        groups.append(ErrorGroup.of(str(name), values[mine]))
-        values, labels = values[~mine], labels[~mine]
-    if len(labels):
-        groups.append(ErrorGroup.of("", values, len(np.unique(labels))))
-    return groups
 
 
 def _named(groups: list[ErrorGroup]) -> list[ErrorGroup]:

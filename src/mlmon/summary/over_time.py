@@ -89,11 +89,6 @@ def _buckets(low: float, high: float, width: int) -> int:
     return int((high - math.floor(low / width) * width) // width) + 1
 
 
-def bucket_seconds(span: float, buckets: int = TIME_BUCKETS) -> int:
-    """The smallest nice width that covers `span` seconds in at most `buckets` buckets."""
-    return SECONDS.width(span, buckets)
-
-
 class SlotSums:
     """One model's count, sum and sum of squares of errors per slot (consecutive integers)."""
 

@@ -38,11 +38,6 @@ class Reservoir:
         return min(self.seen, self.capacity)
 
     @property
-    def complete(self) -> bool:
-        """True while the sample is every value offered (nothing was left out)."""
-        return self.seen <= self.capacity
-
-    @property
     def nbytes(self) -> int:
         return self._values.nbytes
 

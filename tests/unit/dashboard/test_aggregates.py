@@ -25,7 +25,7 @@ from mlmon.dashboard.aggregates import (
 from mlmon.dashboard.state import DashboardState
 from mlmon.metric_log.reader import RowBlock
 from mlmon.summary.log_summary import SAMPLE_ROWS, LogSummary
-from mlmon.summary.over_time import bucket_seconds
+from mlmon.summary.over_time import SECONDS
 
 
 def columns(
@@ -134,10 +134,10 @@ def test_metrics_over_time_of_a_seed_log_goes_by_row_and_leaves_gaps_empty() -> 
 
 
 def test_bucket_widths_are_round_numbers() -> None:
-    assert bucket_seconds(30, 60) == 1
-    assert bucket_seconds(600, 60) == 10
-    assert bucket_seconds(3 * 86400, 60) == 7200
-    assert bucket_seconds(400 * 86400, 60) % 86400 == 0
+    assert SECONDS.width(30, 60) == 1
+    assert SECONDS.width(600, 60) == 10
+    assert SECONDS.width(3 * 86400, 60) == 7200
+    assert SECONDS.width(400 * 86400, 60) % 86400 == 0
 
 
 def test_latest_pairs_are_the_last_rows_of_each_model() -> None:

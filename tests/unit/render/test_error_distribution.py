@@ -14,25 +14,43 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
+from mlmon.metric_log.reader import ErrorLogReader
 from mlmon.ops.status import ServiceStats
-from mlmon.render.error_distribution import (
-    DPI,
-    FIGURE_SIZE,
-    format_utc,
-    render_error_distribution,
-    render_error_groups,
-)
+from mlmon.render.error_distribution import DPI, FIGURE_SIZE, format_utc, render_error_groups
 from mlmon.services import plot as plot_service
 from mlmon.services.plot import PLOT_FILE, run_plot
 from mlmon.settings import Settings
 from mlmon.summary.error_group import ErrorGroup
+from mlmon.summary.log_summary import LogSummary
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NOW = datetime(2024, 5, 17, 12, 30, tzinfo=UTC)
+HEADER = "id,y_true,y_pred,absolute_error,model,model_version,sent_at,joined_at\n"
 
 
 def realistic_errors(n: int, seed: int = 0) -> np.ndarray:
     return np.abs(np.random.default_rng(seed).normal(0, 50, n))
+
+
+def logged_groups(
+    directory: Path, errors: np.ndarray, models: list[str] | None = None
+) -> list[ErrorGroup]:
+    """The groups the plot service draws for a metric log of `errors` (each row's model from
+    `models`, or none named): the log is written, read as the service reads it, and removed."""
+    path = directory / "metric_log.csv"
+    names = [""] * len(errors) if models is None else models
+    rows = zip(errors.tolist(), names, strict=True)
+    lines = [HEADER] + [f"r-{i},0.0,{e!r},{e!r},{m},1,0.0,0.0\n" for i, (e, m) in enumerate(rows)]
+    path.write_text("".join(lines))
+    summary = LogSummary()
+    ErrorLogReader(path, summary).poll()
+    path.unlink()
+    return summary.error_groups()
+
+
+def render_logged(path: Path, errors: np.ndarray, models: list[str] | None = None) -> None:
+    """Render `errors` as the plot service does: from the groups of a log of them."""
+    render_error_groups(logged_groups(path.parent, errors, models), path, NOW)
 
 
 def assert_valid_png(path: Path) -> None:
@@ -45,7 +63,7 @@ def assert_valid_png(path: Path) -> None:
 def test_render_writes_a_valid_png(tmp_path: Path) -> None:
     """A realistic set of errors gives a PNG that an image reader accepts."""
     path = tmp_path / "error_distribution.png"
-    render_error_distribution(realistic_errors(1000), path, NOW)
+    render_logged(path, realistic_errors(1000))
     assert_valid_png(path)
 
 
@@ -53,14 +71,8 @@ def test_render_with_two_models(tmp_path: Path) -> None:
     """Errors from two models give a valid PNG (one colour per model)."""
     path = tmp_path / "plot.png"
     models = ["linear"] * 600 + ["forest"] * 400
-    render_error_distribution(realistic_errors(1000), path, NOW, models)
+    render_logged(path, realistic_errors(1000), models)
     assert_valid_png(path)
-
-
-def test_render_rejects_misaligned_models(tmp_path: Path) -> None:
-    """Model names must align with the errors."""
-    with pytest.raises(ValueError, match="model names"):
-        render_error_distribution(realistic_errors(10), tmp_path / "p.png", NOW, ["a"] * 9)
 
 
 @pytest.mark.parametrize(
@@ -71,7 +83,7 @@ def test_render_rejects_misaligned_models(tmp_path: Path) -> None:
 def test_degenerate_input_still_gives_a_png(tmp_path: Path, errors: np.ndarray) -> None:
     """No rows, only non-finite rows, one row or equal rows: a PNG, never a traceback."""
     path = tmp_path / "plot.png"
-    render_error_distribution(errors, path, NOW)
+    render_logged(path, errors)
     assert_valid_png(path)
 
 
@@ -87,7 +99,7 @@ def test_waiting_state_shows_the_message(tmp_path: Path) -> None:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Figure, "savefig", spy)
-        render_error_distribution(np.array([]), path, NOW)
+        render_logged(path, np.array([]))
     assert "Waiting for data: no rows in metric_log.csv yet" in texts
     assert "generated at 2024-05-17 12:30:00 UTC" in texts
     assert_valid_png(path)
@@ -96,8 +108,8 @@ def test_waiting_state_shows_the_message(tmp_path: Path) -> None:
 def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
     """Rendering twice leaves exactly the PNG in its directory."""
     path = tmp_path / "plot.png"
-    render_error_distribution(realistic_errors(100), path, NOW)
-    render_error_distribution(realistic_errors(200), path, NOW)
+    render_logged(path, realistic_errors(100))
+    render_logged(path, realistic_errors(200))
     assert [p.name for p in tmp_path.iterdir()] == ["plot.png"]
 
 
@@ -106,7 +118,7 @@ def test_failed_write_keeps_the_old_png_and_no_temporary_file(
 ) -> None:
     """A render that fails mid-write leaves the previous PNG intact and cleans up."""
     path = tmp_path / "plot.png"
-    render_error_distribution(realistic_errors(100), path, NOW)
+    render_logged(path, realistic_errors(100))
     before = path.read_bytes()
 
     def broken(self: Figure, handle: object, **_: object) -> None:
@@ -115,7 +127,7 @@ def test_failed_write_keeps_the_old_png_and_no_temporary_file(
 
     monkeypatch.setattr(Figure, "savefig", broken)
     with pytest.raises(OSError, match="disk full"):
-        render_error_distribution(realistic_errors(100), path, NOW)
+        render_logged(path, realistic_errors(100))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["plot.png"]
 
@@ -311,11 +323,7 @@ def test_with_exact_and_sampled_models_only_the_sampled_are_said_estimated(
 def test_models_past_five_are_drawn_together(tmp_path: Path) -> None:
     models = [f"m{i % 7}" for i in range(7_000)]
     texts = "\n".join(
-        drawn_texts(
-            lambda: render_error_distribution(
-                realistic_errors(7_000), tmp_path / "p.png", NOW, models
-            )
-        )
+        drawn_texts(lambda: render_logged(tmp_path / "p.png", realistic_errors(7_000), models))
     )
     assert "7,000 rows from 7 models" in texts
     assert "2 others" in texts
