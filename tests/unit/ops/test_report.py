@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from mlmon.ops.report import build_report, count_orphans, format_report, read_pairs
+from mlmon.monitoring.quality import QualityTracker
+from mlmon.ops.report import (
+    build_report,
+    count_orphans,
+    current_report,
+    format_report,
+    read_pairs,
+)
 
 
 def write_log(path: Path, rows: list[tuple[str, float, float, str, float]]) -> None:
@@ -75,3 +85,79 @@ def test_empty_logs_say_so(tmp_path: Path) -> None:
     report = build_report(read_pairs(tmp_path), count_orphans(tmp_path), [], 0.0)
     assert report["models"] == {}
     assert "no rows in metric_log.csv yet" in format_report(report)
+
+
+def whole_log_figures(
+    path: Path, now: float, count_window: int, time_window: float
+) -> dict[str, dict[str, dict[str, object]]]:
+    """The report's figures as it first computed them: every row of the log in lists (csv
+    module), then one batch per model in joined_at order."""
+    pairs: dict[str, tuple[list[float], list[float], list[float]]] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            try:
+                y_true, y_pred = float(row["y_true"]), float(row["y_pred"])
+                joined_at = float(row.get("joined_at") or "nan")
+            except (KeyError, TypeError, ValueError):
+                continue
+            if not (math.isfinite(y_true) and math.isfinite(y_pred)):
+                continue
+            trues, preds, stamps = pairs.setdefault(row.get("model") or "unknown", ([], [], []))
+            trues.append(y_true)
+            preds.append(y_pred)
+            stamps.append(joined_at)
+    tracker = QualityTracker(count_windows=(count_window,), time_windows=(time_window,))
+    for model, (trues, preds, stamps) in sorted(pairs.items()):
+        at = np.asarray(stamps)
+        at = np.where(np.isfinite(at), at, now)
+        order = np.argsort(at, kind="stable")
+        tracker.add_many(model, np.asarray(trues)[order], np.asarray(preds)[order], at[order])
+    return {
+        model: {window: figures.to_dict() for window, figures in windows.items()}
+        for model, windows in tracker.snapshot(now).items()
+    }
+
+
+def write_generated_log(path: Path, rows: int = 4_000, seed: int = 11) -> float:
+    """Two models joined in batches of 1-40 rows that share a join time, as the metric service
+    writes them, with a few rows the report must skip (no y_true, NaN, short); returns the
+    last join time."""
+    rng = np.random.default_rng(seed)
+    lines = ["id,y_true,y_pred,absolute_error,model,model_version,sent_at,joined_at"]
+    at = 1_000.0
+    written = 0
+    while written < rows:
+        size = int(rng.integers(1, 41))
+        model = ("champion", "challenger")[int(rng.integers(0, 2))]
+        at += float(rng.exponential(0.5))
+        truth = rng.normal(150, 50, size)
+        pred = truth + rng.normal(0, 10 if model == "champion" else 25, size)
+        for t, p in zip(truth.tolist(), pred.tolist(), strict=True):
+            lines.append(f"k{written},{t!r},{p!r},{abs(t - p)!r},{model},1,{at - 0.01!r},{at!r}")
+            written += 1
+        if written % 7 == 0:
+            lines.append(f"bad{written},,1.0,1.0,{model},1,,{at!r}")
+            lines.append(f"nan{written},1.0,nan,1.0,{model},1,,{at!r}")
+            lines.append(f"short{written},1.0")
+    path.write_text("\n".join(lines) + "\n")
+    return at
+
+
+def test_text_is_that_of_the_whole_log_read_at_once(tmp_path: Path) -> None:
+    """Read block by block, the log gives the text the report gave when it held every row, and
+    the same figures to the last few digits (sums are added per block)."""
+    now = write_generated_log(tmp_path / "metric_log.csv") + 1.0
+    report = current_report(
+        tmp_path, tmp_path / "state", now, count_window=300, time_window=10.0, from_log=True
+    )
+    expected = whole_log_figures(tmp_path / "metric_log.csv", now, 300, 10.0)
+    assert 0 < report["models"]["champion"]["last_10s"]["count"] < 1_000
+    assert report["models"].keys() == expected.keys() == {"champion", "challenger"}
+    for model, windows in expected.items():
+        for window, figures in windows.items():
+            got = report["models"][model][window]
+            assert got.keys() == figures.keys()
+            for name, value in figures.items():
+                assert got[name] == pytest.approx(value, rel=1e-12, abs=1e-12), (model, window)
+    assert report["join"]["rows"] == sum(w["all"]["count"] for w in expected.values())
+    assert format_report(report) == format_report({**report, "models": expected})
