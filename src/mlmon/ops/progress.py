@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmon.metric_log.layout import METRIC_LOG
-from mlmon.metric_log.reader import LineTail
+from mlmon.metric_log.tail import LineTail
 from mlmon.ops.status import pending_halves, read_statuses, totals
 
 StatusSource = Callable[[], list[dict[str, Any]]]
