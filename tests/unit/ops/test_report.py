@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mlmon.metric_log import tail
 from mlmon.monitoring.quality import QualityTracker
 from mlmon.ops.report import (
     build_report,
     count_orphans,
     current_report,
     format_report,
-    read_pairs,
+    read_log,
 )
 
 
@@ -34,12 +35,9 @@ def test_figures_match_numpy_per_model_and_window(tmp_path: Path) -> None:
     rows += [(f"b{i}", float(truth[i]), float(bad[i]), "bad", float(i)) for i in range(300)]
     write_log(tmp_path / "metric_log.csv", rows)
     report = build_report(
-        read_pairs(tmp_path),
+        read_log(tmp_path, now=300.0, count_window=100, time_window=50.0),
         count_orphans(tmp_path),
         [],
-        now=300.0,
-        count_window=100,
-        time_window=50.0,
     )
     for model, predictions in (("good", good), ("bad", bad)):
         windows = report["models"][model]
@@ -72,7 +70,7 @@ def test_join_health_counts_orphans_and_pending(tmp_path: Path) -> None:
             "counters": {"duplicates": 4, "dead_lettered": 1},
         }
     ]
-    join = build_report(read_pairs(tmp_path), count_orphans(tmp_path), statuses, 10.0)["join"]
+    join = build_report(read_log(tmp_path, 10.0), count_orphans(tmp_path), statuses)["join"]
     assert join["rows"] == 6
     assert join["label_coverage"] == 6 / (6 + 3 + 1)
     assert join["pending"] == {"y_true": 2, "y_pred": 3}
@@ -82,7 +80,7 @@ def test_join_health_counts_orphans_and_pending(tmp_path: Path) -> None:
 
 def test_empty_logs_say_so(tmp_path: Path) -> None:
     """No log yet: an empty report that says there are no rows, not a traceback."""
-    report = build_report(read_pairs(tmp_path), count_orphans(tmp_path), [], 0.0)
+    report = build_report(read_log(tmp_path, 0.0), count_orphans(tmp_path), [])
     assert report["models"] == {}
     assert "no rows in metric_log.csv yet" in format_report(report)
 
@@ -143,9 +141,14 @@ def write_generated_log(path: Path, rows: int = 4_000, seed: int = 11) -> float:
     return at
 
 
-def test_text_is_that_of_the_whole_log_read_at_once(tmp_path: Path) -> None:
-    """Read block by block, the log gives the text the report gave when it held every row, and
-    the same figures to the last few digits (sums are added per block)."""
+@pytest.mark.parametrize("block_bytes", [tail.READ_BYTES, 4_096])
+def test_text_is_that_of_the_whole_log_read_at_once(
+    tmp_path: Path, block_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read block by block (one, or a hundred or so), the log gives the text the report gave
+    when it held every row, and the same figures to the last few digits (sums are added per
+    block)."""
+    monkeypatch.setattr(tail, "READ_BYTES", block_bytes)
     now = write_generated_log(tmp_path / "metric_log.csv") + 1.0
     report = current_report(
         tmp_path, tmp_path / "state", now, count_window=300, time_window=10.0, from_log=True
@@ -161,3 +164,21 @@ def test_text_is_that_of_the_whole_log_read_at_once(tmp_path: Path) -> None:
                 assert got[name] == pytest.approx(value, rel=1e-12, abs=1e-12), (model, window)
     assert report["join"]["rows"] == sum(w["all"]["count"] for w in expected.values())
     assert format_report(report) == format_report({**report, "models": expected})
+
+
+def test_a_seed_log_is_one_unnamed_model_joined_now(tmp_path: Path) -> None:
+    """The seeds' four columns name no model and no join time: their rows are model "unknown",
+    all joined at the report's time (so inside its time window)."""
+    (tmp_path / "metric_log.csv").write_text(
+        "id,y_true,y_pred,absolute_error\n1,10.0,12.0,2.0\n2,20.0,16.0,4.0\n3,x,1.0,1.0\n"
+    )
+    report = build_report(
+        read_log(tmp_path, now=50.0, time_window=5.0), count_orphans(tmp_path), []
+    )
+    assert list(report["models"]) == ["unknown"]
+    windows = report["models"]["unknown"]
+    assert windows["all"]["count"] == windows["last_5s"]["count"] == report["join"]["rows"] == 2
+    assert windows["all"]["mae"] == 3.0
+    assert format_report(report) == format_report(
+        {**report, "models": whole_log_figures(tmp_path / "metric_log.csv", 50.0, 500, 5.0)}
+    )
