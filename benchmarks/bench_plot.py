@@ -89,14 +89,14 @@ def print_memory(label: str, held: int, rows: int, started_mb: float) -> None:
 
 
 def measure(log: Path) -> None:
-    from mlmon.metric_log.reader import ErrorLogReader
+    from mlmon.metric_log.reader import MetricLogReader
     from mlmon.render.error_distribution import render_error_groups
     from mlmon.services.plot import _render
     from mlmon.summary.log_summary import LogSummary
 
     started_mb = rss_mb()
     summary = LogSummary()
-    reader = ErrorLogReader(log, summary)
+    reader = MetricLogReader(log, summary)
     timed("(a) first full read", reader.poll)
     rows = reader.count
     timed("(b) poll with nothing new (best of 1000)", reader.poll, repeat=1000)

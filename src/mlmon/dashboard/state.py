@@ -20,7 +20,7 @@ from mlmon.dashboard.aggregates import (
     pipeline_health,
 )
 from mlmon.metric_log.layout import METRIC_LOG
-from mlmon.metric_log.reader import ErrorLogReader
+from mlmon.metric_log.reader import MetricLogReader
 from mlmon.summary.log_summary import LogSummary
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class DashboardState:
 
     def __init__(self, logs_dir: Path) -> None:
         self.summary = LogSummary()
-        self.reader = ErrorLogReader(logs_dir / METRIC_LOG, self.summary)
+        self.reader = MetricLogReader(logs_dir / METRIC_LOG, self.summary)
         self._rates = Rates()
         self._log_figures: dict[str, Any] = {}
         self._failing: set[str] = set()  # figures whose last computation raised (logged once)

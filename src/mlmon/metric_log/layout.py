@@ -14,5 +14,7 @@ METRIC_COLUMNS = (
     "sent_at",
     "joined_at",
 )
+ERROR_COLUMN = "absolute_error"  # the column every reader of the metric log needs
+MODEL_COLUMN = "model"  # absent from a seed log, whose rows name no model
 ORPHAN_LOG = "orphans.csv"
 ORPHAN_COLUMNS = ("id", "kind", "value", "model", "arrived_at", "expired_at")

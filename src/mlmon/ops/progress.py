@@ -3,10 +3,9 @@
 Sent/predicted/dead-lettered and the MAE come from the services' statuses (the MAE is the
 metric service's `all` window: every row since that process started, refreshed every
 status_interval); joined is counted in metric_log.csv itself, the ground truth, only rows
-written since `up` started. Rows are counted by their line ends, without parsing: at a few
-hundred thousand rows a second, parsing them here as well cost a quarter of a core the pipeline
-needs. (An id with a line break inside, quoted in the CSV, would count twice; mlmon's ids have
-none.)
+written since `up` started, through the metric log's `LineTail`. Rows are counted by their line
+ends, without parsing: parsing them here as well would take CPU the pipeline needs at full rate.
+(An id with a line break inside, quoted in the CSV, would count twice; mlmon's ids have none.)
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmon.metric_log.layout import METRIC_LOG
-from mlmon.metric_log.reader import LineTail
+from mlmon.metric_log.tail import LineTail
 from mlmon.ops.status import pending_halves, read_statuses, totals
 
 StatusSource = Callable[[], list[dict[str, Any]]]

@@ -1,24 +1,31 @@
 """`mlmon report`: the current quality figures, per model and window, read from the logs.
 
-Pure functions over what the metric service wrote (metric_log.csv, orphans.csv) and the
-services' status files, so the report needs no broker and works on a copied logs directory.
+Read from what the metric service wrote (metric_log.csv, orphans.csv) and the services' status
+files, so the report needs no broker and works on a copied logs directory. metric_log.csv is
+read through the one reader of it, `MetricLogReader`, block by block into a `QualityTracker`:
+the report's memory is the tracker's windows, not the log.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from mlmon.arrays import rows_by_model
 from mlmon.metric_log.layout import METRIC_LOG, ORPHAN_LOG
+from mlmon.metric_log.reader import MetricLogReader, RowBlock
 from mlmon.monitoring.quality import QualityTracker
 from mlmon.ops.status import pending_halves, read_statuses, totals
+from mlmon.wire import Y_PRED, Y_TRUE
 
+JOINED_AT = "joined_at"
+UNNAMED = "unknown"  # the model of rows that name none (a seed log's)
 CLASSIFICATION_FIGURES = ("count", "accuracy", "precision", "recall", "f1")
 FIGURES = (
     "count",
@@ -34,28 +41,69 @@ FIGURES = (
 )
 
 
-def read_pairs(logs_dir: Path) -> dict[str, tuple[list[float], list[float], list[float]]]:
-    """(y_true, y_pred, joined_at) per model from metric_log.csv, skipping unreadable rows."""
-    columns: dict[str, tuple[list[float], list[float], list[float]]] = defaultdict(
-        lambda: ([], [], [])
+@dataclass(frozen=True)
+class LogFigures:
+    """Figures per model and window, and the rows they were computed from."""
+
+    models: dict[str, dict[str, dict[str, Any]]]  # model -> window -> figure -> value
+    rows: int
+
+
+class _TrackedRows:
+    """A `RowSink` that feeds each block's rows to a `QualityTracker`, per model, and keeps
+    nothing else: the report's memory is the tracker's windows, whatever the log's length."""
+
+    columns = (Y_TRUE, Y_PRED, JOINED_AT)
+
+    def __init__(self, start: Callable[[], QualityTracker], now: float) -> None:
+        self._start = start
+        self._now = now
+        self.tracker = start()
+        self.rows = 0
+
+    def add(self, block: RowBlock) -> None:
+        y_true, y_pred = block.column(Y_TRUE), block.column(Y_PRED)
+        at = block.column(JOINED_AT)
+        at = np.where(np.isfinite(at), at, self._now)  # a seed log has no joined_at column
+        usable = np.isfinite(y_true) & np.isfinite(y_pred)
+        for code, rows in rows_by_model(block.codes):
+            kept = usable[rows]
+            trues, preds, stamps = y_true[rows][kept], y_pred[rows][kept], at[rows][kept]
+            if not len(trues):
+                continue
+            # Rows are written in the order they were joined; a block's rows are put in that
+            # order should the clock have stepped back.
+            order = np.argsort(stamps, kind="stable")
+            model = block.names[code] or UNNAMED
+            self.tracker.add_many(model, trues[order], preds[order], stamps[order])
+            self.rows += len(trues)
+
+    def reset(self) -> None:
+        self.tracker = self._start()
+        self.rows = 0
+
+
+def read_log(
+    logs_dir: Path,
+    now: float,
+    count_window: int = 500,
+    time_window: float = 60.0,
+    task: Literal["regression", "classification"] = "regression",
+) -> LogFigures:
+    """Figures per model and window from metric_log.csv, read block by block (rows without a
+    finite y_true and y_pred left out); none when there is no log yet."""
+    sink = _TrackedRows(
+        lambda: QualityTracker(
+            count_windows=(count_window,), time_windows=(time_window,), mode=task
+        ),
+        now,
     )
-    path = logs_dir / METRIC_LOG
-    if not path.exists():
-        return {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            try:
-                y_true, y_pred = float(row["y_true"]), float(row["y_pred"])
-                joined_at = float(row.get("joined_at") or "nan")
-            except (KeyError, TypeError, ValueError):
-                continue
-            if not (math.isfinite(y_true) and math.isfinite(y_pred)):
-                continue
-            trues, preds, stamps = columns[row.get("model") or "unknown"]
-            trues.append(y_true)
-            preds.append(y_pred)
-            stamps.append(joined_at)
-    return dict(columns)
+    MetricLogReader(logs_dir / METRIC_LOG, sink).poll()
+    models = {
+        model: {window: figures.to_dict() for window, figures in windows.items()}
+        for model, windows in sink.tracker.snapshot(now).items()
+    }
+    return LogFigures(models, sink.rows)
 
 
 def count_orphans(logs_dir: Path) -> dict[str, int]:
@@ -70,26 +118,15 @@ def count_orphans(logs_dir: Path) -> dict[str, int]:
 
 
 def build_report(
-    pairs: dict[str, tuple[list[float], list[float], list[float]]],
+    figures: LogFigures,
     orphans: dict[str, int],
     statuses: Iterable[dict[str, Any]],
-    now: float,
-    count_window: int = 500,
-    time_window: float = 60.0,
     task: Literal["regression", "classification"] = "regression",
-    live: dict[str, dict[str, dict[str, Any]]] | None = None,
+    source: str = METRIC_LOG,
 ) -> dict[str, Any]:
-    """Figures per model and window, and the join's own health, as plain JSON-able data.
-
-    `live` = the metric service's own running figures; without them they are computed from
-    the log's rows (`pairs`).
-    """
-    if live is not None:
-        models, source = live, "metric service (live)"
-        joined = sum(int(windows["all"]["count"]) for windows in live.values())
-    else:
-        models, source = _from_log(pairs, now, count_window, time_window, task), METRIC_LOG
-        joined = sum(len(trues) for trues, _, _ in pairs.values())
+    """Figures per model and window (`figures`: the log's, or the metric service's own, live),
+    and the join's own health, as plain JSON-able data."""
+    models, joined = figures.models, figures.rows
     statuses = list(statuses)
     metric = totals(statuses, "metric")
     pending = pending_halves(statuses)
@@ -117,25 +154,6 @@ def build_report(
             "duplicates": metric["duplicates"],
         },
         "drift": drift,  # the model service's latest report, while it runs
-    }
-
-
-def _from_log(
-    pairs: dict[str, tuple[list[float], list[float], list[float]]],
-    now: float,
-    count_window: int,
-    time_window: float,
-    task: Literal["regression", "classification"],
-) -> dict[str, dict[str, dict[str, Any]]]:
-    tracker = QualityTracker(count_windows=(count_window,), time_windows=(time_window,), mode=task)
-    for model, (trues, preds, stamps) in sorted(pairs.items()):
-        at = np.asarray(stamps, dtype=np.float64)
-        at = np.where(np.isfinite(at), at, now)  # a seed log has no joined_at column
-        order = np.argsort(at, kind="stable")
-        tracker.add_many(model, np.asarray(trues)[order], np.asarray(preds)[order], at[order])
-    return {
-        model: {window: figures.to_dict() for window, figures in windows.items()}
-        for model, windows in tracker.snapshot(now).items()
     }
 
 
@@ -233,15 +251,9 @@ def current_report(
         None,
     )
     if from_log or live is None:
-        return build_report(
-            read_pairs(logs_dir),
-            count_orphans(logs_dir),
-            statuses,
-            now,
-            count_window,
-            time_window,
-            task,
-        )
-    return build_report(
-        {}, count_orphans(logs_dir), statuses, now, count_window, time_window, task, live=live
-    )
+        figures = read_log(logs_dir, now, count_window, time_window, task)
+        source = METRIC_LOG
+    else:
+        rows = sum(int(windows["all"]["count"]) for windows in live.values())
+        figures, source = LogFigures(live, rows), "metric service (live)"
+    return build_report(figures, count_orphans(logs_dir), statuses, task, source)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mlmon.dashboard.aggregates import metrics_over_time
 from mlmon.metric_log.layout import METRIC_LOG
-from mlmon.metric_log.reader import ErrorLogReader
+from mlmon.metric_log.reader import MetricLogReader
 from mlmon.ops.status import ServiceStats
 from mlmon.render.error_distribution import render_error_groups
 from mlmon.render.over_time import render_metrics_over_time
@@ -34,7 +34,7 @@ async def run_plot(
 ) -> None:
     """Render the PNG at start and whenever rows arrive, until `stop` is set (or once)."""
     summary = LogSummary()
-    reader = ErrorLogReader(settings.logs_dir / METRIC_LOG, summary)
+    reader = MetricLogReader(settings.logs_dir / METRIC_LOG, summary)
     target = settings.logs_dir / PLOT_FILE
     stale = True  # nothing rendered yet, or the last attempt failed
     while True:

@@ -1,6 +1,6 @@
 """What the plot and the dashboard show of a metric log, kept up to date block by block.
 
-An `ErrorLogReader` hands each poll's new rows to a `LogSummary` and tells it when the log was
+A `MetricLogReader` hands each poll's new rows to a `LogSummary` and tells it when the log was
 replaced or cut back (it then starts over). Nothing here grows with the log; per model it keeps:
 
 - exact running figures: rows, sums of errors and of their squares (MAE, RMSE), mean and sum

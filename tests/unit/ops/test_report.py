@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from mlmon.ops.report import build_report, count_orphans, format_report, read_pairs
+from mlmon.metric_log import tail
+from mlmon.monitoring.quality import QualityTracker
+from mlmon.ops.report import (
+    build_report,
+    count_orphans,
+    current_report,
+    format_report,
+    read_log,
+)
 
 
 def write_log(path: Path, rows: list[tuple[str, float, float, str, float]]) -> None:
@@ -24,12 +35,9 @@ def test_figures_match_numpy_per_model_and_window(tmp_path: Path) -> None:
     rows += [(f"b{i}", float(truth[i]), float(bad[i]), "bad", float(i)) for i in range(300)]
     write_log(tmp_path / "metric_log.csv", rows)
     report = build_report(
-        read_pairs(tmp_path),
+        read_log(tmp_path, now=300.0, count_window=100, time_window=50.0),
         count_orphans(tmp_path),
         [],
-        now=300.0,
-        count_window=100,
-        time_window=50.0,
     )
     for model, predictions in (("good", good), ("bad", bad)):
         windows = report["models"][model]
@@ -62,7 +70,7 @@ def test_join_health_counts_orphans_and_pending(tmp_path: Path) -> None:
             "counters": {"duplicates": 4, "dead_lettered": 1},
         }
     ]
-    join = build_report(read_pairs(tmp_path), count_orphans(tmp_path), statuses, 10.0)["join"]
+    join = build_report(read_log(tmp_path, 10.0), count_orphans(tmp_path), statuses)["join"]
     assert join["rows"] == 6
     assert join["label_coverage"] == 6 / (6 + 3 + 1)
     assert join["pending"] == {"y_true": 2, "y_pred": 3}
@@ -72,6 +80,105 @@ def test_join_health_counts_orphans_and_pending(tmp_path: Path) -> None:
 
 def test_empty_logs_say_so(tmp_path: Path) -> None:
     """No log yet: an empty report that says there are no rows, not a traceback."""
-    report = build_report(read_pairs(tmp_path), count_orphans(tmp_path), [], 0.0)
+    report = build_report(read_log(tmp_path, 0.0), count_orphans(tmp_path), [])
     assert report["models"] == {}
     assert "no rows in metric_log.csv yet" in format_report(report)
+
+
+def whole_log_figures(
+    path: Path, now: float, count_window: int, time_window: float
+) -> dict[str, dict[str, dict[str, object]]]:
+    """The report's figures as it first computed them: every row of the log in lists (csv
+    module), then one batch per model in joined_at order."""
+    pairs: dict[str, tuple[list[float], list[float], list[float]]] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            try:
+                y_true, y_pred = float(row["y_true"]), float(row["y_pred"])
+                joined_at = float(row.get("joined_at") or "nan")
+            except (KeyError, TypeError, ValueError):
+                continue
+            if not (math.isfinite(y_true) and math.isfinite(y_pred)):
+                continue
+            trues, preds, stamps = pairs.setdefault(row.get("model") or "unknown", ([], [], []))
+            trues.append(y_true)
+            preds.append(y_pred)
+            stamps.append(joined_at)
+    tracker = QualityTracker(count_windows=(count_window,), time_windows=(time_window,))
+    for model, (trues, preds, stamps) in sorted(pairs.items()):
+        at = np.asarray(stamps)
+        at = np.where(np.isfinite(at), at, now)
+        order = np.argsort(at, kind="stable")
+        tracker.add_many(model, np.asarray(trues)[order], np.asarray(preds)[order], at[order])
+    return {
+        model: {window: figures.to_dict() for window, figures in windows.items()}
+        for model, windows in tracker.snapshot(now).items()
+    }
+
+
+def write_generated_log(path: Path, rows: int = 4_000, seed: int = 11) -> float:
+    """Two models joined in batches of 1-40 rows that share a join time, as the metric service
+    writes them, with a few rows the report must skip (no y_true, NaN, short); returns the
+    last join time."""
+    rng = np.random.default_rng(seed)
+    lines = ["id,y_true,y_pred,absolute_error,model,model_version,sent_at,joined_at"]
+    at = 1_000.0
+    written = 0
+    while written < rows:
+        size = int(rng.integers(1, 41))
+        model = ("champion", "challenger")[int(rng.integers(0, 2))]
+        at += float(rng.exponential(0.5))
+        truth = rng.normal(150, 50, size)
+        pred = truth + rng.normal(0, 10 if model == "champion" else 25, size)
+        for t, p in zip(truth.tolist(), pred.tolist(), strict=True):
+            lines.append(f"k{written},{t!r},{p!r},{abs(t - p)!r},{model},1,{at - 0.01!r},{at!r}")
+            written += 1
+        if written % 7 == 0:
+            lines.append(f"bad{written},,1.0,1.0,{model},1,,{at!r}")
+            lines.append(f"nan{written},1.0,nan,1.0,{model},1,,{at!r}")
+            lines.append(f"short{written},1.0")
+    path.write_text("\n".join(lines) + "\n")
+    return at
+
+
+@pytest.mark.parametrize("block_bytes", [tail.READ_BYTES, 4_096])
+def test_text_is_that_of_the_whole_log_read_at_once(
+    tmp_path: Path, block_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read block by block (one, or a hundred or so), the log gives the text the report gave
+    when it held every row, and the same figures to the last few digits (sums are added per
+    block)."""
+    monkeypatch.setattr(tail, "READ_BYTES", block_bytes)
+    now = write_generated_log(tmp_path / "metric_log.csv") + 1.0
+    report = current_report(
+        tmp_path, tmp_path / "state", now, count_window=300, time_window=10.0, from_log=True
+    )
+    expected = whole_log_figures(tmp_path / "metric_log.csv", now, 300, 10.0)
+    assert 0 < report["models"]["champion"]["last_10s"]["count"] < 1_000
+    assert report["models"].keys() == expected.keys() == {"champion", "challenger"}
+    for model, windows in expected.items():
+        for window, figures in windows.items():
+            got = report["models"][model][window]
+            assert got.keys() == figures.keys()
+            for name, value in figures.items():
+                assert got[name] == pytest.approx(value, rel=1e-12, abs=1e-12), (model, window)
+    assert report["join"]["rows"] == sum(w["all"]["count"] for w in expected.values())
+    assert format_report(report) == format_report({**report, "models": expected})
+
+
+def test_a_seed_log_is_one_unnamed_model_joined_now(tmp_path: Path) -> None:
+    """The seeds' four columns name no model and no join time: their rows are model "unknown",
+    all joined at the report's time (so inside its time window)."""
+    (tmp_path / "metric_log.csv").write_text(
+        "id,y_true,y_pred,absolute_error\n1,10.0,12.0,2.0\n2,20.0,16.0,4.0\n3,x,1.0,1.0\n"
+    )
+    report = build_report(
+        read_log(tmp_path, now=50.0, time_window=5.0), count_orphans(tmp_path), []
+    )
+    assert list(report["models"]) == ["unknown"]
+    windows = report["models"]["unknown"]
+    assert windows["all"]["count"] == windows["last_5s"]["count"] == report["join"]["rows"] == 2
+    assert windows["all"]["mae"] == 3.0
+    assert format_report(report) == format_report(
+        {**report, "models": whole_log_figures(tmp_path / "metric_log.csv", 50.0, 500, 5.0)}
+    )

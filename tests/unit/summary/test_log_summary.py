@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mlmon.dashboard.aggregates import model_summaries
-from mlmon.metric_log.reader import ErrorLogReader, RowBlock
+from mlmon.metric_log.reader import MetricLogReader, RowBlock
 from mlmon.summary.log_summary import SCATTER_POINTS, LogSummary
 
 HEADER = "id,y_true,y_pred,absolute_error,model,model_version,sent_at,joined_at\n"
@@ -80,7 +80,7 @@ def test_a_replaced_or_cut_log_resets_the_summary(tmp_path: Path) -> None:
     path = tmp_path / "metric_log.csv"
     path.write_text(HEADER + "".join(f"a{i},1,2,1.0,old,1,0,{i}\n" for i in range(100)))
     summary = LogSummary()
-    reader = ErrorLogReader(path, summary)
+    reader = MetricLogReader(path, summary)
     reader.poll()
     assert [s["model"] for s in model_summaries(summary)] == ["old"]
     replacement = tmp_path / "new.csv"
@@ -102,7 +102,7 @@ def test_a_reader_parses_the_columns_the_summary_needs_unasked(tmp_path: Path) -
     path = tmp_path / "metric_log.csv"
     path.write_text(HEADER + "".join(f"a{i},1,3,2.0,m,1,0,{1.7e9 + i}\n" for i in range(10)))
     summary = LogSummary()
-    ErrorLogReader(path, summary).poll()
+    MetricLogReader(path, summary).poll()
     (model,) = summary.models
     assert model.bias == 2.0
     assert model.y_true.tolist() == [1.0] * 10
@@ -154,7 +154,7 @@ def test_a_model_column_with_a_name_per_row_costs_bounded_memory(tmp_path: Path)
     lines = (f"a{i},1,2,1.0,id-{i},1,0,{1.7e9 + i / 1000}\n" for i in range(20_000))
     path.write_text(HEADER + "".join(lines))
     summary = LogSummary()
-    ErrorLogReader(path, summary).poll()
+    MetricLogReader(path, summary).poll()
     assert len(summary.names) == 33
     assert summary.models[-1].count == 20_000 - 32
     assert summary.nbytes < 200_000
