@@ -14,7 +14,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from mlmon.metric_log.reader import ErrorLogReader
+from mlmon.metric_log.reader import MetricLogReader
 from mlmon.ops.status import ServiceStats
 from mlmon.render.error_distribution import DPI, FIGURE_SIZE, format_utc, render_error_groups
 from mlmon.services import plot as plot_service
@@ -43,7 +43,7 @@ def logged_groups(
     lines = [HEADER] + [f"r-{i},0.0,{e!r},{e!r},{m},1,0.0,0.0\n" for i, (e, m) in enumerate(rows)]
     path.write_text("".join(lines))
     summary = LogSummary()
-    ErrorLogReader(path, summary).poll()
+    MetricLogReader(path, summary).poll()
     path.unlink()
     return summary.error_groups()
 
