@@ -34,13 +34,13 @@ def format_rows(rows: Iterable[Sequence[Cell]]) -> str:
 
 def float_rows(columns: Sequence[np.ndarray]) -> list[str]:
     """Per row, the `repr` of each column's value (the shortest text that reads back exactly),
-    comma-separated: for 1D float64 arrays of one length. ~3x faster than repr cell by cell
-    joined per row: orjson writes the whole grid in one C pass, straight from numpy, and one
+    comma-separated: for 1D float64 arrays of one length. Faster than repr cell by cell joined
+    per row: orjson writes the whole grid in one C pass, straight from numpy, and one
     split cuts it into rows. Only its notation of tiny, huge and non-finite values differs from
     repr (1e-7 for 1e-07, 0.000025 for 2.5e-05, null for NaN and Infinity; 1e16 for 1e+16 in
     some versions), so rows with a magnitude below 1e-4 or from 1e16 up, or a non-finite value,
-    are redone with repr. Within those bounds the text is repr's: a review compared 186 million
-    values (orjson 3.10 and 3.13), none differed."""
+    are redone with repr. Within those bounds the text is repr's (a review compared orjson's
+    output with repr's; see docs/performance-history.md)."""
     if not columns or not len(columns[0]):
         return []
     grid = np.column_stack(columns).astype(np.float64, copy=False)
@@ -54,7 +54,7 @@ def float_rows(columns: Sequence[np.ndarray]) -> list[str]:
 
 
 def needs_quotes(text: str) -> bool:
-    # Four scans of the text in C: ~80x quicker than one regex search on a batch's ids.
+    # Four scans of the text in C: far quicker than one regex search on a batch's ids.
     return "," in text or '"' in text or "\r" in text or "\n" in text
 
 

@@ -14,8 +14,8 @@ replaced or cut back (it then starts over). Nothing here grows with the log; per
 
 At the default SAMPLE_ROWS that is about 2 MB per model once its sample is full (a sample
 starts small and grows with the model's rows), whatever the log's length, for at most
-TRACKED_MODELS + 1 models (the reader counts names past them as one group); the reader's 36
-bytes per row kept before grew to 3 GB a day at 1,000 rows/s.
+TRACKED_MODELS + 1 models (the reader counts names past them as one group): nothing grows
+with the log.
 """
 
 from __future__ import annotations
