@@ -396,10 +396,10 @@ QUIET_PATIENCE = 30.0  # seconds to wait for it at most
 
 def settle() -> float:
     """Let the machine finish what a previous run left it before measuring the next: the
-    kernel's writeback of its dirty pages (a broker limit run writes ~400 MB of queue segments,
+    kernel's writeback of its dirty pages (a broker limit run writes a lot of queue segments,
     which Linux would otherwise write out up to 30 s later, during the next run, beside the
-    metric's fsyncs), and the broker's deleting and compacting of its queues (up to a core for
-    seconds). Returns the seconds waited."""
+    metric's fsyncs), and the broker's deleting and compacting of its queues (CPU it would
+    take from the next run). Returns the seconds waited."""
     started = time.monotonic()
     os.sync()
     before = broker_cpu_seconds()

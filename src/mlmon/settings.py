@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     )
     # 5 ms: at 1,000 records/s, five records a message instead of two; each message costs
     # every service and the broker far more than a record, and that load, not the wait, set
-    # the latency's tail (p99 43 ms at 2 ms, 10-23 ms at 5 ms, bench_pipeline latency).
+    # the latency's tail (a shorter linger gave a longer tail in bench_pipeline's latency run).
     batch_linger_ms: float = Field(
         5.0, ge=0, description="ms to wait for more records before a batch goes out"
     )

@@ -43,8 +43,7 @@ def _needs_broker(settings: Settings, service: str) -> None:
 def run_in_background() -> None:
     """Lower this process's priority: Linux's idle scheduling class where there is one (it
     runs only when the pipeline's processes leave a core free; at nice 10 a render still took
-    a tenth of a shared core and the p99 latency at 1,000 records/s spiked with each render),
-    else `nice 10`.
+    a share of a busy core and the latency's tail spiked with each render), else `nice 10`.
 
     Every thread of the process, not only the calling one: on Linux a scheduling policy is a
     thread's, and OpenBLAS starts its worker threads when numpy is imported, before this runs.

@@ -62,8 +62,8 @@ class LiveQuality(Collector):
 
     def add(self, joined: Joined) -> None:
         """Take joined records. They wait until FOLD_ROWS of them are here or someone reads
-        the windows: the tracker's numpy work costs ~0.15 ms a call whatever the size, and at
-        1,000 records/s the metric joins ~300 small batches a second."""
+        the windows: the tracker's numpy work costs about the same per call whatever the
+        size, and at moderate rates the metric joins many small batches a second."""
         with self._lock:
             for part in joined.parts():
                 models = part.model if part.model is not None else part.models
@@ -114,7 +114,7 @@ class LiveQuality(Collector):
 
     def describe(self) -> Iterator[Metric]:
         """The families' names, so that a scrape asking for other names (`?name[]=...`)
-        skips the snapshot (a few ms on the event loop's GIL at 60,000 rows)."""
+        skips the snapshot (it holds the event loop's GIL over every row in the windows)."""
         families, labelled, quantiles = self._families()
         yield from families.values()
         yield from labelled.values()
@@ -204,7 +204,7 @@ class LiveDrift(Collector):
             psi_threshold=settings.psi_threshold,
             ks_pvalue_threshold=settings.ks_pvalue_threshold,
         )
-        import scipy.stats  # noqa: F401 - pay its 1-2 s import now, not at the first report
+        import scipy.stats  # noqa: F401 - pay its slow import now, not at the first report
 
         return cls(monitor, predictor.name)
 

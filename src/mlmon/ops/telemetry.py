@@ -6,8 +6,8 @@ service also observes each row's absolute error and end-to-end latency in histog
 by model name and version (never by record id: that would be one series per record).
 
 Those histograms take a whole batch of rows at once (`BulkHistogram`): prometheus-client's
-`Histogram.observe` takes one value under a lock, and three of those per row cost 4.9 us, more
-than everything else the metric service does per row.
+`Histogram.observe` takes one value under a lock, and three of those per row cost more than
+everything else the metric service does per row.
 """
 
 from __future__ import annotations

@@ -46,18 +46,16 @@ from mlmon.wire import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Seconds between drift reports: each costs a few ms of the event loop, and drift over a
-# window of a thousand rows moves slowly.
+# Seconds between drift reports: each takes the event loop for its numpy work, and drift over
+# a window of a thousand rows moves slowly.
 DRIFT_EVERY = 5.0
 
 # Batches whose predictions may await their confirms while the next batch is predicted. Two:
 # the next batch's publish need not wait for the one before it (so a slow broker fsync takes
 # both in one go), yet the loop soon stops taking what is ready. With a prefetch's worth in
 # flight it took each delivery as soon as it came, one or two singles a batch: a publish
-# call, its confirms and an ack for each. Flat out with single-record messages, in
-# alternating runs (bench_pipeline --scenario single, CPU-s inside the measured span per
-# 100,000 records): model 18.8 and 19.0 before, 15.9 and 14.8 after; broker 24.7 and 23.4
-# before, 20.9 and 19.2 after.
+# call, its confirms and an ack for each, which cost the model and the broker more CPU with
+# single-record messages (bench_pipeline --scenario single).
 BATCHES_IN_FLIGHT = 2
 
 
@@ -121,7 +119,7 @@ async def _predict_stream(
     """Predict batch after batch while earlier batches' predictions await their confirms.
 
     Awaiting each publish's confirms (a write-ahead log fsync in the broker) before taking the
-    next batch held up about one batch in ten at 1,000 records/s, by ~3 ms at the median. A
+    next batch held up some batches by a broker fsync, which showed in the latency. A
     batch is still acked only once its own publishes are confirmed, and in delivery order. At
     most BATCHES_IN_FLIGHT batches are in flight; a failed publish cancels the loop at once
     and its error comes out as if it had been awaited."""
