@@ -2,6 +2,7 @@
 
 Two implementations share this interface: `RabbitBus` (the only module that imports the AMQP
 client) and `MemoryBus` (the embedded in-process mode and unit tests).
+Imports `settings`, `wire` and `errors` only.
 """
 
 from __future__ import annotations

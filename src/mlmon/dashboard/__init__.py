@@ -1,1 +1,4 @@
-"""The live dashboard: a small web app that streams aggregates of the pipeline to a page."""
+"""The live dashboard: a small web app that streams aggregates of the pipeline to a page.
+
+Imports `ops`, `summary` and below, never `render` (so never matplotlib).
+"""

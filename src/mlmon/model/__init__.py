@@ -1,4 +1,4 @@
 """Models and data: predictors (linear JSON, pickle by consent), datasets and training.
 
-Imports only `settings`, `errors`, `wire` and `arrays`.
+Imports `metric_log`, `join` and below (import-linter's layers in pyproject.toml).
 """

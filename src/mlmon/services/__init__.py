@@ -1,1 +1,4 @@
-"""The four services. Each is an async function wiring the pure core to a Bus."""
+"""The services (features, model, metric, plot, dashboard), each wiring the pure core to a Bus.
+
+Imports everything below `app`.
+"""
