@@ -168,7 +168,9 @@ def drift_reports(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "model": report.get("model", ""),
             "rows": report.get("rows", 0),
             "warming_up": report.get("warming_up", True),
+            "min_rows": report.get("min_rows"),
             "psi_threshold": report.get("psi_threshold"),
+            "ks_pvalue_threshold": report.get("ks_pvalue_threshold"),
             "columns": [
                 {"name": name, **figures} for name, figures in report.get("columns", {}).items()
             ],
@@ -177,7 +179,9 @@ def drift_reports(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def firing_alerts(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every alert firing now, with the service that raised it."""
+    """Every alert firing now, with the service that raised it: each with its rule (signal,
+    selector, op, threshold, for_seconds), the value it fired at, its series (the model) and
+    `active_since`, when its condition began to hold."""
     return [
         {**alert, "service": status.get("service")}
         for status in statuses

@@ -50,8 +50,22 @@ class Alerting(Collector):
             )
             self.stats.counters[f"alerts_{change.state}"] += 1
         self.stats.details["alerts"] = [
-            {"alert": name, "series": series, "value": value}
+            {
+                "alert": name,
+                "series": series,
+                "value": value,
+                # The rule, and since when its condition holds, for the dashboard to show.
+                "rule": str(rule),
+                "signal": rule.signal,
+                "selector": rule.selector,
+                "op": rule.op,
+                "threshold": rule.threshold,
+                "for_seconds": rule.for_seconds,
+                "active_since": self.engine._since.get((name, series)),
+            }
             for (name, series), value in sorted(firing.items())
+            for rule in self.engine.rules
+            if rule.name == name
         ]
         if self.webhook and changes:
             await asyncio.gather(*(asyncio.to_thread(self._post, c) for c in changes))

@@ -194,7 +194,9 @@ def test_rates_health_drift_and_alerts_from_statuses() -> None:
             "model": "good",
             "rows": 10,
             "warming_up": True,
+            "min_rows": None,
             "psi_threshold": None,
+            "ks_pvalue_threshold": None,
             "columns": [{"name": "bmi", "psi": 0.4}],
         }
     ]

@@ -2,11 +2,26 @@
 "use strict";
 
 const COLORS = ["#4c72b0", "#dd8452", "#55a868", "#8172b3", "#937860", "#da8bc3"];
-const MEAN = "#c44e52", MEDIAN = "#2f8f5b", MUTED = "#6b7785";
+const MUTED = "#6b7785", ALARM = "#c44e52", CALM = "#9fb3c8";
 const colorOf = (index) => COLORS[index % COLORS.length];
 const number = (value, digits = 2) =>
   value === null || value === undefined ? "–" : Number(value).toLocaleString("en", { maximumFractionDigits: digits, minimumFractionDigits: Math.min(digits, 2) });
 const integer = (value) => (value === null || value === undefined ? "–" : Math.round(value).toLocaleString("en"));
+// Statistics between 0 and 1 (PSI, KS p-values): always three decimals, "<0.001" below, so a
+// column never reads "0.00" beside "0.001".
+const stat = (value) =>
+  value === null || value === undefined ? "–" : value > 0 && value < 0.001 ? "<0.001" : Number(value).toFixed(3);
+const DRIFT_SIGNALS = new Set(["psi", "ks_statistic", "ks_pvalue"]);
+// An alert's value and threshold, in its signal's format (4 significant digits for errors).
+const signalFigure = (signal, value) =>
+  DRIFT_SIGNALS.has(signal) ? stat(value) : value === null || value === undefined ? "–" : Number(value).toLocaleString("en", { maximumSignificantDigits: 4 });
+const clock = (seconds) => new Date(seconds * 1000).toLocaleTimeString("en-GB", { hour12: false });
+function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ""}`;
+  return `${Math.floor(s / 3600)} h${Math.floor((s % 3600) / 60) ? ` ${Math.floor((s % 3600) / 60)} min` : ""}`;
+}
 const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 let overTimeAxis = "time"; // "time" (joined_at) or "row" (a seed log has no times)
@@ -14,7 +29,8 @@ Chart.defaults.animation = false; // a snapshot a second: redraw at once, no twe
 Chart.defaults.font.size = 12;
 Chart.defaults.color = MUTED;
 
-// Vertical marker lines (mean, median) on the histogram; Chart.js has none built in.
+// Vertical marker lines (mean and median on the histogram, the threshold on the drift chart);
+// Chart.js has none built in. A marker's label goes above the plot area, where no bar is.
 const markerLines = {
   id: "markerLines",
   afterDatasetsDraw(chart, _args, options) {
@@ -30,9 +46,13 @@ const markerLines = {
       ctx.moveTo(x, chartArea.top);
       ctx.lineTo(x, chartArea.bottom);
       ctx.stroke();
-      ctx.fillStyle = marker.color;
-      ctx.font = "11px system-ui, sans-serif";
-      ctx.fillText(marker.label, x + 4, chartArea.top + 12 + (marker.row || 0) * 13);
+      if (marker.label) {
+        ctx.fillStyle = marker.color;
+        ctx.font = "600 11px system-ui, sans-serif";
+        const width = ctx.measureText(marker.label).width;
+        const left = Math.min(Math.max(x - width / 2, 0), chart.width - width);
+        ctx.fillText(marker.label, left, chartArea.top - 5);
+      }
       ctx.restore();
     }
   },
@@ -49,7 +69,28 @@ const charts = {
         x: { type: "linear", title: { display: true, text: "absolute error" } },
         y: { title: { display: true, text: "rows per bin" }, beginAtZero: true },
       },
-      plugins: { markerLines: { markers: [] }, legend: { labels: { boxWidth: 12 } } },
+      plugins: {
+        markerLines: { markers: [] },
+        // Each model's bars, mean and median as legend entries: Chart.js lays them out in rows,
+        // so with several models no two labels overlap (labels drawn on the plot did).
+        legend: {
+          labels: {
+            usePointStyle: true, pointStyleWidth: 18, boxHeight: 8,
+            generateLabels: (chart) => [
+              ...Chart.defaults.plugins.legend.labels.generateLabels(chart)
+                .filter((item) => chart.data.datasets[item.datasetIndex].type === "bar")
+                .map((item) => ({ ...item, pointStyle: "rect" })),
+              ...chart.options.plugins.markerLines.markers.map((m) => ({
+                text: m.legend, strokeStyle: m.color, fillStyle: m.color, lineWidth: 2, lineDash: m.dash || [],
+                pointStyle: "line", fontColor: MUTED, marker: true,
+              })),
+            ],
+          },
+          onClick(event, item, legend) {
+            if (!item.marker) Chart.defaults.plugins.legend.onClick.call(this, event, item, legend);
+          },
+        },
+      },
     },
   }),
   overTime: new Chart(document.getElementById("over-time"), {
@@ -83,8 +124,13 @@ const charts = {
     options: {
       maintainAspectRatio: false,
       indexAxis: "y",
-      scales: { x: { beginAtZero: true, title: { display: true, text: "PSI" } } },
-      plugins: { legend: { display: false } },
+      layout: { padding: { top: 16 } }, // room for the threshold's label
+      scales: { x: { min: 0, title: { display: true, text: "PSI" } } },
+      plugins: {
+        legend: { display: false },
+        markerLines: { markers: [] },
+        tooltip: { callbacks: { label: (item) => `PSI ${stat(item.raw)}` } },
+      },
     },
   }),
 };
@@ -100,12 +146,22 @@ const sampled = (models) => models.filter((m) => m.sample !== undefined && m.sam
 const sampleSizes = (estimated, models) =>
   estimated.map((m) => `${integer(m.sample)} of ${integer(m.rows)} rows${models.length > 1 ? ` (${m.model})` : ""}`).join(", ");
 
+// Before its first figures a chart shows `text` instead of empty 0-1 axes.
+function waiting(canvasId, isWaiting, text) {
+  const box = document.getElementById(canvasId).parentElement;
+  box.classList.toggle("is-waiting", isWaiting);
+  if (text) document.getElementById(`${canvasId}-waiting`).textContent = text;
+}
+
 function drawHistogram(histogram) {
   const edges = histogram.edges || [];
   const estimated = sampled(histogram.models || []);
-  document.getElementById("histogram-note").textContent = estimated.length
-    ? `bars, density and median from a uniform sample: ${sampleSizes(estimated, histogram.models)}; mean exact`
-    : "histogram, density, mean and median";
+  waiting("histogram", !(histogram.models || []).length);
+  document.getElementById("histogram-note").textContent = !(histogram.models || []).length
+    ? ""
+    : estimated.length
+      ? `bars, density and median from a uniform sample: ${sampleSizes(estimated, histogram.models)}; mean exact`
+      : "histogram, density curve, mean (solid) and median (dashed)";
   const markers = [];
   const datasets = [];
   (histogram.models || []).forEach((model, i) => {
@@ -120,8 +176,8 @@ function drawHistogram(histogram) {
       data: model.density_x.map((x, k) => ({ x, y: model.density_y[k] })), order: 1,
     });
     const who = histogram.models.length > 1 ? `${model.model} ` : "";
-    markers.push({ x: model.mean, color: MEAN, label: `${who}mean ${number(model.mean)}`, row: 2 * i });
-    markers.push({ x: model.median, color: MEDIAN, dash: [6, 4], label: `${who}median ${number(model.median)}`, row: 2 * i + 1 });
+    markers.push({ x: model.mean, color, legend: `${who}mean ${number(model.mean)}` });
+    markers.push({ x: model.median, color, dash: [6, 4], legend: `${who}median ${number(model.median)}` });
   });
   charts.histogram.data.datasets = datasets;
   charts.histogram.options.plugins.markerLines.markers = markers;
@@ -135,8 +191,11 @@ function drawHistogram(histogram) {
 function drawOverTime(overTime) {
   overTimeAxis = overTime.axis;
   const width = overTime.width;
-  document.getElementById("over-time-note").textContent =
-    overTime.axis === "time" ? `MAE (solid) and RMSE (dashed) per ${width} s` : `MAE and RMSE per ${integer(width)} rows`;
+  const empty = !(overTime.start || []).length;
+  waiting("over-time", empty);
+  document.getElementById("over-time-note").textContent = empty
+    ? ""
+    : overTime.axis === "time" ? `MAE (solid) and RMSE (dashed) per ${width} s` : `MAE and RMSE per ${integer(width)} rows`;
   const datasets = [];
   (overTime.models || []).forEach((model, i) => {
     const color = colorOf(i);
@@ -156,6 +215,7 @@ function drawScatter(scatter) {
     for (const p of data) { low = Math.min(low, p.x, p.y); high = Math.max(high, p.x, p.y); }
     return { label: model.model, data, backgroundColor: colorOf(i) + "99", pointRadius: 2.5 };
   });
+  waiting("scatter", !Number.isFinite(low));
   if (Number.isFinite(low)) {
     datasets.push({ type: "line", label: "y_pred = y_true", data: [{ x: low, y: low }, { x: high, y: high }], borderColor: MUTED, borderDash: [4, 4], pointRadius: 0, borderWidth: 1 });
   }
@@ -166,7 +226,8 @@ function drawScatter(scatter) {
 function drawDrift(reports) {
   const body = document.querySelector("#drift-table tbody");
   if (!reports.length) {
-    document.getElementById("drift-note").textContent = "no drift report yet";
+    waiting("drift", true, "waiting for the first drift report…");
+    document.getElementById("drift-note").textContent = "";
     charts.drift.data = { labels: [], datasets: [] };
     charts.drift.update("none");
     body.innerHTML = "";
@@ -184,16 +245,26 @@ function drawDrift(reports) {
     const own = rows.find((c) => c.name === "prediction");
     if (own) own.name = `prediction (${first.model})`;
   }
-  document.getElementById("drift-note").textContent = first.warming_up
-    ? `warming up: ${integer(first.rows)} rows in the window`
-    : `PSI per column over the latest ${integer(first.rows)} rows; threshold ${first.psi_threshold}`;
+  const threshold = first.psi_threshold ?? 0.2;
+  const warming = first.warming_up ? `warming up: ${integer(first.rows)} of ${integer(first.min_rows)} rows in the window` : "";
+  waiting("drift", rows.every((c) => c.psi === null || c.psi === undefined), warming || "waiting for the first drift report…");
+  document.getElementById("drift-note").textContent =
+    warming || `PSI per column over the latest ${integer(first.rows)} rows; above ${stat(threshold)} = drifted`;
+  // The axis always reaches past the threshold: on an unshifted stream (PSI ~0.001) the bars
+  // stay short and calm instead of filling the chart as if every column drifted.
+  charts.drift.options.scales.x.suggestedMax = threshold * 1.25;
+  charts.drift.options.plugins.markerLines.markers = [
+    { x: threshold, color: ALARM, dash: [5, 3], label: `threshold ${stat(threshold)}` },
+  ];
   charts.drift.data = {
     labels: rows.map((c) => c.name),
-    datasets: [{ data: rows.map((c) => c.psi), backgroundColor: rows.map((c) => (c.drifted ? MEAN : "#4c72b0aa")) }],
+    datasets: [{ data: rows.map((c) => c.psi), backgroundColor: rows.map((c) => (c.psi > threshold ? ALARM : CALM)) }],
   };
   charts.drift.update("none");
+  // A column drifts on PSI above its threshold or on a KS p-value below its own: say which.
+  const why = (c) => [c.psi > threshold ? "PSI" : "", c.drifted && !(c.psi > threshold) ? "KS" : ""].filter(Boolean).join(", ");
   body.innerHTML = rows
-    .map((c) => `<tr class="${c.drifted ? "drifted" : ""}" data-column="${escapeHtml(c.name)}"><td>${escapeHtml(c.name)}${c.drifted ? " · drifted" : ""}</td><td>PSI ${number(c.psi, 3)}</td><td>KS p ${c.ks_pvalue === null ? "–" : Number(c.ks_pvalue).toPrecision(2)}</td></tr>`)
+    .map((c) => `<tr class="${c.drifted ? "drifted" : ""}" data-column="${escapeHtml(c.name)}"><td>${escapeHtml(c.name)}${c.drifted ? ` · drifted (${why(c)})` : ""}</td><td class="psi">PSI ${stat(c.psi)}</td><td class="ks">KS p ${stat(c.ks_pvalue)}</td></tr>`)
     .join("");
 }
 
@@ -217,7 +288,20 @@ function drawModels(models) {
     : "";
 }
 
-function drawAlerts(alerts) {
+// An alert with its rule (signal, op, threshold, `for`), the value it fired at, its model and
+// since when its condition holds (`now` is the snapshot's time, so clocks need not agree).
+function alertItem(a, now) {
+  const signal = a.signal ? `${a.signal}${a.selector ? `[${a.selector}]` : ""}` : "";
+  const rule = signal ? `${signal} ${a.op} ${signalFigure(a.signal, a.threshold)}${a.for_seconds ? ` for ${duration(a.for_seconds)}` : ""}` : "";
+  const since = a.active_since ? ` · since <span data-field="since">${clock(a.active_since)} (${duration(now - a.active_since)} ago)</span>` : "";
+  return `<li data-alert="${escapeHtml(a.alert)}" data-series="${escapeHtml(a.series || "")}">` +
+    `<span class="alert-name">${escapeHtml(a.alert)}</span>${a.series ? ` on <span data-field="series">${escapeHtml(a.series)}</span>` : ""}: ` +
+    (rule ? `<code data-field="rule">${escapeHtml(rule)}</code> · ` : "") +
+    `value <span data-field="value">${signalFigure(a.signal, a.value)}</span> when it fired${since}` +
+    ` <span class="muted">(${escapeHtml(a.service)} service)</span></li>`;
+}
+
+function drawAlerts(alerts, now) {
   const box = document.getElementById("alerts");
   if (!alerts.length) {
     box.className = "alerts alerts-none";
@@ -226,7 +310,7 @@ function drawAlerts(alerts) {
   }
   box.className = "alerts alerts-firing";
   box.innerHTML = `${alerts.length} alert${alerts.length > 1 ? "s" : ""} firing<ul>` +
-    alerts.map((a) => `<li data-alert="${escapeHtml(a.alert)}">${escapeHtml(a.alert)}${a.series ? ` [${escapeHtml(a.series)}]` : ""}: value ${number(a.value, 3)} (${escapeHtml(a.service)})</li>`).join("") + "</ul>";
+    alerts.map((a) => alertItem(a, now)).join("") + "</ul>";
 }
 
 function drawHealth(health) {
@@ -248,14 +332,15 @@ function draw(snapshot) {
   document.getElementById("rows").textContent = integer(snapshot.rows);
   const metric = (snapshot.health.services || []).find((s) => s.service === "metric");
   document.getElementById("joined-rate").textContent = metric ? integer(metric.records_per_second) : "–";
-  document.getElementById("updated").textContent = "updated " + new Date(snapshot.updated_at * 1000).toLocaleTimeString("en-GB", { hour12: false });
+  document.getElementById("updated").textContent = "updated " + clock(snapshot.updated_at);
   drawModels(snapshot.models || []);
   drawHistogram(snapshot.histogram || {});
   drawOverTime(snapshot.over_time || { models: [], start: [] });
   drawScatter(snapshot.scatter || []);
   drawDrift(snapshot.drift || []);
-  drawAlerts(snapshot.alerts || []);
+  drawAlerts(snapshot.alerts || [], snapshot.updated_at);
   drawHealth(snapshot.health);
+  document.body.dataset.version = snapshot.version; // which snapshot is drawn, for tests
 }
 
 function connect() {
