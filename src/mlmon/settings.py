@@ -119,6 +119,33 @@ class Settings(BaseSettings):
         "", description="alert rules, `;`-separated, e.g. `high-mae: mae[last_500] > 60 for 30s`"
     )
     alert_webhook: str | None = Field(None, description="URL to POST alert changes to (JSON)")
+    # Notifications (ops/notifications.py): what goes to the webhook, how often, and how hard
+    # mlmon tries; delivery runs off the pipeline's path.
+    alert_format: Literal["mlmon", "alertmanager", "slack"] = Field(
+        "mlmon",
+        description="webhook body: mlmon's JSON, Alertmanager's webhook format, or Slack's "
+        "(`text` and blocks, for an incoming webhook)",
+    )
+    alert_repeat_interval: float = Field(
+        300.0,
+        ge=0,
+        description="seconds after a notified firing before the same alert (rule and model) "
+        "notifies again; a flap within it stays quiet",
+    )
+    alert_retries: int = Field(
+        5, ge=1, le=20, description="delivery attempts per notification (exponential back-off)"
+    )
+    alert_queue_size: int = Field(
+        100, ge=1, description="notifications waiting for delivery; when full the oldest goes"
+    )
+    dashboard_url: str | None = Field(
+        None, description="public URL of the dashboard, linked from alerts and alert rules"
+    )
+    alert_notify: str | None = Field(
+        None,
+        description="apprise URLs, space-separated, to notify besides the webhook (e.g. "
+        "slack://..., mailtos://...; needs the `notify` extra)",
+    )
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="serve Prometheus /metrics on this port; unset = off"
     )
@@ -146,7 +173,7 @@ class Settings(BaseSettings):
         parse_rules(value)  # a ConfigError (a ValueError) names the bad rule
         return value
 
-    @field_validator("alert_webhook")
+    @field_validator("alert_webhook", "dashboard_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):

@@ -517,3 +517,115 @@ def test_docker_compose_config_accepts_the_file(services: dict[str, Any]) -> Non
         assert compose_view[name]["healthcheck"]["test"] == services[name]["healthcheck"]["test"]
         assert compose_view[name]["environment"] == _environment(services[name])
     assert compose_view["features"]["environment"]["MLMON_RATE"] == "5"
+
+
+# ---- the alerting stack: Prometheus rules -> Alertmanager ------------------------------------
+
+ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
+_NUMBERS = {"seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+
+
+def test_compose_header_counts_the_services_it_defines(services: dict[str, Any]) -> None:
+    """The header's first line says how many services there are: as many as are defined."""
+    first = COMPOSE_FILE.read_text(encoding="utf-8").splitlines()[0]
+    said = re.search(r"(\w+) services", first)
+    assert said is not None, first
+    assert _NUMBERS.get(said.group(1), said.group(1)) == len(services), first
+
+
+def _flags(service: dict[str, Any]) -> dict[str, str]:
+    return dict(
+        str(arg).removeprefix("--").split("=", 1)
+        for arg in service.get("command", [])
+        if str(arg).startswith("--") and "=" in str(arg)
+    )
+
+
+def test_alertmanager_runs_a_pinned_image_with_the_mounted_config(
+    services: dict[str, Any],
+) -> None:
+    """prom/alertmanager at a fixed version, its config from deploy/alertmanager, read-only."""
+    alertmanager = services["alertmanager"]
+    image, _, tag = alertmanager["image"].partition(":")
+    assert image == "prom/alertmanager"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", tag), f"pin a version, not {tag!r}"
+    config = _flags(alertmanager)["config.file"]
+    mounts = {
+        target: entry
+        for entry in alertmanager["volumes"]
+        if isinstance(entry, str)
+        for target in [entry.split(":")[1]]
+    }
+    directory, name = config.rsplit("/", 1)
+    assert mounts[directory] == "./deploy/alertmanager:/etc/alertmanager:ro"
+    assert (ROOT / "deploy" / "alertmanager" / name).resolve() == ALERTMANAGER_CONFIG.resolve()
+    assert _published_ports(alertmanager).get(9093) == 9093
+
+
+def test_prometheus_loads_the_rules_and_sends_to_the_alertmanager_service(
+    services: dict[str, Any],
+) -> None:
+    """prometheus.yml reads rules/*.yml beside it (mounted with it) and alerts the
+    `alertmanager` compose service on its port; the rules directory holds mlmon's file."""
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text(encoding="utf-8"))
+    patterns = config["rule_files"]
+    found = [path for pattern in patterns for path in PROMETHEUS_DIR.glob(pattern)]
+    assert PROMETHEUS_DIR / "rules" / "mlmon.yml" in found
+    targets = [
+        target
+        for manager in config["alerting"]["alertmanagers"]
+        for static in manager["static_configs"]
+        for target in static["targets"]
+    ]
+    assert targets == ["alertmanager:9093"]
+    assert "alertmanager" in services
+    assert "alertmanager" in services["prometheus"].get("depends_on", {})
+
+
+def test_alertmanager_config_groups_by_alert_and_model_and_amtool_accepts_it() -> None:
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text(encoding="utf-8"))
+    assert config["route"]["group_by"] == ["alertname", "model"]
+    assert [r["name"] for r in config["receivers"]] == [config["route"]["receiver"]]
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        _missing_tool("amtool is not installed (Debian package `prometheus-alertmanager`)")
+        return
+    checked = subprocess.run(
+        [amtool, "check-config", str(ALERTMANAGER_CONFIG)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_alertmanager_config_examples_are_valid_when_uncommented(tmp_path: Path) -> None:
+    """The commented webhook, Slack and e-mail receivers are what amtool accepts."""
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        _missing_tool("amtool is not installed (Debian package `prometheus-alertmanager`)")
+        return
+    lines = ALERTMANAGER_CONFIG.read_text(encoding="utf-8").splitlines()
+    examples = [
+        re.sub(r"^(\s*)# ", r"\1", line)
+        if re.match(r"^\s*# (\s*[\w-]+:|\s*- |\s+\S)", line) and "Check with" not in line
+        else line
+        for line in lines
+    ]
+    (tmp_path / "slack_webhook_url").write_text("https://hooks.slack.example/T0/B0/x\n")
+    text = "\n".join(examples).replace("/etc/alertmanager/", f"{tmp_path}/")
+    uncommented = tmp_path / "alertmanager.yml"
+    uncommented.write_text(text)
+    config = yaml.safe_load(text)
+    receiver = config["receivers"][0]
+    assert {"webhook_configs", "slack_configs", "email_configs"} <= set(receiver)
+    checked = subprocess.run(
+        [amtool, "check-config", str(uncommented)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr + text

@@ -13,7 +13,7 @@ import typer
 
 from mlmon import __version__
 from mlmon.app.logging_setup import configure_logging
-from mlmon.errors import EXIT_BAD_INPUT, EXIT_BROKER, BrokerError, MlmonError
+from mlmon.errors import EXIT_BAD_INPUT, EXIT_BROKER, BrokerError, ConfigError, MlmonError
 from mlmon.settings import Settings, explain, load_settings
 
 if TYPE_CHECKING:  # numpy and the model loaders stay out of `mlmon health` and `mlmon config`
@@ -316,6 +316,50 @@ def _health_state(statuses: list[dict[str, Any]]) -> str:
     if any(s.get("broker_connected") is False for s in statuses):
         return "alive, not ready: broker unreachable"
     return "alive, not ready yet"
+
+
+alerts_app = typer.Typer(
+    help="Alert rules for the ops stack: Prometheus rule files for Alertmanager.",
+    no_args_is_help=True,
+)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("rules")
+def alerts_rules(
+    alerts: Annotated[
+        str | None,
+        typer.Option(
+            "--alerts",
+            metavar="RULES",
+            help="alert rules; default: MLMON_ALERTS (see `mlmon up --help` for the syntax)",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="write the rule file here (default: stdout)"
+        ),
+    ] = None,
+) -> None:
+    """Write the alert rules as a Prometheus rule file (same names, thresholds, durations)."""
+    from mlmon.monitoring.alert_rules import parse_rules
+    from mlmon.ops.prometheus_rules import prometheus_rules
+
+    settings = _settings(alerts=alerts)
+    try:
+        text = prometheus_rules(parse_rules(settings.alerts), settings.dashboard_url)
+    except MlmonError as error:
+        _fail(error)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        _fail(ConfigError(f"cannot write {output}: {error.strerror or error}"))
+    typer.echo(f"wrote {len(parse_rules(settings.alerts))} alert rule(s) to {output}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

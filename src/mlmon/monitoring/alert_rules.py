@@ -1,8 +1,8 @@
 """Alert rules over live signals: parse, evaluate, fire and resolve (pure; no I/O, no clock).
 
-A rule reads `NAME: SIGNAL[SELECTOR] OP THRESHOLD [for DURATION]`, for example
+A rule reads `NAME: SIGNAL[SELECTOR] OP THRESHOLD [for DURATION] [severity=LEVEL]`, for example
 
-    high-mae: mae[last_500] > 60 for 30s
+    high-mae: mae[last_500] > 60 for 30s severity=critical
     drift: psi[any] > 0.2
     coverage: label_coverage < 0.9 for 1m
 
@@ -10,7 +10,8 @@ SIGNAL is a quality figure (mae, rmse, r2, bias, max_abs_error, abs_error_p50/p9
 SELECTOR = a window such as last_500, last_60s or all; evaluated per model), a drift figure
 (psi, ks_statistic, ks_pvalue; SELECTOR = a column name, or `any` for the worst column), or a
 plain service figure (label_coverage, pending_y_pred, ...; no selector). An alert fires when its
-condition has held for DURATION, and resolves when it no longer holds.
+condition has held for DURATION, and resolves when it no longer holds. LEVEL (critical, warning
+or info; warning when left out) travels with its notifications.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _RULE = re.compile(
     r"^\s*(?P<name>[\w.-]+)\s*:\s*(?P<signal>[a-z_0-9]+)(?:\[(?P<selector>[\w.-]+)\])?\s*"
     r"(?P<op>>=|<=|>|<)\s*(?P<threshold>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)"
-    r"(?:\s+for\s+(?P<duration>\d+(\.\d+)?)(?P<unit>ms|s|m|h)?)?\s*$"
+    r"(?:\s+for\s+(?P<duration>\d+(\.\d+)?)(?P<unit>ms|s|m|h)?)?"
+    r"(?:\s+severity=(?P<severity>\w+))?\s*$"
 )
+# Alertmanager's usual levels; a rule without `severity=` is a warning.
+SEVERITIES = ("critical", "warning", "info")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 DRIFT_SIGNALS = ("psi", "ks_statistic", "ks_pvalue")
 
@@ -45,11 +49,13 @@ class Rule:
     op: str
     threshold: float
     for_seconds: float = 0.0
+    severity: str = "warning"
 
     def __str__(self) -> str:
         selector = f"[{self.selector}]" if self.selector else ""
         wait = f" for {self.for_seconds:g}s" if self.for_seconds else ""
-        return f"{self.name}: {self.signal}{selector} {self.op} {self.threshold:g}{wait}"
+        level = f" severity={self.severity}" if self.severity != "warning" else ""
+        return f"{self.name}: {self.signal}{selector} {self.op} {self.threshold:g}{wait}{level}"
 
     def holds(self, value: float) -> bool:
         return _OPS[self.op](value, self.threshold)
@@ -65,8 +71,12 @@ def parse_rules(text: str) -> tuple[Rule, ...]:
         if match is None:
             msg = (
                 f"alert rule {part.strip()!r} is not `NAME: SIGNAL[SELECTOR] OP THRESHOLD "
-                "[for DURATION]`, e.g. `high-mae: mae[last_500] > 60 for 30s`"
+                "[for DURATION] [severity=LEVEL]`, e.g. `high-mae: mae[last_500] > 60 for 30s`"
             )
+            raise ConfigError(msg)
+        severity = match["severity"] or "warning"
+        if severity not in SEVERITIES:
+            msg = f"alert rule {part.strip()!r}: severity must be one of {', '.join(SEVERITIES)}"
             raise ConfigError(msg)
         duration = float(match["duration"] or 0) * _UNITS[match["unit"]]
         rules.append(
@@ -77,6 +87,7 @@ def parse_rules(text: str) -> tuple[Rule, ...]:
                 match["op"],
                 float(match["threshold"]),
                 duration,
+                severity,
             )
         )
     names = [rule.name for rule in rules]
@@ -104,6 +115,7 @@ class Transition:
             "series": self.series,
             "value": self.value,
             "threshold": self.rule.threshold,
+            "severity": self.rule.severity,
             "at": self.at,
         }
 

@@ -1,33 +1,66 @@
-"""Acting on alert transitions: a log line, an optional webhook POST, a Prometheus gauge."""
+"""Acting on alert transitions: a log line, a notification queued for the webhook, a gauge.
+
+The notifications (which, in which format, their delivery) live in ops/notifications.py; here
+they are only queued, so a check never waits on the network.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
-import urllib.request
 from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mlmon.monitoring.alert_rules import AlertEngine, Signals, Transition, parse_rules
+from mlmon.ops.alert_payloads import render, text_message
+from mlmon.ops.notifications import (
+    Delivery,
+    NotifyPolicy,
+    Transport,
+    apprise_transport,
+    http_transport,
+)
 from mlmon.ops.status import ServiceStats
 from mlmon.settings import Settings
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_TIMEOUT = 5.0
-
 
 class Alerting(Collector):
     """Evaluates the rules on a service's signals and tells the world when alerts change."""
 
-    def __init__(self, settings: Settings, stats: ServiceStats) -> None:
+    def __init__(
+        self, settings: Settings, stats: ServiceStats, transport: Transport | None = None
+    ) -> None:
         self.engine = AlertEngine(parse_rules(settings.alerts))
         self.webhook = settings.alert_webhook
         self.stats = stats
+        self.policy = NotifyPolicy(settings.alert_repeat_interval)
+        self.form = settings.alert_format
+        self.dashboard_url = settings.dashboard_url
+        self.delivery: Delivery | None = None  # the webhook's
+        self.channels: Delivery | None = None  # apprise's, MLMON_ALERT_NOTIFY
+        if transport is None and self.webhook:
+            transport = http_transport(self.webhook)
+        if transport is not None:
+            self.delivery = Delivery(
+                transport,
+                stats.counters,
+                attempts=settings.alert_retries,
+                queue_size=settings.alert_queue_size,
+                target=self.webhook or "the alert transport",
+            )
+        if settings.alert_notify:
+            self.channels = Delivery(
+                apprise_transport(settings.alert_notify),
+                stats.counters,
+                attempts=settings.alert_retries,
+                queue_size=settings.alert_queue_size,
+                target="MLMON_ALERT_NOTIFY",
+            )
         self._lock = threading.Lock()
 
     @classmethod
@@ -67,22 +100,19 @@ class Alerting(Collector):
             for rule in self.engine.rules
             if rule.name == name
         ]
-        if self.webhook and changes:
-            await asyncio.gather(*(asyncio.to_thread(self._post, c) for c in changes))
+        notes = self.policy.decide(changes, firing, now)
+        if self.delivery is not None or self.channels is not None:
+            self.stats.counters["alert_notifications_suppressed"] = self.policy.suppressed
+        for note in notes:
+            if self.delivery is not None:
+                body = render(
+                    note, self.form, service=self.stats.service, dashboard_url=self.dashboard_url
+                )
+                self.delivery.submit(json.dumps(body).encode())
+            if self.channels is not None:
+                text = text_message(note, self.dashboard_url)
+                self.channels.submit(json.dumps(text).encode())
         return changes
-
-    def _post(self, change: Transition) -> None:
-        assert self.webhook is not None
-        body = json.dumps(change.payload()).encode()
-        request = urllib.request.Request(  # noqa: S310 - the setting only takes http(s) URLs
-            self.webhook, body, {"Content-Type": "application/json"}, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT):  # noqa: S310 - http(s) only
-                pass
-        except OSError as error:
-            log.error("alert webhook %s failed: %s", self.webhook, error)
-            self.stats.counters["alert_webhook_failures"] += 1
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
