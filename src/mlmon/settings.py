@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="serve Prometheus /metrics on this port; unset = off"
     )
+    error_buckets: str = Field(
+        "", description="bounds of mlmon_absolute_error, e.g. `100,1000,10000`; unset = fitted"
+    )
     status_interval: float = Field(1.0, gt=0, description="seconds between status updates")
     dashboard_port: int = Field(
         8050, ge=1, le=65535, description="live dashboard port (`up`, `dashboard`)"

@@ -33,7 +33,7 @@ DASHBOARD_FILE = GRAFANA / "dashboards" / "mlmon.json"
 DATASOURCES_FILE = GRAFANA / "provisioning" / "datasources" / "prometheus.yaml"
 PROVIDERS_FILE = GRAFANA / "provisioning" / "dashboards" / "mlmon.yaml"
 
-DATASOURCE_UID = "mlmon-prometheus"
+DATASOURCE_UID = "mlmon-prometheus"  # compose's provisioned datasource; no panel names it
 GRID_COLUMNS = 24
 MLMON_SERVICES = ("features", "model", "metric", "plot")
 METRICS_PORT = 9100
@@ -250,23 +250,21 @@ def test_every_panel_has_a_title_and_a_query(panels: list[dict[str, Any]]) -> No
 
 
 def _resolves_to_prometheus(datasource: Any, variables: dict[str, dict[str, Any]]) -> bool:
+    """A reference to the dashboard's Prometheus datasource variable, never a literal uid."""
     if not isinstance(datasource, dict):  # a bare name or variable reference
         datasource = {"uid": datasource}
-    uid = str(datasource.get("uid", ""))
-    if uid == DATASOURCE_UID:
-        return True
-    reference = VARIABLE_REFERENCE.fullmatch(uid)
+    reference = VARIABLE_REFERENCE.fullmatch(str(datasource.get("uid", "")))
     if reference is None:
         return False
     variable = variables.get(reference.group(1) or reference.group(2), {})
-    current = variable.get("current", {}).get("value")
-    return variable.get("type") == "datasource" and current in (DATASOURCE_UID, "Prometheus")
+    return variable.get("type") == "datasource" and variable.get("query") == "prometheus"
 
 
-def test_every_query_uses_the_provisioned_datasource(
+def test_every_query_uses_the_datasource_variable(
     panels: list[dict[str, Any]], variables: dict[str, dict[str, Any]]
 ) -> None:
-    """Panels, targets and query variables all use the Prometheus datasource uid."""
+    """Panels, targets and query variables all name the Prometheus datasource through the
+    datasource variable, so the dashboard works with whatever Prometheus Grafana has."""
     for panel in panels:
         if panel["type"] == "row":
             continue
@@ -276,6 +274,48 @@ def test_every_query_uses_the_provisioned_datasource(
     for variable in variables.values():
         if variable["type"] == "query":
             assert _resolves_to_prometheus(variable.get("datasource"), variables), variable
+
+
+def _datasource_uids(node: Any) -> list[str]:
+    """Every datasource uid anywhere in the dashboard's JSON."""
+    if isinstance(node, list):
+        return [uid for item in node for uid in _datasource_uids(item)]
+    if not isinstance(node, dict):
+        return []
+    found = []
+    for key, value in node.items():
+        if key == "datasource" and isinstance(value, dict) and "uid" in value:
+            found.append(str(value["uid"]))
+        elif key == "datasource" and isinstance(value, str):
+            found.append(value)
+        else:
+            found += _datasource_uids(value)
+    return found
+
+
+def test_no_datasource_uid_is_hard_coded(dashboard: dict[str, Any]) -> None:
+    """Importable into a team's own Grafana: no panel, target or variable names a datasource
+    uid of compose's Grafana (Grafana's own built-in annotation source aside)."""
+    uids = set(_datasource_uids(dashboard)) - {"-- Grafana --"}
+    assert uids == {"${DS_PROMETHEUS}"}, uids
+    assert DATASOURCE_UID not in json.dumps(dashboard)
+
+
+def test_the_datasource_is_an_import_input_and_a_variable(
+    dashboard: dict[str, Any], variables: dict[str, dict[str, Any]]
+) -> None:
+    """Grafana's import convention: an `__inputs` entry DS_PROMETHEUS (the import dialog asks
+    for a Prometheus datasource and puts it in place of `${DS_PROMETHEUS}`), and a datasource
+    variable of that name with no fixed value, so a provisioned copy (compose's) takes the
+    default Prometheus datasource and a viewer may switch to another."""
+    inputs = {entry["name"]: entry for entry in dashboard["__inputs"]}
+    assert inputs["DS_PROMETHEUS"]["type"] == "datasource"
+    assert inputs["DS_PROMETHEUS"]["pluginId"] == "prometheus"
+    variable = variables["DS_PROMETHEUS"]
+    assert (variable["type"], variable["query"]) == ("datasource", "prometheus")
+    assert not variable.get("current"), "a fixed current value is a uid other Grafanas lack"
+    requires = {(entry["type"], entry["id"]) for entry in dashboard["__requires"]}
+    assert ("datasource", "prometheus") in requires
 
 
 def _exported(token: str) -> bool:
@@ -371,12 +411,14 @@ def test_model_variable_lists_the_models(variables: dict[str, dict[str, Any]]) -
 def test_datasource_provisioning_points_at_the_prometheus_service(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    """One Prometheus datasource with the fixed uid, at the prometheus service's port."""
+    """One Prometheus datasource, the default (what the dashboard's datasource variable takes
+    when provisioned), at the prometheus service's port."""
     provisioning = _load_yaml(DATASOURCES_FILE)
     assert provisioning["apiVersion"] == 1
     (datasource,) = provisioning["datasources"]
     assert datasource["uid"] == DATASOURCE_UID
     assert datasource["type"] == "prometheus"
+    assert datasource["isDefault"] is True
     url = urlsplit(datasource["url"])
     assert url.hostname in services, f"{url.hostname} is not a compose service"
     assert url.port in _container_ports(services[url.hostname])

@@ -124,7 +124,7 @@ def serve_metrics(settings: Settings, stats: list[ServiceStats]) -> Telemetry | 
     """Prometheus /metrics for these services, if MLMON_METRICS_PORT is set."""
     if settings.metrics_port is None:
         return None
-    telemetry = Telemetry(stats)
+    telemetry = Telemetry.for_settings(settings, stats)
     telemetry.serve(settings.metrics_port)
     return telemetry
 

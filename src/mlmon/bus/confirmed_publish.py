@@ -12,9 +12,14 @@ frames, as `basic_publish` holds it per message), and each message gets its deli
 confirmation future and its message-id entry exactly as `basic_publish` registers them, so
 aiormq's own reader settles them: a Basic.Ack resolves, a Basic.Nack raises `DeliveryError`, a
 Basic.Return of a mandatory message raises `PublishError` (the channel is opened with
-`on_return_raises`), and a channel that closes rejects every future it created. Only public
-attributes of `aiormq.Channel` are used; aiormq's version is pinned by uv.lock and the
-behaviour is tested over RabbitMQ (tests/integration/bus/test_rabbit_bus.py).
+`on_return_raises`), and a channel that closes rejects every future it created.
+
+This relies on aiormq internals no release promises to keep, though none is underscored:
+`Channel.lock`, `.number`, `.max_content_size`, `.delivery_tag`, `.confirmations`,
+`.message_id_delivery_tag`, `.write_queue`, `.create_future` and `aiormq.abc.ChannelFrame`.
+pyproject.toml bounds aiormq to the tested minor; tests/unit/bus/test_amqp_internals.py fails,
+naming the piece, if an upgrade drops one, and tests/integration/bus/test_rabbit_bus.py tests
+the behaviour over RabbitMQ.
 """
 
 from __future__ import annotations

@@ -9,8 +9,11 @@ type, the redelivered flag and the delivery tag for a cumulative ack.
 aiormq itself still starts a task per delivery to run the consumer's callback: with
 single-record messages that task (creating, scheduling and forgetting it) was a sizeable share
 of the metric's and the model's event loop. `DirectDelivery` takes over the channel's delivery
-frame handler and hands the message over in the reader itself. It uses two private methods of
-aiormq's Channel (pinned in uv.lock); without them the channel keeps aiormq's own handler.
+frame handler and hands the message over in the reader itself. It uses aiormq internals:
+`Channel._on_deliver_frame` (replaced per channel), the private `_Channel__get_content_header`
+and `_read_content`, and `.consumers`; without them the channel keeps aiormq's own handler.
+pyproject.toml bounds aiormq to the tested minor, and tests/unit/bus/test_amqp_internals.py
+fails, naming the piece, if an upgrade drops one.
 
 What aio-pika's robust queue would do for us, done here instead:
 - after a reconnect the robust channel reopens, restores its QoS and re-declares its queues,

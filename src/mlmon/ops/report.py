@@ -3,13 +3,21 @@
 Read from what the metric service wrote (metric_log.csv, orphans.csv) and the services' status
 files, so the report needs no broker and works on a copied logs directory. metric_log.csv is
 read through the one reader of it, `MetricLogReader`, block by block into a `QualityTracker`:
-the report's memory is the tracker's windows, not the log.
+the report's memory is the tracker's windows, not the log, plus up to EXACT_ROWS errors per
+model and window, so that quantiles are exact (numpy's linear quantile, the PNG's) wherever a
+window holds no more; past that they come from the tracker's sketch (within 0.5 %) and the
+table marks them "~".
+
+Time windows end now while the run is live (a metric service reporting, or the log written
+within LIVE_SECONDS); for a finished run they end at the log's last row, so that `last_60s`
+is the run's last minute rather than an empty one.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +28,18 @@ import numpy as np
 from mlmon.arrays import rows_by_model
 from mlmon.metric_log.layout import METRIC_LOG, ORPHAN_LOG
 from mlmon.metric_log.reader import MetricLogReader, RowBlock
-from mlmon.monitoring.quality import QualityTracker
+from mlmon.monitoring.quality import QUANTILES, QualityTracker
+from mlmon.monitoring.quality.time_window import WINDOW_RECORDS
 from mlmon.ops.status import pending_halves, read_statuses, totals
+from mlmon.summary.exact_errors import EXACT_ROWS, FirstErrors, RecentErrors, exact_quantiles
 from mlmon.wire import Y_PRED, Y_TRUE
 
 JOINED_AT = "joined_at"
 UNNAMED = "unknown"  # the model of rows that name none (a seed log's)
+LIVE_SECONDS = 15.0  # a log written this recently, or a metric status this fresh: a live run
+QUANTILE_FIGURES = ("abs_error_p50", "abs_error_p90", "abs_error_p99")
+EXACT, SKETCH = "exact", "sketch"  # where a window's quantiles come from ("quantiles" key)
+MAPE_UNIT = "fraction: mean of |y_pred - y_true| / |y_true| (0.12 is 12 %; the table shows %)"
 CLASSIFICATION_FIGURES = ("count", "accuracy", "precision", "recall", "f1")
 FIGURES = (
     "count",
@@ -43,28 +57,40 @@ FIGURES = (
 
 @dataclass(frozen=True)
 class LogFigures:
-    """Figures per model and window, and the rows they were computed from."""
+    """Figures per model and window, the rows they were computed from, and where the time
+    windows end: `now`, or the log's last row (`last_row`) for a run no longer writing."""
 
     models: dict[str, dict[str, dict[str, Any]]]  # model -> window -> figure -> value
     rows: int
+    end: float = math.nan
+    end_is: Literal["now", "last_row"] = "now"
 
 
 class _TrackedRows:
     """A `RowSink` that feeds each block's rows to a `QualityTracker`, per model, and keeps
-    nothing else: the report's memory is the tracker's windows, whatever the log's length."""
+    their errors while few enough for exact quantiles (`FirstErrors`, `RecentErrors`): the
+    report's memory is bounded by those and the tracker's windows, whatever the log's length."""
 
     columns = (Y_TRUE, Y_PRED, JOINED_AT)
 
-    def __init__(self, start: Callable[[], QualityTracker], now: float) -> None:
+    def __init__(
+        self, start: Callable[[], QualityTracker], now: float, seconds: float = 60.0
+    ) -> None:
         self._start = start
         self._now = now
-        self.tracker = start()
-        self.rows = 0
+        self._seconds = seconds
+        self.first: dict[str, FirstErrors] = {}  # model -> its errors, while few enough
+        self.recent: dict[str, RecentErrors] = {}  # model -> its time window's errors
+        self.last_joined = -math.inf  # the latest joined_at (the report's time if none)
+        self.reset()
 
     def add(self, block: RowBlock) -> None:
         y_true, y_pred = block.column(Y_TRUE), block.column(Y_PRED)
         at = block.column(JOINED_AT)
-        at = np.where(np.isfinite(at), at, self._now)  # a seed log has no joined_at column
+        stamped = np.isfinite(at)
+        if stamped.any():
+            self.last_joined = max(self.last_joined, float(at[stamped].max()))
+        at = np.where(stamped, at, self._now)  # a seed log has no joined_at column
         usable = np.isfinite(y_true) & np.isfinite(y_pred)
         for code, rows in rows_by_model(block.codes):
             kept = usable[rows]
@@ -75,12 +101,21 @@ class _TrackedRows:
             # order should the clock have stepped back.
             order = np.argsort(stamps, kind="stable")
             model = block.names[code] or UNNAMED
-            self.tracker.add_many(model, trues[order], preds[order], stamps[order])
+            trues, preds, stamps = trues[order], preds[order], stamps[order]
+            self.tracker.add_many(model, trues, preds, stamps)
+            errors = np.abs(preds - trues)
+            self.first.setdefault(model, FirstErrors(EXACT_ROWS)).add(errors)
+            self.recent.setdefault(model, RecentErrors(self._seconds, EXACT_ROWS)).add(
+                errors, stamps
+            )
             self.rows += len(trues)
 
     def reset(self) -> None:
         self.tracker = self._start()
         self.rows = 0
+        self.first = {}
+        self.recent = {}
+        self.last_joined = -math.inf
 
 
 def read_log(
@@ -89,21 +124,50 @@ def read_log(
     count_window: int = 500,
     time_window: float = 60.0,
     task: Literal["regression", "classification"] = "regression",
+    live: bool = True,
 ) -> LogFigures:
     """Figures per model and window from metric_log.csv, read block by block (rows without a
-    finite y_true and y_pred left out); none when there is no log yet."""
+    finite y_true and y_pred left out); none when there is no log yet. Time windows end at
+    `now` if `live`, else at the log's last joined_at. Quantiles are exact (and "quantiles"
+    says so) where the window holds at most EXACT_ROWS rows, else the tracker's sketch."""
     sink = _TrackedRows(
         lambda: QualityTracker(
             count_windows=(count_window,), time_windows=(time_window,), mode=task
         ),
         now,
+        time_window,
     )
     MetricLogReader(logs_dir / METRIC_LOG, sink).poll()
-    models = {
-        model: {window: figures.to_dict() for window, figures in windows.items()}
-        for model, windows in sink.tracker.snapshot(now).items()
-    }
-    return LogFigures(models, sink.rows)
+    finished = not live and math.isfinite(sink.last_joined)
+    end = sink.last_joined if finished else now
+    timed, count = f"last_{time_window:g}s", f"last_{count_window}"
+    models: dict[str, dict[str, dict[str, Any]]] = {}
+    for model, windows in sink.tracker.snapshot(end).items():
+        models[model] = {window: figures.to_dict() for window, figures in windows.items()}
+        if task == "classification":
+            continue
+        models[model][count]["quantiles"] = EXACT  # computed from the window's own rows
+        kept = {timed: sink.recent[model].values(end), "all": sink.first[model].values()}
+        for window, errors in kept.items():
+            figures = models[model][window]
+            figures["quantiles"] = SKETCH if errors is None else EXACT
+            if errors is not None and errors.size:
+                quantiles = exact_quantiles(errors, QUANTILES)
+                figures.update(zip(QUANTILE_FIGURES, quantiles, strict=True))
+    return LogFigures(models, sink.rows, end, "last_row" if finished else "now")
+
+
+def mark_live_quantiles(models: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """The metric service's own figures: its count windows' quantiles are exact, its `all`
+    sketched; a time window's are sketched once it held over WINDOW_RECORDS rows (it then
+    folds the oldest; the mark is by count, so it may say exact up to a window after that)."""
+    for windows in models.values():
+        for name, figures in windows.items():
+            if "abs_error_p50" not in figures:
+                continue  # classification
+            timed = _seconds(name) is not None
+            sketched = name == "all" or (timed and figures.get("count", 0) > WINDOW_RECORDS)
+            figures.setdefault("quantiles", SKETCH if sketched else EXACT)
 
 
 def count_orphans(logs_dir: Path) -> dict[str, int]:
@@ -142,6 +206,9 @@ def build_report(
     return {
         "task": task,
         "source": source,
+        # Time windows hold the rows joined within their length before `end`.
+        "time_windows": {"end": figures.end, "end_is": figures.end_is},
+        "units": {"mape": MAPE_UNIT},
         "models": models,
         "join": {
             "rows": joined,
@@ -166,9 +233,11 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"  {'figure':<14}" + "".join(f"{name:>14}" for name in names))
         shown = CLASSIFICATION_FIGURES if report.get("task") == "classification" else FIGURES
         for figure in shown:
-            cells = "".join(f"{_cell(windows[name].get(figure)):>14}" for name in names)
-            lines.append(f"  {figure:<14}{cells}")
+            cells = "".join(f"{_cell(windows[name], figure):>14}" for name in names)
+            lines.append(f"  {_label(figure):<14}{cells}")
         lines.append("")
+    if report["models"]:
+        lines += notes(report)
     lines.append(f"figures from {report.get('source', METRIC_LOG)}")
     join = report["join"]
     coverage = join["label_coverage"]
@@ -196,6 +265,37 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def notes(report: dict[str, Any]) -> list[str]:
+    """What the table's time window ends at, and which quantiles are estimates."""
+    lines = []
+    windows = [name for name in next(iter(report["models"].values())) if name != "all"]
+    timed = [name for name in windows if _seconds(name) is not None]
+    span = report.get("time_windows", {})
+    end = span.get("end")
+    if timed and isinstance(end, float) and math.isfinite(end):
+        at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(end))
+        if span.get("end_is") == "last_row":
+            lines.append(
+                f"{timed[0]}: the {_seconds(timed[0]):g} s up to the log's last row ({at}): "
+                "the run is no longer writing it"
+            )
+        else:
+            lines.append(f"{timed[0]}: the {_seconds(timed[0]):g} s up to now ({at})")
+    sketched = any(
+        figures.get("quantiles") == SKETCH
+        for windows_of in report["models"].values()
+        for figures in windows_of.values()
+    )
+    if sketched:
+        lines.append(
+            f"~ quantiles from a streaming sketch (within 0.5 %): the window holds more than "
+            f"{EXACT_ROWS:,} rows, or the live figures keep no more; the others are exact"
+        )
+    if report.get("task") != "classification":
+        lines.append("mape in percent of |y_true| (--json: a fraction)")
+    return [*lines, ""]
+
+
 def comparison(report: dict[str, Any], window: str = "all") -> list[str]:
     """Champion against challengers: the models side by side over `window`, best first (lowest
     MAE; highest accuracy for classification)."""
@@ -214,16 +314,35 @@ def comparison(report: dict[str, Any], window: str = "all") -> list[str]:
     lines = [f"models side by side ({window}), best {key} first"]
     lines.append(f"  {'figure':<14}" + "".join(f"{name:>{width}}" for name in ranked))
     for figure in figures:
-        cells = "".join(f"{_cell(models[name].get(figure)):>{width}}" for name in ranked)
-        lines.append(f"  {figure:<14}{cells}")
+        cells = "".join(f"{_cell(models[name], figure):>{width}}" for name in ranked)
+        lines.append(f"  {_label(figure):<14}{cells}")
     return lines
 
 
-def _cell(value: Any) -> str:
+def _label(figure: str) -> str:
+    return "mape %" if figure == "mape" else figure
+
+
+def _seconds(window: str) -> float | None:
+    """60.0 for "last_60s"; None for a count window or `all`."""
+    if not (window.startswith("last_") and window.endswith("s")):
+        return None
+    try:
+        return float(window[5:-1])
+    except ValueError:
+        return None
+
+
+def _cell(figures: dict[str, Any], figure: str) -> str:
+    value = figures.get(figure)
     if value is None:
         return "-"
     if isinstance(value, int):
         return f"{value:,}"
+    if figure == "mape":
+        return f"{100 * value:.4g}"
+    if figure in QUANTILE_FIGURES and figures.get("quantiles") == SKETCH:
+        return f"~{value:.4g}"
     return f"{value:.4g}"
 
 
@@ -251,9 +370,25 @@ def current_report(
         None,
     )
     if from_log or live is None:
-        figures = read_log(logs_dir, now, count_window, time_window, task)
+        live_run = metric_running(statuses) or _written_since(logs_dir / METRIC_LOG, now)
+        figures = read_log(logs_dir, now, count_window, time_window, task, live=live_run)
         source = METRIC_LOG
     else:
         rows = sum(int(windows["all"]["count"]) for windows in live.values())
-        figures, source = LogFigures(live, rows), "metric service (live)"
+        mark_live_quantiles(live)
+        figures, source = LogFigures(live, rows, now), "metric service (live)"
     return build_report(figures, count_orphans(logs_dir), statuses, task, source)
+
+
+def metric_running(statuses: Iterable[dict[str, Any]]) -> bool:
+    """A metric service has reported lately (`read_statuses` keeps the fresh ones) and not
+    said it stopped: its log is still growing."""
+    return any(s.get("service") == "metric" and not s.get("stopped") for s in statuses)
+
+
+def _written_since(path: Path, now: float) -> bool:
+    """The log was written within LIVE_SECONDS (a writer without status files: the seeds')."""
+    try:
+        return path.stat().st_mtime > now - LIVE_SECONDS
+    except OSError:
+        return False

@@ -8,10 +8,18 @@ by model name and version (never by record id: that would be one series per reco
 Those histograms take a whole batch of rows at once (`BulkHistogram`): prometheus-client's
 `Histogram.observe` takes one value under a lock, and three of those per row cost more than
 everything else the metric service does per row.
+
+The absolute error's buckets fit the target's scale (`error_buckets`): a fixed 1..1000 put
+every error of a house-price model in +Inf. They are fixed for the life of the process, as
+Prometheus requires (a bucket that moved would mix two meanings in one series): set by
+MLMON_ERROR_BUCKETS, else log-spaced around the spread of the target in MLMON_REFERENCE or
+MLMON_DATASET when one is set and readable, else log-spaced over 1e-3..1e7, which keeps
+histogram_quantile within a bucket's width (a factor 10**(1/4)) over ten decades.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
@@ -30,8 +38,12 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from mlmon import __version__
+from mlmon.arrays import Floats
+from mlmon.errors import ConfigError, MlmonError
 from mlmon.join.joined import Joined
+from mlmon.model.dataset import load_dataset
 from mlmon.ops.status import ServiceStats
+from mlmon.settings import Settings, env_name
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +58,10 @@ COUNTER_HELP = {
     "held_to_store": "messages whose halves waited too long in memory and went to the join store",
     "renders": "PNG renders by plot",
 }
-ERROR_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 80, 100, 150, 200, 300, 500, 1000)
+BUCKETS_PER_DECADE = 4  # bounds 1, 1.8, 3.2, 5.6, 10, ...: a quantile within a factor 1.8
+WIDE_ERROR_DECADES = (-3, 7)  # when the target's scale is unknown: 1e-3 .. 1e7
+CLASSIFICATION_ERROR_BUCKETS = (0.0, 1.0)  # errors are 0 (right) or 1 (wrong)
+MAX_ERROR_BUCKETS = 100  # each bound is one series per model and version
 LABEL_DELAY_BUCKETS = (0.01, 0.1, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 21600, 86400)
 # Fine around tens of milliseconds, where a live pipeline's tail sits, so that
 # histogram_quantile's interpolation inside a bucket stays close to the true quantile.
@@ -54,6 +69,71 @@ LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075,
     0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 )  # fmt: skip
+
+
+def log_buckets(low_decade: int, high_decade: int) -> tuple[float, ...]:
+    """BUCKETS_PER_DECADE bounds a decade from 10**low_decade to 10**high_decade, rounded to
+    two significant digits (bounds read as `le="3.2"`, not `le="3.1622776601683795"`)."""
+    steps = range(low_decade * BUCKETS_PER_DECADE, high_decade * BUCKETS_PER_DECADE + 1)
+    return tuple(float(f"{10 ** (step / BUCKETS_PER_DECADE):.2g}") for step in steps)
+
+
+WIDE_ERROR_BUCKETS = log_buckets(*WIDE_ERROR_DECADES)
+
+
+def buckets_for_target(target: Floats) -> tuple[float, ...]:
+    """Log-spaced bounds from a thousandth of the target's spread (a good model's small
+    errors) to ten times its largest magnitude (a broken model's); the wide default when the
+    target has no finite spread."""
+    values = target[np.isfinite(target)]
+    spread = float(values.std()) if values.size else 0.0
+    if not spread > 0:
+        return WIDE_ERROR_BUCKETS
+    top = max(spread, float(np.abs(values).max()))
+    return log_buckets(math.floor(math.log10(spread)) - 3, math.ceil(math.log10(top)) + 1)
+
+
+def parse_error_buckets(text: str) -> tuple[float, ...]:
+    """MLMON_ERROR_BUCKETS: finite bounds >= 0, ascending, separated by commas or spaces."""
+    variable = env_name("error_buckets")
+    parts = text.replace(",", " ").strip(" []").split()
+    try:
+        bounds = tuple(float(part) for part in parts)
+    except ValueError:
+        bounds = ()
+    usable = all(math.isfinite(b) and b >= 0 for b in bounds) and all(
+        a < b for a, b in itertools.pairwise(bounds)
+    )
+    if not bounds or not usable or len(bounds) > MAX_ERROR_BUCKETS:
+        msg = (
+            f"{variable}={text!r}: give 1 to {MAX_ERROR_BUCKETS} ascending finite numbers >= 0, "
+            "e.g. `100,1000,10000,100000` (+Inf is always added); or unset it for buckets "
+            "fitted to the target's scale"
+        )
+        raise ConfigError(msg)
+    return bounds
+
+
+def error_buckets(settings: Settings, fit: bool = True) -> tuple[tuple[float, ...], str]:
+    """The absolute-error histogram's bounds for this process, and where they come from.
+
+    The target's scale is read only with `fit` (the metric service's process) and only from
+    a dataset named explicitly: a metric service started without MLMON_DATASET cannot know
+    what features streams (in compose they are separate containers), so it takes the wide
+    default rather than the diabetes set's scale."""
+    if settings.error_buckets.strip():
+        return parse_error_buckets(settings.error_buckets), env_name("error_buckets")
+    if settings.task == "classification":
+        return CLASSIFICATION_ERROR_BUCKETS, "classification: errors are 0 or 1"
+    path = settings.reference or settings.dataset
+    if fit and path is not None:
+        try:
+            target = load_dataset(path, settings.target).target
+        except (MlmonError, OSError, ValueError) as error:  # metrics must not stop the work
+            log.warning("error buckets: cannot read the target of %s (%s); wide ones", path, error)
+        else:
+            return buckets_for_target(target), f"the scale of {settings.target!r} in {path}"
+    return WIDE_ERROR_BUCKETS, "the wide default"
 
 
 class StatsCollector(Collector):
@@ -182,7 +262,10 @@ class Telemetry:
     """The registry and the histograms of one process."""
 
     def __init__(
-        self, stats: Sequence[ServiceStats], registry: CollectorRegistry | None = None
+        self,
+        stats: Sequence[ServiceStats],
+        registry: CollectorRegistry | None = None,
+        error_buckets: Sequence[float] = WIDE_ERROR_BUCKETS,
     ) -> None:
         self.registry = registry or CollectorRegistry()
         self.registry.register(StatsCollector(stats))
@@ -192,7 +275,7 @@ class Telemetry:
             "mlmon_absolute_error",
             "absolute error of each joined record",
             by_model,
-            ERROR_BUCKETS,
+            error_buckets,
             self.registry,
         )
         self.label_delay = BulkHistogram(
@@ -209,6 +292,19 @@ class Telemetry:
             LATENCY_BUCKETS,
             self.registry,
         )
+
+    @classmethod
+    def for_settings(cls, settings: Settings, stats: Sequence[ServiceStats]) -> Telemetry:
+        """The telemetry of a process running `stats`' services: the error buckets fitted to
+        the target's scale where a metric service joins rows (the only one observing them)."""
+        fit = any(s.service == "metric" for s in stats)
+        buckets, source = error_buckets(settings, fit=fit)
+        if fit:
+            log.info(
+                "mlmon_absolute_error: %d buckets, %g to %g (%s)",
+                len(buckets), buckets[0], buckets[-1], source,
+            )  # fmt: skip
+        return cls(stats, error_buckets=buckets)
 
     def observe(self, joined: Joined, written_at: float) -> None:
         """Each joined record's error, label delay and latency, in its model's histograms.

@@ -1,4 +1,5 @@
-"""The bounded per-model view of the metric log that the PNGs and the dashboard draw from.
+"""The bounded per-model view of the metric log that the PNGs, the dashboard and `mlmon report`
+draw from.
 
 Imports `metric_log`, `monitoring` and the leaves; never matplotlib.
 """

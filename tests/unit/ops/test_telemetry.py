@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlmon.join.joined import Joined
 from mlmon.ops.status import ServiceStats
 from mlmon.ops.telemetry import Telemetry
+from mlmon.settings import Settings
 
 
 def samples(telemetry: Telemetry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -111,11 +113,12 @@ def test_bulk_histogram_exposes_what_prometheus_clients_own_would(values: list[f
     one value at a time."""
     from prometheus_client import CollectorRegistry, Histogram
 
-    from mlmon.ops.telemetry import ERROR_BUCKETS, BulkHistogram
+    from mlmon.ops.telemetry import BulkHistogram
 
+    bounds = (1, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 80, 100, 150, 200, 300, 500, 1000)
     theirs, ours = CollectorRegistry(), CollectorRegistry()
-    reference = Histogram("e", "e", ["model"], buckets=ERROR_BUCKETS, registry=theirs)
-    bulk = BulkHistogram("e", "e", ["model"], ERROR_BUCKETS, ours)
+    reference = Histogram("e", "e", ["model"], buckets=bounds, registry=theirs)
+    bulk = BulkHistogram("e", "e", ["model"], bounds, ours)
     for value in values:
         reference.labels("a").observe(value)
     # In two parts, with a NaN (left out) in the second.
@@ -174,7 +177,6 @@ def test_a_scrape_for_the_latency_alone_skips_the_quality_snapshot() -> None:
     times a second) must not compute the quality windows: a few ms of the metric's GIL each.
     A full scrape still has both."""
     from mlmon.ops.monitors import LiveQuality
-    from mlmon.settings import Settings
 
     telemetry = Telemetry([ServiceStats("metric")])
     quality = LiveQuality(Settings())
@@ -206,7 +208,6 @@ def test_pairs_between_batches_of_other_models_count_for_their_own_models() -> N
     of different models: the histograms and the quality windows put every row under its own
     (model, version), as if the rows had come one by one."""
     from mlmon.ops.monitors import LiveQuality
-    from mlmon.settings import Settings
 
     joined = Joined()
     joined.extend(["b1", "b2"], np.array([1.0, 2.0]), np.array([2.0, 4.0]), "a", "1",
@@ -226,3 +227,113 @@ def test_pairs_between_batches_of_other_models_count_for_their_own_models() -> N
     figures = quality.snapshot(6.0)
     assert (figures["a"]["all"].count, figures["a"]["all"].mae) == (3, pytest.approx(3.5 / 3))
     assert (figures["b"]["all"].count, figures["b"]["all"].mae) == (2, 5.5)
+
+
+def error_buckets_exposed(telemetry: Telemetry) -> list[tuple[float, float]]:
+    """(le, cumulative count) of mlmon_absolute_error's one series, +Inf last."""
+    text = generate_latest(telemetry.registry).decode()
+    return sorted(
+        (float(sample.labels["le"]), sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "mlmon_absolute_error_bucket"
+    )
+
+
+def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """PromQL's histogram_quantile over cumulative (le, count) pairs: linear within the
+    bucket the rank falls in, from 0 for the first; the highest finite bound if in +Inf."""
+    total = buckets[-1][1]
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower
+            return lower + (bound - lower) * (rank - below) / (count - below)
+        lower, below = bound, count
+    return lower
+
+
+def house_price_errors() -> np.ndarray:
+    """Absolute errors of a house-price model: MAE ~15,000, spread over a decade or so."""
+    return np.random.default_rng(5).lognormal(math.log(12_000), 0.7, 20_000)
+
+
+def observe_errors(telemetry: Telemetry, errors: np.ndarray) -> None:
+    joined = Joined()
+    joined.extend([f"r{i}" for i in range(errors.size)], np.zeros(errors.size), errors,
+                  "house", "1", np.full(errors.size, 1.0), 2.0, 0.0)  # fmt: skip
+    telemetry.observe(joined, 2.0)
+
+
+def assert_the_buckets_tell_the_median(telemetry: Telemetry, errors: np.ndarray) -> None:
+    buckets = error_buckets_exposed(telemetry)
+    total, below_inf = buckets[-1][1], buckets[-2][1]
+    assert total == errors.size
+    assert below_inf >= 0.999 * total, f"{total - below_inf:,.0f} of {total:,.0f} in +Inf"
+    estimate, true = histogram_quantile(0.5, buckets), float(np.median(errors))
+    assert true / 1.25 < estimate < true * 1.25, (estimate, true)
+    p90, true_p90 = histogram_quantile(0.9, buckets), float(np.quantile(errors, 0.9))
+    assert true_p90 / 1.25 < p90 < true_p90 * 1.25, (p90, true_p90)
+
+
+def test_house_price_errors_do_not_all_land_in_inf_by_default() -> None:
+    """With no setting and no known dataset, errors ~15,000 fill finite buckets and
+    histogram_quantile over them is within a quarter of the true median and p90 (the fixed
+    1..1000 buckets put every one in +Inf, so Grafana's heatmap and quantiles said nothing)."""
+    telemetry = Telemetry([])
+    errors = house_price_errors()
+    observe_errors(telemetry, errors)
+    assert_the_buckets_tell_the_median(telemetry, errors)
+
+
+def test_the_buckets_fit_the_scale_of_the_dataset_target(tmp_path: Path) -> None:
+    """A metric service started with the dataset (or reference) and its target fits the
+    buckets to the target's spread: fewer series than the wide default, same accuracy."""
+    from mlmon.ops.telemetry import WIDE_ERROR_BUCKETS, error_buckets
+
+    rng = np.random.default_rng(1)
+    price = rng.normal(300_000, 100_000, 500).clip(20_000)
+    lines = [
+        "rooms,area,price",
+        *(f"{i % 7},{50 + i % 90},{float(p)!r}" for i, p in enumerate(price)),
+    ]
+    (tmp_path / "houses.csv").write_text("\n".join(lines) + "\n")
+    settings = Settings(dataset=tmp_path / "houses.csv", target="price", metrics_port=9100)
+    telemetry = Telemetry.for_settings(settings, [ServiceStats("metric")])
+    buckets, source = error_buckets(settings)
+    assert "houses.csv" in source
+    assert buckets[0] <= 100  # a good model's errors
+    assert buckets[-1] >= 1e6  # to a broken one's
+    assert len(buckets) < len(WIDE_ERROR_BUCKETS)
+    errors = house_price_errors()
+    observe_errors(telemetry, errors)
+    assert_the_buckets_tell_the_median(telemetry, errors)
+    # Only a process that joins rows reads the dataset; the others keep the wide default.
+    assert error_buckets(settings, fit=False) == (WIDE_ERROR_BUCKETS, "the wide default")
+    unreadable = Settings(dataset=tmp_path / "gone.csv", target="price")
+    assert error_buckets(unreadable)[0] == WIDE_ERROR_BUCKETS
+
+
+def test_explicit_buckets_are_taken_as_given_and_checked() -> None:
+    """MLMON_ERROR_BUCKETS sets the bounds exactly; a wrong list fails naming the variable."""
+    from mlmon.errors import ConfigError
+    from mlmon.ops.telemetry import error_buckets
+
+    settings = Settings(error_buckets="1000, 5000,10000 50000", dataset=None)
+    assert error_buckets(settings)[0] == (1000.0, 5000.0, 10000.0, 50000.0)
+    telemetry = Telemetry.for_settings(settings, [ServiceStats("metric")])
+    observe_errors(telemetry, np.array([10.0, 7_000.0, 1e6]))
+    assert error_buckets_exposed(telemetry) == [
+        (1000.0, 1), (5000.0, 1), (10000.0, 2), (50000.0, 2), (math.inf, 3)
+    ]  # fmt: skip
+    for wrong in ("10,5", "1,x", "-1,2", "1,inf", ","):
+        with pytest.raises(ConfigError, match="MLMON_ERROR_BUCKETS"):
+            error_buckets(Settings(error_buckets=wrong))
+
+
+def test_classification_errors_are_counted_right_or_wrong() -> None:
+    from mlmon.ops.telemetry import error_buckets
+
+    assert error_buckets(Settings(task="classification"))[0] == (0.0, 1.0)

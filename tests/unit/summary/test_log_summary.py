@@ -134,8 +134,10 @@ def test_memory_stays_bounded_over_ten_million_rows() -> None:
             held_at[chunk] = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    # Past 1M rows the samples are full: nothing more is kept, whatever comes.
-    assert held_at[199] - held_at[20] < 100_000
+    # Past 1M rows the samples are full: nothing more is kept, whatever comes. The baseline is
+    # taken later than that because tracemalloc also counts objects parked on the interpreter's
+    # free lists (tuples, ints), which fill up once and by how much depends on earlier tests.
+    assert held_at[199] - held_at[100] < 100_000
     assert held_at[199] < bound + 1_000_000  # plus the figures' few objects and numpy's own
     assert summary.rows == rows == 10_000_000
     champion, challenger = summary.error_groups()
