@@ -24,6 +24,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Rich markup would eat every [bracket]: `[default: logs]`, `mae[last_500] > 60`.
+    rich_markup_mode=None,
 )
 
 Broker = Annotated[
@@ -58,13 +60,23 @@ def _run(coroutine: Any) -> Any:
         _fail(error)
 
 
-@app.callback()
-def main(
-    version: Annotated[bool, typer.Option("--version", help="print the version and exit")] = False,
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         typer.echo(f"mlmon {__version__}")
         raise typer.Exit
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        # Eager: answered while the arguments are parsed, before a missing command is noticed.
+        typer.Option(
+            "--version", help="print the version and exit", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Real-time quality monitoring of a deployed ML model, over RabbitMQ."""
 
 
 @app.command()
