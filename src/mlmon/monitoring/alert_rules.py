@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from mlmon.errors import ConfigError
+from mlmon.monitoring.quality.figures import ClassificationFigures, RegressionFigures
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -39,6 +40,15 @@ _RULE = re.compile(
 SEVERITIES = ("critical", "warning", "info")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 DRIFT_SIGNALS = ("psi", "ks_statistic", "ks_pvalue")
+# The numbers a quality window gives: the SIGNALs a `[window]` selector can follow.
+QUALITY_SIGNALS = tuple(
+    dict.fromkeys(
+        name
+        for figures in (RegressionFigures, ClassificationFigures)
+        for name, kind in figures.__annotations__.items()
+        if kind in ("int", "float | None")
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -90,11 +100,36 @@ def parse_rules(text: str) -> tuple[Rule, ...]:
                 severity,
             )
         )
+    for rule in rules:
+        _check_signal(rule)
     names = [rule.name for rule in rules]
     if len(set(names)) != len(names):
         msg = f"alert rule names must be unique: {', '.join(names)}"
         raise ConfigError(msg)
     return tuple(rules)
+
+
+def _check_signal(rule: Rule) -> None:
+    """A rule whose signal no window or drift report gives would never fire: say so now. A
+    signal without a selector is a service figure, an open set (every counter and gauge)."""
+    if rule.selector is None:
+        if rule.signal in QUALITY_SIGNALS or rule.signal in DRIFT_SIGNALS:
+            what = (
+                "a window ([last_500], [last_60s], [all])"
+                if rule.signal in QUALITY_SIGNALS
+                else "a column or `any` ([bmi], [any])"
+            )
+            msg = f"alert rule {str(rule)!r}: {rule.signal} needs {what}"
+            raise ConfigError(msg)
+        return
+    if rule.signal not in QUALITY_SIGNALS and rule.signal not in DRIFT_SIGNALS:
+        msg = (
+            f"alert rule {str(rule)!r}: unknown signal {rule.signal!r}; with a [selector] it is "
+            f"a quality figure ({', '.join(QUALITY_SIGNALS)}) or a drift figure "
+            f"({', '.join(DRIFT_SIGNALS)}); a service figure (label_coverage, pending_y_pred, "
+            "...) takes no [selector]"
+        )
+        raise ConfigError(msg)
 
 
 @dataclass(frozen=True)

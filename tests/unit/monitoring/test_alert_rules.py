@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mlmon.errors import ConfigError
-from mlmon.monitoring.alert_rules import AlertEngine, Rule, drift_signals, parse_rules
+from mlmon.monitoring.alert_rules import (
+    DRIFT_SIGNALS,
+    QUALITY_SIGNALS,
+    AlertEngine,
+    Rule,
+    drift_signals,
+    parse_rules,
+)
 
 
 def test_rules_parse_with_selectors_and_durations() -> None:
@@ -73,3 +82,28 @@ def test_drift_signals_pick_the_worst_column() -> None:
     assert flat["ks_pvalue[any]"] == 0.001
     assert flat["psi[a]"] == 0.1
     assert "psi[c]" not in flat
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("typo: maee[last_500] > 3", "unknown signal 'maee'"),
+        ("sel: label_coverage[all] < 0.9", "unknown signal 'label_coverage'"),
+        ("bare: mae > 60", "mae needs a window"),
+        ("col: psi > 0.2", "psi needs a column or `any`"),
+    ],
+)
+def test_a_rule_that_could_never_fire_is_refused(text: str, problem: str) -> None:
+    """A misspelt signal, or a selector where none belongs (or none where one does), once
+    passed and never fired."""
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        parse_rules(text)
+
+
+def test_every_signal_a_window_gives_is_accepted() -> None:
+    """Each quality figure with a window, each drift figure with a column, service figures bare."""
+    rules = [f"q{i}: {name}[last_500] > 1" for i, name in enumerate(QUALITY_SIGNALS)]
+    rules += [f"d{i}: {name}[bmi] > 1" for i, name in enumerate(DRIFT_SIGNALS)]
+    rules += ["s: label_coverage < 0.9", "t: dead_lettered > 0"]
+    assert len(parse_rules("; ".join(rules))) == len(rules)
+    assert {"mae", "abs_error_p99", "accuracy", "f1"} <= set(QUALITY_SIGNALS)
