@@ -100,12 +100,12 @@ def parse_rules(text: str) -> tuple[Rule, ...]:
                 severity,
             )
         )
-    for rule in rules:
-        _check_signal(rule)
     names = [rule.name for rule in rules]
     if len(set(names)) != len(names):
         msg = f"alert rule names must be unique: {', '.join(names)}"
         raise ConfigError(msg)
+    for rule in rules:
+        _check_signal(rule)
     return tuple(rules)
 
 

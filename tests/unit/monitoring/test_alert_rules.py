@@ -30,7 +30,7 @@ def test_rules_parse_with_selectors_and_durations() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["mae > 3", "x: mae >> 3", "x: mae > lots", "a: r2 < 1; a: r2 < 2"]
+    "text", ["mae > 3", "x: mae >> 3", "x: mae > lots", "a: r2[all] < 1; a: r2[all] < 2"]
 )
 def test_bad_rules_are_named(text: str) -> None:
     """A malformed or repeated rule is a ConfigError quoting it."""
