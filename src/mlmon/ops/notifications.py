@@ -240,11 +240,9 @@ class Delivery:
                         error,
                     )
                     break
+                wait = "at once (exiting)" if self._closing.is_set() else f"in {delay:g}s"
                 log.warning(
-                    "alert notification to %s failed (%s); retrying in %gs",
-                    self.target,
-                    error,
-                    delay,
+                    "alert notification to %s failed (%s); retrying %s", self.target, error, wait
                 )
                 self.counters["alert_notification_retries"] += 1
                 self._sleep(delay)
