@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     seed: int | None = Field(None, description="random seed for reproducible streams")
     dataset: Path | None = Field(None, description="CSV/Parquet file; unset = diabetes")
     target: str | None = Field(None, description="target column of --dataset")
+    id_column: str = Field(
+        "id",
+        min_length=1,
+        description="column of --dataset holding record ids, not a feature (used when present)",
+    )
     model_path: Path | None = Field(None, description="model file; unset = shipped default")
     trust_pickle: bool = Field(False, description="allow loading pickle/joblib model files")
     model_name: str | None = Field(
@@ -186,20 +191,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _alert_windows_exist(self) -> Settings:
-        """A rule over a window nobody tracks would never fire: say so now."""
-        from mlmon.monitoring.alert_rules import DRIFT_SIGNALS, parse_rules
+        """A rule that would never fire (an unknown signal, a window nobody tracks): say so now."""
+        from mlmon.monitoring.alert_rules import check_rules, parse_rules
 
-        windows = {f"last_{self.quality_window}", f"last_{self.quality_seconds:g}s", "all"}
-        for rule in parse_rules(self.alerts):
-            if rule.signal in DRIFT_SIGNALS or rule.selector is None:
-                continue
-            if rule.selector not in windows:
-                msg = (
-                    f"alert rule {str(rule)!r}: window {rule.selector!r} is not tracked; "
-                    f"use one of {', '.join(sorted(windows))} (MLMON_QUALITY_WINDOW and "
-                    "MLMON_QUALITY_SECONDS set them)"
-                )
-                raise ValueError(msg)
+        windows = (f"last_{self.quality_window}", f"last_{self.quality_seconds:g}s", "all")
+        check_rules(parse_rules(self.alerts), windows)
         return self
 
     @property
@@ -268,7 +264,7 @@ def _describe(error: ValidationError, flags: dict[str, Any]) -> str:
         field = str(problem["loc"][0])
         source = flag_name(field) if field in flags else env_name(field)
         value = flags.get(field, os.environ.get(env_name(field)))
-        lines.append(f"{source}={value!r}: {problem['msg']}")
+        lines.append(f"{source}={value!r}: {str(problem['msg']).removeprefix('Value error, ')}")
     return "invalid setting: " + "; ".join(lines)
 
 

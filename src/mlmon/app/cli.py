@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # numpy and the model loaders stay out of `mlmon health` and 
     from mlmon.model.predictors import Predictor
 
 app = typer.Typer(
-    help="Real-time quality monitoring of a deployed ML model, over RabbitMQ.",
+    help="Real-time quality monitoring of a deployed ML model, over RabbitMQ. Every flag has an "
+    "MLMON_* environment variable: `mlmon config` lists them with their values.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -28,17 +29,57 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+def _default(field: str) -> str:
+    """A settings-backed flag's default as its help shows it: the flag itself defaults to
+    None (not given), so Typer cannot know the setting's own default."""
+    value = Settings.model_fields[field].default
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _help(text: str, default: str) -> str:
+    """Help text ending in `[default: ...]` as Click writes it (a string `show_default` would
+    be shown in parentheses)."""
+    return f"{text}  [default: {default}]"
+
+
 Broker = Annotated[
-    str | None, typer.Option("--broker", help="AMQP URL; unset = embedded bus", show_default=False)
+    str | None,
+    typer.Option("--broker", metavar="URL", help="AMQP URL; unset = embedded bus"),
 ]
 Logs = Annotated[
-    Path | None, typer.Option("--logs", help="logs directory [default: logs]", show_default=False)
+    Path | None,
+    typer.Option("--logs", metavar="DIR", help=_help("logs directory", _default("logs_dir"))),
 ]
-Count = Annotated[int | None, typer.Option("--count", help="records to send, then stop")]
-Rate = Annotated[float | None, typer.Option("--rate", help="records/s; 0 = as fast as possible")]
-Dataset = Annotated[Path | None, typer.Option(help="CSV or Parquet file to stream")]
-Target = Annotated[str | None, typer.Option(help="target column of --dataset")]
-TrustPickle = Annotated[bool | None, typer.Option("--trust-pickle", help="allow pickle models")]
+Count = Annotated[
+    int | None, typer.Option("--count", metavar="N", help="records to send, then stop")
+]
+Rate = Annotated[
+    float | None,
+    typer.Option(
+        "--rate",
+        metavar="N",
+        help=_help("records/s; 0 = as fast as possible", _default("rate")),
+    ),
+]
+Dataset = Annotated[
+    Path | None,
+    typer.Option(metavar="FILE", help="CSV or Parquet file to stream; unset = diabetes"),
+]
+Target = Annotated[str | None, typer.Option(metavar="COLUMN", help="target column of --dataset")]
+IdColumn = Annotated[
+    str | None,
+    typer.Option(
+        metavar="COLUMN",
+        help=_help(
+            "record id column of --dataset, not a feature (used when present)",
+            _default("id_column"),
+        ),
+    ),
+]
+TrustPickle = Annotated[
+    bool | None, typer.Option("--trust-pickle", help="allow pickle models", show_default=False)
+]
 
 
 def _settings(**flags: Any) -> Settings:
@@ -82,34 +123,51 @@ def main(
 @app.command()
 def up(
     broker: Broker = None,
-    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    duration: Annotated[
+        float | None, typer.Option(metavar="SECONDS", help="stop after this many seconds")
+    ] = None,
     count: Count = None,
     rate: Rate = None,
     logs: Logs = None,
     model: Annotated[
         list[Path] | None,
         typer.Option(
-            "--model", help="model file; repeat it to run challengers beside the first (champion)"
+            "--model",
+            metavar="FILE",
+            help=_help(
+                "model file (.json, or .pkl/.joblib with --trust-pickle); repeat it to run "
+                "challengers beside the first (champion)",
+                "the shipped diabetes model",
+            ),
         ),
     ] = None,
     trust_pickle: TrustPickle = None,
-    model_workers: Annotated[int, typer.Option(min=1, help="competing processes per model")] = 1,
+    model_workers: Annotated[
+        int, typer.Option(min=1, metavar="N", help="competing processes per model (--broker)")
+    ] = 1,
     dataset: Dataset = None,
     target: Target = None,
+    id_column: IdColumn = None,
     dashboard: Annotated[
         bool, typer.Option("--dashboard/--no-dashboard", help="serve the live dashboard")
     ] = True,
     dashboard_port: Annotated[
-        int | None, typer.Option(help="dashboard port [default: 8050]")
+        int | None,
+        typer.Option(metavar="PORT", help=_help("dashboard port", _default("dashboard_port"))),
     ] = None,
     alerts: Annotated[
-        str | None, typer.Option(help="alert rules, e.g. 'high-mae: mae[last_500] > 60 for 30s'")
+        str | None,
+        typer.Option(
+            metavar="RULES",
+            help="alert rules, `;`-separated, e.g. 'high-mae: mae[last_500] > 60 for 30s'",
+        ),
     ] = None,
 ) -> None:
     """Run the whole pipeline: in-process by default, or one process per service with --broker."""
     from mlmon.app.embedded import RunLimits, run_embedded
     from mlmon.app.model_slots import plan_models
     from mlmon.model.predictors import renamed
+    from mlmon.ops.progress import closing_line
 
     configure_logging()
     settings = _settings(
@@ -121,6 +179,7 @@ def up(
         trust_pickle=trust_pickle,
         dataset=dataset,
         target=target,
+        id_column=id_column,
         dashboard_port=dashboard_port,
         alerts=alerts,
     )
@@ -130,6 +189,7 @@ def up(
     loaded = [_load_model(settings.model_copy(update={"model_path": p})) for p in paths]
     slots = plan_models(paths, [m.name for m in loaded], settings.queue_features)
     predictors = [renamed(m, slot.name) for m, slot in zip(loaded, slots, strict=True)]
+    _check_dataset(settings, predictors)  # and the dataset: no service starts on a bad one
     mode = "embedded in-process bus" if settings.embedded else "RabbitMQ, one process each"
     typer.echo(f"mlmon up: {mode}; logs in {settings.logs_dir}/ (Ctrl-C stops)")
     if len(slots) > 1:
@@ -137,15 +197,14 @@ def up(
     if dashboard:
         typer.echo(f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/")
     if settings.embedded:
-        _run(run_embedded(settings, list(zip(slots, predictors, strict=True)), limits, dashboard))
+        final = _run(
+            run_embedded(settings, list(zip(slots, predictors, strict=True)), limits, dashboard)
+        )
     else:
         from mlmon.app.supervisor import Supervisor
 
-        _run(Supervisor(settings, slots, model_workers, dashboard).run(limits))
-    typer.echo(
-        f"rows in {settings.logs_dir / 'metric_log.csv'}, "
-        f"plot in {settings.logs_dir / 'error_distribution.png'}"
-    )
+        final = _run(Supervisor(settings, slots, model_workers, dashboard).run(limits))
+    typer.echo(closing_line(final, settings.logs_dir))
 
 
 @app.command()
@@ -155,8 +214,12 @@ def features(
     rate: Rate = None,
     dataset: Dataset = None,
     target: Target = None,
-    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
-    order: Annotated[str | None, typer.Option(help="random or sequential")] = None,
+    id_column: IdColumn = None,
+    seed: Annotated[int | None, typer.Option(metavar="N", help="random seed")] = None,
+    order: Annotated[
+        str | None,
+        typer.Option(metavar="ORDER", help=_help("random or sequential", _default("order"))),
+    ] = None,
 ) -> None:
     """Stream dataset rows to the features and y_true queues."""
     settings = _settings(
@@ -165,20 +228,34 @@ def features(
         rate=rate,
         dataset=dataset,
         target=target,
+        id_column=id_column,
         seed=seed,
         order=order,
     )
+    _check_dataset(settings, [])
     _service("features", settings)
 
 
 @app.command()
 def model(
     broker: Broker = None,
-    model: Annotated[Path | None, typer.Option("--model", help="model file")] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model", metavar="FILE", help=_help("model file", "the shipped diabetes model")
+        ),
+    ] = None,
     trust_pickle: TrustPickle = None,
-    name: Annotated[str | None, typer.Option(help="the model's name in metrics")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help=_help("the model's name in metrics", "its file's name")),
+    ] = None,
     queue: Annotated[
-        str | None, typer.Option(help="own features queue, for a challenger [default: features]")
+        str | None,
+        typer.Option(
+            metavar="QUEUE",
+            help=_help("own features queue, for a challenger", _default("queue_features")),
+        ),
     ] = None,
 ) -> None:
     """Predict each feature vector and publish it to y_pred."""
@@ -196,10 +273,22 @@ def model(
 def dashboard(
     logs: Logs = None,
     port: Annotated[
-        int | None, typer.Option("--port", "--dashboard-port", help="port [default: 8050]")
+        int | None,
+        typer.Option(
+            "--port",
+            "--dashboard-port",
+            metavar="PORT",
+            help=_help("port", _default("dashboard_port")),
+        ),
     ] = None,
     host: Annotated[
-        str | None, typer.Option("--host", "--dashboard-host", help="address [default: 127.0.0.1]")
+        str | None,
+        typer.Option(
+            "--host",
+            "--dashboard-host",
+            metavar="HOST",
+            help=_help("address", _default("dashboard_host")),
+        ),
     ] = None,
 ) -> None:
     """Serve the live dashboard (error distribution, metrics over time, drift, alerts, health)."""
@@ -217,7 +306,13 @@ def metric(broker: Broker = None, logs: Logs = None) -> None:
 @app.command()
 def plot(
     logs: Logs = None,
-    interval: Annotated[float | None, typer.Option(help="seconds between renders")] = None,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help=_help("seconds between renders", _default("plot_interval")),
+        ),
+    ] = None,
     once: Annotated[bool, typer.Option("--once", help="render once and exit")] = False,
 ) -> None:
     """Render error_distribution.png from metric_log.csv, every --interval seconds."""
@@ -229,6 +324,20 @@ def _load_model(settings: Settings) -> Predictor:
 
     try:
         return load_model(settings.model_path, settings.trust_pickle, settings.model_name)
+    except MlmonError as error:
+        _fail(error)
+
+
+def _check_dataset(settings: Settings, models: list[Predictor]) -> None:
+    """Read the dataset now, and match it with every model: a wrong file, a missing --target
+    or a width the model does not take fails here, before any service or the dashboard."""
+    from mlmon.model.dataset import check_model_width, load_dataset
+
+    configure_logging()  # the dataset's warnings (rows left out) read like the services' logs
+    try:
+        data = load_dataset(settings.dataset, settings.target, settings.id_column)
+        for predictor in models:
+            check_model_width(data, predictor.n_features, predictor.name)
     except MlmonError as error:
         _fail(error)
 
@@ -255,15 +364,21 @@ def config(broker: Broker = None, logs: Logs = None) -> None:
 
 @app.command()
 def train(
-    output: Annotated[Path, typer.Option(help="where to write the model")] = Path("model.json"),
-    dataset: Annotated[Path | None, typer.Option(help="CSV or Parquet; default diabetes")] = None,
-    target: Annotated[str | None, typer.Option(help="target column of --dataset")] = None,
+    output: Annotated[Path, typer.Option(metavar="FILE", help="where to write the model")] = Path(
+        "model.json"
+    ),
+    dataset: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help=_help("CSV or Parquet", "diabetes")),
+    ] = None,
+    target: Target = None,
+    id_column: IdColumn = None,
 ) -> None:
     """Fit a linear regressor and save it in mlmon's safe JSON model format."""
     from mlmon.model.training import train_linear
 
     try:
-        fitted = train_linear(output, dataset, target)
+        fitted = train_linear(output, dataset, target, id_column=id_column or _default("id_column"))
     except MlmonError as error:
         _fail(error)
     typer.echo(f"wrote {output}: {fitted.name} v{fitted.version}, {fitted.n_features} features")
@@ -273,8 +388,12 @@ def train(
 def report(
     logs: Logs = None,
     json_output: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    last: Annotated[int, typer.Option(min=1, help="records in the count window")] = 500,
-    seconds: Annotated[float, typer.Option(min=1, help="seconds in the time window")] = 60.0,
+    last: Annotated[
+        int, typer.Option(min=1, metavar="N", help="records in the count window")
+    ] = 500,
+    seconds: Annotated[
+        float, typer.Option(min=1, metavar="SECONDS", help="seconds in the time window")
+    ] = 60.0,
     from_log: Annotated[
         bool, typer.Option("--from-log", help="recompute from metric_log.csv, not live figures")
     ] = False,
@@ -297,9 +416,13 @@ def report(
 
 @app.command()
 def health(
-    service: Annotated[str, typer.Argument(help="features, model, metric, plot or dashboard")],
+    service: Annotated[
+        str, typer.Argument(metavar="SERVICE", help="features, model, metric, plot or dashboard")
+    ],
     logs: Logs = None,
-    max_age: Annotated[float, typer.Option(help="seconds a status may be old")] = 15.0,
+    max_age: Annotated[
+        float, typer.Option(metavar="SECONDS", help="seconds a status may be old")
+    ] = 15.0,
     live: Annotated[bool, typer.Option("--live", help="liveness only, not readiness")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="print the status")] = False,
 ) -> None:

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from mlmon.bus.memory import MemoryBus
 from mlmon.model.predictors import Predictor
 from mlmon.ops.alert_actions import Alerting
 from mlmon.ops.monitors import LiveDrift
-from mlmon.ops.progress import Progress, Snapshot
+from mlmon.ops.progress import Display, Progress, Snapshot
 from mlmon.ops.status import ServiceStats, publish_status
 from mlmon.ops.telemetry import MergedCollector
 from mlmon.services.dashboard import listening_socket, run_dashboard
@@ -42,24 +41,6 @@ DRAIN_PATIENCE = 15.0  # seconds without progress before we stop waiting for str
 class RunLimits:
     duration: float | None
     count: int | None
-
-
-class Display:
-    """One progress line: rewritten in place on a terminal, printed every few seconds otherwise."""
-
-    def __init__(self, every: float = 5.0) -> None:
-        self._tty = sys.stdout.isatty()
-        self._every = every
-        self._last = 0.0
-
-    def show(self, snapshot: Snapshot, final: bool = False) -> None:
-        if self._tty:
-            end = "\n" if final else ""
-            sys.stdout.write(f"\r\x1b[2K{snapshot.line()}{end}")
-            sys.stdout.flush()
-        elif final or time.monotonic() - self._last >= self._every:
-            print(snapshot.line(), flush=True)
-            self._last = time.monotonic()
 
 
 async def watch(
@@ -173,21 +154,24 @@ async def run_embedded(
         return None
 
     consumers = [task for name, task in tasks.items() if name.startswith(("model", "metric"))]
-    try:
-        await watch(progress, limits, tasks["features"].done, failure, display)
-        stop_features.set()
-        await tasks["features"]
-        await drain(progress, display, len(models))
-        await bus.stop_consuming()
-        await asyncio.gather(*consumers)
-        stop_plot.set()
-        await tasks["plot"]
-        await run_plot(settings, stats["plot"], stop_plot, once=True)  # the final picture
-    finally:
-        for task in [*tasks.values(), *reporters]:
-            task.cancel()
-        await asyncio.gather(*tasks.values(), *reporters, return_exceptions=True)
-        await bus.close()
-    final = progress.snapshot()
-    display.show(final, final=True)
+    with display:  # log lines and the progress line take turns on the terminal
+        try:
+            await watch(progress, limits, tasks["features"].done, failure, display)
+            stop_features.set()
+            await tasks["features"]
+            await drain(progress, display, len(models))
+            await bus.stop_consuming()
+            await asyncio.gather(*consumers)
+            stop_plot.set()
+            await tasks["plot"]
+            await run_plot(settings, stats["plot"], stop_plot, once=True)  # the final picture
+            if "dashboard" in tasks:  # let it close its event streams, not be cancelled
+                await tasks["dashboard"]
+        finally:
+            for task in [*tasks.values(), *reporters]:
+                task.cancel()
+            await asyncio.gather(*tasks.values(), *reporters, return_exceptions=True)
+            await bus.close()
+        final = progress.snapshot()
+        display.show(final, final=True)
     return final

@@ -17,10 +17,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlmon.app.embedded import Display, RunLimits, drain, watch
+from mlmon.app.embedded import RunLimits, drain, watch
 from mlmon.app.model_slots import ModelSlot
 from mlmon.errors import EXIT_BAD_INPUT, MlmonError
-from mlmon.ops.progress import Progress, Snapshot, status_files
+from mlmon.ops.progress import Display, Progress, Snapshot, status_files
 from mlmon.ops.status import read_statuses
 from mlmon.services.dashboard import listening_socket
 from mlmon.settings import Settings, env_name
@@ -153,23 +153,26 @@ class Supervisor:
             listening_socket(self.settings.dashboard_host, self.settings.dashboard_port).close()
         features, consumers = self.children[0], self.children[1:]
         keepers = [asyncio.create_task(self._keep_alive(child)) for child in consumers]
-        try:
-            # The producer starts once the consumers are ready, so the first records do not
-            # wait for the others to import and connect.
-            await self._ready(consumers, started)
-            keepers.append(asyncio.create_task(self._keep_alive(features)))
-            await watch(progress, limits, lambda: features.finished, lambda: self._failure, display)
-            await self._terminate([features])
-            await drain(progress, display, len(self.models))
-        finally:
-            self._stopping = True
-            await self._terminate(self.children)
-            for keeper in keepers:
-                keeper.cancel()
-            await asyncio.gather(*keepers, return_exceptions=True)
-            await self._remove_challenger_queues()
-        final = progress.snapshot()
-        display.show(final, final=True)
+        with display:  # log lines and the progress line take turns on the terminal
+            try:
+                # The producer starts once the consumers are ready, so the first records do
+                # not wait for the others to import and connect.
+                await self._ready(consumers, started)
+                keepers.append(asyncio.create_task(self._keep_alive(features)))
+                await watch(
+                    progress, limits, lambda: features.finished, lambda: self._failure, display
+                )
+                await self._terminate([features])
+                await drain(progress, display, len(self.models))
+            finally:
+                self._stopping = True
+                await self._terminate(self.children)
+                for keeper in keepers:
+                    keeper.cancel()
+                await asyncio.gather(*keepers, return_exceptions=True)
+                await self._remove_challenger_queues()
+            final = progress.snapshot()
+            display.show(final, final=True)
         return final
 
     async def _remove_challenger_queues(self) -> None:

@@ -2,12 +2,15 @@
 
 The page subscribes to `/api/events` (server-sent events: one `snapshot` event each time the
 state changes, about once a second) and redraws; `EventSource` reconnects by itself if the
-server restarts. `/api/snapshot` serves the same JSON for scripts and tests.
+server restarts. `/api/snapshot` serves the same JSON for scripts and tests. When `closing`
+is set, every open event stream ends its response properly, so the server can stop without
+cancelling them mid-response (an ASGI traceback on every Ctrl-C with a tab open).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -26,7 +29,9 @@ STATIC = Path(str(resources.files("mlmon.dashboard") / "static"))
 POLL = 0.2  # seconds between looks at the state's version, per connected page
 
 
-def create_app(state: DashboardState) -> Starlette:
+def create_app(state: DashboardState, closing: asyncio.Event | None = None) -> Starlette:
+    closing = closing or asyncio.Event()
+
     async def page(_: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
@@ -36,11 +41,12 @@ def create_app(state: DashboardState) -> Starlette:
     async def events(request: Request) -> Response:
         async def stream() -> AsyncIterator[dict[str, str]]:
             seen = -1
-            while not await request.is_disconnected():
+            while not closing.is_set() and not await request.is_disconnected():
                 if state.version != seen:
                     seen = state.version
                     yield {"event": "snapshot", "data": msgspec.json.encode(state.latest).decode()}
-                await asyncio.sleep(POLL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(closing.wait(), POLL)
 
         return EventSourceResponse(stream(), ping=15)
 

@@ -1,20 +1,33 @@
-"""Datasets that the features service streams: diabetes by default, or the user's own file."""
+"""Datasets that the features service streams: diabetes by default, or the user's own file.
+
+A file's columns are its target (`--target`), an optional record id column (`--id-column`,
+`id` by default: it names the records, it is not a feature) and the features. CSVs are read
+with pyarrow's multi-threaded reader, not the csv module: a Python object per cell made a
+300,000-row file take seconds (benchmarks/bench_dataset_load.py).
+"""
 
 from __future__ import annotations
 
-import csv
+import functools
 import gzip
+import logging
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlmon.arrays import Floats
 from mlmon.errors import DatasetError
 
+log = logging.getLogger(__name__)
+
 DIABETES = "diabetes.csv.gz"
+DEFAULT_ID_COLUMN = "id"
+NAMES_SHOWN = 12  # column names listed in an error before "..."
 
 
 @dataclass(frozen=True)
@@ -23,31 +36,60 @@ class Dataset:
     features: Floats  # (rows, columns)
     target: Floats  # (rows,)
     feature_names: tuple[str, ...]
+    ids: npt.NDArray[np.str_] | None = None  # the id column's values, if the file has one
+    dropped: int = 0  # rows left out for a missing value
 
     def __repr__(self) -> str:
         rows, columns = self.features.shape
         return f"Dataset({self.name!r}, rows={rows}, features={columns})"
 
+    def record_ids(self, run: str, offset: int, rows: npt.NDArray[np.intp]) -> list[str]:
+        """Record ids for `rows`, the ones taken after `offset` others: `<run>-<id>` on the
+        first pass through the file, `<run>.<pass>-<id>` on later ones, so a row sent again
+        is a new record, not a duplicate of the first (and runs never share ids)."""
+        assert self.ids is not None
+        passes = (offset + np.arange(len(rows))) // len(self.target)
+        return [
+            f"{run}-{name}" if turn == 0 else f"{run}.{turn}-{name}"
+            for turn, name in zip(passes.tolist(), self.ids[rows].tolist(), strict=True)
+        ]
 
-def load_dataset(path: Path | None = None, target: str | None = None) -> Dataset:
+
+def load_dataset(
+    path: Path | None = None, target: str | None = None, id_column: str = DEFAULT_ID_COLUMN
+) -> Dataset:
     """Diabetes (shipped inside scikit-learn, no download) or a CSV/Parquet file."""
     if path is None:
         return _diabetes()
     if target is None:
-        msg = f"--dataset {path} needs --target naming its target column (MLMON_TARGET)"
+        msg = (
+            f"--dataset {path} needs --target naming its target column (MLMON_TARGET): "
+            "the column of true values the model's predictions are compared with"
+        )
+        raise DatasetError(msg)
+    if path.is_dir():
+        msg = f"dataset {path} is a directory: give the CSV or Parquet file inside it"
         raise DatasetError(msg)
     if not path.is_file():
         msg = f"dataset file {path} does not exist"
         raise DatasetError(msg)
+    stat = path.stat()
+    # Cached: `mlmon up` checks the file before anything starts, then the features service
+    # and the drift reference read the same one.
+    return _load_file(path.resolve(), (stat.st_mtime_ns, stat.st_size), target, id_column)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_file(path: Path, _version: tuple[int, int], target: str, id_column: str) -> Dataset:
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        columns = _read_csv(path)
+        table = _read_csv(path)
     elif suffix in (".parquet", ".pq"):
-        columns = _read_parquet(path)
+        table = _read_parquet(path)
     else:
         msg = f"dataset {path}: unsupported format {suffix!r} (use .csv or .parquet)"
         raise DatasetError(msg)
-    return _from_columns(path.name, columns, target)
+    return _from_table(path.name, table, target, id_column)
 
 
 def _diabetes() -> Dataset:
@@ -60,55 +102,113 @@ def _diabetes() -> Dataset:
     return Dataset("diabetes", table[:, :-1], table[:, -1], tuple(names[:-1]))
 
 
-def _read_csv(path: Path) -> dict[str, list[str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames:
-            msg = f"dataset {path} has no header row"
-            raise DatasetError(msg)
-        columns: dict[str, list[str]] = {name: [] for name in reader.fieldnames}
-        for row in reader:
-            for name in reader.fieldnames:
-                columns[name].append(row[name])
-    return columns
+def _read_csv(path: Path) -> pa.Table:
+    import pyarrow.csv
 
-
-def _read_parquet(path: Path) -> dict[str, list[str]]:
     try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        msg = "reading Parquet needs pyarrow: pip install 'mlmon[parquet]'"
+        return pyarrow.csv.read_csv(path)
+    except pa.ArrowInvalid as error:
+        reason = str(error).splitlines()[0]
+        if "Empty CSV file" in reason:
+            reason = "it has no header row"
+        msg = f"dataset {path} could not be read as CSV: {reason}"
         raise DatasetError(msg) from None
-    table = pq.read_table(path)
-    return {name: table.column(name).to_pylist() for name in table.column_names}
 
 
-def _from_columns(name: str, columns: dict[str, list[str]], target: str) -> Dataset:
+def _read_parquet(path: Path) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as error:
+        msg = f"dataset {path} could not be read as Parquet: {error}"
+        raise DatasetError(msg) from None
+
+
+def _from_table(name: str, table: pa.Table, target: str, id_column: str) -> Dataset:
+    columns = table.column_names
     if target not in columns:
-        msg = f"dataset {name} has no target column {target!r} (columns: {', '.join(columns)})"
+        msg = f"dataset {name} has no target column {target!r} (columns: {_names(columns)})"
         raise DatasetError(msg)
-    feature_names = tuple(column for column in columns if column != target)
+    has_ids = id_column in columns and id_column != target
+    feature_names = tuple(c for c in columns if c != target and not (has_ids and c == id_column))
     if not feature_names:
         msg = f"dataset {name} has no feature columns besides {target!r}"
         raise DatasetError(msg)
-    arrays = {column: _numeric(name, column, values) for column, values in columns.items()}
-    if len(arrays[target]) == 0:
+    if table.num_rows == 0:
         msg = f"dataset {name} has no rows"
         raise DatasetError(msg)
-    features = np.column_stack([arrays[column] for column in feature_names])
-    usable = np.isfinite(features).all(axis=1) & np.isfinite(arrays[target])
-    if not usable.any():
+    y = _numeric(name, target, table.column(target))
+    features = np.column_stack([_numeric(name, c, table.column(c)) for c in feature_names])
+    ids = _ids(name, id_column, table.column(id_column)) if has_ids else None
+    usable = np.isfinite(features).all(axis=1) & np.isfinite(y)
+    dropped = int(len(y) - np.count_nonzero(usable))
+    if dropped == len(y):
         msg = f"dataset {name} has no row without missing values"
         raise DatasetError(msg)
-    return Dataset(name, features[usable], arrays[target][usable], feature_names)
+    if dropped:
+        gappy = np.flatnonzero(~np.isfinite(features).all(axis=0))
+        gaps = [feature_names[i] for i in gappy.tolist()]
+        gaps += [] if np.isfinite(y).all() else [target]
+        log.warning(
+            "dataset %s: %d of %d rows have a missing value (in %s); they are left out of the "
+            "stream",
+            name, dropped, len(y), _names(gaps),
+        )  # fmt: skip
+    return Dataset(
+        name,
+        features[usable],
+        y[usable],
+        feature_names,
+        None if ids is None else ids[usable],
+        dropped,
+    )
 
 
-def _numeric(name: str, column: str, values: list[str]) -> Floats:
+def _numeric(name: str, column: str, values: pa.ChunkedArray) -> Floats:
+    """The column as float64, a missing value as NaN; a column of text is an error."""
     try:
-        return np.array([np.nan if v in ("", None) else float(v) for v in values], np.float64)
-    except (TypeError, ValueError):
+        floats = pc.cast(values, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         msg = f"dataset {name}: column {column!r} is not numeric"
         raise DatasetError(msg) from None
+    return np.asarray(floats.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _ids(name: str, column: str, values: pa.ChunkedArray) -> npt.NDArray[np.str_]:
+    """The id column as text; every row needs one, and no two the same one."""
+    if values.null_count:
+        msg = f"dataset {name}: id column {column!r} has {values.null_count} empty values"
+        raise DatasetError(msg)
+    ids = np.asarray(pc.cast(values, pa.string()).to_numpy(zero_copy_only=False), dtype=np.str_)
+    unique = np.unique(ids)
+    if len(unique) != len(ids):
+        msg = (
+            f"dataset {name}: id column {column!r} has {len(ids) - len(unique)} repeated "
+            "values; ids must name one row each (or pass --id-column naming another column)"
+        )
+        raise DatasetError(msg)
+    return ids
+
+
+def _names(columns: list[str] | tuple[str, ...]) -> str:
+    shown = ", ".join(columns[:NAMES_SHOWN])
+    return shown + (f", ... ({len(columns)} in all)" if len(columns) > NAMES_SHOWN else "")
+
+
+def check_model_width(data: Dataset, n_features: int, model: str) -> None:
+    """Refuse a dataset whose feature columns do not match the model's, before anything runs:
+    each record would otherwise be dead-lettered, one error at a time."""
+    columns = data.features.shape[1]
+    if columns == n_features:
+        return
+    msg = (
+        f"dataset {data.name} has {columns} feature columns ({_names(data.feature_names)}), "
+        f"the model {model} expects {n_features}: stream the dataset the model was fitted on "
+        "(every column but --target and --id-column is a feature), or fit a model on this one "
+        f"(`mlmon train --dataset {data.name} --target COLUMN`)"
+    )
+    raise DatasetError(msg)
 
 
 class RowOrder:

@@ -101,6 +101,13 @@ def renamed(model: Predictor, name: str | None) -> Predictor:
 
 
 def _load(path: Path, trust_pickle: bool) -> Predictor:
+    if path.is_dir():
+        msg = (
+            f"model {path} is a directory, not a model file: point --model (MLMON_MODEL_PATH) "
+            "at the file inside it, e.g. its model.pkl (with --trust-pickle) or an mlmon "
+            "linear .json"
+        )
+        raise ModelLoadError(msg)
     if not path.is_file():
         msg = f"model file {path} does not exist (MLMON_MODEL_PATH / --model)"
         raise ModelLoadError(msg)
@@ -111,8 +118,11 @@ def _load(path: Path, trust_pickle: bool) -> Predictor:
         if not trust_pickle:
             msg = (
                 f"{path} is a pickle: loading it runs any code its author put in it. "
-                "Load it only if you trust its source, with --trust-pickle "
-                "(MLMON_TRUST_PICKLE=true); or convert it with `mlmon train`."
+                "If you trust its source, pass --trust-pickle (MLMON_TRUST_PICKLE=true). "
+                f"Otherwise, for a linear model, export its coefficients and intercept to "
+                f'mlmon\'s linear JSON ({{"format": "{LINEAR_FORMAT}", "coef": [...], '
+                '"intercept": ...}) and pass that file; other model types load only from a '
+                "trusted pickle for now."
             )
             raise UnsafeModelError(msg)
         return _load_pickle(path)

@@ -6,16 +6,20 @@ from pathlib import Path
 
 import numpy as np
 
-from mlmon.model.dataset import load_dataset
+from mlmon.model.dataset import DEFAULT_ID_COLUMN, load_dataset
 from mlmon.model.predictors import LinearModel
 
 
 def train_linear(
-    output: Path, dataset: Path | None = None, target: str | None = None, name: str | None = None
+    output: Path,
+    dataset: Path | None = None,
+    target: str | None = None,
+    name: str | None = None,
+    id_column: str = DEFAULT_ID_COLUMN,
 ) -> LinearModel:
     from sklearn.linear_model import LinearRegression
 
-    data = load_dataset(dataset, target)
+    data = load_dataset(dataset, target, id_column)
     fitted = LinearRegression().fit(data.features, data.target)
     model = LinearModel(
         name or f"{data.name.removesuffix('.csv')}-linear",

@@ -39,6 +39,11 @@ _RULE = re.compile(
 # Alertmanager's usual levels; a rule without `severity=` is a warning.
 SEVERITIES = ("critical", "warning", "info")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+# Every signal a rule can name, in one place: quality figures per model and window (the
+# metric service, from quality/figures.py), drift figures per model and column (the model
+# service), and plain figures without a selector. tests/e2e/test_first_hour.py holds the plain
+# ones to what the metric service offers the rules.
 DRIFT_SIGNALS = ("psi", "ks_statistic", "ks_pvalue")
 # The numbers a quality window gives: the SIGNALs a `[window]` selector can follow.
 QUALITY_SIGNALS = tuple(
@@ -49,6 +54,13 @@ QUALITY_SIGNALS = tuple(
         if kind in ("int", "float | None")
     )
 )
+MODEL_SIGNALS = ("drifted_columns",)  # per model, from the model service's drift report
+SERVICE_SIGNALS = (  # the metric service's gauges and counters
+    "label_coverage", "pending_y_true", "pending_y_pred", "joined", "duplicates", "orphans",
+    "orphaned_predictions", "held_to_store", "batches_joined_by_record", "dead_lettered",
+    "alerts_firing", "alerts_resolved", "alert_notifications_sent", "alert_notification_retries",
+    "alert_notifications_failed", "alert_notifications_dropped", "alert_notifications_suppressed",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -110,26 +122,55 @@ def parse_rules(text: str) -> tuple[Rule, ...]:
 
 
 def _check_signal(rule: Rule) -> None:
-    """A rule whose signal no window or drift report gives would never fire: say so now. A
-    signal without a selector is a service figure, an open set (every counter and gauge)."""
-    if rule.selector is None:
-        if rule.signal in QUALITY_SIGNALS or rule.signal in DRIFT_SIGNALS:
-            what = (
-                "a window ([last_500], [last_60s], [all])"
-                if rule.signal in QUALITY_SIGNALS
-                else "a column or `any` ([bmi], [any])"
-            )
-            msg = f"alert rule {str(rule)!r}: {rule.signal} needs {what}"
-            raise ConfigError(msg)
-        return
-    if rule.signal not in QUALITY_SIGNALS and rule.signal not in DRIFT_SIGNALS:
-        msg = (
-            f"alert rule {str(rule)!r}: unknown signal {rule.signal!r}; with a [selector] it is "
-            f"a quality figure ({', '.join(QUALITY_SIGNALS)}) or a drift figure "
-            f"({', '.join(DRIFT_SIGNALS)}); a service figure (label_coverage, pending_y_pred, "
-            "...) takes no [selector]"
-        )
+    """A rule whose signal nothing gives, or with a selector its signal cannot have, would
+    never fire: say so now, listing the signals there are. (Windows are checked against the
+    settings by `check_rules`.)"""
+    problem = _problem(rule, None)
+    if problem is not None:
+        msg = f"alert rule {str(rule)!r}: {problem}. Known signals: {known_signals(None)}"
         raise ConfigError(msg)
+
+
+def known_signals(windows: Iterable[str] | None) -> str:
+    """The signals a rule may name, as an error message lists them."""
+    shown = ", ".join(windows or ("last_500", "last_60s", "all"))
+    return (
+        f"quality per model, SIGNAL[WINDOW] with WINDOW one of {shown}: "
+        f"{', '.join(QUALITY_SIGNALS)}; drift per model, SIGNAL[COLUMN] or SIGNAL[any]: "
+        f"{', '.join(DRIFT_SIGNALS)}; without a selector: "
+        f"{', '.join(MODEL_SIGNALS + SERVICE_SIGNALS)}"
+    )
+
+
+def check_rules(rules: Iterable[Rule], windows: Iterable[str]) -> None:
+    """Also refuse a quality figure over a window nobody tracks (the settings know which)."""
+    windows = tuple(windows)
+    for rule in rules:
+        problem = _problem(rule, windows)
+        if problem is not None:
+            msg = f"alert rule {str(rule)!r}: {problem}. Known signals: {known_signals(windows)}"
+            raise ConfigError(msg)
+
+
+def _problem(rule: Rule, windows: tuple[str, ...] | None) -> str | None:
+    if rule.signal in QUALITY_SIGNALS:
+        if rule.selector is None:
+            return f"{rule.signal} needs a window ([last_500], [last_60s], [all])"
+        if windows is not None and rule.selector not in windows:
+            return (
+                f"window {rule.selector!r} is not tracked (MLMON_QUALITY_WINDOW and "
+                "MLMON_QUALITY_SECONDS set them)"
+            )
+        return None
+    if rule.signal in DRIFT_SIGNALS:
+        if rule.selector is None:
+            return f"{rule.signal} needs a column or `any` ([bmi], [any])"
+        return None
+    if rule.signal in MODEL_SIGNALS + SERVICE_SIGNALS:
+        if rule.selector is not None:
+            return f"{rule.signal} takes no [selector]"
+        return None
+    return f"unknown signal {rule.signal!r}"
 
 
 @dataclass(frozen=True)

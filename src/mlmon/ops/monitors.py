@@ -184,7 +184,9 @@ class LiveDrift(Collector):
     def for_model(cls, settings: Settings, predictor: Predictor) -> LiveDrift | None:
         """Reference = the reference (or streamed) dataset and the model's own predictions."""
         try:
-            data = load_dataset(settings.reference or settings.dataset, settings.target)
+            data = load_dataset(
+                settings.reference or settings.dataset, settings.target, settings.id_column
+            )
         except DatasetError as error:
             log.warning("drift is off: %s", error)
             return None

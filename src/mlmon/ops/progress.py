@@ -10,11 +10,16 @@ ends, without parsing: parsing them here as well would take CPU the pipeline nee
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, TextIO
 
 from mlmon.metric_log.layout import METRIC_LOG
 from mlmon.metric_log.tail import LineTail
@@ -43,6 +48,25 @@ class Snapshot:
             f"sent {self.sent:,} | predicted {self.predicted:,} | joined {self.joined:,} | "
             f"MAE {mae} | pending {self.pending:,} | dead-lettered {self.dead_lettered:,}"
         )
+
+
+def closing_line(final: Snapshot, logs_dir: Path) -> str:
+    """What `mlmon up` says last: where the rows and the plot are, or why there are none."""
+    if final.joined:
+        return (
+            f"{final.joined:,} rows in {logs_dir / METRIC_LOG}, "
+            f"plot in {logs_dir / 'error_distribution.png'}"
+        )
+    if final.sent == 0:
+        why = "no record was sent"
+    elif final.dead_lettered:
+        why = (
+            f"{final.dead_lettered:,} records were dead-lettered: the log lines above "
+            "give the reason"
+        )
+    else:
+        why = f"{final.sent:,} records were sent, {final.predicted:,} predicted"
+    return f"no rows were joined in this run ({why})"
 
 
 class RowCounter:
@@ -109,3 +133,72 @@ class Progress:
             dead_lettered=model["dead_lettered"] + metric["dead_lettered"],
             pending=pending,
         )
+
+
+CLEAR_LINE = "\r\x1b[2K"  # back to column 0, erase the row
+
+
+class Display:
+    """One progress line: rewritten in place on a terminal, printed every few seconds otherwise.
+
+    Used as a context manager, it also owns the terminal row while the run lasts: before any
+    log record is written (to the same terminal, through the root logger's handlers), the
+    progress line is erased, so a log line never starts in the middle of it; the next
+    refresh draws it again below.
+    """
+
+    def __init__(self, every: float = 5.0, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._tty = self._stream.isatty()
+        self._every = every
+        self._last = 0.0
+        self._shown = False  # an unfinished progress line is on the row
+        self._lock = threading.Lock()  # log records also come from worker threads
+        self._filter = _ClearBeforeLog(self)
+
+    def show(self, snapshot: Snapshot, final: bool = False) -> None:
+        with self._lock:
+            if self._tty:
+                end = "\n" if final else ""
+                self._stream.write(f"{CLEAR_LINE}{snapshot.line()}{end}")
+                self._stream.flush()
+                self._shown = not final
+            elif final or time.monotonic() - self._last >= self._every:
+                self._stream.write(snapshot.line() + "\n")
+                self._stream.flush()
+                self._last = time.monotonic()
+
+    def clear(self) -> None:
+        """Erase the unfinished progress line, if any, leaving the cursor at column 0."""
+        with self._lock:
+            if self._shown:
+                self._stream.write(CLEAR_LINE)
+                self._stream.flush()
+                self._shown = False
+
+    def __enter__(self) -> Display:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(self._filter)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(self._filter)
+        self.clear()  # an error message printed next starts on a clean row
+
+
+class _ClearBeforeLog(logging.Filter):
+    """Runs just before a handler writes a record: clears the progress line first."""
+
+    def __init__(self, display: Display) -> None:
+        super().__init__()
+        self._display = display
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self._display.clear()
+        return True

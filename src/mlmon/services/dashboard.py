@@ -11,6 +11,7 @@ import contextlib
 import logging
 import socket
 import time
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -46,6 +47,15 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """Leaves SIGINT and SIGTERM to mlmon, which stops the server itself: uvicorn's own
+    handlers would take Ctrl-C from `mlmon up` and replay it once the server is down."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def fresh_status_files(settings: Settings) -> StatusSource:
     """Statuses of the processes alive now: a sliding window, unlike `up`'s since-start view."""
     window = max(STATUS_MAX_AGE, 5 * settings.status_interval)
@@ -64,12 +74,14 @@ async def run_dashboard(
     sock = sock or listening_socket(settings.dashboard_host, port)
     statuses = statuses or fresh_status_files(settings)
     state = DashboardState(settings.logs_dir)
+    closing = asyncio.Event()
     config = uvicorn.Config(
-        create_app(state), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+        create_app(state, closing), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
-    log.info("dashboard on http://%s:%d/", settings.dashboard_host, port)
+    # Debug only: `mlmon up` and `mlmon dashboard` print the address once themselves.
+    log.debug("dashboard on http://%s:%d/", settings.dashboard_host, port)
     stats.ready = True
     try:
         while not stop.is_set() and not serving.done():
@@ -85,6 +97,7 @@ async def run_dashboard(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), REFRESH)
     finally:
+        closing.set()  # the event streams end their responses, then the server stops
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await serving

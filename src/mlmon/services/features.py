@@ -43,7 +43,7 @@ async def run_features(
     settings: Settings, bus: Bus, stats: ServiceStats, stop: asyncio.Event
 ) -> int:
     """Send records until `count` is reached or `stop` is set; return how many were sent."""
-    data = load_dataset(settings.dataset, settings.target)
+    data = load_dataset(settings.dataset, settings.target, settings.id_column)
     batch_size = records_per_message(settings, data.features.shape[1])
     next_id = IdGenerator()
     order = RowOrder(len(data.target), settings.order, settings.seed)
@@ -78,7 +78,7 @@ async def run_features(
                 due = min(due, settings.count - sent)
             n = min(due, chunk)
             rows = order.take(n)
-            ids = next_id.take(n)
+            ids = next_id.take(n) if data.ids is None else data.record_ids(next_id.run, sent, rows)
             now = time.time()
             if settings.batched:
                 features, truths = _batches(ids, data, rows, now, batch_size)

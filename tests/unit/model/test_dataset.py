@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
 from mlmon.errors import DatasetError
-from mlmon.model.dataset import RowOrder, load_dataset
+from mlmon.model.dataset import Dataset, RowOrder, check_model_width, load_dataset
 
 
 def test_diabetes_is_the_default() -> None:
@@ -29,7 +30,7 @@ def test_shipped_diabetes_equals_scikit_learns() -> None:
 
 
 def test_user_csv_with_target(tmp_path: Path) -> None:
-    """A CSV with a named target becomes features and target; rows with gaps are dropped."""
+    """A CSV with a named target becomes features and target; rows with gaps are left out."""
     path = tmp_path / "d.csv"
     path.write_text("a,b,y\n1,2,3\n4,,6\n7,8,9\n")
     data = load_dataset(path, "y")
@@ -92,3 +93,75 @@ def test_taking_no_rows_gives_an_empty_array() -> None:
     order = RowOrder(3, "sequential", None)
     assert order.take(0).tolist() == []
     assert order.take(4).tolist() == [0, 1, 2, 0]
+
+
+def test_id_column_names_records_and_is_not_a_feature(tmp_path: Path) -> None:
+    """`id` (or the --id-column given) holds record ids, kept beside the features."""
+    path = tmp_path / "d.csv"
+    path.write_text("id,a,b,y\nr1,1,2,3\nr2,4,5,6\n")
+    data = load_dataset(path, "y")
+    assert data.feature_names == ("a", "b")
+    assert data.ids is not None
+    assert data.ids.tolist() == ["r1", "r2"]
+    other = tmp_path / "e.csv"
+    other.write_text("key,a,y\n10,1,3\n11,4,6\n")
+    assert load_dataset(other, "y", id_column="key").feature_names == ("a",)
+    assert load_dataset(other, "y").feature_names == ("key", "a")  # no `id`: all features
+
+
+def test_record_ids_stay_unique_past_the_first_pass(tmp_path: Path) -> None:
+    """A row sent again on a later pass gets a new record id, still ending in its own id."""
+    path = tmp_path / "d.csv"
+    path.write_text("id,a,y\nr1,1,3\nr2,4,6\n")
+    data = load_dataset(path, "y")
+    order = RowOrder(2, "sequential", None)
+    first = data.record_ids("run", 0, order.take(3))
+    second = data.record_ids("run", 3, order.take(1))
+    assert first == ["run-r1", "run-r2", "run.1-r1"]
+    assert second == ["run.1-r2"]
+
+
+def test_repeated_or_missing_ids_are_refused(tmp_path: Path) -> None:
+    """Two rows with one id would be joined as one record: an error naming the column."""
+    path = tmp_path / "d.csv"
+    path.write_text("id,a,y\nr1,1,3\nr1,4,6\n")
+    with pytest.raises(DatasetError, match="id column 'id' has 1 repeated"):
+        load_dataset(path, "y")
+
+
+def test_rows_with_missing_values_are_counted_in_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rows with a gap are left out, and one warning says how many and where."""
+    path = tmp_path / "gaps.csv"
+    path.write_text("a,b,y\n1,2,3\n4,,6\n7,8,\n10,11,12\n")
+    with caplog.at_level(logging.WARNING, logger="mlmon.model.dataset"):
+        data = load_dataset(path, "y")
+    assert data.dropped == 2
+    assert len(data.target) == 2
+    warnings = [r.getMessage() for r in caplog.records if r.name == "mlmon.model.dataset"]
+    assert len(warnings) == 1
+    assert "2 of 4 rows have a missing value (in b, y)" in warnings[0]
+    assert "left out" in warnings[0]
+
+
+def test_a_width_the_model_does_not_take_is_refused() -> None:
+    """A dataset narrower than the model is named with its columns and the model's width."""
+    data = load_dataset()
+    check_model_width(data, 10, "m")
+    narrow = Dataset("n.csv", data.features[:, :3], data.target, ("a", "b", "c"))
+    with pytest.raises(DatasetError) as caught:
+        check_model_width(narrow, 10, "m")
+    assert "dataset n.csv has 3 feature columns (a, b, c), the model m expects 10" in str(
+        caught.value
+    )
+
+
+def test_a_directory_or_unreadable_csv_is_explained(tmp_path: Path) -> None:
+    """A directory and an empty file get their own messages."""
+    with pytest.raises(DatasetError, match="is a directory"):
+        load_dataset(tmp_path, "y")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DatasetError, match="no header row"):
+        load_dataset(empty, "y")

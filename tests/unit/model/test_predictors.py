@@ -72,3 +72,24 @@ def test_wrong_length_vector_is_a_record_error() -> None:
         width_problem(["a", "b"], 3, 10) == "2 records: vector has 3 features, the model takes 10"
     )
     assert width_problem(["r1"], 10, 10) is None
+
+
+def test_untrusted_pickle_error_gives_the_real_options() -> None:
+    """The refusal names --trust-pickle and the linear JSON export, and no longer sends the
+    user to `mlmon train`, which fits a new model and converts nothing."""
+    with pytest.raises(UnsafeModelError) as caught:
+        load_model(SEED_MODEL)
+    message = str(caught.value)
+    assert "--trust-pickle" in message
+    assert "mlmon-linear/1" in message
+    assert "mlmon train" not in message
+
+
+def test_a_model_directory_is_called_a_directory(tmp_path: Path) -> None:
+    """An MLflow-style model directory is reported as a directory, with the file to pass."""
+    directory = tmp_path / "mlflow_model"
+    directory.mkdir()
+    with pytest.raises(ModelLoadError, match="is a directory") as caught:
+        load_model(directory)
+    assert "does not exist" not in str(caught.value)
+    assert "the file inside it" in str(caught.value)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from mlmon.errors import ConfigError
 from mlmon.monitoring.alert_rules import (
     DRIFT_SIGNALS,
+    MODEL_SIGNALS,
     QUALITY_SIGNALS,
+    SERVICE_SIGNALS,
     AlertEngine,
     Rule,
+    check_rules,
     drift_signals,
     parse_rules,
 )
+from mlmon.monitoring.quality.figures import classification_figures, regression_figures
 
 
 def test_rules_parse_with_selectors_and_durations() -> None:
@@ -84,11 +89,15 @@ def test_drift_signals_pick_the_worst_column() -> None:
     assert "psi[c]" not in flat
 
 
+WINDOWS = ("last_500", "last_60s", "all")
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
         ("typo: maee[last_500] > 3", "unknown signal 'maee'"),
-        ("sel: label_coverage[all] < 0.9", "unknown signal 'label_coverage'"),
+        ("sel: label_coverage[all] < 0.9", "label_coverage takes no [selector]"),
+        ("bare-typo: label_coverag < 0.9", "unknown signal 'label_coverag'"),
         ("bare: mae > 60", "mae needs a window"),
         ("col: psi > 0.2", "psi needs a column or `any`"),
     ],
@@ -107,3 +116,46 @@ def test_every_signal_a_window_gives_is_accepted() -> None:
     rules += ["s: label_coverage < 0.9", "t: dead_lettered > 0"]
     assert len(parse_rules("; ".join(rules))) == len(rules)
     assert {"mae", "abs_error_p99", "accuracy", "f1"} <= set(QUALITY_SIGNALS)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("typo: maee[last_500] > 3", "unknown signal 'maee'"),
+        ("window: mae[last_5oo] > 3", "window 'last_5oo' is not tracked"),
+        ("bare: mae > 60", "mae needs a window"),
+        ("col: psi > 0.2", "psi needs a column or `any`"),
+        ("sel: label_coverage[all] < 0.9", "label_coverage takes no [selector]"),
+    ],
+)
+def test_rules_that_could_never_fire_are_refused(text: str, problem: str) -> None:
+    """An unknown signal or a selector the signal cannot have is named, with the known ones."""
+    with pytest.raises(ConfigError) as caught:
+        check_rules(parse_rules(text), WINDOWS)
+    message = str(caught.value)
+    assert text.split(":")[0] in message
+    assert problem in message
+    assert "Known signals" in message
+    for known in ("mae", "psi", "label_coverage", "pending_y_pred", "last_500"):
+        assert known in message
+
+
+def test_every_known_rule_passes() -> None:
+    """Each listed signal, with the selector it takes, is accepted."""
+    rules = [f"q{i}: {s}[all] > 1" for i, s in enumerate(QUALITY_SIGNALS)]
+    rules += [f"d{i}: {s}[any] > 1" for i, s in enumerate(DRIFT_SIGNALS)]
+    rules += [f"s{i}: {s} > 1" for i, s in enumerate(MODEL_SIGNALS + SERVICE_SIGNALS)]
+    check_rules(parse_rules(";".join(rules)), WINDOWS)
+
+
+def test_quality_signals_are_the_figures_windows_produce() -> None:
+    """The list of quality signals is every number a window's figures hold, no more."""
+    regression = regression_figures(np.array([1.0, 2.0, 4.0]), np.array([1.5, 2.0, 3.0]))
+    classification = classification_figures(np.array([0.0, 1.0]), np.array([1.0, 1.0]))
+    produced = {
+        name
+        for figures in (regression, classification)
+        for name, value in figures.to_dict().items()
+        if isinstance(value, int | float)
+    }
+    assert produced == set(QUALITY_SIGNALS)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import math
 import os
 from pathlib import Path
 
-from mlmon.ops.progress import RowCounter, overall_mae
+from mlmon.ops.progress import (
+    CLEAR_LINE,
+    Display,
+    RowCounter,
+    Snapshot,
+    closing_line,
+    overall_mae,
+)
 
 
 def test_rows_are_counted_as_the_log_grows_and_a_half_row_waits(tmp_path: Path) -> None:
@@ -48,3 +57,40 @@ def test_overall_mae_weights_each_models_all_window_by_rows() -> None:
     assert overall_mae(statuses) == 2.0
     assert overall_mae([metric({"c": {"all": {"count": 4, "accuracy": 0.75}}})]) == 0.25
     assert math.isnan(overall_mae([metric({})]))
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_log_record_clears_the_progress_line_first() -> None:
+    """On a terminal, a log line starts on a cleared row, never after the progress line."""
+    terminal = FakeTerminal()
+    handler = logging.StreamHandler(terminal)
+    handler.setFormatter(logging.Formatter("LOG %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with Display(stream=terminal) as display:
+            display.show(Snapshot(5, 5, 5, 1.0, 0, 0))
+            logging.getLogger("mlmon.test").warning("something happened")
+            display.show(Snapshot(6, 6, 6, 1.0, 0, 0), final=True)
+        logging.getLogger("mlmon.test").warning("after the run")
+    finally:
+        root.removeHandler(handler)
+    output = terminal.getvalue()
+    assert f"dead-lettered 0{CLEAR_LINE}LOG something happened\n" in output
+    assert output.endswith("dead-lettered 0\nLOG after the run\n")
+
+
+def test_closing_line_names_the_plot_only_when_rows_were_joined() -> None:
+    """With rows: where they and the plot are. Without: that none were, and where to look."""
+    logs = Path("logs")
+    done = closing_line(Snapshot(10, 10, 10, 1.0, 0, 0), logs)
+    assert "10 rows in logs/metric_log.csv" in done
+    assert "error_distribution.png" in done
+    dead = closing_line(Snapshot(10, 0, 0, math.nan, 10, 0), logs)
+    assert "no rows were joined" in dead
+    assert "10 records were dead-lettered" in dead
+    assert "png" not in dead
