@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     )
     model_path: Path | None = Field(None, description="model file; unset = shipped default")
     trust_pickle: bool = Field(False, description="allow loading pickle/joblib model files")
+    skops_trusted: str = Field(
+        "",
+        description="comma-separated type names a .skops model may hold beyond the types skops "
+        "trusts by default (the load error lists them)",
+    )
     model_name: str | None = Field(
         None,
         min_length=1,

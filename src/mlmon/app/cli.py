@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 
@@ -323,7 +323,8 @@ def _load_model(settings: Settings) -> Predictor:
     from mlmon.model.predictors import load_model
 
     try:
-        return load_model(settings.model_path, settings.trust_pickle, settings.model_name)
+        trusted = [name.strip() for name in settings.skops_trusted.split(",") if name.strip()]
+        return load_model(settings.model_path, settings.trust_pickle, settings.model_name, trusted)
     except MlmonError as error:
         _fail(error)
 
@@ -364,24 +365,52 @@ def config(broker: Broker = None, logs: Logs = None) -> None:
 
 @app.command()
 def train(
-    output: Annotated[Path, typer.Option(metavar="FILE", help="where to write the model")] = Path(
-        "model.json"
-    ),
+    output: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="where to write the model [default: model.<format>]"),
+    ] = None,
     dataset: Annotated[
         Path | None,
         typer.Option(metavar="FILE", help=_help("CSV or Parquet", "diabetes")),
     ] = None,
     target: Target = None,
     id_column: IdColumn = None,
+    model_format: Annotated[
+        Literal["linear", "skops", "onnx"],
+        typer.Option(
+            "--format",
+            help="linear: a linear regressor in mlmon's JSON; skops/onnx: imputation, one-hot "
+            "categories and gradient boosting (a classifier for a string target, or one with "
+            "at most 10 whole-number values)",
+        ),
+    ] = "linear",
 ) -> None:
-    """Fit a linear regressor and save it in mlmon's safe JSON model format."""
-    from mlmon.model.training import train_linear
+    """Fit a model on a dataset and save it in a safe format (no pickle)."""
+    from mlmon.model.pipeline import ModelFormat
+    from mlmon.model.training import SUFFIXES, train_linear, train_pipeline
 
+    output = output or Path(f"model{SUFFIXES[model_format]}")
     try:
-        fitted = train_linear(output, dataset, target, id_column=id_column or _default("id_column"))
+        if model_format == "linear":
+            fitted = train_linear(
+                output, dataset, target, id_column=id_column or _default("id_column")
+            )
+            done = f"{fitted.name} v{fitted.version}, {fitted.n_features} features"
+        else:
+            kind: ModelFormat = "onnx" if model_format == "onnx" else "skops"
+            trained = train_pipeline(output, kind, dataset, target)
+            done = (
+                f"{trained.task}, {trained.rows} rows, {len(trained.numeric)} numeric and "
+                f"{len(trained.categorical)} categorical features"
+            )
     except MlmonError as error:
         _fail(error)
-    typer.echo(f"wrote {output}: {fitted.name} v{fitted.version}, {fitted.n_features} features")
+    typer.echo(f"wrote {output}: {done}")
+    if model_format == "skops" and trained.untrusted:
+        typer.echo(
+            "skops does not trust some of its types by default; to load it, allow them: "
+            f"MLMON_SKOPS_TRUSTED={','.join(trained.untrusted)}"
+        )
 
 
 @app.command()

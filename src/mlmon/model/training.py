@@ -1,13 +1,28 @@
-"""`mlmon train`: fit the default diabetes regressor and save it in the safe JSON format."""
+"""`mlmon train`: fit a model on a dataset and save it in a safe format.
+
+- `linear` (the default): a linear regressor in mlmon's JSON, the shipped diabetes model's form.
+- `skops` / `onnx`: a scikit-learn pipeline (model/pipeline.py) over named, typed columns,
+  categorical and missing values included. It is a classifier when the target holds strings,
+  or whole numbers with at most MAX_INTEGER_CLASSES distinct values; a regressor otherwise.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from mlmon.errors import ConfigError, DatasetError
 from mlmon.model.dataset import DEFAULT_ID_COLUMN, load_dataset
+from mlmon.model.frame import columns_from_matrix, is_categorical, to_dataframe
+from mlmon.model.pipeline import MISSING_CATEGORY, ModelFormat, build_pipeline
 from mlmon.model.predictors import LinearModel
+
+MAX_INTEGER_CLASSES = 10
+SUFFIXES = {"linear": ".json", "skops": ".skops", "onnx": ".onnx"}
 
 
 def train_linear(
@@ -30,3 +45,114 @@ def train_linear(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(model.to_json(data.feature_names), encoding="utf-8")
     return model
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What `train_pipeline` wrote."""
+
+    output: Path
+    task: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    rows: int
+    untrusted: tuple[str, ...]  # skops: the types MLMON_SKOPS_TRUSTED must name to load it
+
+
+def train_pipeline(
+    output: Path, model_format: ModelFormat, dataset: Path | None = None, target: str | None = None
+) -> Trained:
+    """Fit the pipeline on `dataset` (diabetes if None) and write it to `output`."""
+    from mlmon.model.pipeline import write_onnx, write_skops
+
+    if output.suffix.lower() != SUFFIXES[model_format]:
+        msg = f"--output {output}: a {model_format} model needs a {SUFFIXES[model_format]} name"
+        raise ConfigError(msg)
+    columns, y = _read(dataset, target)
+    numeric = tuple(name for name, column in columns.items() if not is_categorical(column))
+    categorical = tuple(name for name, column in columns.items() if is_categorical(column))
+    classifier = _is_classification(y)
+    if classifier and not is_categorical(y):
+        y = y.astype(np.int64)  # whole-number classes stay whole numbers, not 1.0
+    frame = to_dataframe(columns, list(columns))
+    if model_format == "onnx" and categorical:
+        frame[list(categorical)] = frame[list(categorical)].fillna(MISSING_CATEGORY)
+    pipeline = build_pipeline(numeric, categorical, classifier, model_format)
+    pipeline.fit(frame, y)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    untrusted: list[str] = []
+    if model_format == "onnx":
+        write_onnx(pipeline, output, numeric, categorical)
+    else:
+        untrusted = write_skops(pipeline, output)
+    task = "classification" if classifier else "regression"
+    return Trained(output, task, numeric, categorical, len(y), tuple(untrusted))
+
+
+def _read(dataset: Path | None, target: str | None) -> tuple[dict[str, Any], npt.NDArray[Any]]:
+    """Feature columns and the target, rows without a target left out."""
+    if dataset is None:
+        data = load_dataset()
+        return columns_from_matrix(data.features, data.feature_names), data.target
+    if target is None:
+        msg = f"--dataset {dataset} needs --target naming its target column"
+        raise DatasetError(msg)
+    columns = _read_table(dataset)
+    if target not in columns:
+        msg = f"dataset {dataset} has no column {target!r}; it has {', '.join(columns)}"
+        raise DatasetError(msg)
+    y = columns.pop(target)
+    known = ~_missing(y)
+    if not columns or not known.any():
+        msg = f"dataset {dataset}: needs feature columns and rows with a {target!r} value"
+        raise DatasetError(msg)
+    return {name: column[known] for name, column in columns.items()}, y[known]
+
+
+def _read_table(path: Path) -> dict[str, npt.NDArray[Any]]:
+    """A CSV or Parquet file as columns: numbers as float64 (NaN for missing), strings as
+    object arrays (None for missing)."""
+    import pyarrow as pa
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    if not path.is_file():
+        msg = f"dataset file {path} does not exist"
+        raise DatasetError(msg)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            table = pyarrow.parquet.read_table(path)
+        elif path.suffix.lower() == ".csv":
+            table = pyarrow.csv.read_csv(path)
+        else:
+            msg = f"dataset {path}: unsupported format {path.suffix!r} (use .csv or .parquet)"
+            raise DatasetError(msg)
+    except (pa.ArrowException, OSError) as error:
+        msg = f"dataset {path} could not be read: {error}"
+        raise DatasetError(msg) from None
+    columns: dict[str, npt.NDArray[Any]] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            column, kind = column.cast(kind.value_type), kind.value_type
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+            columns[name] = np.array(column.cast(pa.float64()).to_pylist(), dtype=np.float64)
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
+            columns[name] = np.array(column.to_pylist(), dtype=object)
+        else:
+            msg = f"dataset {path}: column {name!r} is {kind}; mlmon trains on numbers and strings"
+            raise DatasetError(msg)
+    return columns
+
+
+def _missing(column: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    if is_categorical(column):
+        return np.array([value is None for value in column], dtype=bool)
+    return np.asarray(np.isnan(column), dtype=bool)
+
+
+def _is_classification(y: npt.NDArray[Any]) -> bool:
+    if is_categorical(y):
+        return True
+    whole = bool(np.all(y == np.round(y)))
+    return whole and len(np.unique(y)) <= MAX_INTEGER_CLASSES

@@ -43,7 +43,7 @@ def test_missing_and_unknown_files_are_named(tmp_path: Path) -> None:
     """A missing file or an unknown format is a ModelLoadError naming the file."""
     with pytest.raises(ModelLoadError, match="does not exist"):
         load_model(tmp_path / "nope.json")
-    odd = tmp_path / "model.onnx"
+    odd = tmp_path / "model.h5"
     odd.write_bytes(b"\x00")
     with pytest.raises(ModelLoadError, match="unknown format"):
         load_model(odd)
@@ -93,3 +93,31 @@ def test_a_model_directory_is_called_a_directory(tmp_path: Path) -> None:
         load_model(directory)
     assert "does not exist" not in str(caught.value)
     assert "the file inside it" in str(caught.value)
+
+
+def test_xgboost_json_is_not_read_as_a_linear_model(tmp_path: Path) -> None:
+    """XGBoost's native JSON (or any JSON without mlmon's format key) is refused by name,
+    with what to do instead."""
+    xgboost = tmp_path / "booster.json"
+    xgboost.write_text('{"learner": {"gradient_booster": {}}, "version": [2, 1, 0]}')
+    with pytest.raises(ModelLoadError, match=r"is an XGBoost model .* ONNX \(\.onnx\)"):
+        load_model(xgboost)
+    other = tmp_path / "other.json"
+    other.write_text('{"coef": [1.0, 2.0], "intercept": 0}')
+    with pytest.raises(ModelLoadError, match=r"without a \"format\" key.*mlmon-linear/1"):
+        load_model(other)
+
+
+def test_linear_model_predicts_named_columns() -> None:
+    """The shipped model knows its feature names and takes them in any order; it says it is a
+    regressor."""
+    model = load_model(None)
+    data = load_dataset()
+    assert model.feature_names == data.feature_names
+    assert (model.task, model.classes) == ("regression", None)
+    columns = {
+        name: data.features[:, i] for i, name in reversed(list(enumerate(model.feature_names)))
+    }
+    prediction = model.predict_columns(columns)
+    np.testing.assert_allclose(prediction.values, model.predict(data.features))
+    assert prediction.scores is None

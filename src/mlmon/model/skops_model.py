@@ -1,0 +1,54 @@
+"""`.skops` models: scikit-learn objects saved without pickle, loaded without a trust flag.
+
+skops rebuilds only the types it trusts by default; any other type in the file must be named
+by the user (`MLMON_SKOPS_TRUSTED`, full type names as skops prints them). skops itself leaves
+some scikit-learn types untrusted on purpose (e.g. HistGradientBoosting's TreePredictor, whose
+node indices a crafted file could point out of bounds), so allowing one is the user's call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mlmon.errors import ModelLoadError
+from mlmon.model.estimator import EstimatorModel
+
+TRUSTED_SETTING = "MLMON_SKOPS_TRUSTED"
+
+
+def load_skops(path: Path, trusted: Sequence[str] = ()) -> EstimatorModel:
+    import skops.io
+
+    data = path.read_bytes()
+    try:
+        untrusted = skops.io.get_untrusted_types(data=data)
+    except Exception as error:
+        msg = f"model file {path} is not a valid skops file: {error}"
+        raise ModelLoadError(msg) from None
+    refused = [name for name in untrusted if name not in set(trusted)]
+    if refused:
+        msg = (
+            f"model file {path} holds types skops does not trust by default: "
+            f"{', '.join(refused)}. Loading builds objects of these types from the file; if "
+            f"you trust its source, allow them by name: "
+            f"{TRUSTED_SETTING}={','.join(sorted(set(trusted) | set(refused)))}"
+        )
+        raise ModelLoadError(msg)
+    try:
+        estimator = skops.io.loads(data, trusted=[name for name in untrusted])
+    except Exception as error:
+        msg = f"model file {path} could not be loaded by skops: {error}"
+        raise ModelLoadError(msg) from None
+    if not callable(getattr(estimator, "predict", None)):
+        msg = f"model file {path} holds a {type(estimator).__name__}, which has no predict()"
+        raise ModelLoadError(msg)
+    n_features = getattr(estimator, "n_features_in_", None)
+    if not isinstance(n_features, int | np.integer):
+        msg = f"model file {path}: the estimator does not say how many features it takes"
+        raise ModelLoadError(msg)
+    version = hashlib.sha256(data).hexdigest()[:12]
+    return EstimatorModel(path.stem, version, int(n_features), estimator)
