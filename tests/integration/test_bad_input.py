@@ -60,7 +60,7 @@ async def test_bad_features_and_values_go_to_dead_letter_queues(rabbit_settings:
                 s.queue_y_true,
                 [
                     OutMessage(encode_value("good-1", 100.0)),
-                    OutMessage(b'{"id": "str", "body": "123"}'),
+                    OutMessage(b'{"id": "str", "body": true}'),
                     OutMessage(encode_value("good-2", 50.0)),
                     OutMessage(encode_value("good-2", 51.0)),  # same id, another value
                 ],
@@ -78,7 +78,7 @@ async def test_bad_features_and_values_go_to_dead_letter_queues(rabbit_settings:
     assert any("NaN" in r for r in reasons)
     assert any("malformed JSON" in r for r in reasons)
     truth_reasons = " | ".join(reason for _, reason in dead_truths)
-    assert "got `str`" in truth_reasons
+    assert "got `bool`" in truth_reasons
     assert "duplicate id 'good-2': y_true was 50.0, now 51.0" in truth_reasons
     assert b"{not json" in [body for body, _ in dead_features]  # the original bytes, unchanged
 

@@ -3,7 +3,11 @@
 Two message forms, told apart by the AMQP content type:
 - single (the seeds' JSON, always accepted): `{"id": <number or string>, "body": <list of
   floats or a float>}`. A true value or prediction may also be a one-element list, as one of
-  the seeds sends it.
+  the seeds sends it. Every further field is optional (docs/records.md and the JSON Schemas in
+  docs/schemas/ are the contract): a features body may be an object of named values (number,
+  string, or null for missing), `ts` is the event time in epoch seconds and `tags` an object
+  of strings; a true value or prediction may be a class label (a string); a prediction may
+  carry `scores` (class probabilities), `model`, `version` and the `features` it used.
 - batched (`application/vnd.mlmon.batch+msgpack`, between mlmon's own services): one msgpack
   array `[ids, body, columns, sent_at]` carrying many records column-wise: `body` is the raw
   little-endian float64 matrix (rows x columns; columns = 0 for one value per record) and
@@ -24,6 +28,8 @@ import numpy as np
 
 from mlmon.arrays import Floats
 from mlmon.errors import DecodeError
+from mlmon.wire.checks import check_named, check_scores, check_tags, check_ts
+from mlmon.wire.labels import label_code
 
 RecordId = int | float | str
 
@@ -46,19 +52,53 @@ HEADER_REASON = "x-mlmon-reason"  # why a message was dead-lettered
 HEADER_SOURCE_QUEUE = "x-mlmon-source-queue"
 
 
+NamedValues = dict[str, float | str | None]  # a named features body: None is missing
+Label = float | str  # a true value or prediction: a number, or a class label
+
+
 class _Message(msgspec.Struct, forbid_unknown_fields=False):
     id: int | float | str
-    body: list[float] | float
+    body: list[float] | float | str | NamedValues
+    ts: float | None = None
+    tags: dict[str, str] | None = None
+    scores: dict[str, float] | None = None
+    model: str | None = None
+    version: str | None = None
+    features: list[float] | NamedValues | None = None
 
 
 class FeatureRecord(msgspec.Struct, frozen=True):
+    """A features message: the seeds' `vector`, or `named` values (then `vector` is empty)."""
+
     id: RecordId
     vector: list[float]
+    named: NamedValues | None = None
+    ts: float | None = None
+    tags: dict[str, str] | None = None
 
 
 class ValueRecord(msgspec.Struct, frozen=True):
+    """A true value or prediction; `value` is a class label's code (`wire.labels`) for a
+    label. The optional fields are checked (`wire.checks`) but not interpreted here."""
+
     id: RecordId
     value: float
+    ts: float | None = None
+    tags: dict[str, str] | None = None
+    scores: dict[str, float] | None = None
+    model: str | None = None
+    version: str | None = None
+    features: list[float] | NamedValues | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Only an id and a value, as the seeds send them."""
+        return (
+            self.ts is None
+            and self.tags is None
+            and self.scores is None
+            and (self.model is None and self.version is None and self.features is None)
+        )
 
 
 _decoder = msgspec.json.Decoder(_Message)
@@ -92,13 +132,25 @@ def _decode(raw: bytes) -> _Message:
 
 def decode_features(raw: bytes) -> FeatureRecord:
     message = _decode(raw)
-    if not isinstance(message.body, list):
-        raise DecodeError("features body must be a list of numbers", raw)
-    if not message.body:
+    body = message.body
+    if isinstance(body, dict):
+        named = check_named(body, raw, "features body")
+        return FeatureRecord(
+            message.id, [], named, check_ts(message.ts, raw), check_tags(message.tags, raw)
+        )
+    if not isinstance(body, list):
+        raise DecodeError(
+            "features body must be a list of numbers or an object of named values", raw
+        )
+    if not body:
         raise DecodeError("features body is empty", raw)
-    if not all(math.isfinite(x) for x in message.body):
+    if not all(math.isfinite(x) for x in body):
         raise DecodeError("non-finite number (NaN or Infinity) in features", raw)
-    return FeatureRecord(message.id, message.body)
+    if message.ts is None and message.tags is None:
+        return FeatureRecord(message.id, body)
+    return FeatureRecord(
+        message.id, body, None, check_ts(message.ts, raw), check_tags(message.tags, raw)
+    )
 
 
 def decode_value(raw: bytes) -> ValueRecord:
@@ -108,9 +160,34 @@ def decode_value(raw: bytes) -> ValueRecord:
         if len(body) != 1:
             raise DecodeError(f"value body must be a number, got a list of {len(body)}", raw)
         body = body[0]
-    if not math.isfinite(body):
+    if isinstance(body, dict):
+        raise DecodeError("value body must be a number or a class label, got an object", raw)
+    if isinstance(body, str):
+        if not body:
+            raise DecodeError("empty class label", raw)
+        value = label_code(body)
+    elif not math.isfinite(body):
         raise DecodeError("non-finite value (NaN or Infinity)", raw)
-    return ValueRecord(message.id, body)
+    else:
+        value = body
+    if (
+        message.ts is None and message.tags is None and message.scores is None
+        and message.model is None and message.version is None and message.features is None
+    ):  # fmt: skip
+        return ValueRecord(message.id, value)
+    features = message.features
+    if isinstance(features, dict):
+        features = check_named(features, raw, "features")
+    return ValueRecord(
+        message.id,
+        value,
+        check_ts(message.ts, raw),
+        check_tags(message.tags, raw),
+        check_scores(message.scores, raw),
+        message.model or None,
+        message.version,
+        features,
+    )
 
 
 def encode_features(record_id: RecordId, vector: Sequence[float]) -> bytes:

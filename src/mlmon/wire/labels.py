@@ -1,0 +1,89 @@
+"""Class labels as float codes, so a label travels the float columns of the join unchanged.
+
+The join, its store and the batch paths carry every true value and prediction as a float64.
+A numeric class label is its own number; a string label (or a numeric one sent as text, such
+as "2", which is the number 2) becomes a code: minus (2**52 + a 52-bit BLAKE2b hash of its
+text), an integer float no regression value is near. The code depends on the text alone, so
+every process (the metric service, a restarted one, the log readers) computes the same one,
+and two labels are equal exactly when their codes are. `label_text` maps a code back for the
+CSV; the metric service persists the labels it has seen with its join store, so a half that
+waited on disk across a restart is written with its text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from hashlib import blake2b
+
+from mlmon.errors import DecodeError
+
+_BASE = 2.0**52  # codes lie in (-2**53, -2**52]: exact integers, and far from any real value
+_MASK = (1 << 52) - 1
+# Distinct labels one process keeps: a classifier has a handful of classes; a producer that
+# sends free text (an id, a timestamp) as the label would otherwise grow this without bound.
+MAX_LABELS = 10_000
+
+_codes: dict[str, float] = {}
+_texts: dict[float, str] = {}
+
+
+def label_code(text: str) -> float:
+    """The float that stands for label `text` (a number written as text is that number)."""
+    code = _codes.get(text)
+    if code is not None:
+        return code
+    number = _as_number(text)
+    if number is not None:
+        return number
+    if len(_codes) >= MAX_LABELS:
+        msg = (
+            f"more than {MAX_LABELS} distinct class labels: {text[:40]!r} would be one more "
+            "(is the label a free-text field?)"
+        )
+        raise DecodeError(msg, text.encode())
+    digest = blake2b(text.encode(), digest_size=8).digest()
+    code = -(_BASE + (int.from_bytes(digest, "little") & _MASK))
+    _codes[text] = code
+    _texts[code] = text
+    return code
+
+
+def label_text(code: float) -> str | None:
+    """The label a code stands for, or None for a plain number."""
+    return _texts.get(code) if code <= -_BASE else None
+
+
+def is_code(value: float) -> bool:
+    return value <= -_BASE and value in _texts
+
+
+def cell(value: float) -> str | float:
+    """What a log cell shows for a value: a label's text, or the number."""
+    text = label_text(value)
+    return value if text is None else text
+
+
+def known_labels() -> dict[float, str]:
+    """Every label this process has coded, code to text (a copy)."""
+    return dict(_texts)
+
+
+def remember(labels: Iterable[tuple[float, str]]) -> None:
+    """Labels persisted by an earlier run (`known_labels`), so their codes map back to text."""
+    for code, text in labels:
+        if text not in _codes:
+            _codes[text] = code
+            _texts[code] = text
+
+
+def _as_number(text: str) -> float | None:
+    """A label written as a finite number (JSON's grammar, roughly: no spaces, no 'nan'), or
+    None. A classifier's integer classes are often sent as "0", "1"; they must meet 0 and 1."""
+    if not text or text[0] not in "-0123456789" or text[-1] not in "0123456789.":
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
