@@ -71,7 +71,7 @@ def test_our_messages_are_what_the_seeds_read() -> None:
         (b'{"id": 1}', "body"),
         (b'{"id": 1, "body": NaN}', "NaN"),
         (b'{"id": 1, "body": Infinity}', "NaN or Infinity"),
-        (b'{"id": 1, "body": true}', "got `bool`"),
+        (b'{"id": 1, "body": {"a": 1}}', "got an object"),
         (b'{"id": 1, "body": true}', "got `bool`"),
         (b'{"id": true, "body": 1}', "got `bool`"),
         (b'{"id": "", "body": 1}', "empty id"),
