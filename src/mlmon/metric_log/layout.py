@@ -13,6 +13,8 @@ METRIC_COLUMNS = (
     "model_version",
     "sent_at",
     "joined_at",
+    "scores",  # a prediction's class probabilities as a JSON object, empty when it gave none
+    "tags",  # the record's tags as a JSON object, empty when it has none
 )
 ERROR_COLUMN = "absolute_error"  # the column every reader of the metric log needs
 MODEL_COLUMN = "model"  # absent from a seed log, whose rows name no model
