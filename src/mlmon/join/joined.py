@@ -40,6 +40,8 @@ class JoinedPart:
     # a batch sent at 0.0, since 0.0 and -0.0 compare equal but read differently.
     one_send_time: bool = False
     sent_once: float | None = None
+    # Per row, the log's scores and tags cells ("" for none); None when no row has any.
+    extras: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -57,6 +59,8 @@ class _Pairs:
         self.label_delay: list[float] = []
         self.models: list[str] = []
         self.versions: list[str] = []
+        self.extras: list[str] = []
+        self.any_extra = False
 
     def part(self) -> JoinedPart:
         def floats(values: list[float]) -> Floats:
@@ -71,6 +75,7 @@ class _Pairs:
             label_delay=floats(self.label_delay),
             models=self.models,
             versions=self.versions,
+            extras=self.extras if self.any_extra else None,
         )
 
 
@@ -94,8 +99,8 @@ class Joined:
         self, key: str, truth: TruthFact, prediction: PredictionFact, joined_at: float
     ) -> None:
         """One pair from a truth (value, sent_at, arrived_at) and a prediction (model,
-        version, value, sent_at, arrived_at); an unknown send time is None."""
-        model, version, value, sent_at, arrived_at = prediction
+        version, value, sent_at, arrived_at, extra); an unknown send time is None."""
+        model, version, value, sent_at, arrived_at, extra = prediction
         pairs = self._pairs
         if pairs is None:
             pairs = self._pairs = _Pairs()
@@ -108,6 +113,9 @@ class Joined:
         pairs.label_delay.append(truth[2] - arrived_at)
         pairs.models.append(model)
         pairs.versions.append(version)
+        pairs.extras.append(extra)
+        if extra:
+            pairs.any_extra = True
         self._count += 1
 
     def extend(
@@ -187,6 +195,18 @@ class Joined:
     @property
     def versions(self) -> list[str]:
         return [version for part in self.parts() for version in part.versions]
+
+    @property
+    def extras(self) -> list[str] | None:
+        """Per row, the log's scores and tags cells ("" for none); None when none has any."""
+        parts = self.parts()
+        if all(part.extras is None for part in parts):
+            return None
+        return [
+            extra
+            for part in parts
+            for extra in (part.extras if part.extras is not None else [""] * len(part))
+        ]
 
     @property
     def sent_at(self) -> list[float | None]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from mlmon.join.held import Held, pop_held
@@ -99,18 +100,20 @@ class RecordJoin:
         sent_at: Sequence[float | None],
         arrived_at: float,
         held: Held,
+        extras: Sequence[str] | None = None,
     ) -> Outcome:
-        """Offer predictions in arrival order; those left waiting belong to `held`."""
+        """Offer predictions in arrival order; those left waiting belong to `held`.
+        `extras`: each prediction's scores and tags cells of the log (None: none has any)."""
         facts = self.store.facts(keys)
         outcome, changes = Outcome(), Changes()
-        for index, (key, value, model, version, sent) in enumerate(
-            zip(keys, values, models, versions, sent_at, strict=True)
+        for index, (key, value, model, version, sent, extra) in enumerate(
+            zip(keys, values, models, versions, sent_at, extras or repeat(""), strict=False)
         ):
             seen = self._known_prediction(key, model, facts)
             if seen is not None:
                 self._repeat(outcome, index, f"{Y_PRED} of model {model!r}", key, seen, value)
                 continue
-            prediction = (model, version, value, sent, arrived_at)
+            prediction = (model, version, value, sent, arrived_at, extra)
             truth = self._take_truth(key, facts, changes)
             if truth is None:
                 self._predictions.setdefault(key, {})[model] = (prediction, held)

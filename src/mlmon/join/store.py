@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS truths (
 CREATE INDEX IF NOT EXISTS truths_arrived ON truths (arrived_at);
 CREATE TABLE IF NOT EXISTS predictions (
     key TEXT NOT NULL, model TEXT NOT NULL, version TEXT NOT NULL, value REAL NOT NULL,
-    sent_at REAL, arrived_at REAL NOT NULL, PRIMARY KEY (key, model));
+    sent_at REAL, arrived_at REAL NOT NULL, extra TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (key, model));
 CREATE INDEX IF NOT EXISTS predictions_arrived ON predictions (arrived_at);
 CREATE TABLE IF NOT EXISTS joined (
     key TEXT NOT NULL, model TEXT NOT NULL, y_pred REAL NOT NULL, joined_at REAL NOT NULL,
@@ -42,6 +43,9 @@ CREATE TABLE IF NOT EXISTS joined (
     PRIMARY KEY (key, model));
 CREATE INDEX IF NOT EXISTS joined_at ON joined (joined_at);
 CREATE TABLE IF NOT EXISTS offsets (log TEXT PRIMARY KEY, offset INTEGER NOT NULL);
+-- Class labels seen (`wire.labels`): a half that waits here across a restart is written to
+-- the log with its label's text.
+CREATE TABLE IF NOT EXISTS labels (code REAL PRIMARY KEY, label TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS truth_batches (
     batch TEXT PRIMARY KEY, body BLOB NOT NULL, digest BLOB NOT NULL, arrived_at REAL NOT NULL,
     unmatched BLOB NOT NULL, waiting INTEGER NOT NULL, touched_at REAL);
@@ -71,8 +75,8 @@ _JOINED_TRUTH_COLUMNS = ("y_true REAL", "truth_sent_at REAL", "truth_arrived_at 
 _IN_CHUNK = 400  # keys per `IN (...)` query, under SQLite's bound-parameter limit
 
 TruthFact: TypeAlias = tuple[float, float | None, float]  # value, sent_at, arrived_at
-# model, version, value, sent_at, arrived_at
-PredictionFact: TypeAlias = tuple[str, str, float, float | None, float]
+# model, version, value, sent_at, arrived_at, extra (the log's scores and tags cells, or "")
+PredictionFact: TypeAlias = tuple[str, str, float, float | None, float, str]
 
 
 @dataclass(slots=True)
@@ -143,6 +147,9 @@ class JoinStore:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(truth_batches)")}
         if "touched_at" not in columns:
             self._db.execute("ALTER TABLE truth_batches ADD COLUMN touched_at REAL")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(predictions)")}
+        if "extra" not in columns:
+            self._db.execute("ALTER TABLE predictions ADD COLUMN extra TEXT NOT NULL DEFAULT ''")
         self._db.execute("BEGIN")
         self._committed: tuple[int, dict[str, int]] = (self._db.total_changes, {})
 
@@ -185,8 +192,8 @@ class JoinStore:
         ):
             where = facts.known_truths if matched else facts.pending_truths
             where[key] = (value, sent_at, arrived_at)
-        for key, model, version, value, sent_at, arrived_at in self._select(
-            "SELECT key, model, version, value, sent_at, arrived_at FROM predictions "
+        for key, model, version, value, sent_at, arrived_at, extra in self._select(
+            "SELECT key, model, version, value, sent_at, arrived_at, extra FROM predictions "
             "WHERE key IN ({})",
             keys,
         ):
@@ -196,6 +203,7 @@ class JoinStore:
                 value,
                 sent_at,
                 arrived_at,
+                extra,
             )
         for key, model, y_pred, y_true, sent_at, arrived_at in self._select(
             "SELECT key, model, y_pred, y_true, truth_sent_at, truth_arrived_at FROM joined "
@@ -221,19 +229,28 @@ class JoinStore:
     def add_pending(
         self,
         truths: Sequence[tuple[str, float, float | None, float]],
-        predictions: Sequence[tuple[str, str, str, float, float | None, float]],
+        predictions: Sequence[tuple[str, str, str, float, float | None, float, str]],
     ) -> None:
         """Halves that wait for their partner on disk: truths as (key, value, sent_at,
-        arrived_at), predictions as (key, model, version, value, sent_at, arrived_at)."""
+        arrived_at), predictions as (key, model, version, value, sent_at, arrived_at,
+        extra)."""
         self._db.executemany(
             "INSERT INTO truths (key, value, sent_at, arrived_at, matched) VALUES (?, ?, ?, ?, 0)",
             truths,
         )
         self._db.executemany(
-            "INSERT INTO predictions (key, model, version, value, sent_at, arrived_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO predictions (key, model, version, value, sent_at, arrived_at, extra) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             predictions,
         )
+
+    def labels(self) -> list[tuple[float, str]]:
+        """The class labels saved by `save_labels`, as (code, text)."""
+        return [(float(code), str(text)) for code, text in self._db.execute("SELECT * FROM labels")]
+
+    def save_labels(self, labels: Sequence[tuple[float, str]]) -> None:
+        """Remember class labels (uncommitted, like every other change)."""
+        self._db.executemany("INSERT OR IGNORE INTO labels (code, label) VALUES (?, ?)", labels)
 
     def _select(self, sql: str, keys: Sequence[str], repeat: int = 1) -> Iterator[tuple[Any, ...]]:
         """Run `sql` with its `IN ({})` lists filled by `keys`, in chunks SQLite accepts."""

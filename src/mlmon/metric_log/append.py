@@ -53,6 +53,11 @@ def float_rows(columns: Sequence[np.ndarray]) -> list[str]:
     return cells
 
 
+def format_row(row: Sequence[Cell]) -> str:
+    """One row's cells as CSV, without the line end."""
+    return ",".join(map(_cell, row))
+
+
 def needs_quotes(text: str) -> bool:
     # Four scans of the text in C: far quicker than one regex search on a batch's ids.
     return "," in text or '"' in text or "\r" in text or "\n" in text

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Protocol
 
+import msgspec
 import numpy as np
 
 from mlmon.arrays import Floats
-from mlmon.metric_log.append import Cell, float_rows, format_rows, needs_quotes
+from mlmon.metric_log.append import Cell, float_rows, format_row, needs_quotes
 from mlmon.wire import Y_PRED, Y_TRUE
+from mlmon.wire.labels import cell, code_mask
+
+_json = msgspec.json.Encoder()
 
 
 class Part(Protocol):
@@ -38,6 +43,8 @@ class Part(Protocol):
     def one_send_time(self) -> bool: ...
     @property
     def sent_once(self) -> float | None: ...
+    @property
+    def extras(self) -> list[str] | None: ...
     def __len__(self) -> int: ...
 
 
@@ -57,6 +64,8 @@ class Rows(Protocol):
     def sent_at(self) -> list[float | None]: ...
     @property
     def joined_at(self) -> list[float]: ...
+    @property
+    def extras(self) -> list[str] | None: ...
 
 
 class OrphanFields(Protocol):
@@ -78,16 +87,24 @@ def metric_lines(joined: Rows, classification: bool = False) -> str:
     """CSV lines for joined records: the three number columns formatted in one C-level pass
     (`float_rows`), and a whole batch's shared cells (model, version, send and join time)
     once, as the separator of its lines. The generic formatter takes over when an id or a
-    model name needs quoting. For classification the error column holds 0/1 (wrong label)
-    instead of |y_true - y_pred|."""
+    model name needs quoting, a value is a class label or a row has scores or tags. For
+    classification (the setting, a class label, or scores) the error column holds 0/1 (wrong
+    label) instead of |y_true - y_pred|."""
     if not joined:
         return ""
     parts = joined.parts()
     y_true, y_pred = joined.column(Y_TRUE), joined.column(Y_PRED)
+    extras = joined.extras
+    labelled = code_mask(y_true) | code_mask(y_pred)
+    if extras is not None:
+        labelled |= np.array([bool(extra) and extra[0] != "," for extra in extras])
     with np.errstate(over="ignore", invalid="ignore"):  # inf, as Python's abs(t - p) gives
-        errors = (y_true != y_pred if classification else np.abs(y_true - y_pred)).astype(
-            np.float64
-        )
+        wrong = y_true != y_pred
+        errors = (
+            wrong if classification else np.where(labelled, wrong, np.abs(y_true - y_pred))
+        ).astype(np.float64)
+    if extras is not None or bool(labelled.any()):
+        return _generic_lines(joined, y_true, y_pred, errors, extras)
     names: set[str] = set()
     for part in parts:
         if part.model is not None and part.version is not None:
@@ -96,17 +113,7 @@ def metric_lines(joined: Rows, classification: bool = False) -> str:
             names.update((*part.models, *part.versions))
     keys_text = "".join("".join(part.keys) for part in parts)
     if any(needs_quotes(text) for text in names) or needs_quotes(keys_text):
-        columns = (
-            joined.keys,
-            y_true.tolist(),
-            y_pred.tolist(),
-            errors.tolist(),
-            joined.models,
-            joined.versions,
-            joined.sent_at,
-            joined.joined_at,
-        )
-        return format_rows(list(zip(*columns, strict=True)))
+        return _generic_lines(joined, y_true, y_pred, errors, None)
     numbers = float_rows((y_true, y_pred, errors))  # "y_true,y_pred,absolute_error" per row
     pieces, done = [], 0
     for part in parts:
@@ -114,19 +121,54 @@ def metric_lines(joined: Rows, classification: bool = False) -> str:
         done += len(part)
         if part.one_send_time:  # a batch: model, version, send and join time on every line
             sent = "" if part.sent_once is None else repr(part.sent_once)
-            tail = f",{part.model},{part.version},{sent},{float(part.joined_at[0])!r}\n"
+            tail = f",{part.model},{part.version},{sent},{float(part.joined_at[0])!r},,\n"
             pieces.append(tail.join(map(",".join, zip(part.keys, number_cells, strict=True))))
             pieces.append(tail)
             continue
         times = (_time_cells(part.sent_at), _time_cells(part.joined_at))
         lines = zip(part.keys, number_cells, part.models, part.versions, *times, strict=True)
-        pieces.append("\n".join(map(",".join, lines)) + "\n")
+        pieces.append(",,\n".join(map(",".join, lines)) + ",,\n")
     return "".join(pieces)
+
+
+def _generic_lines(
+    joined: Rows, y_true: Floats, y_pred: Floats, errors: Floats, extras: list[str] | None
+) -> str:
+    """Every cell through the generic formatter, class labels as their text; each row's
+    scores and tags cells (already CSV) appended as they are."""
+    columns = (
+        joined.keys,
+        map(cell, y_true.tolist()),
+        map(cell, y_pred.tolist()),
+        errors.tolist(),
+        joined.models,
+        joined.versions,
+        joined.sent_at,
+        joined.joined_at,
+    )
+    tails = repeat(",,\n") if extras is None else (f",{e or ','}\n" for e in extras)
+    return "".join(
+        format_row(row) + tail for row, tail in zip(zip(*columns, strict=True), tails, strict=False)
+    )
+
+
+def extra_cells(scores: dict[str, float] | None, tags: dict[str, str] | None) -> str:
+    """A prediction's scores and tags as the log's two last cells (JSON objects, CSV-quoted),
+    comma-separated; "" when it has neither."""
+    if not scores and not tags:
+        return ""
+    return f"{_json_cell(scores)},{_json_cell(tags)}"
+
+
+def _json_cell(value: dict[str, float] | dict[str, str] | None) -> str:
+    if not value:
+        return ""
+    return '"' + _json.encode(value).decode().replace('"', '""') + '"'
 
 
 def orphan_rows(orphans: Iterable[OrphanFields], expired_at: float) -> list[tuple[Cell, ...]]:
     """The rows of orphans.csv (its ORPHAN_COLUMNS) for orphans expired at `expired_at`."""
-    return [(o.key, o.kind, o.value, o.model, o.arrived_at, expired_at) for o in orphans]
+    return [(o.key, o.kind, cell(o.value), o.model, o.arrived_at, expired_at) for o in orphans]
 
 
 def _time_cells(values: Floats) -> list[str]:

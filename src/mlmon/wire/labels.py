@@ -16,9 +16,14 @@ import math
 from collections.abc import Iterable
 from hashlib import blake2b
 
+import numpy as np
+import numpy.typing as npt
+
+from mlmon.arrays import Floats
 from mlmon.errors import DecodeError
 
 _BASE = 2.0**52  # codes lie in (-2**53, -2**52]: exact integers, and far from any real value
+LABEL_CODES = -_BASE  # a value at or below this may be a label's code
 _MASK = (1 << 52) - 1
 # Distinct labels one process keeps: a classifier has a handful of classes; a producer that
 # sends free text (an id, a timestamp) as the label would otherwise grow this without bound.
@@ -56,6 +61,14 @@ def label_text(code: float) -> str | None:
 
 def is_code(value: float) -> bool:
     return value <= -_BASE and value in _texts
+
+
+def code_mask(values: Floats) -> npt.NDArray[np.bool_]:
+    """Which values are class labels' codes (a huge negative number that is no code is not)."""
+    mask = values <= LABEL_CODES
+    if mask.any():
+        mask[mask] = [value in _texts for value in values[mask].tolist()]
+    return mask
 
 
 def cell(value: float) -> str | float:

@@ -12,7 +12,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mlmon.join.joined import Joined
-from mlmon.metric_log.append import format_rows
+from mlmon.metric_log.append import format_rows as format_cells
 from mlmon.metric_log.lines import metric_lines
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -28,11 +28,17 @@ rows = st.tuples(
 )
 
 
+def format_rows(rows: list[tuple[Any, ...]]) -> str:
+    """The generic formatter's lines for rows of the first eight columns, with the empty
+    scores and tags cells of a row that has neither."""
+    return format_cells([(*row, None, None) for row in rows])
+
+
 def joined_of(batch: list[Row]) -> Joined:
     joined = Joined()
     for key, y_true, y_pred, model, version, sent_at, joined_at in batch:
         joined.append(
-            key, (y_true, sent_at, joined_at), (model, version, y_pred, None, 0), joined_at
+            key, (y_true, sent_at, joined_at), (model, version, y_pred, None, 0, ""), joined_at
         )
     return joined
 
@@ -58,7 +64,7 @@ def test_fast_lines_read_back_like_the_csv_module_writes(batch: list[Row]) -> No
 def test_plain_ids_take_the_fast_path() -> None:
     """Ordinary ids produce one plain line per pair."""
     joined = joined_of([("run-1", 151.0, 140.5, "m", "1", None, 5.0)])
-    assert metric_lines(joined) == "run-1,151.0,140.5,10.5,m,1,,5.0\n"
+    assert metric_lines(joined) == "run-1,151.0,140.5,10.5,m,1,,5.0,,\n"
 
 
 plain = st.text("abcXYZ019-_.", min_size=1, max_size=8)
@@ -89,7 +95,7 @@ def test_batches_and_single_pairs_write_exactly_what_the_generic_formatter_write
         if kind == "one":
             key, y_true, y_pred, model, version, sent_at, joined_at = op
             joined.append(
-                key, (y_true, sent_at, joined_at), (model, version, y_pred, None, 0), joined_at
+                key, (y_true, sent_at, joined_at), (model, version, y_pred, None, 0, ""), joined_at
             )
             expected.append((key, y_true, y_pred, abs(y_true - y_pred), model, version, sent_at,
                              joined_at))  # fmt: skip
@@ -166,7 +172,7 @@ def test_any_mix_writes_exactly_what_the_generic_formatter_writes(
         elif kind == "pair":
             key, y_true, y_pred, model, version, truth_sent, prediction_sent, at = op
             joined.append(key, (y_true, truth_sent, at), (model, version, y_pred,
-                                                          prediction_sent, 0.0), at)  # fmt: skip
+                                                          prediction_sent, 0.0, ""), at)  # fmt: skip
             sent = truth_sent if truth_sent is not None else prediction_sent
             sent = None if sent is None or math.isnan(sent) else sent
             expected.append((key, y_true, y_pred, error(y_true, y_pred), model, version, sent,

@@ -51,7 +51,9 @@ def test_errors_are_histograms_by_model_never_by_id() -> None:
         ("r2", 14.0, "a", "1", None, 100.0),
         ("r3", 10.5, "b", "2", 99.0, 100.0),
     ):
-        joined.append(key, (10.0, sent_at, joined_at), (model, version, y_pred, None, 0), joined_at)
+        joined.append(
+            key, (10.0, sent_at, joined_at), (model, version, y_pred, None, 0, ""), joined_at
+        )
     telemetry.observe(joined, 100.03)
     found = samples(telemetry)
     a = (("model", "a"), ("model_version", "1"))
@@ -212,8 +214,8 @@ def test_pairs_between_batches_of_other_models_count_for_their_own_models() -> N
     joined = Joined()
     joined.extend(["b1", "b2"], np.array([1.0, 2.0]), np.array([2.0, 4.0]), "a", "1",
                   np.array([5.0, 5.0]), 6.0, 0.0)  # fmt: skip
-    joined.append("p1", (10.0, 5.0, 6.0), ("b", "7", 13.0, None, 6.0), 6.0)
-    joined.append("p2", (10.0, 5.0, 6.0), ("a", "1", 10.5, None, 6.0), 6.0)
+    joined.append("p1", (10.0, 5.0, 6.0), ("b", "7", 13.0, None, 6.0, ""), 6.0)
+    joined.append("p2", (10.0, 5.0, 6.0), ("a", "1", 10.5, None, 6.0, ""), 6.0)
     joined.extend(["c1"], np.array([0.0]), np.array([8.0]), "b", "7", np.array([5.0]), 6.0, 0.0)
     telemetry, quality = Telemetry([]), LiveQuality(Settings())
     telemetry.observe(joined, 6.0)
