@@ -13,9 +13,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from mlmon.arrays import Floats
 from mlmon.join.store import PredictionFact, TruthFact
+from mlmon.wire import Y_PRED, Y_TRUE
+from mlmon.wire.labels import code_mask
 
 
 @dataclass(slots=True)
@@ -171,6 +174,27 @@ class Joined:
         if len(columns) == 1:
             return columns[0]
         return np.concatenate(columns) if columns else np.empty(0)
+
+    def classified(self) -> npt.NDArray[np.bool_]:
+        """Per row, whether it is a classifier's: a class label as a value, or scores."""
+        labelled = code_mask(self.column(Y_TRUE)) | code_mask(self.column(Y_PRED))
+        extras = self.extras
+        if extras is not None:
+            labelled |= np.array([bool(extra) and extra[0] != "," for extra in extras])
+        return labelled
+
+    def errors(self, classification: bool = False) -> Floats:
+        """Per row, the error the log writes: 0/1 (a wrong label) for a classifier's rows (all
+        of them with `classification`), |y_true - y_pred| for the others."""
+        y_true, y_pred = self.column(Y_TRUE), self.column(Y_PRED)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf, as Python's abs(t - p) gives
+            if classification:
+                return (y_true != y_pred).astype(np.float64)
+            errors: Floats = np.abs(y_true - y_pred)
+            labelled = self.classified()
+            if labelled.any():
+                errors[labelled] = y_true[labelled] != y_pred[labelled]
+        return errors
 
     def one_model(self) -> tuple[str, str] | None:
         """The (model, version) of every row if they share one, else None."""

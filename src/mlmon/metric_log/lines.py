@@ -12,7 +12,6 @@ from itertools import repeat
 from typing import Protocol
 
 import msgspec
-import numpy as np
 
 from mlmon.arrays import Floats
 from mlmon.metric_log.append import Cell, float_rows, format_row, needs_quotes
@@ -54,6 +53,7 @@ class Rows(Protocol):
     def __len__(self) -> int: ...
     def parts(self) -> Sequence[Part]: ...
     def column(self, name: str) -> Floats: ...
+    def errors(self, classification: bool) -> Floats: ...
     @property
     def keys(self) -> list[str]: ...
     @property
@@ -95,15 +95,8 @@ def metric_lines(joined: Rows, classification: bool = False) -> str:
     parts = joined.parts()
     y_true, y_pred = joined.column(Y_TRUE), joined.column(Y_PRED)
     extras = joined.extras
-    labelled = code_mask(y_true) | code_mask(y_pred)
-    if extras is not None:
-        labelled |= np.array([bool(extra) and extra[0] != "," for extra in extras])
-    with np.errstate(over="ignore", invalid="ignore"):  # inf, as Python's abs(t - p) gives
-        wrong = y_true != y_pred
-        errors = (
-            wrong if classification else np.where(labelled, wrong, np.abs(y_true - y_pred))
-        ).astype(np.float64)
-    if extras is not None or bool(labelled.any()):
+    errors = joined.errors(classification)
+    if extras is not None or bool(code_mask(y_true).any() or code_mask(y_pred).any()):
         return _generic_lines(joined, y_true, y_pred, errors, extras)
     names: set[str] = set()
     for part in parts:

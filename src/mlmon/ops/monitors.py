@@ -19,12 +19,13 @@ from prometheus_client.registry import Collector
 
 from mlmon.arrays import Floats
 from mlmon.errors import DatasetError
-from mlmon.join.joined import Joined
+from mlmon.join.joined import Joined, JoinedPart
 from mlmon.model.dataset import load_dataset
 from mlmon.model.predictors import Predictor
 from mlmon.monitoring.drift import DriftMonitor, DriftReport, Reference
 from mlmon.monitoring.quality import QualityTracker, RegressionFigures
 from mlmon.settings import Settings
+from mlmon.wire.labels import code_mask
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,18 @@ _WINDOW_GAUGES = {
 }
 
 
+def _classified(part: JoinedPart) -> bool:
+    """Whether joined rows are a classifier's: a class label as a value, or scores."""
+    if part.extras is not None and any(e and e[0] != "," for e in part.extras):
+        return True
+    return bool(code_mask(part.y_true).any() or code_mask(part.y_pred).any())
+
+
 class LiveQuality(Collector):
     """Rolling quality per model and window; exported as mlmon_window_* gauges."""
 
     def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self.tracker = QualityTracker(
             count_windows=(settings.quality_window,),
             time_windows=(settings.quality_seconds,),
@@ -66,11 +75,25 @@ class LiveQuality(Collector):
         size, and at moderate rates the metric joins many small batches a second."""
         with self._lock:
             for part in joined.parts():
+                if self.tracker.mode == "regression" and _classified(part):
+                    self._classify()
                 models = part.model if part.model is not None else part.models
                 self._waiting.append((models, part.y_true, part.y_pred, part.joined_at))
                 self._waiting_rows += len(part)
             if self._waiting_rows >= FOLD_ROWS:
                 self._fold()
+
+    def _classify(self) -> None:
+        """Class labels or scores came though MLMON_TASK says regression (a model that says
+        its task through its records): the windows restart with classification figures."""
+        log.info("predictions carry class labels or scores: quality figures are classification's")
+        settings = self._settings
+        self._waiting, self._waiting_rows = [], 0
+        self.tracker = QualityTracker(
+            count_windows=(settings.quality_window,),
+            time_windows=(settings.quality_seconds,),
+            mode="classification",
+        )
 
     def snapshot(self, now: float) -> dict[str, dict[str, Any]]:
         with self._lock:

@@ -266,7 +266,9 @@ class Telemetry:
         stats: Sequence[ServiceStats],
         registry: CollectorRegistry | None = None,
         error_buckets: Sequence[float] = WIDE_ERROR_BUCKETS,
+        classification: bool = False,
     ) -> None:
+        self.classification = classification  # every row's error 0/1, as the log writes it
         self.registry = registry or CollectorRegistry()
         self.registry.register(StatsCollector(stats))
         Info("mlmon_build", "mlmon version", registry=self.registry).info({"version": __version__})
@@ -304,7 +306,7 @@ class Telemetry:
                 "mlmon_absolute_error: %d buckets, %g to %g (%s)",
                 len(buckets), buckets[0], buckets[-1], source,
             )  # fmt: skip
-        return cls(stats, error_buckets=buckets)
+        return cls(stats, error_buckets=buckets, classification=settings.task == "classification")
 
     def observe(self, joined: Joined, written_at: float) -> None:
         """Each joined record's error, label delay and latency, in its model's histograms.
@@ -313,9 +315,7 @@ class Telemetry:
         the half that completed them arrived: the wait for the lock and the fsyncs count."""
         if not joined:
             return
-        y_true = joined.column("y_true")
-        with np.errstate(over="ignore"):  # inf, as Python's abs(t - p) gives
-            errors = np.abs(y_true - joined.column("y_pred"))
+        errors = joined.errors(self.classification)
         # A label that came before its prediction waited for nothing: it counts as 0.
         delays = np.maximum(joined.column("label_delay"), 0.0)
         latency = np.maximum(written_at - joined.column("sent_at"), 0.0)  # NaN: unknown

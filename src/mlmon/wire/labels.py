@@ -82,6 +82,13 @@ def known_labels() -> dict[float, str]:
     return dict(_texts)
 
 
+def labels_after(count: int) -> list[tuple[float, str]]:
+    """The labels coded after the first `count` (codes in the order first seen)."""
+    if count >= len(_texts):
+        return []
+    return list(_texts.items())[count:]
+
+
 def remember(labels: Iterable[tuple[float, str]]) -> None:
     """Labels persisted by an earlier run (`known_labels`), so their codes map back to text."""
     for code, text in labels:

@@ -21,6 +21,7 @@ from mlmon.join.batches import BatchHalf, BatchJoin, batch_keys, digest
 from mlmon.join.held import Held
 from mlmon.join.records import Outcome, RecordJoin
 from mlmon.join.store import Orphan
+from mlmon.metric_log.lines import extra_cells
 from mlmon.ops.status import ServiceStats
 from mlmon.services.dead_letters import Rejected, too_large
 from mlmon.settings import Settings
@@ -69,6 +70,8 @@ class Halves:
         self.sent_at: list[float | None] = []
         self.models: list[str] = []
         self.versions: list[str] = []
+        self.extras: list[str] = []  # the log's scores and tags cells, "" for none
+        self.any_extra = False
         # Per delivery: its first half's position, the delivery, its records, and the rows it
         # kept (None: all of them); conflicts are rare, so they are located by bisection.
         self._starts: list[int] = []
@@ -79,14 +82,23 @@ class Halves:
         version: str,
     ) -> None:  # fmt: skip
         """A single-record message (finite: decode_value refuses NaN and Infinity), without
-        numpy: per record, its calls cost more than the rest of this."""
+        numpy: per record, its calls cost more than the rest of this. The record's own `ts`,
+        `model` and `version` fields win over the message's headers."""
         self._starts.append(len(self.keys))
         self._origins.append((delivery, record, None))
         self.keys.append(record_key(record.id))
         self.values.append(record.value)
+        extra = ""
+        if not record.plain:
+            sent_at = record.ts if record.ts is not None else sent_at
+            model = record.model or model
+            version = record.version if record.version is not None else version
+            extra = extra_cells(record.scores, record.tags)
+            self.any_extra = self.any_extra or bool(extra)
         self.sent_at.append(sent_at)
         self.models.append(model)
         self.versions.append(version)
+        self.extras.append(extra)
 
     def add(
         self,
@@ -112,6 +124,7 @@ class Halves:
             self.sent_at += stamps.tolist()
         self.models += [model] * len(ids)
         self.versions += [version] * len(ids)
+        self.extras += [""] * len(ids)
 
     def origin(self, position: int) -> tuple[Delivery, Records, int]:
         """The delivery, records and row of the half at `position`."""
@@ -159,7 +172,7 @@ def offer(
     elif halves.keys:
         outcome = records.offer_predictions(
             halves.keys, halves.values, halves.models, halves.versions, halves.sent_at, now,
-            held,
+            held, halves.extras if halves.any_extra else None,
         )  # fmt: skip
     offer_half = batches.offer_truth if prepared.truth else batches.offer_prediction
     for delivery, half, bad_rows in prepared.whole:

@@ -43,6 +43,7 @@ from mlmon.services.metric.holding import HOLD_SECONDS, Holding, report_orphans,
 from mlmon.services.metric.intake import Intake, Prepared, offer
 from mlmon.settings import Settings
 from mlmon.wire import Y_PRED
+from mlmon.wire.labels import known_labels, labels_after, remember
 
 T = TypeVar("T")
 
@@ -98,6 +99,8 @@ class MetricService:
                 telemetry.registry.register(self.alerting)
         self.store = JoinStore(settings.state_dir / "join.sqlite", settings.max_label_wait)
         self.records = RecordJoin(self.store)
+        remember(self.store.labels())  # the labels of halves that waited on disk
+        self._labels_saved = len(known_labels())
         self.batches = BatchJoin(self.store)
         self.intake = Intake(settings, stats)
         self.holding = Holding(
@@ -222,6 +225,9 @@ class MetricService:
         (`turn.in_thread`) the fsyncs of steps 1 and 2 wait in the disk thread. Returns when
         the rows became durable: their latency ends there."""
         try:
+            new_labels = labels_after(self._labels_saved)
+            if new_labels:  # committed with the halves and rows that use them
+                self.store.save_labels(new_labels)
             offsets = {ORPHAN_LOG: self._write_orphans(turn)} if turn.orphans else {}
             # One write, and none when there is nothing to write (true values waiting for
             # their predictions).
@@ -233,6 +239,7 @@ class MetricService:
         except BaseException:
             self.store.rollback()
             raise
+        self._labels_saved += len(new_labels)
         if turn.outcome is not None:
             self.stats.counters["duplicates"] += turn.outcome.duplicates
             self.stats.counters["joined"] += len(turn.outcome.joined)
