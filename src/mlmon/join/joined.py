@@ -189,7 +189,8 @@ class Joined:
         y_true, y_pred = self.column(Y_TRUE), self.column(Y_PRED)
         with np.errstate(over="ignore", invalid="ignore"):  # inf, as Python's abs(t - p) gives
             if classification:
-                return (y_true != y_pred).astype(np.float64)
+                wrong: Floats = (y_true != y_pred).astype(np.float64)
+                return wrong
             errors: Floats = np.abs(y_true - y_pred)
             labelled = self.classified()
             if labelled.any():
