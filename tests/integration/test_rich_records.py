@@ -1,0 +1,101 @@
+"""Records of a model mlmon does not run, through the real broker to the metric log: class
+labels, scores, tags, event time and model fields, and their bad forms dead-lettered."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import msgspec
+import pytest
+
+from mlmon.bus import OutMessage
+from mlmon.bus.rabbit import RabbitBus
+from mlmon.metric_log.layout import METRIC_COLUMNS
+from mlmon.settings import Settings
+from tests.integration.pipeline import running, wait_for_rows
+from tests.integration.test_bad_input import drain
+
+pytestmark = pytest.mark.rabbitmq
+
+SPECIES = ("Adelie", "Chinstrap", "Gentoo")
+
+
+def _json(message: dict[str, object]) -> OutMessage:
+    return OutMessage(msgspec.json.encode(message))
+
+
+async def test_labels_scores_tags_and_ts_reach_the_log(rabbit_settings: Settings) -> None:
+    """An external classifier's predictions (label, scores, tags, ts, model and version as
+    fields) meet labels sent as text, in either order; the log holds the texts, 0/1 errors,
+    the event time, and the scores and tags as JSON. Bad records are dead-lettered with their
+    reason, the good ones around them joined."""
+    s = rabbit_settings
+    ts = time.time() - 3600.0
+    predictions, truths = [], []
+    for i in range(30):
+        scores = dict.fromkeys(SPECIES, 0.1)
+        predicted = SPECIES[i % 3]
+        scores[predicted] = 0.8
+        predictions.append(
+            _json({
+                "id": f"p-{i}", "body": predicted, "scores": scores, "ts": ts + i,
+                "tags": {"region": "eu" if i % 2 else "us"}, "model": "penguins-hgb",
+                "version": "3",
+            })  # fmt: skip
+        )
+        truths.append(_json({"id": f"p-{i}", "body": SPECIES[(i + (i % 5 == 0)) % 3]}))
+    bad_predictions = [
+        _json({"id": "b-1", "body": "Adelie", "scores": {"Adelie": 0.5, "Gentoo": 0.2}}),
+        _json({"id": "b-2", "body": "Adelie", "scores": {"Adelie": 1.2, "Gentoo": -0.2}}),
+        _json({"id": "b-3", "body": "Adelie", "ts": (time.time() + 86400) * 1000}),
+        _json({"id": "b-4", "body": "Adelie", "tags": {f"t{i}": "x" for i in range(40)}}),
+        _json({"id": "b-5", "body": "Adelie", "ts": "yesterday"}),
+    ]
+    bus = RabbitBus(s, "test-rich")
+    await bus.connect()
+    try:
+        async with running(s, services=("metric",)):
+            await bus.publish(s.queue_y_true, truths[:15])  # labels first for half of them
+            await bus.publish(s.queue_y_pred, predictions + bad_predictions)
+            await bus.publish(s.queue_y_true, truths[15:])
+            rows = await wait_for_rows(s.logs_dir, 30)
+            dead = await drain(bus, s.queue_y_pred + ".dead", len(bad_predictions))
+    finally:
+        await bus.close()
+    header = (s.logs_dir / "metric_log.csv").read_text().splitlines()[0]
+    assert header == ",".join(METRIC_COLUMNS)
+    by_id = {row["id"]: row for row in rows}
+    assert len(by_id) == 30
+    for i in range(30):
+        row = by_id[f"p-{i}"]
+        truth = SPECIES[(i + (i % 5 == 0)) % 3]
+        assert (row["y_true"], row["y_pred"]) == (truth, SPECIES[i % 3])
+        assert float(row["absolute_error"]) == float(truth != SPECIES[i % 3])
+        assert (row["model"], row["model_version"]) == ("penguins-hgb", "3")
+        assert float(row["sent_at"]) == ts + i  # the event time, not the publish time
+        assert json.loads(row["scores"])[SPECIES[i % 3]] == 0.8
+        assert json.loads(row["tags"]) == {"region": "eu" if i % 2 else "us"}
+    reasons = sorted(reason for _, reason in dead)
+    assert any("scores sum to 0.7" in r for r in reasons), reasons
+    assert any("score of class 'Adelie' is 1.2, not a probability" in r for r in reasons)
+    assert any("in the future (milliseconds?" in r for r in reasons)
+    assert any("40 tags, more than 16" in r for r in reasons)
+    assert any("$.ts" in r for r in reasons)
+
+
+async def test_seed_records_are_written_as_before(rabbit_settings: Settings) -> None:
+    """The seeds' plain JSON still joins to numeric rows with empty scores and tags."""
+    s = rabbit_settings
+    bus = RabbitBus(s, "test-plain")
+    await bus.connect()
+    try:
+        async with running(s, services=("metric",)):
+            await bus.publish(s.queue_y_true, [_json({"id": 7, "body": 151.0})])
+            await bus.publish(s.queue_y_pred, [_json({"id": 7, "body": [140.5]})])
+            rows = await wait_for_rows(s.logs_dir, 1)
+    finally:
+        await bus.close()
+    assert rows[0]["y_true"] == "151.0"
+    assert rows[0]["absolute_error"] == "10.5"
+    assert rows[0]["scores"] == rows[0]["tags"] == ""
