@@ -38,11 +38,17 @@ async def test_labels_scores_tags_and_ts_reach_the_log(rabbit_settings: Settings
         predicted = SPECIES[i % 3]
         scores[predicted] = 0.8
         predictions.append(
-            _json({
-                "id": f"p-{i}", "body": predicted, "scores": scores, "ts": ts + i,
-                "tags": {"region": "eu" if i % 2 else "us"}, "model": "penguins-hgb",
-                "version": "3",
-            })  # fmt: skip
+            _json(
+                {
+                    "id": f"p-{i}",
+                    "body": predicted,
+                    "scores": scores,
+                    "ts": ts + i,
+                    "tags": {"region": "eu" if i % 2 else "us"},
+                    "model": "penguins-hgb",
+                    "version": "3",
+                }
+            )
         )
         truths.append(_json({"id": f"p-{i}", "body": SPECIES[(i + (i % 5 == 0)) % 3]}))
     bad_predictions = [

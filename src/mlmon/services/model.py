@@ -21,11 +21,13 @@ from mlmon.arrays import Floats
 from mlmon.bus import CONSUMER_LINGER, Bus, Delivery, OutMessage
 from mlmon.errors import DecodeError
 from mlmon.model.predictors import Predictor, width_problem
+from mlmon.model.records import ColumnKinds
 from mlmon.monitoring.alert_rules import drift_signals
 from mlmon.ops.alert_actions import Alerting
 from mlmon.ops.monitors import LiveDrift
 from mlmon.ops.status import ServiceStats
 from mlmon.services.dead_letters import Rejected, dead_letter, too_large
+from mlmon.services.model_named import Named, predict_named, uses_named_path
 from mlmon.settings import Settings
 from mlmon.wire import (
     BATCH,
@@ -124,19 +126,23 @@ async def _predict_stream(
     most BATCHES_IN_FLIGHT batches are in flight; a failed publish cancels the loop at once
     and its error comes out as if it had been awaited."""
     queue = settings.features_queue_of_model
+    kinds = ColumnKinds()  # which named features hold categories, learned as it predicts
     room = asyncio.Semaphore(BATCHES_IN_FLIGHT)
     previous: asyncio.Task[None] | None = None
     try:
         async with asyncio.TaskGroup() as in_flight:
             async for batch in bus.batches(queue, settings.consumer_prefetch, CONSUMER_LINGER):
-                messages, singles, rejected = _decode(
-                    batch, predictor.n_features, settings.max_message_bytes
+                messages, singles, named, rejected = _decode(
+                    batch, predictor, settings.max_message_bytes
                 )
-                usable = sum(int(m.usable.sum()) for m in messages) + len(singles)
+                usable = sum(int(m.usable.sum()) for m in messages) + len(singles) + len(named)
                 outgoing, failed = _predict(predictor, messages, headers, drift)
                 more, failed_singles = _predict_singles(predictor, singles, headers, drift)
                 outgoing += more
                 failed += failed_singles
+                more, failed_named = predict_named(predictor, named, headers, kinds)
+                outgoing += more
+                failed += failed_named
                 rejected += failed
                 await room.acquire()
                 previous = in_flight.create_task(
@@ -202,9 +208,10 @@ async def _drift_round(drift: LiveDrift, stats: ServiceStats, alerting: Alerting
 
 
 def _decode(
-    batch: list[Delivery], n_features: int, max_bytes: int
-) -> tuple[list[_Message], list[_Single], list[Rejected]]:
-    messages, singles, rejected = [], [], []
+    batch: list[Delivery], predictor: Predictor, max_bytes: int
+) -> tuple[list[_Message], list[_Single], list[Named], list[Rejected]]:
+    messages, singles, named, rejected = [], [], [], []
+    n_features = predictor.n_features
     for delivery in batch:
         if (reason := too_large(delivery, max_bytes)) is not None:
             rejected.append(Rejected.message(delivery, reason))
@@ -215,11 +222,16 @@ def _decode(
             except DecodeError as error:
                 rejected.append(Rejected.message(delivery, str(error)))
                 continue
+            if uses_named_path(record, predictor):
+                sent_at = record.ts if record.ts is not None else header_sent_at(delivery.headers)
+                named.append(Named(delivery, record, sent_at))
+                continue
             reason = width_problem([record.id], len(record.vector), n_features)
             if reason is not None:
                 rejected.append(Rejected.message(delivery, reason))
                 continue
-            singles.append(_Single(delivery, record, header_sent_at(delivery.headers)))
+            sent_at = record.ts if record.ts is not None else header_sent_at(delivery.headers)
+            singles.append(_Single(delivery, record, sent_at))
             continue
         try:
             records = decode_records(delivery.body, delivery.content_type, True)
@@ -235,7 +247,7 @@ def _decode(
             reason = f"record {records.ids[index]!r}: non-finite number (NaN or Infinity)"
             rejected.append(Rejected.row(delivery, records, int(index), reason))
         messages.append(_Message(delivery, records, usable))
-    return messages, singles, rejected
+    return messages, singles, named, rejected
 
 
 def _predict(
