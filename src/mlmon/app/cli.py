@@ -17,6 +17,7 @@ from mlmon.errors import EXIT_BAD_INPUT, EXIT_BROKER, BrokerError, ConfigError, 
 from mlmon.settings import Settings, explain, load_settings
 
 if TYPE_CHECKING:  # numpy and the model loaders stay out of `mlmon health` and `mlmon config`
+    from mlmon.app.embedded import RunLimits
     from mlmon.model.predictors import Predictor
 
 app = typer.Typer(
@@ -142,6 +143,14 @@ def up(
         ),
     ] = None,
     trust_pickle: TrustPickle = None,
+    no_model: Annotated[
+        bool,
+        typer.Option(
+            "--no-model",
+            help="monitor a model you serve: no features or model service, predictions and "
+            "true values come from your own service (needs --broker)",
+        ),
+    ] = False,
     model_workers: Annotated[
         int, typer.Option(min=1, metavar="N", help="competing processes per model (--broker)")
     ] = 1,
@@ -184,6 +193,9 @@ def up(
         alerts=alerts,
     )
     limits = RunLimits(duration, settings.count)
+    if no_model:
+        _up_external(settings, limits, bool(model), dashboard)
+        return
     paths: list[Path | None] = list(model) if model else [None]
     # Load every model before starting anything: a bad file fails here, naming itself.
     loaded = [_load_model(settings.model_copy(update={"model_path": p})) for p in paths]
@@ -204,6 +216,29 @@ def up(
         from mlmon.app.supervisor import Supervisor
 
         final = _run(Supervisor(settings, slots, model_workers, dashboard).run(limits))
+    typer.echo(closing_line(final, settings.logs_dir))
+
+
+def _up_external(settings: Settings, limits: RunLimits, model: bool, dashboard: bool) -> None:
+    """`up --no-model`: the metric, plot and dashboard services over the broker, for
+    predictions and true values published by the team's own service."""
+    from mlmon.app.supervisor import Supervisor
+    from mlmon.ops.progress import closing_line
+
+    if settings.embedded:
+        _fail(ConfigError(
+            "--no-model monitors predictions your own service publishes: give --broker URL "
+            "(the embedded bus lives inside this process, out of your service's reach)"
+        ))  # fmt: skip
+    if model:
+        _fail(ConfigError("--no-model runs no model: drop --model"))
+    typer.echo(
+        f"mlmon up --no-model: waiting for records on {settings.queue_y_pred} and "
+        f"{settings.queue_y_true}; logs in {settings.logs_dir}/ (Ctrl-C stops)"
+    )
+    if dashboard:
+        typer.echo(f"dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/")
+    final = _run(Supervisor(settings, [], 1, dashboard, external=True).run(limits))
     typer.echo(closing_line(final, settings.logs_dir))
 
 

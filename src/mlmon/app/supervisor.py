@@ -67,8 +67,11 @@ class Supervisor:
         models: list[ModelSlot] | None = None,
         model_workers: int = 1,
         dashboard: bool = False,
+        external: bool = False,
     ) -> None:
         self.settings = settings
+        # Predictions come from a model mlmon does not run: no features, no model service.
+        self.external = external
         self.models = models or [ModelSlot(settings.model_path, None, None)]
         self.dashboard = dashboard
         self.env = {**os.environ, **settings_env(settings)}
@@ -92,6 +95,8 @@ class Supervisor:
             Child("metric", [*base, "metric"], log_dir / "metric.log"),
             Child("plot", [*base, "plot"], log_dir / "plot.log"),
         ]
+        if external:
+            self.children = self.children[-2:]
         if dashboard:  # its port comes with the settings, as every child's does
             self.children.append(
                 Child("dashboard", [*base, "dashboard"], log_dir / "dashboard.log")
@@ -151,19 +156,24 @@ class Supervisor:
         display = Display()
         if self.dashboard:  # a port in use: fail now, not after five restarts
             listening_socket(self.settings.dashboard_host, self.settings.dashboard_port).close()
-        features, consumers = self.children[0], self.children[1:]
+        if self.external:
+            features, consumers = None, self.children
+        else:
+            features, consumers = self.children[0], self.children[1:]
         keepers = [asyncio.create_task(self._keep_alive(child)) for child in consumers]
         with display:  # log lines and the progress line take turns on the terminal
             try:
                 # The producer starts once the consumers are ready, so the first records do
                 # not wait for the others to import and connect.
                 await self._ready(consumers, started)
-                keepers.append(asyncio.create_task(self._keep_alive(features)))
-                await watch(
-                    progress, limits, lambda: features.finished, lambda: self._failure, display
-                )
-                await self._terminate([features])
-                await drain(progress, display, len(self.models))
+                if features is None:  # until Ctrl-C or the duration: records come from outside
+                    log.info(
+                        "ready: publish predictions to %s and true values to %s",
+                        self.settings.queue_y_pred, self.settings.queue_y_true,
+                    )  # fmt: skip
+                    await watch(progress, limits, lambda: False, lambda: self._failure, display)
+                else:
+                    await self._produce(features, progress, limits, display)
             finally:
                 self._stopping = True
                 await self._terminate(self.children)
@@ -174,6 +184,20 @@ class Supervisor:
             final = progress.snapshot()
             display.show(final, final=True)
         return final
+
+    async def _produce(
+        self, features: Child, progress: Progress, limits: RunLimits, display: Display
+    ) -> None:
+        """Run the features service until the limits, then wait for its records to join."""
+        keeper = asyncio.create_task(self._keep_alive(features))
+        try:
+            await watch(progress, limits, lambda: features.finished, lambda: self._failure, display)
+            await self._terminate([features])
+            await drain(progress, display, len(self.models))
+        finally:
+            self._stopping = True
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
 
     async def _remove_challenger_queues(self) -> None:
         """A challenger's queue is this run's: left bound to the features fan-out, it would
