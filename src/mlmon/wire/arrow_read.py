@@ -200,12 +200,23 @@ def _map_tags(array: Any, bad: Bad, raw: bytes) -> list[dict[str, str] | None]:
     flagged = np.zeros(len(array), dtype=np.bool_)
     flagged[owner[odd | null_items]] = True
     flagged |= counts > MAX_TAGS
-    names, values = list(texts(keys)), list(texts(items))
-    first = offsets[:-1] - start
-    tags: list[dict[str, str] | None] = [
-        dict(zip(names[a : a + c], values[a : a + c], strict=True)) if c else None
-        for a, c in zip(first.tolist(), counts.tolist(), strict=True)
-    ]
+    words, index, _ = dictionary(keys)
+    values = list(texts(items))
+    width = int(counts[0]) if len(counts) else 0
+    same = width > 0 and (counts == width).all()
+    if same and (index.reshape(-1, width) == index[:width]).all():
+        # Every row names the same tags in the same order (the usual case): zip the value
+        # columns under those names, no slice per row. Equal lengths by construction, and
+        # zip's strict check would cost a third of this loop, the dearest of the decode.
+        names = [words[i] for i in index[:width].tolist()]
+        columns = [values[j::width] for j in range(width)]
+        tags: list[dict[str, str] | None] = [dict(zip(names, row)) for row in zip(*columns)]  # noqa: B905
+    else:
+        keys_text = list(texts(keys))
+        tags = [
+            dict(zip(keys_text[a : a + c], values[a : a + c], strict=True)) if c else None
+            for a, c in zip((offsets[:-1] - start).tolist(), counts.tolist(), strict=True)
+        ]
     _finish_tags(array, tags, flagged, bad, raw)
     return tags
 
