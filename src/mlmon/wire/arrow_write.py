@@ -1,0 +1,170 @@
+"""The encoders of the Arrow batch form (`wire.arrow`): numpy columns in, one IPC stream out.
+
+They write what `wire.arrow` reads, in the types docs/records.md recommends: float64 numbers,
+dictionary-encoded utf8 for categories and class labels (a few distinct values repeat), a
+map<utf8, utf8> for tags, a struct of float64 for scores, and one `model`/`version` for the
+whole batch as schema metadata. NaN in a numeric column is written as null (missing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from mlmon.arrays import Floats
+from mlmon.wire import RecordId
+from mlmon.wire.labels import label_text
+
+FeatureColumns = Mapping[str, npt.NDArray[Any]] | Floats  # named columns, or a vector matrix
+# Class scores: a rows x classes matrix (NaN where absent) with the class names, or one dict
+# per row (None where absent).
+Scores = tuple[Floats, Sequence[str]] | Sequence[Mapping[str, float] | None]
+
+
+def _ids(ids: Sequence[RecordId]) -> Any:
+    if all(isinstance(i, str) for i in ids):
+        return pa.array(ids, type=pa.string())
+    if all(type(i) is int for i in ids):
+        return pa.array(ids, type=pa.int64())
+    if all(isinstance(i, int | float) and not isinstance(i, bool) for i in ids):
+        return pa.array([float(i) for i in ids], type=pa.float64())
+    raise TypeError("ids must be all strings or all numbers: an Arrow column has one type")
+
+
+def _numbers(values: Any) -> Any:
+    values = np.asarray(values, dtype=np.float64)
+    return pa.array(values, type=pa.float64(), mask=np.isnan(values))
+
+
+def _strings(values: Sequence[str | None] | npt.NDArray[Any]) -> Any:
+    """Dictionary-encoded utf8: each distinct text is written once."""
+    return pa.array(list(values), type=pa.string(), from_pandas=True).dictionary_encode()
+
+
+def _features(columns: FeatureColumns, n: int) -> Any:
+    if isinstance(columns, np.ndarray):
+        matrix = np.ascontiguousarray(columns, dtype=np.float64)
+        if matrix.ndim != 2 or len(matrix) != n:
+            raise ValueError(f"a feature matrix of shape {matrix.shape} for {n} ids")
+        flat = pa.array(matrix.reshape(-1), type=pa.float64())
+        return pa.FixedSizeListArray.from_arrays(flat, matrix.shape[1])
+    children = [
+        _strings(column) if column.dtype.kind in "OUS" else _numbers(column)
+        for column in columns.values()
+    ]
+    return pa.StructArray.from_arrays(children, names=list(columns))
+
+
+def _label_text(value: float) -> str | None:
+    if np.isnan(value):
+        return None
+    return label_text(value) or repr(float(value))  # "2.5" reads back as the number 2.5
+
+
+def _values(values: Sequence[float | str] | npt.NDArray[Any]) -> Any:
+    """Numbers as float64; once a class label is among them, all as dictionary utf8 (a number
+    as its text, which the label rule reads back as that number)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        numbers = np.asarray(values, dtype=np.float64)
+        if not (numbers <= -(2.0**52)).any():  # no label codes among them
+            return pa.array(numbers, type=pa.float64())
+        return _strings([_label_text(x) for x in numbers.tolist()])
+    if any(isinstance(value, str) for value in values):
+        return _strings(
+            [value if isinstance(value, str) else _label_text(float(value)) for value in values]
+        )
+    return pa.array(np.asarray(values, dtype=np.float64), type=pa.float64())
+
+
+def _tags(tags: Sequence[Mapping[str, str] | None]) -> Any:
+    """A map<utf8, utf8> per row; a row without tags is an empty map (it reads as None)."""
+    counts = [len(row) if row else 0 for row in tags]
+    offsets = np.zeros(len(tags) + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    keys = [key for row in tags if row for key in row]
+    items = [value for row in tags if row for value in row.values()]
+    return pa.MapArray.from_arrays(
+        pa.array(offsets), pa.array(keys, type=pa.string()), pa.array(items, type=pa.string())
+    )
+
+
+def _scores(scores: Scores, n: int) -> Any:
+    if isinstance(scores, tuple):
+        matrix, classes = np.asarray(scores[0], dtype=np.float64), list(scores[1])
+    else:
+        classes = list(dict.fromkeys(c for row in scores if row for c in row))
+        matrix = np.full((len(scores), len(classes)), np.nan)
+        where = {c: j for j, c in enumerate(classes)}
+        for i, row in enumerate(scores):
+            for c, p in (row or {}).items():
+                matrix[i, where[c]] = p
+    if matrix.shape != (n, len(classes)):
+        raise ValueError(f"scores of shape {matrix.shape} for {n} ids and {len(classes)} classes")
+    absent = np.isnan(matrix).all(axis=1)
+    children = [_numbers(matrix[:, j]) for j in range(len(classes))]
+    return pa.StructArray.from_arrays(children, names=classes, mask=pa.array(absent))
+
+
+def _stream(arrays: dict[str, Any], metadata: dict[str, str] | None = None) -> bytes:
+    batch = pa.RecordBatch.from_arrays(list(arrays.values()), names=list(arrays))
+    if metadata:
+        batch = batch.replace_schema_metadata(metadata)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return bytes(sink.getvalue())
+
+
+def _common(
+    arrays: dict[str, Any],
+    ts: Floats | Sequence[float | None] | None,
+    tags: Sequence[Mapping[str, str] | None] | None,
+) -> None:
+    if ts is not None:
+        arrays["ts"] = _numbers(np.array(ts, dtype=np.float64))
+    if tags is not None:
+        arrays["tags"] = _tags(tags)
+
+
+def encode_features_arrow(
+    ids: Sequence[RecordId],
+    columns: FeatureColumns,
+    ts: Floats | Sequence[float | None] | None = None,
+    tags: Sequence[Mapping[str, str] | None] | None = None,
+) -> bytes:
+    """Features as one Arrow message: named columns (model/frame.py's Columns) as a struct
+    `body`, or a rows x width matrix as a fixed_size_list<float64> `body`."""
+    arrays = {"id": _ids(ids), "body": _features(columns, len(ids))}
+    _common(arrays, ts, tags)
+    return _stream(arrays)
+
+
+def encode_values_arrow(
+    ids: Sequence[RecordId],
+    values: Sequence[float | str] | npt.NDArray[Any],
+    ts: Floats | Sequence[float | None] | None = None,
+    tags: Sequence[Mapping[str, str] | None] | None = None,
+    scores: Scores | None = None,
+    model: str | Sequence[str] | None = None,
+    version: str | Sequence[str] | None = None,
+    features: FeatureColumns | None = None,
+) -> bytes:
+    """True values or predictions as one Arrow message; label codes go back to their text.
+    A `model`/`version` string names the whole batch (schema metadata), a sequence each row."""
+    arrays = {"id": _ids(ids), "body": _values(values)}
+    _common(arrays, ts, tags)
+    if scores is not None:
+        arrays["scores"] = _scores(scores, len(ids))
+    metadata: dict[str, str] = {}
+    for name, given in (("model", model), ("version", version)):
+        if isinstance(given, str):
+            metadata[name] = given
+        elif given is not None:
+            arrays[name] = _strings(list(given))
+    if features is not None:
+        arrays["features"] = _features(features, len(ids))
+    return _stream(arrays, metadata)
