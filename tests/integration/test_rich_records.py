@@ -105,3 +105,48 @@ async def test_seed_records_are_written_as_before(rabbit_settings: Settings) -> 
     assert rows[0]["y_true"] == "151.0"
     assert rows[0]["absolute_error"] == "10.5"
     assert rows[0]["scores"] == rows[0]["tags"] == ""
+
+
+async def test_arrow_batches_join_and_bad_rows_go_alone(rabbit_settings: Settings) -> None:
+    """Predictions and labels batched as Arrow IPC (as a service in another language writes
+    them) join row by row; a row with bad scores is dead-lettered alone, as single JSON."""
+    import numpy as np
+
+    from mlmon.wire.arrow import ARROW, encode_values_arrow
+
+    s = rabbit_settings
+    ids = [f"a-{i}" for i in range(100)]
+    predicted = [SPECIES[i % 3] for i in range(100)]
+    scores = np.full((100, 3), 0.1)
+    scores[np.arange(100), np.arange(100) % 3] = 0.8
+    scores[7] = [0.9, 0.9, 0.9]  # not probabilities
+    tags = [{"region": "eu"} for _ in ids]
+    body = encode_values_arrow(
+        ids, predicted, ts=np.full(100, 1.7e9), tags=tags, scores=(scores, SPECIES),
+        model="arrow-model", version="2",
+    )  # fmt: skip
+    truths = encode_values_arrow(ids, ["Adelie"] * 100)
+    bus = RabbitBus(s, "test-arrow")
+    await bus.connect()
+    try:
+        async with running(s, services=("metric",)):
+            await bus.publish(s.queue_y_pred, [OutMessage(body, {}, ARROW)])
+            await bus.publish(s.queue_y_true, [OutMessage(truths, {}, ARROW)])
+            rows = await wait_for_rows(s.logs_dir, 99)
+            dead = await drain(bus, s.queue_y_pred + ".dead", 1)
+    finally:
+        await bus.close()
+    assert sorted(row["id"] for row in rows) == sorted(set(ids) - {"a-7"})
+    for row in rows:
+        i = int(row["id"][2:])
+        assert (row["y_true"], row["y_pred"]) == ("Adelie", SPECIES[i % 3])
+        assert (row["model"], row["model_version"], row["sent_at"]) == (
+            "arrow-model",
+            "2",
+            "1700000000.0",
+        )
+        assert json.loads(row["tags"]) == {"region": "eu"}
+    ((dead_body, reason),) = dead
+    assert "record 'a-7'" in reason
+    assert "not 1" in reason or "not a probability" in reason
+    assert json.loads(dead_body)["id"] == "a-7"  # the row alone, readable

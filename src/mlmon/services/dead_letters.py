@@ -15,6 +15,7 @@ from mlmon.wire import (
     HEADER_BATCH,
     HEADER_REASON,
     HEADER_SOURCE_QUEUE,
+    JSON,
     Records,
     encode_batch,
 )
@@ -48,6 +49,12 @@ class Rejected:
         # Cut out of its batch, the record is no longer that batch.
         headers = {k: v for k, v in delivery.headers.items() if k != HEADER_BATCH}
         return cls(delivery.queue, body, BATCH, reason, headers)
+
+
+def json_row(delivery: Delivery, body: bytes, reason: str) -> Rejected:
+    """One record cut out of an Arrow batch, as the single JSON message it stands for."""
+    headers = {k: v for k, v in delivery.headers.items() if k != HEADER_BATCH}
+    return Rejected(delivery.queue, body, JSON, reason, headers)
 
 
 def too_large(delivery: Delivery, limit: int) -> str | None:

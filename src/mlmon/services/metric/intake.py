@@ -23,7 +23,7 @@ from mlmon.join.records import Outcome, RecordJoin
 from mlmon.join.store import Orphan
 from mlmon.metric_log.lines import extra_cells
 from mlmon.ops.status import ServiceStats
-from mlmon.services.dead_letters import Rejected, too_large
+from mlmon.services.dead_letters import Rejected, json_row, too_large
 from mlmon.settings import Settings
 from mlmon.wire import (
     BATCH,
@@ -39,6 +39,7 @@ from mlmon.wire import (
     header_str,
     record_key,
 )
+from mlmon.wire.arrow import ARROW, Kind, RecordColumns, decode_values_arrow, row_json
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,19 @@ def finite_rows(delivery: Delivery, records: Records, rejected: list[Rejected]) 
     return kept
 
 
+def _scores_row(columns: RecordColumns, index: int) -> dict[str, float] | None:
+    if columns.scores is None:
+        return None
+    row = columns.scores[index].tolist()
+    scores = {c: s for c, s in zip(columns.classes, row, strict=True) if not math.isnan(s)}
+    return scores or None
+
+
 class Halves:
     """A batch's usable records, column-wise, and which delivery and row each came from."""
 
-    def __init__(self) -> None:
+    def __init__(self, truth: bool = False) -> None:
+        self.truth = truth
         self.keys: list[str] = []
         self.values: list[float] = []
         self.sent_at: list[float | None] = []
@@ -75,7 +85,9 @@ class Halves:
         # Per delivery: its first half's position, the delivery, its records, and the rows it
         # kept (None: all of them); conflicts are rare, so they are located by bisection.
         self._starts: list[int] = []
-        self._origins: list[tuple[Delivery, Records | ValueRecord, list[int] | None]] = []
+        self._origins: list[
+            tuple[Delivery, Records | ValueRecord | RecordColumns, list[int] | None]
+        ] = []
 
     def add_one(
         self, delivery: Delivery, record: ValueRecord, sent_at: float | None, model: str,
@@ -126,16 +138,51 @@ class Halves:
         self.versions += [version] * len(ids)
         self.extras += [""] * len(ids)
 
-    def origin(self, position: int) -> tuple[Delivery, Records, int]:
-        """The delivery, records and row of the half at `position`."""
+    def add_arrow(
+        self, delivery: Delivery, columns: RecordColumns, model: str, version: str, truth: bool,
+        rejected: list[Rejected],
+    ) -> None:  # fmt: skip
+        """An Arrow batch's usable rows; its bad rows rejected one by one, as JSON. A row's
+        own model and version columns win over the message's headers; its `ts` over the
+        publish time."""
+        assert columns.values is not None
+        kind: Kind = "y_true" if truth else "y_pred"
+        for index, reason in columns.bad.items():
+            body = row_json(columns, index, kind)
+            rejected.append(json_row(delivery, body, f"record {columns.ids[index]!r}: {reason}"))
+        kept = [i for i in range(len(columns)) if i not in columns.bad]
+        if not kept:
+            return
+        sent = header_sent_at(delivery.headers)
+        self._starts.append(len(self.keys))
+        self._origins.append((delivery, columns, kept))
+        values, stamps = columns.values.tolist(), columns.ts.tolist()
+        models, versions = columns.models, columns.versions
+        for i in kept:
+            self.keys.append(record_key(columns.ids[i]))
+            self.values.append(values[i])
+            self.sent_at.append(sent if math.isnan(stamps[i]) else stamps[i])
+            self.models.append((models[i] if models else "") or model)
+            self.versions.append((versions[i] if versions else "") or version)
+            extra = extra_cells(_scores_row(columns, i), columns.tags[i] if columns.tags else None)
+            self.any_extra = self.any_extra or bool(extra)
+            self.extras.append(extra)
+
+    def rejected_at(self, position: int, reason: str) -> Rejected:
+        """The half at `position` refused: its record cut out of its message."""
         which = bisect.bisect_right(self._starts, position) - 1
         delivery, records, kept = self._origins[which]
         row = position - self._starts[which]
+        if kept is not None:
+            row = kept[row]
+        if isinstance(records, RecordColumns):
+            kind: Kind = "y_true" if self.truth else "y_pred"
+            return json_row(delivery, row_json(records, row, kind), reason)
         if isinstance(records, ValueRecord):  # a single record: decoded again, only for this
             records = decode_records(
                 delivery.body, delivery.content_type, False, self.sent_at[position]
             )
-        return delivery, records, row if kept is None else kept[row]
+        return Rejected.row(delivery, records, row, reason)
 
 
 Whole = tuple[Delivery, BatchHalf, list[Rejected]]  # a batch to join whole, its refused rows
@@ -148,13 +195,17 @@ class Prepared:
     truth: bool
     arrived_at: float
     halves: Halves = field(default_factory=Halves)  # records to join one by one
+
+    def __post_init__(self) -> None:
+        self.halves.truth = self.truth
+
     whole: list[Whole] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)  # to dead-letter
 
     def reject_conflicts(self, outcome: Outcome) -> None:
         """Dead-letter the rows the record join refused as conflicts."""
         for position, reason in outcome.conflicts:
-            self.rejected.append(Rejected.row(*self.halves.origin(position), reason))
+            self.rejected.append(self.halves.rejected_at(position, reason))
 
 
 def offer(
@@ -219,6 +270,9 @@ class Intake:
                 sent_at = header_sent_at(delivery.headers)
                 halves.add_one(delivery, records, sent_at, model, version)
                 continue
+            if isinstance(records, RecordColumns):
+                halves.add_arrow(delivery, records, model, version, truth, rejected)
+                continue
             name = header_str(delivery.headers, HEADER_BATCH)
             keys = batch_keys(records.ids) if name and delivery.content_type == BATCH else None
             if keys is None:
@@ -261,12 +315,16 @@ class Intake:
             HEADER_BATCH,
         )
 
-    def _decode(self, delivery: Delivery, rejected: list[Rejected]) -> Records | ValueRecord | None:
+    def _decode(
+        self, delivery: Delivery, rejected: list[Rejected]
+    ) -> Records | ValueRecord | RecordColumns | None:
         """The delivery's records (a batch), or its one record (the single form), or None
         after rejecting the whole message."""
         reason = too_large(delivery, self.settings.max_message_bytes)
         if reason is None:
             try:
+                if delivery.content_type == ARROW:
+                    return decode_values_arrow(delivery.body)
                 if delivery.content_type != BATCH:
                     return decode_value(delivery.body)
                 return decode_records(delivery.body, delivery.content_type, False)
