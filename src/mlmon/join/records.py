@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
 
 from mlmon.join.held import Held, pop_held
@@ -107,7 +106,7 @@ class RecordJoin:
         facts = self.store.facts(keys)
         outcome, changes = Outcome(), Changes()
         for index, (key, value, model, version, sent, extra) in enumerate(
-            zip(keys, values, models, versions, sent_at, extras or repeat(""), strict=False)
+            zip(keys, values, models, versions, sent_at, extras or [""] * len(keys), strict=True)
         ):
             seen = self._known_prediction(key, model, facts)
             if seen is not None:
