@@ -14,15 +14,14 @@ from types import TracebackType
 from typing import Any
 
 import msgspec
-import numpy as np
-import numpy.typing as npt
 
 from mlmon.bus import OutMessage
 from mlmon.bus.rabbit import RabbitBus
 from mlmon.errors import MlmonError
 from mlmon.settings import Settings, load_settings
 from mlmon.wire import HEADER_MODEL, HEADER_MODEL_VERSION, JSON, RecordId
-from mlmon.wire.arrow import ARROW, encode_values_arrow
+from mlmon.wire.arrow import ARROW
+from mlmon.wire.arrow_rows import encode_rows_arrow
 
 log = logging.getLogger(__name__)
 
@@ -283,32 +282,17 @@ class Monitor:
 def _arrow(records: list[_Record], prediction: bool, monitor: Monitor) -> bytes:
     """Records as one Arrow message; fails (for the JSON fallback) on mixed value types."""
     ids = [r.id for r in records]
-    values: list[Value] = [r.value for r in records]
+    values = [r.value for r in records]
     ts = [r.ts for r in records] if any(r.ts is not None for r in records) else None
     if not prediction:
-        return encode_values_arrow(ids, values, ts=ts)
-    tags = [r.tags for r in records] if any(r.tags for r in records) else None
-    scores = [r.scores for r in records] if any(r.scores for r in records) else None
-    features = None
-    if any(r.features for r in records):
-        features = _columns([r.features or {} for r in records])
-    return encode_values_arrow(
-        ids, values, ts=ts, tags=tags, scores=scores, model=monitor.model,
-        version=monitor.version, features=features,
+        return encode_rows_arrow(ids, values, ts)
+    return encode_rows_arrow(
+        ids, values, ts,
+        tags=[r.tags for r in records] if any(r.tags for r in records) else None,
+        scores=[r.scores for r in records] if any(r.scores for r in records) else None,
+        features=[r.features for r in records] if any(r.features for r in records) else None,
+        model=monitor.model, version=monitor.version,
     )  # fmt: skip
-
-
-def _columns(rows: list[NamedValues]) -> dict[str, npt.NDArray[Any]]:
-    """Rows of named features as columns: numbers as float64 (NaN missing), text as str/None."""
-    names = list(dict.fromkeys(name for row in rows for name in row))
-    columns: dict[str, npt.NDArray[Any]] = {}
-    for name in names:
-        values = [row.get(name) for row in rows]
-        if any(isinstance(v, str) for v in values):
-            columns[name] = np.array([None if v is None else str(v) for v in values], dtype=object)
-        else:
-            columns[name] = np.array([math.nan if v is None else v for v in values], dtype=float)
-    return columns
 
 
 def _single(record: _Record, prediction: bool, monitor: Monitor) -> bytes:
