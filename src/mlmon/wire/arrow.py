@@ -227,6 +227,7 @@ def row_json(columns: RecordColumns, index: int, kind: Kind) -> bytes:
         message["version"] = columns.versions[index]
     if columns.values is not None:
         features = _features_row(columns, index)
-        if features is not None:
+        values = features.values() if isinstance(features, dict) else features or ()
+        if any(value is not None for value in values):  # all missing: a null row, none sent
             message["features"] = features
     return _encoder.encode(message)

@@ -103,13 +103,11 @@ def read_ids(array: Any, bad: Bad, raw: bytes) -> list[int | float | str]:
     kind = array.type
     missing = nulls(array)
     if is_text(kind):
-        words = texts(array)
-        empty = pc.equal(array.cast(pa.string()), "").fill_null(False)
-        empty = np.asarray(empty.to_numpy(zero_copy_only=False), dtype=np.bool_)
+        text = array.cast(pa.string())  # not dictionary-encoded: ids hardly ever repeat
+        empty = pc.equal(text, "").fill_null(False).to_numpy(zero_copy_only=False)
         for row in np.flatnonzero(empty):
             bad.setdefault(int(row), "empty id")
-        words[missing] = ""
-        ids: list[int | float | str] = list(words)
+        ids: list[int | float | str] = text.fill_null("").to_pylist()
     elif pa.types.is_integer(kind):
         ids = array.fill_null(0).to_numpy().tolist()
     elif pa.types.is_floating(kind):

@@ -9,6 +9,7 @@ whole batch as schema metadata. NaN in a numeric column is written as null (miss
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -26,13 +27,20 @@ Scores = tuple[Floats, Sequence[str]] | Sequence[Mapping[str, float] | None]
 
 
 def _ids(ids: Sequence[RecordId]) -> Any:
-    if all(isinstance(i, str) for i in ids):
-        return pa.array(ids, type=pa.string())
-    if all(type(i) is int for i in ids):
-        return pa.array(ids, type=pa.int64())
-    if all(isinstance(i, int | float) and not isinstance(i, bool) for i in ids):
-        return pa.array([float(i) for i in ids], type=pa.float64())
-    raise TypeError("ids must be all strings or all numbers: an Arrow column has one type")
+    """utf8, int64 or float64, as pyarrow infers it (in C, not a Python test per id)."""
+    if not len(ids):
+        return pa.array([], type=pa.string())
+    try:
+        array = pa.array(ids)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = None
+    if array is None or not (
+        pa.types.is_string(array.type)
+        or pa.types.is_int64(array.type)
+        or pa.types.is_float64(array.type)
+    ):
+        raise TypeError("ids must be all strings or all numbers: an Arrow column has one type")
+    return array
 
 
 def _numbers(values: Any) -> Any:
@@ -85,8 +93,9 @@ def _tags(tags: Sequence[Mapping[str, str] | None]) -> Any:
     counts = [len(row) if row else 0 for row in tags]
     offsets = np.zeros(len(tags) + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
-    keys = [key for row in tags if row for key in row]
-    items = [value for row in tags if row for value in row.values()]
+    present = [row for row in tags if row]
+    keys = list(chain.from_iterable(present))
+    items = list(chain.from_iterable(row.values() for row in present))
     return pa.MapArray.from_arrays(
         pa.array(offsets), pa.array(keys, type=pa.string()), pa.array(items, type=pa.string())
     )

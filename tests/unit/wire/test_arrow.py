@@ -581,3 +581,24 @@ def test_encoders_refuse_what_one_arrow_column_cannot_hold() -> None:
         encode_features_arrow([1, 2], np.zeros((3, 2)))
     with pytest.raises(ValueError, match="scores of shape"):
         encode_values_arrow([1], [1.0], scores=(np.zeros((2, 2)), ["a", "b"]))
+
+
+def test_per_row_model_nulls_take_the_metadata_and_null_features_rows_are_absent() -> None:
+    raw = stream(
+        {
+            "id": [1, 2],
+            "body": [0.5, 1.5],
+            "model": ["a", None],
+            "features": pa.array([[1.0, 2.0], None], pa.list_(pa.float64())),
+        },
+        metadata={"model": "batch-model", "version": "9"},
+    )
+    decoded = decode_values_arrow(raw)
+    assert decoded.bad == {}
+    assert decoded.models == ["a", "batch-model"]
+    assert decoded.versions == ["9", "9"]
+    np.testing.assert_array_equal(decoded.vector, [[1.0, 2.0], [np.nan, np.nan]])
+    assert json.loads(row_json(decoded, 0, "y_pred"))["features"] == [1.0, 2.0]
+    second = json.loads(row_json(decoded, 1, "y_pred"))
+    assert second["model"] == "batch-model"
+    assert "features" not in second
