@@ -150,3 +150,27 @@ async def test_arrow_batches_join_and_bad_rows_go_alone(rabbit_settings: Setting
     assert "record 'a-7'" in reason
     assert "not 1" in reason or "not a probability" in reason
     assert json.loads(dead_body)["id"] == "a-7"  # the row alone, readable
+
+
+async def test_a_label_of_a_class_never_predicted_is_joined_and_counted(
+    rabbit_settings: Settings,
+) -> None:
+    s = rabbit_settings
+    bus = RabbitBus(s, "test-unpredicted")
+    await bus.connect()
+    try:
+        async with running(s, services=("metric",)) as stats:
+            await bus.publish(
+                s.queue_y_pred,
+                [_json({"id": i, "body": "Adelie", "scores": {"Adelie": 1.0}}) for i in range(3)],
+            )
+            await bus.publish(
+                s.queue_y_true,
+                [_json({"id": 0, "body": "Adelie"}), _json({"id": 1, "body": "Emperor"}),
+                 _json({"id": 2, "body": "Emperor"})],
+            )  # fmt: skip
+            rows = await wait_for_rows(s.logs_dir, 3)
+    finally:
+        await bus.close()
+    assert sorted(row["y_true"] for row in rows) == ["Adelie", "Emperor", "Emperor"]
+    assert stats["metric"].counters["labels_of_unpredicted_classes"] == 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -42,9 +43,10 @@ from mlmon.services.dead_letters import Rejected, dead_letter
 from mlmon.services.metric.holding import HOLD_SECONDS, Holding, report_orphans, sweep_every
 from mlmon.services.metric.intake import Intake, Prepared, offer
 from mlmon.settings import Settings
-from mlmon.wire import Y_PRED
-from mlmon.wire.labels import known_labels, labels_after, remember
+from mlmon.wire import Y_PRED, Y_TRUE
+from mlmon.wire.labels import MAX_LABELS, cell, known_labels, labels_after, remember
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Why the orphans a batch of predictions brings are orphans at once.
@@ -100,6 +102,8 @@ class MetricService:
         self.store = JoinStore(settings.state_dir / "join.sqlite", settings.max_label_wait)
         self.records = RecordJoin(self.store)
         remember(self.store.labels())  # the labels of halves that waited on disk
+        self._predicted: set[float] = set()  # the classes the model has predicted
+        self._unpredicted: set[float] = set()  # true classes it has not, already logged
         self._labels_saved = len(known_labels())
         self.batches = BatchJoin(self.store)
         self.intake = Intake(settings, stats)
@@ -281,8 +285,30 @@ class MetricService:
         """The rows' errors into the live quality windows and the Prometheus histograms."""
         if joined:
             self.quality.add(joined)
+            self._census(joined)
             if self.telemetry is not None:
                 self.telemetry.observe(joined, written_at)
+
+    def _census(self, joined: Joined) -> None:
+        """Count true values of a class the model has never predicted: accepted (a new class
+        in the world is news, not bad input), counted, and named once in the log."""
+        if self.settings.task == "classification":
+            classified = np.ones(len(joined), dtype=bool)
+        else:
+            classified = joined.classified()
+            if not classified.any():
+                return
+        self._predicted.update(np.unique(joined.column(Y_PRED)[classified]).tolist())
+        y_true = joined.column(Y_TRUE)[classified]
+        for value, count in zip(*np.unique(y_true, return_counts=True), strict=True):
+            if float(value) in self._predicted:
+                continue
+            self.stats.counters["labels_of_unpredicted_classes"] += int(count)
+            if len(self._unpredicted) < MAX_LABELS and float(value) not in self._unpredicted:
+                self._unpredicted.add(float(value))
+                log.warning(
+                    "true value %r is a class the model has not predicted so far", cell(value)
+                )
 
     async def _housekeeping(self, done: asyncio.Event) -> None:
         """Expire orphans and refresh the pending gauges until the consumers stop."""
