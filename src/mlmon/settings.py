@@ -52,6 +52,13 @@ class Settings(BaseSettings):
         min_length=1,
         description="column of --dataset holding record ids, not a feature (used when present)",
     )
+    # Comma-separated, as in the environment, so that a child process gets them back as given.
+    features: str = Field(
+        "",
+        description="feature columns of the dataset, comma-separated, in this order; unset = "
+        "every column but the target and the id column",
+    )
+    exclude: str = Field("", description="columns of the dataset that are not features")
     model_path: Path | None = Field(None, description="model file; unset = shipped default")
     trust_pickle: bool = Field(False, description="allow loading pickle/joblib model files")
     skops_trusted: str = Field(
@@ -178,6 +185,16 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
+    @field_validator("features", "exclude")
+    @classmethod
+    def _column_list(cls, value: str) -> str:
+        names = column_list(value)
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            msg = f"names {', '.join(map(repr, repeated))} more than once"
+            raise ValueError(msg)
+        return ",".join(names)
+
     @field_validator("alerts")
     @classmethod
     def _parse_alerts(cls, value: str) -> str:
@@ -207,6 +224,15 @@ class Settings(BaseSettings):
     def batched(self) -> bool:
         """Batched messages, unless single ones were asked for (seed-compatible implies it)."""
         return self.wire_format == "batched" and not self.seed_compatible
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        """The columns `features` names; empty: all but the target and the id column."""
+        return column_list(self.features)
+
+    @property
+    def excluded_columns(self) -> tuple[str, ...]:
+        return column_list(self.exclude)
 
     @property
     def features_queue_of_model(self) -> str:
@@ -241,6 +267,11 @@ _FLAGS = {
     "model_name": "--name",
     "model_queue": "--queue",
 }
+
+
+def column_list(value: str) -> tuple[str, ...]:
+    """Column names from a comma-separated list, spaces around them dropped."""
+    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
 def env_name(field: str) -> str:

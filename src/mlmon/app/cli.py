@@ -78,6 +78,26 @@ IdColumn = Annotated[
         ),
     ),
 ]
+Features = Annotated[
+    str | None,
+    typer.Option(
+        metavar="COLUMN,...",
+        help="feature columns of the dataset, in this order; unset = every column but the "
+        "target and the id column",
+    ),
+]
+Exclude = Annotated[
+    str | None,
+    typer.Option(metavar="COLUMN,...", help="columns of the dataset that are not features"),
+]
+Example = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME",
+        help="a shipped example, e.g. penguins: its dataset and target and, for `up`, a model "
+        "fitted on it on first use (kept in the logs directory's examples/), unless given",
+    ),
+]
 TrustPickle = Annotated[
     bool | None, typer.Option("--trust-pickle", help="allow pickle models", show_default=False)
 ]
@@ -157,6 +177,9 @@ def up(
     dataset: Dataset = None,
     target: Target = None,
     id_column: IdColumn = None,
+    features: Features = None,
+    exclude: Exclude = None,
+    example: Example = None,
     dashboard: Annotated[
         bool, typer.Option("--dashboard/--no-dashboard", help="serve the live dashboard")
     ] = True,
@@ -189,14 +212,19 @@ def up(
         dataset=dataset,
         target=target,
         id_column=id_column,
+        features=features,
+        exclude=exclude,
         dashboard_port=dashboard_port,
         alerts=alerts,
     )
+    if example is not None:
+        settings = _with_example(settings, example, with_model=True)
     limits = RunLimits(duration, settings.count)
     if no_model:
         _up_external(settings, limits, bool(model), dashboard)
         return
-    paths: list[Path | None] = list(model) if model else [None]
+    # The example's model, unless --model or MLMON_MODEL_PATH names one.
+    paths: list[Path | None] = list(model) if model else [settings.model_path if example else None]
     # Load every model before starting anything: a bad file fails here, naming itself.
     loaded = [_load_model(settings.model_copy(update={"model_path": p})) for p in paths]
     slots = plan_models(paths, [m.name for m in loaded], settings.queue_features)
@@ -250,6 +278,9 @@ def features(
     dataset: Dataset = None,
     target: Target = None,
     id_column: IdColumn = None,
+    features: Features = None,
+    exclude: Exclude = None,
+    example: Example = None,
     seed: Annotated[int | None, typer.Option(metavar="N", help="random seed")] = None,
     order: Annotated[
         str | None,
@@ -264,9 +295,13 @@ def features(
         dataset=dataset,
         target=target,
         id_column=id_column,
+        features=features,
+        exclude=exclude,
         seed=seed,
         order=order,
     )
+    if example is not None:
+        settings = _with_example(settings, example, with_model=False)
     _check_dataset(settings, [])
     _service("features", settings)
 
@@ -366,16 +401,31 @@ def _load_model(settings: Settings) -> Predictor:
 
 def _check_dataset(settings: Settings, models: list[Predictor]) -> None:
     """Read the dataset now, and match it with every model: a wrong file, a missing --target
-    or a width the model does not take fails here, before any service or the dashboard."""
-    from mlmon.model.dataset import check_model_width, load_dataset
+    or columns the model does not take (by name when it names them, else by width) fail here,
+    before any service or the dashboard."""
+    from mlmon.model.dataset import check_model_columns, dataset_of
 
     configure_logging()  # the dataset's warnings (rows left out) read like the services' logs
     try:
-        data = load_dataset(settings.dataset, settings.target, settings.id_column)
+        data = dataset_of(settings)
         for predictor in models:
-            check_model_width(data, predictor.n_features, predictor.name)
+            names = predictor.feature_names
+            check_model_columns(data, names, predictor.n_features, predictor.name)
     except MlmonError as error:
         _fail(error)
+
+
+def _with_example(settings: Settings, name: str, with_model: bool) -> Settings:
+    """The settings with a shipped example's dataset, target and model where none was given."""
+    from mlmon.model.examples import apply_example
+
+    try:
+        resolved = apply_example(settings, name, with_model)
+    except MlmonError as error:
+        _fail(error)
+    model = f", model {resolved.model_path}" if with_model and resolved.model_path else ""
+    typer.echo(f"example {name}: {resolved.dataset} (target {resolved.target}){model}")
+    return resolved
 
 
 def _service(name: str, settings: Settings, **kwargs: Any) -> None:
@@ -410,6 +460,8 @@ def train(
     ] = None,
     target: Target = None,
     id_column: IdColumn = None,
+    features: Features = None,
+    exclude: Exclude = None,
     model_format: Annotated[
         Literal["linear", "skops", "onnx"],
         typer.Option(
@@ -423,17 +475,18 @@ def train(
     """Fit a model on a dataset and save it in a safe format (no pickle)."""
     from mlmon.model.pipeline import ModelFormat
     from mlmon.model.training import SUFFIXES, train_linear, train_pipeline
+    from mlmon.settings import column_list
 
     output = output or Path(f"model{SUFFIXES[model_format]}")
+    ids = id_column or _default("id_column")
+    chosen, left_out = column_list(features or ""), column_list(exclude or "")
     try:
         if model_format == "linear":
-            fitted = train_linear(
-                output, dataset, target, id_column=id_column or _default("id_column")
-            )
+            fitted = train_linear(output, dataset, target, None, ids, chosen, left_out)
             done = f"{fitted.name} v{fitted.version}, {fitted.n_features} features"
         else:
             kind: ModelFormat = "onnx" if model_format == "onnx" else "skops"
-            trained = train_pipeline(output, kind, dataset, target)
+            trained = train_pipeline(output, kind, dataset, target, ids, chosen, left_out)
             done = (
                 f"{trained.task}, {trained.rows} rows, {len(trained.numeric)} numeric and "
                 f"{len(trained.categorical)} categorical features"

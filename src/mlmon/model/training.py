@@ -4,10 +4,14 @@
 - `skops` / `onnx`: a scikit-learn pipeline (model/pipeline.py) over named, typed columns,
   categorical and missing values included. It is a classifier when the target holds strings,
   or whole numbers with at most MAX_INTEGER_CLASSES distinct values; a regressor otherwise.
+
+Both take the features the stream sends: every column but the target and the id column, or
+those `features` and `exclude` choose (columns_data.select_features).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlmon.errors import ConfigError, DatasetError
+from mlmon.model.columns_data import select_features, text_nulls
 from mlmon.model.dataset import DEFAULT_ID_COLUMN, load_dataset
 from mlmon.model.frame import columns_from_matrix, is_categorical, to_dataframe
 from mlmon.model.pipeline import MISSING_CATEGORY, ModelFormat, build_pipeline
@@ -31,10 +36,12 @@ def train_linear(
     target: str | None = None,
     name: str | None = None,
     id_column: str = DEFAULT_ID_COLUMN,
+    features: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> LinearModel:
     from sklearn.linear_model import LinearRegression
 
-    data = load_dataset(dataset, target, id_column)
+    data = load_dataset(dataset, target, id_column, features, exclude)
     fitted = LinearRegression().fit(data.features, data.target)
     model = LinearModel(
         name or f"{data.name.removesuffix('.csv')}-linear",
@@ -60,7 +67,13 @@ class Trained:
 
 
 def train_pipeline(
-    output: Path, model_format: ModelFormat, dataset: Path | None = None, target: str | None = None
+    output: Path,
+    model_format: ModelFormat,
+    dataset: Path | None = None,
+    target: str | None = None,
+    id_column: str = DEFAULT_ID_COLUMN,
+    features: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> Trained:
     """Fit the pipeline on `dataset` (diabetes if None) and write it to `output`."""
     from mlmon.model.pipeline import write_onnx, write_skops
@@ -68,7 +81,7 @@ def train_pipeline(
     if output.suffix.lower() != SUFFIXES[model_format]:
         msg = f"--output {output}: a {model_format} model needs a {SUFFIXES[model_format]} name"
         raise ConfigError(msg)
-    columns, y = _read(dataset, target)
+    columns, y = _read(dataset, target, id_column, tuple(features), tuple(exclude))
     numeric = tuple(name for name, column in columns.items() if not is_categorical(column))
     categorical = tuple(name for name, column in columns.items() if is_categorical(column))
     classifier = _is_classification(y)
@@ -89,29 +102,40 @@ def train_pipeline(
     return Trained(output, task, numeric, categorical, len(y), tuple(untrusted))
 
 
-def _read(dataset: Path | None, target: str | None) -> tuple[dict[str, Any], npt.NDArray[Any]]:
+def _read(
+    dataset: Path | None,
+    target: str | None,
+    id_column: str,
+    features: tuple[str, ...],
+    exclude: tuple[str, ...],
+) -> tuple[dict[str, Any], npt.NDArray[Any]]:
     """Feature columns and the target, rows without a target left out."""
     if dataset is None:
-        data = load_dataset()
+        data = load_dataset(features=features, exclude=exclude)
         return columns_from_matrix(data.features, data.feature_names), data.target
     if target is None:
         msg = f"--dataset {dataset} needs --target naming its target column"
         raise DatasetError(msg)
-    columns = _read_table(dataset)
+    columns = _read_table(dataset, id_column)
     if target not in columns:
         msg = f"dataset {dataset} has no column {target!r}; it has {', '.join(columns)}"
         raise DatasetError(msg)
-    y = columns.pop(target)
+    has_ids = id_column in columns and id_column != target
+    chosen = select_features(
+        dataset.name, list(columns), target, id_column if has_ids else None, features, exclude
+    )
+    y = columns[target]
     known = ~_missing(y)
-    if not columns or not known.any():
+    if not known.any():
         msg = f"dataset {dataset}: needs feature columns and rows with a {target!r} value"
         raise DatasetError(msg)
-    return {name: column[known] for name, column in columns.items()}, y[known]
+    return {name: columns[name][known] for name in chosen}, y[known]
 
 
-def _read_table(path: Path) -> dict[str, npt.NDArray[Any]]:
+def _read_table(path: Path, id_column: str) -> dict[str, npt.NDArray[Any]]:
     """A CSV or Parquet file as columns: numbers as float64 (NaN for missing), strings as
-    object arrays (None for missing)."""
+    object arrays (None for missing, a CSV's empty or "NA" cells included, as the stream
+    reads them)."""
     import pyarrow as pa
     import pyarrow.csv
     import pyarrow.parquet
@@ -123,7 +147,7 @@ def _read_table(path: Path) -> dict[str, npt.NDArray[Any]]:
         if path.suffix.lower() in (".parquet", ".pq"):
             table = pyarrow.parquet.read_table(path)
         elif path.suffix.lower() == ".csv":
-            table = pyarrow.csv.read_csv(path)
+            table = text_nulls(pyarrow.csv.read_csv(path), keep=id_column)
         else:
             msg = f"dataset {path}: unsupported format {path.suffix!r} (use .csv or .parquet)"
             raise DatasetError(msg)

@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from mlmon.arrays import Floats
 from mlmon.errors import DatasetError
 from mlmon.join.joined import Joined, JoinedPart
-from mlmon.model.dataset import load_dataset
+from mlmon.model.dataset import dataset_of
 from mlmon.model.predictors import Predictor
 from mlmon.monitoring.drift import DriftMonitor, DriftReport, Reference
 from mlmon.monitoring.quality import QualityTracker, RegressionFigures
@@ -207,9 +207,7 @@ class LiveDrift(Collector):
     def for_model(cls, settings: Settings, predictor: Predictor) -> LiveDrift | None:
         """Reference = the reference (or streamed) dataset and the model's own predictions."""
         try:
-            data = load_dataset(
-                settings.reference or settings.dataset, settings.target, settings.id_column
-            )
+            data = dataset_of(settings, settings.reference)  # the stream's features
         except DatasetError as error:
             log.warning("drift is off: %s", error)
             return None

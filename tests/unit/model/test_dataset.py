@@ -53,12 +53,13 @@ def test_user_parquet(tmp_path: Path) -> None:
     ("content", "target", "message"),
     [
         ("a,y\n1,2\n", "z", "no target column 'z'"),
-        ("a,y\nx,2\n", "y", "column 'a' is not numeric"),
+        ("a,y\n2024-01-31,2\n", "y", r"column 'a' holds date32\[day\], neither numbers nor text"),
         ("y\n1\n", "y", "no feature columns"),
     ],
 )
 def test_bad_csv_is_explained(tmp_path: Path, content: str, target: str, message: str) -> None:
-    """Missing target, non-numeric or absent feature columns are named."""
+    """Missing target, a column of neither numbers nor text (text is categorical: see
+    test_dataset_columns.py) or absent feature columns are named."""
     path = tmp_path / "d.csv"
     path.write_text(content)
     with pytest.raises(DatasetError, match=message):
