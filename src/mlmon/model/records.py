@@ -94,11 +94,16 @@ def answers(
     scores = prediction.scores
     if scores is None or classes is None or scores.shape[1] != len(classes):
         return [(body, None) for body in bodies]
-    names = [_key(label) for label in classes]
+    names = score_keys(classes)
     rows: list[list[float]] = np.round(scores, 6).tolist()  # six decimals: the wire stays small
     return [
         (body, dict(zip(names, row, strict=True))) for body, row in zip(bodies, rows, strict=True)
     ]
+
+
+def score_keys(classes: Sequence[Label]) -> list[str]:
+    """The scores' keys: each class label's text (numbers in their shortest form)."""
+    return [_key(label) for label in classes]
 
 
 def _label(value: Any) -> float | str:

@@ -10,17 +10,19 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mlmon.arrays import Floats
 from mlmon.errors import DatasetError
 from mlmon.join.joined import Joined, JoinedPart
-from mlmon.model.dataset import dataset_of
+from mlmon.model.dataset import Dataset, dataset_of
+from mlmon.model.frame import Prediction
 from mlmon.model.predictors import Predictor
 from mlmon.monitoring.drift import DriftMonitor, DriftReport, Reference
 from mlmon.monitoring.quality import QualityTracker, RegressionFigures
@@ -194,12 +196,27 @@ class LiveQuality(Collector):
         return families, labelled, quantiles
 
 
+def prediction_signal(prediction: Prediction) -> Floats | None:
+    """What prediction drift compares: the value for regression, the top class
+    probability for a classifier with scores, nothing for one without."""
+    if prediction.values.dtype != object:
+        return np.asarray(prediction.values, dtype=np.float64)
+    if prediction.scores is not None:
+        top: Floats = prediction.scores.max(axis=1)
+        return top
+    return None
+
+
 class LiveDrift(Collector):
     """Feature and prediction drift of the latest rows against a reference."""
 
-    def __init__(self, monitor: DriftMonitor, model: str) -> None:
+    def __init__(
+        self, monitor: DriftMonitor, model: str, numeric: tuple[str, ...] | None = None
+    ) -> None:
         self.monitor = monitor
         self.model = model
+        # Named records: the numeric features drift is computed on (categories: issue 19).
+        self.numeric = numeric
         self._lock = threading.Lock()
         self._report: DriftReport | None = None
 
@@ -211,6 +228,8 @@ class LiveDrift(Collector):
         except DatasetError as error:
             log.warning("drift is off: %s", error)
             return None
+        if data.named or predictor.task == "classification":
+            return cls._for_columns(settings, predictor, data)
         if data.features.shape[1] != predictor.n_features:
             log.warning(
                 "drift is off: the reference has %d features, the model takes %d",
@@ -231,7 +250,54 @@ class LiveDrift(Collector):
 
         return cls(monitor, predictor.name)
 
+    @classmethod
+    def _for_columns(
+        cls, settings: Settings, predictor: Predictor, data: Dataset
+    ) -> LiveDrift | None:
+        """Drift of named records: their numeric features, and the prediction's signal (the
+        value for regression, the top class probability for a classifier)."""
+        numeric = tuple(name for name, column in data.columns.items() if column.dtype != object)
+        if not numeric:
+            log.warning("drift is off: the reference has no numeric feature")
+            return None
+        names = predictor.feature_names or tuple(data.columns)
+        try:
+            signal = prediction_signal(
+                predictor.predict_columns({name: data.columns[name] for name in names})
+            )
+        except Exception as error:
+            log.warning("drift of predictions is off: the model failed on the reference: %s", error)
+            signal = None
+        matrix = np.column_stack([data.columns[name] for name in numeric])
+        reference = Reference.from_data(matrix, numeric, signal)
+        monitor = DriftMonitor(
+            reference,
+            window=settings.drift_window,
+            psi_threshold=settings.psi_threshold,
+            ks_pvalue_threshold=settings.ks_pvalue_threshold,
+        )
+        return cls(monitor, predictor.name, numeric)
+
+    def add_columns(self, columns: Mapping[str, npt.NDArray[Any]], prediction: Prediction) -> None:
+        """Named records and their prediction (their numeric features; the rest is left)."""
+        if self.numeric is None:
+            return
+        try:
+            matrix = np.column_stack(
+                [np.asarray(columns[n], dtype=np.float64) for n in self.numeric]
+            )
+        except (KeyError, ValueError, TypeError):  # a record form drift cannot read: skipped
+            return
+        signal = prediction_signal(prediction)
+        with self._lock:
+            if self.monitor.reference.prediction is None:
+                self.monitor.add(matrix)
+            elif signal is not None:
+                self.monitor.add(matrix, signal)
+
     def add(self, features: Floats, predictions: Floats) -> None:
+        if self.numeric is not None:  # named records' drift: fed by add_columns only
+            return
         with self._lock:
             self.monitor.add(features, predictions)
 

@@ -7,7 +7,9 @@ import contextlib
 import functools
 import logging
 import time
+from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -15,7 +17,8 @@ from mlmon.bus import Bus, OutMessage
 from mlmon.bus.publish_window import PublishWindow
 from mlmon.errors import ConfigError
 from mlmon.ids import IdGenerator
-from mlmon.model.dataset import Dataset, RowOrder, load_dataset
+from mlmon.model.columns_data import labels, record_bodies
+from mlmon.model.dataset import Dataset, RowOrder, dataset_of
 from mlmon.ops.status import ServiceStats
 from mlmon.settings import Settings
 from mlmon.wire import (
@@ -28,8 +31,13 @@ from mlmon.wire import (
     sent_at_header,
     single_bytes_at_most,
 )
+from mlmon.wire.arrow import ARROW, encode_features_arrow, encode_values_arrow
 
 log = logging.getLogger(__name__)
+
+# An upper bound of a named record's Arrow bytes for batch sizing (~190 for 13 columns).
+NAMED_RECORD_BYTES = 400
+_json = msgspec.json.Encoder()
 
 SINGLES_IN_FLIGHT = 500  # single-record messages per publish call when running flat out
 BATCHES_PER_CALL = 8
@@ -43,8 +51,10 @@ async def run_features(
     settings: Settings, bus: Bus, stats: ServiceStats, stop: asyncio.Event
 ) -> int:
     """Send records until `count` is reached or `stop` is set; return how many were sent."""
-    data = load_dataset(settings.dataset, settings.target, settings.id_column)
+    data = dataset_of(settings)
     batch_size = records_per_message(settings, data.features.shape[1])
+    if data.named:  # strings take more room than a float: keep well within the message limit
+        batch_size = max(1, min(batch_size, settings.max_message_bytes // NAMED_RECORD_BYTES))
     next_id = IdGenerator()
     order = RowOrder(len(data.target), settings.order, settings.seed)
     # Flat out, a few batches go out per round trip, so confirms overlap.
@@ -80,7 +90,9 @@ async def run_features(
             rows = order.take(n)
             ids = next_id.take(n) if data.ids is None else data.record_ids(next_id.run, sent, rows)
             now = time.time()
-            if settings.batched:
+            if data.named:
+                features, truths = _named(ids, data, rows, now, batch_size, settings.batched)
+            elif settings.batched:
                 features, truths = _batches(ids, data, rows, now, batch_size)
             else:
                 features, truths = _singles(ids, data, rows, now)
@@ -152,6 +164,42 @@ def _batches(
         )
         truths.append(
             OutMessage(encode_batch(ids[part], data.target[rows[part]], stamps), headers, BATCH)
+        )
+    return features, truths
+
+
+def _named(
+    ids: list[str],
+    data: Dataset,
+    rows: npt.NDArray[np.intp],
+    now: float,
+    size: int,
+    batched: bool,
+) -> tuple[list[OutMessage], list[OutMessage]]:
+    """Records with named features (categories, missing values) or class labels: Arrow
+    batches, or one JSON message each (the single form with an object body)."""
+    truth = labels(data, rows)
+    values: list[Any] = truth if isinstance(truth, list) else truth.tolist()
+    if not batched:
+        headers = sent_at_header(now)
+
+        def single(record_id: str, body: object) -> OutMessage:
+            return OutMessage(_json.encode({"id": record_id, "body": body}), headers)
+
+        bodies = record_bodies(data, rows)
+        return (
+            [single(i, b) for i, b in zip(ids, bodies, strict=True)],
+            [single(i, v) for i, v in zip(ids, values, strict=True)],
+        )
+    features, truths = [], []
+    for start in range(0, len(ids), size):
+        part = slice(start, start + size)
+        taken = rows[part]
+        columns = {name: column[taken] for name, column in data.columns.items()}
+        stamps = np.full(len(taken), now)
+        features.append(OutMessage(encode_features_arrow(ids[part], columns, ts=stamps), {}, ARROW))
+        truths.append(
+            OutMessage(encode_values_arrow(ids[part], values[part], ts=stamps), {}, ARROW)
         )
     return features, truths
 

@@ -27,6 +27,7 @@ from mlmon.ops.alert_actions import Alerting
 from mlmon.ops.monitors import LiveDrift
 from mlmon.ops.status import ServiceStats
 from mlmon.services.dead_letters import Rejected, dead_letter, too_large
+from mlmon.services.model_arrow import ArrowFeatures, decode_arrow, predict_arrow
 from mlmon.services.model_named import Named, predict_named, uses_named_path
 from mlmon.settings import Settings
 from mlmon.wire import (
@@ -44,6 +45,7 @@ from mlmon.wire import (
     header_str,
     sent_at_header,
 )
+from mlmon.wire.arrow import ARROW
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -132,17 +134,21 @@ async def _predict_stream(
     try:
         async with asyncio.TaskGroup() as in_flight:
             async for batch in bus.batches(queue, settings.consumer_prefetch, CONSUMER_LINGER):
-                messages, singles, named, rejected = _decode(
+                messages, singles, named, arrows, rejected = _decode(
                     batch, predictor, settings.max_message_bytes
                 )
                 usable = sum(int(m.usable.sum()) for m in messages) + len(singles) + len(named)
+                usable += sum(len(item.rows) for item in arrows)
                 outgoing, failed = _predict(predictor, messages, headers, drift)
                 more, failed_singles = _predict_singles(predictor, singles, headers, drift)
                 outgoing += more
                 failed += failed_singles
-                more, failed_named = predict_named(predictor, named, headers, kinds)
+                more, failed_named = predict_named(predictor, named, headers, kinds, drift)
                 outgoing += more
                 failed += failed_named
+                more, failed_arrow = predict_arrow(predictor, arrows, headers, drift)
+                outgoing += more
+                failed += failed_arrow
                 rejected += failed
                 await room.acquire()
                 previous = in_flight.create_task(
@@ -209,12 +215,17 @@ async def _drift_round(drift: LiveDrift, stats: ServiceStats, alerting: Alerting
 
 def _decode(
     batch: list[Delivery], predictor: Predictor, max_bytes: int
-) -> tuple[list[_Message], list[_Single], list[Named], list[Rejected]]:
+) -> tuple[list[_Message], list[_Single], list[Named], list[ArrowFeatures], list[Rejected]]:
     messages, singles, named, rejected = [], [], [], []
+    arrows: list[ArrowFeatures] = []
     n_features = predictor.n_features
     for delivery in batch:
         if (reason := too_large(delivery, max_bytes)) is not None:
             rejected.append(Rejected.message(delivery, reason))
+            continue
+        if delivery.content_type == ARROW:
+            if (item := decode_arrow(delivery, rejected)) is not None:
+                arrows.append(item)
             continue
         if delivery.content_type != BATCH:
             try:
@@ -247,7 +258,7 @@ def _decode(
             reason = f"record {records.ids[index]!r}: non-finite number (NaN or Infinity)"
             rejected.append(Rejected.row(delivery, records, int(index), reason))
         messages.append(_Message(delivery, records, usable))
-    return messages, singles, named, rejected
+    return messages, singles, named, arrows, rejected
 
 
 def _predict(

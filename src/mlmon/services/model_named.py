@@ -15,6 +15,7 @@ import msgspec
 from mlmon.bus import Delivery, OutMessage
 from mlmon.model.predictors import Predictor
 from mlmon.model.records import ColumnKinds, NamedValues, answers, columns_of
+from mlmon.ops.monitors import LiveDrift
 from mlmon.services.dead_letters import Rejected
 from mlmon.wire import FeatureRecord, sent_at_header
 
@@ -46,7 +47,11 @@ def body_of(record: FeatureRecord, predictor: Predictor) -> NamedValues:
 
 
 def predict_named(
-    predictor: Predictor, items: list[Named], headers: dict[str, str], kinds: ColumnKinds
+    predictor: Predictor,
+    items: list[Named],
+    headers: dict[str, str],
+    kinds: ColumnKinds,
+    drift: LiveDrift | None = None,
 ) -> tuple[list[OutMessage], list[Rejected]]:
     """One model call for every usable record; each answered in a JSON message of its own."""
     if not items:
@@ -69,11 +74,13 @@ def predict_named(
             return [], [*rejected, Rejected.message(item.delivery, reason)]
         outgoing: list[OutMessage] = []
         for index in usable:  # find the records it fails on
-            more, failed = predict_named(predictor, [items[index]], headers, kinds)
+            more, failed = predict_named(predictor, [items[index]], headers, kinds, drift)
             outgoing += more
             rejected += failed
         return outgoing, rejected
     kinds.learn(columns)
+    if drift is not None:
+        drift.add_columns(columns, prediction)
     outgoing = []
     for index, (body, scores) in zip(usable, answers(prediction, predictor.classes), strict=True):
         item = items[index]

@@ -37,7 +37,7 @@ def test_each_single_record_gets_its_own_answer_or_its_own_dead_letter() -> None
         delivery("b", [2.0, 0, 0]),
         Delivery("features", b'{"id": "x", "body": [NaN, 1, 1]}', {}, False),
     ]
-    messages, singles, named, rejected = _decode(batch, Picky(), 1 << 20)  # type: ignore[arg-type]
+    messages, singles, named, _, rejected = _decode(batch, Picky(), 1 << 20)  # type: ignore[arg-type]
     assert named == []
     assert messages == []
     outgoing, failed = _predict_singles(Picky(), singles, {"x-mlmon-model": "picky"})  # type: ignore[arg-type]
@@ -62,7 +62,7 @@ def test_a_model_answering_with_the_wrong_number_of_predictions_fails_its_record
             return features[:-1, 0]  # one prediction too few
 
     pair = [delivery("a", [1.0, 0, 0]), delivery("b", [2.0, 0, 0])]
-    _, singles, _, _ = _decode(pair, Picky(), 1 << 20)  # type: ignore[arg-type]
+    _, singles, _, _, _ = _decode(pair, Picky(), 1 << 20)  # type: ignore[arg-type]
     outgoing, failed = _predict_singles(Short(), singles, {})  # type: ignore[arg-type]
     assert outgoing == []
     assert [r.reason for r in failed] == [
@@ -82,7 +82,7 @@ def test_a_model_failing_on_one_row_of_several_batches_fails_that_row_alone() ->
             "features", encode_batch(ids, vectors, np.zeros(len(ids))), {}, False, BATCH
         )
 
-    messages, singles, _, rejected = _decode(
+    messages, singles, _, _, rejected = _decode(
         [batch(["a", "b"], [1.0, 2.0]), batch(["c", "boom", "d"], [3.0, 13.0, 4.0])],
         Picky(),  # type: ignore[arg-type]
         1 << 20,

@@ -1,0 +1,146 @@
+"""The model service's path for features batched as Arrow IPC (named columns: numbers,
+categories, missing values; or the seeds' vectors): one model call per message, answered by
+one Arrow message of predictions (class labels and scores for a classifier) with the rows'
+event times and tags. A row refused on decoding, or one the model fails on, is dead-lettered
+alone as its single JSON message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mlmon.bus import Delivery, OutMessage
+from mlmon.errors import DecodeError
+from mlmon.model.frame import Prediction, columns_from_matrix
+from mlmon.model.predictors import Predictor
+from mlmon.model.records import score_keys
+from mlmon.ops.monitors import LiveDrift
+from mlmon.services.dead_letters import Rejected, json_row
+from mlmon.wire.arrow import (
+    ARROW,
+    RecordColumns,
+    decode_features_arrow,
+    encode_values_arrow,
+    row_json,
+)
+
+
+@dataclass
+class ArrowFeatures:
+    delivery: Delivery
+    columns: RecordColumns
+    rows: npt.NDArray[np.intp]  # the usable rows
+
+
+def decode_arrow(delivery: Delivery, rejected: list[Rejected]) -> ArrowFeatures | None:
+    """The message's usable rows; its bad rows (or the whole message) rejected."""
+    try:
+        columns = decode_features_arrow(delivery.body)
+    except DecodeError as error:
+        rejected.append(Rejected.message(delivery, str(error)))
+        return None
+    for index, reason in sorted(columns.bad.items()):
+        body = row_json(columns, index, "features")
+        rejected.append(json_row(delivery, body, f"record {columns.ids[index]!r}: {reason}"))
+    rows = np.array([i for i in range(len(columns)) if i not in columns.bad], dtype=np.intp)
+    return ArrowFeatures(delivery, columns, rows) if len(rows) else None
+
+
+def _inputs(item: ArrowFeatures, predictor: Predictor, rows: npt.NDArray[np.intp]) -> Any:
+    columns = item.columns
+    if columns.vector is not None:
+        names = predictor.feature_names or tuple(map(str, range(columns.vector.shape[1])))
+        return columns_from_matrix(columns.vector[rows], names)
+    assert columns.features is not None
+    return {name: column[rows] for name, column in columns.features.items()}
+
+
+def predict_arrow(
+    predictor: Predictor,
+    items: list[ArrowFeatures],
+    headers: dict[str, str],
+    drift: LiveDrift | None = None,
+) -> tuple[list[OutMessage], list[Rejected]]:
+    """Each message's usable rows predicted in one call (row by row if the call fails)."""
+    outgoing: list[OutMessage] = []
+    rejected: list[Rejected] = []
+    for item in items:
+        found: Prediction | None
+        try:
+            inputs = _inputs(item, predictor, item.rows)
+            found = predictor.predict_columns(inputs)
+            kept = item.rows
+            if drift is not None:
+                drift.add_columns(inputs, found)
+        except Exception:  # one bad row must not fail the others: find it
+            found, kept = _row_by_row(predictor, item, rejected)
+        if found is not None and found.values.dtype != object:  # numbers: refuse NaN/inf
+            finite = np.isfinite(np.asarray(found.values, dtype=np.float64))
+            for row, value in zip(
+                kept[~finite].tolist(), found.values[~finite].tolist(), strict=True
+            ):
+                reason = f"record {item.columns.ids[row]!r}: the model predicted {value}"
+                rejected.append(
+                    json_row(item.delivery, row_json(item.columns, row, "features"), reason)
+                )
+            if not finite.all():
+                scores = None if found.scores is None else found.scores[finite]
+                found, kept = Prediction(found.values[finite], scores), kept[finite]
+        if found is not None and len(kept):
+            outgoing.append(_answer(predictor, item, kept, found, headers))
+    return outgoing, rejected
+
+
+def _row_by_row(
+    predictor: Predictor, item: ArrowFeatures, rejected: list[Rejected]
+) -> tuple[Prediction | None, npt.NDArray[np.intp]]:
+    values, scores, kept = [], [], []
+    for row in item.rows.tolist():
+        one = np.array([row], dtype=np.intp)
+        try:
+            prediction = predictor.predict_columns(_inputs(item, predictor, one))
+        except Exception as error:
+            body = row_json(item.columns, row, "features")
+            reason = f"record {item.columns.ids[row]!r}: the model failed: {error}"
+            rejected.append(json_row(item.delivery, body, reason))
+            continue
+        values.append(prediction.values[0])
+        if prediction.scores is not None:
+            scores.append(prediction.scores[0])
+        kept.append(row)
+    if not kept:
+        return None, np.empty(0, dtype=np.intp)
+    matrix = np.array(scores) if len(scores) == len(kept) else None
+    return Prediction(np.array(values, dtype=object), matrix), np.array(kept, dtype=np.intp)
+
+
+def _answer(
+    predictor: Predictor,
+    item: ArrowFeatures,
+    rows: npt.NDArray[np.intp],
+    prediction: Prediction,
+    headers: dict[str, str],
+) -> OutMessage:
+    columns = item.columns
+    values = prediction.values
+    if values.dtype == object:  # class labels: numbers stay numbers, the rest is text
+        values = np.array(
+            [v if isinstance(v, str) else float(v) for v in values.tolist()], dtype=object
+        )
+    scores = None
+    classes = predictor.classes
+    if prediction.scores is not None and classes is not None:
+        scores = (np.round(prediction.scores, 6), score_keys(classes))
+    tags = None if columns.tags is None else [columns.tags[i] for i in rows.tolist()]
+    body = encode_values_arrow(
+        [columns.ids[i] for i in rows.tolist()],
+        values.tolist() if values.dtype == object else values,
+        ts=columns.ts[rows],
+        tags=tags,
+        scores=scores,
+    )
+    return OutMessage(body, headers, ARROW)
