@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -174,3 +175,50 @@ async def test_a_label_of_a_class_never_predicted_is_joined_and_counted(
         await bus.close()
     assert sorted(row["y_true"] for row in rows) == ["Adelie", "Emperor", "Emperor"]
     assert stats["metric"].counters["labels_of_unpredicted_classes"] == 2
+
+
+async def test_features_carried_by_predictions_feed_drift(
+    rabbit_settings: Settings, tmp_path: Path
+) -> None:
+    """A model mlmon does not run sends the features it used with each prediction: the
+    metric service computes drift on them against MLMON_REFERENCE, and a shifted numeric
+    feature is flagged while an unshifted one is not."""
+    import numpy as np
+
+    from mlmon.wire.arrow import ARROW, encode_values_arrow
+
+    rng = np.random.default_rng(5)
+    reference = tmp_path / "reference.csv"
+    lines = ["length,depth,island,species"]
+    for _ in range(2000):
+        lines.append(f"{rng.normal(45, 5):.3f},{rng.normal(17, 2):.3f},Dream,Adelie")
+    reference.write_text("\n".join(lines) + "\n")
+    s = rabbit_settings.model_copy(update={"reference": reference, "target": "species"})
+    n = 1500
+    ids = [f"d-{i}" for i in range(n)]
+    singles = [
+        _json({"id": ids[i], "body": "Adelie",
+               "features": {"length": float(rng.normal(60, 5)), "depth": float(rng.normal(17, 2)),
+                            "island": "Dream"}})
+        for i in range(500)
+    ]  # fmt: skip
+    features = {
+        "length": rng.normal(60, 5, n - 500),
+        "depth": rng.normal(17, 2, n - 500),
+        "island": np.array(["Dream"] * (n - 500), dtype=object),
+    }
+    batch = encode_values_arrow(ids[500:], ["Adelie"] * (n - 500), features=features)
+    bus = RabbitBus(s, "test-drift")
+    await bus.connect()
+    try:
+        async with running(s, services=("metric",)) as stats:
+            await bus.publish(s.queue_y_pred, [*singles, OutMessage(batch, {}, ARROW)])
+            await bus.publish(
+                s.queue_y_true, [OutMessage(encode_values_arrow(ids, ["Adelie"] * n), {}, ARROW)]
+            )
+            await wait_for_rows(s.logs_dir, n)
+    finally:
+        await bus.close()
+    report = stats["metric"].details["drift"]
+    assert report["drifted_columns"] == ["length"], report
+    assert set(report["columns"]) == {"length", "depth"}  # the numeric features

@@ -229,6 +229,9 @@ def up(
     loaded = [_load_model(settings.model_copy(update={"model_path": p})) for p in paths]
     slots = plan_models(paths, [m.name for m in loaded], settings.queue_features)
     predictors = [renamed(m, slot.name) for m, slot in zip(loaded, slots, strict=True)]
+    if "task" not in settings.model_fields_set and predictors[0].task == "classification":
+        # The model says it classifies: 0/1 errors and classification figures, no setting needed.
+        settings = settings.model_copy(update={"task": "classification"})
     _check_dataset(settings, predictors)  # and the dataset: no service starts on a bad one
     mode = "embedded in-process bus" if settings.embedded else "RabbitMQ, one process each"
     typer.echo(f"mlmon up: {mode}; logs in {settings.logs_dir}/ (Ctrl-C stops)")

@@ -278,7 +278,38 @@ class LiveDrift(Collector):
         )
         return cls(monitor, predictor.name, numeric)
 
-    def add_columns(self, columns: Mapping[str, npt.NDArray[Any]], prediction: Prediction) -> None:
+    @classmethod
+    def for_reference(cls, settings: Settings, model: str) -> LiveDrift | None:
+        """Drift of the features that predictions of a model mlmon does not run carry: the
+        numeric features of MLMON_REFERENCE (or the dataset, when one is given), without
+        prediction drift (no model here to predict the reference). None without either."""
+        if settings.reference is None and "dataset" not in settings.model_fields_set:
+            log.warning(
+                "predictions carry features but no reference is set: drift is off "
+                "(MLMON_REFERENCE names a dataset of the features the model was fitted on)"
+            )
+            return None
+        try:
+            data = dataset_of(settings, settings.reference)
+        except DatasetError as error:
+            log.warning("drift is off: %s", error)
+            return None
+        numeric = tuple(name for name, column in data.columns.items() if column.dtype != object)
+        if not numeric:
+            log.warning("drift is off: the reference has no numeric feature")
+            return None
+        matrix = np.column_stack([data.columns[name] for name in numeric])
+        monitor = DriftMonitor(
+            Reference.from_data(matrix, numeric),
+            window=settings.drift_window,
+            psi_threshold=settings.psi_threshold,
+            ks_pvalue_threshold=settings.ks_pvalue_threshold,
+        )
+        return cls(monitor, model, numeric)
+
+    def add_columns(
+        self, columns: Mapping[str, npt.NDArray[Any]], prediction: Prediction | None = None
+    ) -> None:
         """Named records and their prediction (their numeric features; the rest is left)."""
         if self.numeric is None:
             return
@@ -288,7 +319,7 @@ class LiveDrift(Collector):
             )
         except (KeyError, ValueError, TypeError):  # a record form drift cannot read: skipped
             return
-        signal = prediction_signal(prediction)
+        signal = None if prediction is None else prediction_signal(prediction)
         with self._lock:
             if self.monitor.reference.prediction is None:
                 self.monitor.add(matrix)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -22,11 +21,11 @@ from mlmon.bus import CONSUMER_LINGER, Bus, Delivery, OutMessage
 from mlmon.errors import DecodeError
 from mlmon.model.predictors import Predictor, width_problem
 from mlmon.model.records import ColumnKinds
-from mlmon.monitoring.alert_rules import drift_signals
 from mlmon.ops.alert_actions import Alerting
 from mlmon.ops.monitors import LiveDrift
 from mlmon.ops.status import ServiceStats
 from mlmon.services.dead_letters import Rejected, dead_letter, too_large
+from mlmon.services.drift_rounds import DRIFT_EVERY, drift_round, refresh_drift
 from mlmon.services.model_arrow import ArrowFeatures, decode_arrow, predict_arrow
 from mlmon.services.model_named import Named, predict_named, uses_named_path
 from mlmon.settings import Settings
@@ -49,10 +48,6 @@ from mlmon.wire.arrow import ARROW
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# Seconds between drift reports: each takes the event loop for its numpy work, and drift over
-# a window of a thousand rows moves slowly.
-DRIFT_EVERY = 5.0
 
 # Batches whose predictions may await their confirms while the next batch is predicted. Two:
 # the next batch's publish need not wait for the one before it (so a slow broker fsync takes
@@ -99,7 +94,7 @@ async def run_model(
     headers = {HEADER_MODEL: predictor.name, HEADER_MODEL_VERSION: predictor.version}
     refresher = (
         asyncio.create_task(
-            _refresh_drift(drift, stats, max(settings.status_interval, DRIFT_EVERY), alerting)
+            refresh_drift(drift, stats, max(settings.status_interval, DRIFT_EVERY), alerting)
         )
         if drift is not None
         else None
@@ -109,7 +104,7 @@ async def run_model(
     finally:
         if refresher is not None and drift is not None:
             refresher.cancel()
-            await _drift_round(drift, stats, alerting)  # the last word, for the final status
+            await drift_round(drift, stats, alerting)  # the last word, for the final status
 
 
 async def _predict_stream(
@@ -187,30 +182,6 @@ async def _publish_and_ack(
         await previous  # its failure is this batch's too: nothing after it may be acked
     await bus.ack(batch)
     stats.counters["predicted"] += predicted
-
-
-async def _refresh_drift(
-    drift: LiveDrift, stats: ServiceStats, interval: float, alerting: Alerting | None
-) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        await _drift_round(drift, stats, alerting)
-
-
-async def _drift_round(drift: LiveDrift, stats: ServiceStats, alerting: Alerting | None) -> None:
-    """Recompute the drift report (a few ms) for the status file and scrapes; check its rules."""
-    report = {"model": drift.model, **drift.refresh().to_dict()}
-    stats.details["drift"] = report
-    stats.gauges["drifted_columns"] = len(report["drifted_columns"])
-    if alerting is not None:
-        columns = report["columns"]
-        signals = {
-            drift.model: {
-                **drift_signals(columns),
-                "drifted_columns": float(len(report["drifted_columns"])),
-            }
-        }
-        await alerting.check(signals, time.time())
 
 
 def _decode(

@@ -11,9 +11,12 @@ import bisect
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from mlmon.bus import Delivery
 from mlmon.errors import DecodeError
@@ -82,6 +85,9 @@ class Halves:
         self.versions: list[str] = []
         self.extras: list[str] = []  # the log's scores and tags cells, "" for none
         self.any_extra = False
+        # The named features predictions carried (for drift): rows of singles, Arrow columns.
+        self.feature_rows: list[Mapping[str, float | str | None]] = []
+        self.feature_columns: list[dict[str, npt.NDArray[Any]]] = []
         # Per delivery: its first half's position, the delivery, its records, and the rows it
         # kept (None: all of them); conflicts are rare, so they are located by bisection.
         self._starts: list[int] = []
@@ -107,6 +113,8 @@ class Halves:
             version = record.version if record.version is not None else version
             extra = extra_cells(record.scores, record.tags)
             self.any_extra = self.any_extra or bool(extra)
+            if isinstance(record.features, dict):
+                self.feature_rows.append(record.features)
         self.sent_at.append(sent_at)
         self.models.append(model)
         self.versions.append(version)
@@ -157,6 +165,10 @@ class Halves:
         self._starts.append(len(self.keys))
         self._origins.append((delivery, columns, kept))
         values, stamps = columns.values.tolist(), columns.ts.tolist()
+        if columns.features is not None:
+            self.feature_columns.append(
+                {name: column[kept] for name, column in columns.features.items()}
+            )
         models, versions = columns.models, columns.versions
         for i in kept:
             self.keys.append(record_key(columns.ids[i]))

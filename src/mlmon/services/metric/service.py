@@ -40,6 +40,7 @@ from mlmon.ops.monitors import LiveQuality
 from mlmon.ops.status import ServiceStats
 from mlmon.ops.telemetry import Telemetry
 from mlmon.services.dead_letters import Rejected, dead_letter
+from mlmon.services.metric.drift_feed import DriftFeed
 from mlmon.services.metric.holding import HOLD_SECONDS, Holding, report_orphans, sweep_every
 from mlmon.services.metric.intake import Intake, Prepared, offer
 from mlmon.settings import Settings
@@ -107,6 +108,7 @@ class MetricService:
         self._labels_saved = len(known_labels())
         self.batches = BatchJoin(self.store)
         self.intake = Intake(settings, stats)
+        self.drift = DriftFeed(settings, stats, self.alerting, telemetry)
         self.holding = Holding(
             (settings.queue_y_true, settings.queue_y_pred),
             settings.consumer_prefetch,
@@ -146,6 +148,7 @@ class MetricService:
                     consumers.create_task(self._consume(self.settings.queue_y_pred, truth=False))
                 consumers_done.set()
         finally:
+            await self.drift.close()
             self._disk.shutdown(wait=True)
             self.metric_log.close()
             self.orphan_log.close()
@@ -159,6 +162,10 @@ class MetricService:
             # other queue's batch holds the lock waiting for its fsyncs, and so does the
             # quality bookkeeping after the lock.
             prepared = self.intake.prepare(batch, truth)
+            halves = prepared.halves
+            if halves.feature_rows or halves.feature_columns:
+                model = halves.models[0] if halves.models else "unknown"
+                self.drift.add(halves.feature_rows, halves.feature_columns, model)
             async with self._lock:
                 joined, written_at = await self._join(batch, queue, prepared)
             self._observe(joined, written_at)
