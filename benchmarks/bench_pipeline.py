@@ -1,6 +1,7 @@
 """The whole pipeline over RabbitMQ, beside the broker's own limit for the same message form.
 
-    uv run python benchmarks/bench_pipeline.py [--scenario throughput|single|latency|workers|all]
+    uv run python benchmarks/bench_pipeline.py
+        [--scenario throughput|single|latency|workers|rich|all]
         [--url URL] [--records N] [--rate R] [--batch B] [--limit-records N] [--no-limit]
 
 Per run: `measure_broker_limit` (bench_broker.py) for the same form, then `python -m mlmon up
@@ -28,6 +29,8 @@ Scenarios (counts can be scaled with --records, rates with --rate):
   latency      20,000 records at 1,000/s (20 s), batched
   workers     throughput with --model-workers 1, then 2: the speed-up
   all         all of the above (the workers=1 run is the throughput run)
+  rich        300,000 named records at rate 0, batched (Arrow): 10 numeric + 3 categorical
+              features with gaps, a three-class ONNX pipeline answering labels and scores
 """
 
 from __future__ import annotations
@@ -78,10 +81,12 @@ class Run:
     count: int
     rate: float
     workers: int = 1
+    rich: bool = False  # named records: 10 numeric + 3 categorical features, a classifier
 
     @property
     def label(self) -> str:
-        return f"{self.form} n={self.count} rate={self.rate:g} workers={self.workers}"
+        kind = f"{self.form}, rich" if self.rich else self.form
+        return f"{kind} n={self.count} rate={self.rate:g} workers={self.workers}"
 
 
 SCENARIOS: dict[str, list[Run]] = {
@@ -89,6 +94,7 @@ SCENARIOS: dict[str, list[Run]] = {
     "single": [Run("single", 100_000, 0)],
     "latency": [Run("batched", 20_000, 1000)],
     "workers": [Run("batched", 1_000_000, 0, 1), Run("batched", 1_000_000, 0, 2)],
+    "rich": [Run("batched", 300_000, 0, rich=True)],
 }
 SCENARIOS["all"] = [
     *SCENARIOS["throughput"],
@@ -436,6 +442,9 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
         "--model-workers", str(run.workers),
         "--no-dashboard",  # the page's process would share the 2 cores being measured
     ]  # fmt: skip
+    if run.rich:
+        dataset, model = rich_inputs(logs / "rich")
+        argv += ["--dataset", str(dataset), "--target", "species", "--model", str(model)]
     result = Result(run)
     output = logs / "up.out"
     try:
@@ -488,6 +497,31 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
         else:
             shutil.rmtree(logs, ignore_errors=True)
     return result
+
+
+def rich_inputs(directory: Path, rows: int = 5_000) -> tuple[Path, Path]:
+    """A dataset of 10 numeric and 3 categorical features (some missing) with a three-class
+    target, and an ONNX classifier (imputation, one-hot, gradient boosting) fitted on it by
+    `mlmon train`'s own code."""
+    from mlmon.model.training import train_pipeline
+
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    numbers = rng.normal(size=(rows, 10))
+    islands = rng.choice(["Biscoe", "Dream", "Torgersen"], rows)
+    sexes = rng.choice(["female", "male", ""], rows)
+    sites = rng.choice([f"site{i}" for i in range(8)], rows)
+    score = numbers[:, 0] + (islands == "Dream") - 0.5 * numbers[:, 1]
+    species = np.where(score > 0.8, "Gentoo", np.where(score > -0.3, "Chinstrap", "Adelie"))
+    path = directory / "rich.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*(f"x{i}" for i in range(10)), "island", "sex", "site", "species"])
+        for i in range(rows):
+            cells = ["" if (i + j) % 50 == 0 else f"{v:.4f}" for j, v in enumerate(numbers[i])]
+            writer.writerow([*cells, islands[i], sexes[i], sites[i], species[i]])
+    model = train_pipeline(directory / "rich.onnx", "onnx", path, "species").output
+    return path, model
 
 
 def _by_service(seen: dict[int, ProcessSample]) -> dict[str, tuple[float, float, int]]:
@@ -683,7 +717,7 @@ def plan(args: argparse.Namespace) -> list[Run]:
         rate = run.rate if args.rate is None else args.rate
         if args.records is None and run.rate and args.rate is not None:
             count = int(args.rate * run.count / run.rate)  # keep the latency run's 20 s
-        runs.append(Run(run.form, count, rate, run.workers))
+        runs.append(Run(run.form, count, rate, run.workers, run.rich))
     return runs
 
 

@@ -41,12 +41,16 @@ class Snapshot:
     mae: float
     dead_lettered: int
     pending: int
+    classification: bool = False  # `mae` is then the error rate: shown as accuracy
 
     def line(self) -> str:
-        mae = "-" if math.isnan(self.mae) else f"{self.mae:.2f}"
+        if self.classification:
+            quality = "accuracy " + ("-" if math.isnan(self.mae) else f"{1 - self.mae:.1%}")
+        else:
+            quality = "MAE " + ("-" if math.isnan(self.mae) else f"{self.mae:.2f}")
         return (
             f"sent {self.sent:,} | predicted {self.predicted:,} | joined {self.joined:,} | "
-            f"MAE {mae} | pending {self.pending:,} | dead-lettered {self.dead_lettered:,}"
+            f"{quality} | pending {self.pending:,} | dead-lettered {self.dead_lettered:,}"
         )
 
 
@@ -109,6 +113,16 @@ def overall_mae(statuses: list[dict[str, Any]]) -> float:
     return errors / rows if rows else math.nan
 
 
+def _classifying(statuses: list[dict[str, Any]]) -> bool:
+    """Whether the metric services' figures are a classifier's (accuracy, not MAE)."""
+    return any(
+        (windows.get("all") or {}).get("accuracy") is not None
+        for status in statuses
+        if status.get("service") == "metric"
+        for windows in status.get("details", {}).get("quality", {}).values()
+    )
+
+
 class Progress:
     def __init__(self, logs_dir: Path, statuses: StatusSource) -> None:
         """`statuses` gives the services' status dicts: live objects or their files."""
@@ -132,6 +146,7 @@ class Progress:
             mae=overall_mae(statuses),
             dead_lettered=model["dead_lettered"] + metric["dead_lettered"],
             pending=pending,
+            classification=_classifying(statuses),
         )
 
 
