@@ -52,7 +52,8 @@ def test_penguins_resolves_offline_and_is_trained_once(logs: Path) -> None:
     assert (again.dataset, again.model, again.target) == (cache / "penguins.csv", model, "species")
     assert (model.stat().st_mtime_ns, again.dataset.stat().st_mtime_ns) == before
     assert again.skops_trusted  # HistGradientBoosting's trees, which skops asks to be named
-    assert sorted(path.name for path in cache.iterdir()) == ["penguins.csv", "penguins.skops"]
+    names = sorted(path.name for path in cache.iterdir())
+    assert names == ["penguins-training.csv", "penguins.csv", "penguins.skops"]
 
 
 def test_the_penguins_data_is_named_and_complete(logs: Path) -> None:
