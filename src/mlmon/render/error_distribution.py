@@ -30,6 +30,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from mlmon.arrays import Floats
+from mlmon.render.classification import draw_correct_shares, zero_one
 from mlmon.summary.error_group import ErrorGroup, pooled
 from mlmon.summary.histogram import count_density, histogram_edges
 
@@ -70,7 +71,9 @@ def render_error_groups(groups: Sequence[ErrorGroup], path: Path, generated_at: 
     groups = [group for group in groups if group.count]
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, facecolor="white")
     FigureCanvasAgg(figure)  # render with Agg whatever backend pyplot may have chosen
-    figure.text(AXES_BOX[0], 0.945, TITLE, fontsize=16, fontweight="bold", color=INK)
+    classifier = zero_one(groups)
+    if not classifier:
+        figure.text(AXES_BOX[0], 0.945, TITLE, fontsize=16, fontweight="bold", color=INK)
     figure.text(
         0.985,
         0.02,
@@ -81,6 +84,8 @@ def render_error_groups(groups: Sequence[ErrorGroup], path: Path, generated_at: 
     )
     if not groups:
         _draw_waiting(figure)
+    elif classifier:
+        draw_correct_shares(figure, _named(groups))
     else:
         _draw_distribution(figure, _named(groups))
     write_png_atomically(figure, path)
