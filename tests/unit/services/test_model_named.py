@@ -1,0 +1,44 @@
+"""The model service's named path, with a real scikit-learn model that cannot take missing
+values: each record it cannot take is refused alone, with the reason; the others answered."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from sklearn.linear_model import LinearRegression
+
+from mlmon.bus import Delivery
+from mlmon.model.estimator import EstimatorModel
+from mlmon.model.records import ColumnKinds
+from mlmon.services.model_named import Named, predict_named
+from mlmon.wire import decode_features
+
+
+def _named(body: bytes) -> Named:
+    return Named(Delivery("features", body, {}, False), decode_features(body), None)
+
+
+def test_a_missing_value_the_model_cannot_take_is_refused_alone() -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [0.0, 1.0, 0.0, 1.0]})
+    model = EstimatorModel(
+        "lin", "1", 2, LinearRegression().fit(frame, 2 * frame["a"] + frame["b"])
+    )
+    items = [
+        _named(b'{"id": 1, "body": {"a": 1.0, "b": 1.0}, "tags": {"r": "eu"}, "ts": 1700000000}'),
+        _named(b'{"id": 2, "body": {"a": null, "b": 1.0}}'),
+        _named(b'{"id": 3, "body": {"a": 2.0}}'),
+        _named(b'{"id": 4, "body": {"a": 3.0, "b": 0.0, "unused": "x"}}'),
+    ]
+    outgoing, rejected = predict_named(model, items, {"x-mlmon-model": "lin"}, ColumnKinds())
+    answers = {json.loads(m.body)["id"]: json.loads(m.body) for m in outgoing}
+    assert set(answers) == {1, 4}
+    assert abs(answers[1]["body"] - 3.0) < 1e-9
+    assert answers[1]["tags"] == {"r": "eu"}
+    assert answers[1]["ts"] == 1700000000
+    assert abs(answers[4]["body"] - 6.0) < 1e-9
+    reasons = sorted(r.reason for r in rejected)
+    assert reasons[0].startswith("record 2: the model failed: ")
+    assert "NaN" in reasons[0]
+    assert reasons[1] == "record 3: lacks feature(s) 'b' the model takes (send null for missing)"
+    assert all(r.body in {items[1].delivery.body, items[2].delivery.body} for r in rejected)
