@@ -39,7 +39,7 @@ def poison() -> tuple[list[bytes], list[bytes], list[bytes]]:
         ]
         truths += [
             b'{"id": "inf-%d", "body": Infinity}' % n,  # infinity
-            b'{"id": "str-%d", "body": "123"}' % n,  # a string value
+            b'{"id": "str-%d", "body": ""}' % n,  # an empty class label
             b'{"id": "bool-%d", "body": true}' % n,  # a boolean value
             encode_value(f"good-{n}", -1.0),  # same id as a good record, another value
         ]
