@@ -15,9 +15,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mlmon.metric_log.cells import LABEL_CODE_CEILING
 from mlmon.monitoring.quality.classes import class_figures
 from mlmon.monitoring.quality.figures import ClassificationFigures
 from mlmon.summary.class_scores import AUC_RESOLUTION, ScoreSums
+from mlmon.wire.labels import remember
 
 Mode = Literal["regression", "classification"]
 SCORE_FIGURES = ("scored_rows", "log_loss", "brier", "roc_auc_ovr", "ece", "unknown_class_rows")
@@ -50,6 +52,11 @@ def class_window(
     score figures and unknown-class rows when the model gave any scores."""
     window = figures.to_dict() if isinstance(figures, ClassificationFigures) else dict(figures)
     codes = [float(label) for label in window.get("labels", [])]
+    names = window.pop("names", None)
+    if isinstance(names, list) and len(names) == len(codes):
+        # The process that coded the labels named them: its codes map back here too.
+        coded = zip(codes, names, strict=True)
+        remember((code, str(name)) for code, name in coded if code <= LABEL_CODE_CEILING)
     confusion = np.asarray(window.get("confusion", []), dtype=np.int64)
     confusion = confusion.reshape(len(codes), len(codes))
     figured = scores.figures() if scores is not None else None

@@ -190,7 +190,20 @@ def test_many_classes_leave_the_confusion_matrix_to_json(tmp_path: Path) -> None
 
 
 def test_live_classification_windows_get_names_and_per_class_figures() -> None:
-    """The metric service's own figures carry labels as numbers (codes for text): named."""
+    """The metric service's own figures carry labels as numbers (codes for text) and their
+    names, which the report uses even for a code it never met itself."""
+    stranger = -(2.0**52) - 12345.0  # a code this process never made
+    live = {
+        "count": 2,
+        "accuracy": 0.5,
+        "labels": [stranger, 0.0],
+        "names": ["Macaroni", "0"],
+        "confusion": [[1, 1], [0, 0]],
+    }
+    window = class_window(live)
+    assert window["labels"] == ["0", "Macaroni"]
+    assert window["confusion"] == [[0, 0], [1, 1]]
+    assert "names" not in window
     adelie = label_code("Adelie")
     live = {
         "count": 3,
