@@ -76,11 +76,8 @@ class RowBlock:
     def classified(self) -> npt.NDArray[np.bool_]:
         """Per row: classification whatever the task setting, as its y_true or y_pred is a
         class label written as text, or it has scores (only what the sink asked for is seen)."""
-        return (
-            is_label_code(self.column(Y_TRUE))
-            | is_label_code(self.column(Y_PRED))
-            | (self.scored())
-        )
+        text = is_label_code(self.column(Y_TRUE)) | is_label_code(self.column(Y_PRED))
+        return text | self.scored()
 
 
 class RowSink(Protocol):
