@@ -11,17 +11,16 @@ the rows of `all` that have scores; the count and time windows give label figure
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from mlmon.metric_log.cells import LABEL_CODE_CEILING
 from mlmon.monitoring.quality.classes import class_figures
-from mlmon.monitoring.quality.figures import ClassificationFigures
+from mlmon.monitoring.quality.figures import ClassificationFigures, Mode
 from mlmon.summary.class_scores import AUC_RESOLUTION, ScoreSums
 from mlmon.wire.labels import remember
 
-Mode = Literal["regression", "classification"]
 SCORE_FIGURES = ("scored_rows", "log_loss", "brier", "roc_auc_ovr", "ece", "unknown_class_rows")
 LABELS = {
     "precision": "macro_prec",

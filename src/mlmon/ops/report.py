@@ -29,10 +29,10 @@ from typing import Any, Literal
 from mlmon.metric_log.layout import METRIC_LOG, ORPHAN_LOG
 from mlmon.metric_log.reader import MetricLogReader
 from mlmon.monitoring.quality import QUANTILES, ClassificationFigures, QualityTracker
+from mlmon.monitoring.quality.figures import Mode
 from mlmon.monitoring.quality.time_window import WINDOW_RECORDS
 from mlmon.ops.class_report import (
     LABELS,
-    Mode,
     class_notes,
     class_tables,
     class_window,

@@ -13,7 +13,8 @@ from mlmon.metric_log.cells import is_label_code
 from mlmon.metric_log.fields import SCORES
 from mlmon.metric_log.reader import RowBlock
 from mlmon.monitoring.quality import QualityTracker
-from mlmon.ops.class_report import Mode, model_kind
+from mlmon.monitoring.quality.figures import Mode
+from mlmon.ops.class_report import model_kind
 from mlmon.summary.class_scores import ScoreSums
 from mlmon.summary.exact_errors import EXACT_ROWS, FirstErrors, RecentErrors
 from mlmon.wire import Y_PRED, Y_TRUE
