@@ -1,6 +1,11 @@
 """The fields of a block of metric-log lines as numpy columns: numpy locates the commas of
 unquoted lines and converts whole columns at once; quoting, blank, short or unparsable lines
-send the block to the `csv` module, row by row."""
+send the block to the `csv` module, row by row.
+
+y_true and y_pred may hold class labels as text (their codes, `cells.label_value`); `scores`
+and `tags` hold JSON objects (`cells.parse_scores`, `cells.parse_tags`), parsed only when
+asked for. A non-empty JSON object is CSV-quoted, so a block with any takes the csv path.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +20,23 @@ import numpy as np
 import numpy.typing as npt
 
 from mlmon.arrays import Floats
+from mlmon.metric_log.cells import (
+    ScoreMatrix,
+    Tags,
+    label_value,
+    label_values,
+    parse_scores,
+    parse_tags,
+)
+from mlmon.wire import Y_PRED, Y_TRUE
 
 MAX_FIELD_BYTES = 256  # longer fields are left to the csv module
 NEWLINE, RETURN, COMMA = ord("\n"), ord("\r"), ord(",")
 
 ModelCode = Callable[[bytes], int]  # a model name as written -> its code in the reader
+LABEL_COLUMNS = frozenset((Y_TRUE, Y_PRED))  # numbers, or class labels written as text
+SCORES, TAGS = "scores", "tags"  # JSON columns: a ScoreMatrix and dicts, not floats
+JSON_COLUMNS = frozenset((SCORES, TAGS))
 
 
 class Parsed(NamedTuple):
@@ -27,8 +44,10 @@ class Parsed(NamedTuple):
 
     errors: Floats
     codes: npt.NDArray[np.int32]
-    extras: dict[str, Floats]
+    extras: dict[str, Floats]  # the numeric ones (label columns as codes)
     skipped: int  # short or unparsable rows (blank lines are not counted)
+    scores: ScoreMatrix | None = None  # when SCORES is among the extra columns
+    tags: tuple[Tags | None, ...] | None = None  # when TAGS is
 
 
 class NeedsSlowPath(Exception):
@@ -68,18 +87,41 @@ def parse_fast(
         values = table.field(error_col).astype(np.float64)
     except ValueError:
         raise NeedsSlowPath from None
-    codes = _model_codes(table, model_col, len(values), code)
+    n = len(values)
+    codes = _model_codes(table, model_col, n, code)
     extras = {}
     for name, col in extra_cols.items():
+        if name in JSON_COLUMNS:
+            continue
         if col is None:
-            extras[name] = np.full(len(values), np.nan)
+            extras[name] = np.full(n, np.nan)
             continue
         raw = table.field(col)
         try:  # an empty cell (a row without it) reads as NaN
             extras[name] = np.where(raw == b"", b"nan", raw).astype(np.float64)
         except ValueError:
-            raise NeedsSlowPath from None
-    return Parsed(values, codes, extras, short)
+            if name not in LABEL_COLUMNS:
+                raise NeedsSlowPath from None
+            extras[name] = label_values(raw)
+    scores, tags = None, None
+    if SCORES in extra_cols:
+        cells = _json_cells(table, extra_cols[SCORES], n)
+        scores = ScoreMatrix.empty(n) if cells is None else parse_scores(cells)
+    if TAGS in extra_cols:
+        cells = _json_cells(table, extra_cols[TAGS], n)
+        tags = (None,) * n if cells is None else parse_tags(cells)
+    return Parsed(values, codes, extras, short, scores, tags)
+
+
+def _json_cells(table: Fields, col: int | None, n: int) -> list[bytes] | None:
+    """A JSON column's cells, or None when every one is empty (the usual case here: a
+    non-empty object is quoted, and quoting takes the csv path)."""
+    if col is None or n == 0:
+        return None
+    raw = table.field(col)
+    if not raw.any():  # numpy's bytes are falsy when empty
+        return None
+    return [bytes(cell) for cell in raw]
 
 
 def _model_codes(
@@ -107,7 +149,10 @@ def parse_slow(
     """Parse row by row with `csv`, skipping (and counting) rows that cannot be used."""
     values: list[float] = []
     codes: list[int] = []
-    extras: dict[str, list[float]] = {name: [] for name in extra_cols}
+    numeric = {name: col for name, col in extra_cols.items() if name not in JSON_COLUMNS}
+    extras: dict[str, list[float]] = {name: [] for name in numeric}
+    json_cells: dict[str, list[str]] = {name: [] for name in extra_cols if name in JSON_COLUMNS}
+    labels: dict[str, float] = {}  # a block's labels repeat: each text is coded once
     skipped = 0
     text = lines.decode("utf-8", errors="replace")
     for row in csv.reader(io.StringIO(text, newline="")):
@@ -121,14 +166,32 @@ def parse_slow(
         values.append(value)
         model = row[model_col] if model_col is not None and len(row) > model_col else ""
         codes.append(code(model.encode()))
-        for name, col in extra_cols.items():
-            extras[name].append(float_or_nan(row, col))
+        for name, col in numeric.items():
+            if name in LABEL_COLUMNS:
+                extras[name].append(_label_or_nan(row, col, labels))
+            else:
+                extras[name].append(float_or_nan(row, col))
+        for name, cells in json_cells.items():
+            col = extra_cols[name]
+            cells.append(row[col] if col is not None and col < len(row) else "")
     return Parsed(
         np.asarray(values, dtype=np.float64),
         np.asarray(codes, dtype=np.int32),
         {name: np.asarray(column, dtype=np.float64) for name, column in extras.items()},
         skipped,
+        parse_scores(json_cells[SCORES]) if SCORES in json_cells else None,
+        parse_tags(json_cells[TAGS]) if TAGS in json_cells else None,
     )
+
+
+def _label_or_nan(row: list[str], col: int | None, seen: dict[str, float]) -> float:
+    if col is None or col >= len(row):
+        return math.nan
+    cell = row[col]
+    value = seen.get(cell)
+    if value is None:
+        value = seen[cell] = label_value(cell)
+    return value
 
 
 def float_or_nan(row: list[str], col: int | None) -> float:

@@ -9,6 +9,11 @@ The reader keeps no rows: it hands each block of parsed rows (`fields.parse`: at
 READ_BYTES of the file) to a `RowSink`, and tells it to start over when the file does, so the
 memory of a process that follows the log is whatever its sink keeps (`LogSummary`: a bounded
 amount), not the log.
+
+Logs of every layout are read: the seeds' four columns, the eight before `scores` and `tags`,
+and METRIC_COLUMNS. y_true and y_pred may be class labels as text (handed on as their codes,
+`wire.labels`); a sink that names `scores` or `tags` among its columns gets them too
+(`RowBlock.scores`, `RowBlock.tags`).
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from mlmon.metric_log.cells import ScoreMatrix, Tags, is_label_code
 from mlmon.metric_log.fields import parse
 from mlmon.metric_log.layout import ERROR_COLUMN, METRIC_COLUMNS, MODEL_COLUMN
 from mlmon.metric_log.tail import LineTail
+from mlmon.wire import Y_PRED, Y_TRUE
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,8 @@ class RowBlock:
     codes: npt.NDArray[np.int32]  # per row, the index of its model in `names`
     names: tuple[str, ...]  # every model name read so far, in order of first appearance
     extras: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    scores: ScoreMatrix | None = None  # when the sink asked for "scores"
+    tags: tuple[Tags | None, ...] | None = None  # when the sink asked for "tags"
 
     def __len__(self) -> int:
         return len(self.errors)
@@ -58,14 +67,27 @@ class RowBlock:
         found = self.extras.get(name)
         return np.full(len(self.errors), np.nan) if found is None else found
 
+    def scored(self) -> npt.NDArray[np.bool_]:
+        """Per row: whether its prediction came with scores (none unless asked for)."""
+        if self.scores is None:
+            return np.zeros(len(self.errors), dtype=np.bool_)
+        return self.scores.scored()
+
+    def classified(self) -> npt.NDArray[np.bool_]:
+        """Per row: classification whatever the task setting, as its y_true or y_pred is a
+        class label written as text, or it has scores (only what the sink asked for is seen)."""
+        text = is_label_code(self.column(Y_TRUE)) | is_label_code(self.column(Y_PRED))
+        return text | self.scored()
+
 
 class RowSink(Protocol):
     """What the reader hands rows to."""
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """The numeric columns the sink needs besides the errors and models: the reader
-        parses them whatever else it is asked for, so a sink never silently goes without."""
+        """The columns the sink needs besides the errors and models (numeric ones, and "scores"
+        or "tags"): the reader parses them whatever else it is asked for, so a sink never
+        silently goes without."""
 
     def add(self, block: RowBlock) -> None:
         """Take the rows of one block, in log order."""
@@ -78,8 +100,8 @@ class MetricLogReader:
     """The absolute errors (and model names) of one metric log, read incrementally and handed
     to `sink` block by block; the reader itself keeps counts, not rows.
 
-    The sink's `columns`, and any more numeric columns named in `extra`, are parsed aligned
-    with the errors (NaN where a row has none).
+    The sink's `columns`, and any more columns named in `extra`, are parsed aligned with the
+    errors (NaN where a row has none; "scores" and "tags" into `RowBlock.scores` and `.tags`).
     """
 
     def __init__(self, path: Path, sink: RowSink, extra: tuple[str, ...] = ()) -> None:
@@ -103,6 +125,7 @@ class MetricLogReader:
         self._model_col: int | None = None
         self._extra_cols: dict[str, int | None] = dict.fromkeys(self._extra_names)
         self._count = 0
+        self.unreadable_scores = 0  # scores cells that were no object of probabilities
         self._names: list[str] = []
         self._code_of_raw: dict[bytes, int] = {}
         self._code_of_name: dict[str, int] = {}  # at most TRACKED_MODELS
@@ -133,18 +156,25 @@ class MetricLogReader:
         if self._error_col is None:
             self.skipped += sum(1 for line in lines.split(b"\n") if line.strip())
             return 0
-        values, codes, extras, skipped = parse(
+        values, codes, extras, skipped, scores, tags = parse(
             lines, self._error_col, self._model_col, self._extra_cols, self._code
         )
         self.skipped += skipped
         finite = np.isfinite(values)
+        if scores is not None:
+            self.unreadable_scores += scores.unreadable
         if not finite.all():
             self.skipped += int(np.count_nonzero(~finite))
             values, codes = values[finite], codes[finite]
             extras = {name: column[finite] for name, column in extras.items()}
+            scores = None if scores is None else scores.select(finite)
+            tags = (
+                None if tags is None else tuple(t for t, f in zip(tags, finite, strict=True) if f)
+            )
         if len(values):
+            block = RowBlock(values, codes, tuple(self._names), extras, scores, tags)
             try:
-                self._sink.add(RowBlock(values, codes, tuple(self._names), extras))
+                self._sink.add(block)
             except Exception:
                 # The sink may hold part of the block, and the offset stays before it: read
                 # the log again from the top rather than count any row twice.

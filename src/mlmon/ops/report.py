@@ -2,11 +2,14 @@
 
 Read from what the metric service wrote (metric_log.csv, orphans.csv) and the services' status
 files, so the report needs no broker and works on a copied logs directory. metric_log.csv is
-read through the one reader of it, `MetricLogReader`, block by block into a `QualityTracker`:
+read through the one reader of it, `MetricLogReader`, block by block into a `QualityTracker`
+(`report_rows.TrackedRows`):
 the report's memory is the tracker's windows, not the log, plus up to EXACT_ROWS errors per
 model and window, so that quantiles are exact (numpy's linear quantile, the PNG's) wherever a
 window holds no more; past that they come from the tracker's sketch (within 0.5 %) and the
-table marks them "~".
+table marks them "~". Classifiers (MLMON_TASK=classification, or text labels or scores in
+their rows: `class_report`) get accuracy, macro and per-class figures and the confusion matrix
+by class name, and over the rows of `all` with scores, log loss, Brier, ROC AUC and ECE.
 
 Time windows end now while the run is live (a metric service reporting, or the log written
 within LIVE_SECONDS); for a finished run they end at the log's last row, so that `last_60s`
@@ -18,24 +21,28 @@ from __future__ import annotations
 import csv
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
-from mlmon.arrays import rows_by_model
 from mlmon.metric_log.layout import METRIC_LOG, ORPHAN_LOG
-from mlmon.metric_log.reader import MetricLogReader, RowBlock
-from mlmon.monitoring.quality import QUANTILES, QualityTracker
+from mlmon.metric_log.reader import MetricLogReader
+from mlmon.monitoring.quality import QUANTILES, ClassificationFigures, QualityTracker
+from mlmon.monitoring.quality.figures import Mode
 from mlmon.monitoring.quality.time_window import WINDOW_RECORDS
+from mlmon.ops.class_report import (
+    LABELS,
+    class_notes,
+    class_tables,
+    class_window,
+    is_class_window,
+    shown_figures,
+)
+from mlmon.ops.report_rows import TrackedRows
 from mlmon.ops.status import pending_halves, read_statuses, totals
-from mlmon.summary.exact_errors import EXACT_ROWS, FirstErrors, RecentErrors, exact_quantiles
-from mlmon.wire import Y_PRED, Y_TRUE
+from mlmon.summary.exact_errors import EXACT_ROWS, exact_quantiles
 
-JOINED_AT = "joined_at"
-UNNAMED = "unknown"  # the model of rows that name none (a seed log's)
 LIVE_SECONDS = 15.0  # a log written this recently, or a metric status this fresh: a live run
 QUANTILE_FIGURES = ("abs_error_p50", "abs_error_p90", "abs_error_p99")
 EXACT, SKETCH = "exact", "sketch"  # where a window's quantiles come from ("quantiles" key)
@@ -64,58 +71,7 @@ class LogFigures:
     rows: int
     end: float = math.nan
     end_is: Literal["now", "last_row"] = "now"
-
-
-class _TrackedRows:
-    """A `RowSink` that feeds each block's rows to a `QualityTracker`, per model, and keeps
-    their errors while few enough for exact quantiles (`FirstErrors`, `RecentErrors`): the
-    report's memory is bounded by those and the tracker's windows, whatever the log's length."""
-
-    columns = (Y_TRUE, Y_PRED, JOINED_AT)
-
-    def __init__(
-        self, start: Callable[[], QualityTracker], now: float, seconds: float = 60.0
-    ) -> None:
-        self._start = start
-        self._now = now
-        self._seconds = seconds
-        self.first: dict[str, FirstErrors] = {}  # model -> its errors, while few enough
-        self.recent: dict[str, RecentErrors] = {}  # model -> its time window's errors
-        self.last_joined = -math.inf  # the latest joined_at (the report's time if none)
-        self.reset()
-
-    def add(self, block: RowBlock) -> None:
-        y_true, y_pred = block.column(Y_TRUE), block.column(Y_PRED)
-        at = block.column(JOINED_AT)
-        stamped = np.isfinite(at)
-        if stamped.any():
-            self.last_joined = max(self.last_joined, float(at[stamped].max()))
-        at = np.where(stamped, at, self._now)  # a seed log has no joined_at column
-        usable = np.isfinite(y_true) & np.isfinite(y_pred)
-        for code, rows in rows_by_model(block.codes):
-            kept = usable[rows]
-            trues, preds, stamps = y_true[rows][kept], y_pred[rows][kept], at[rows][kept]
-            if not len(trues):
-                continue
-            # Rows are written in the order they were joined; a block's rows are put in that
-            # order should the clock have stepped back.
-            order = np.argsort(stamps, kind="stable")
-            model = block.names[code] or UNNAMED
-            trues, preds, stamps = trues[order], preds[order], stamps[order]
-            self.tracker.add_many(model, trues, preds, stamps)
-            errors = np.abs(preds - trues)
-            self.first.setdefault(model, FirstErrors(EXACT_ROWS)).add(errors)
-            self.recent.setdefault(model, RecentErrors(self._seconds, EXACT_ROWS)).add(
-                errors, stamps
-            )
-            self.rows += len(trues)
-
-    def reset(self) -> None:
-        self.tracker = self._start()
-        self.rows = 0
-        self.first = {}
-        self.recent = {}
-        self.last_joined = -math.inf
+    task: Mode | None = None  # classification if the log showed a classifier
 
 
 def read_log(
@@ -130,22 +86,32 @@ def read_log(
     finite y_true and y_pred left out); none when there is no log yet. Time windows end at
     `now` if `live`, else at the log's last joined_at. Quantiles are exact (and "quantiles"
     says so) where the window holds at most EXACT_ROWS rows, else the tracker's sketch."""
-    sink = _TrackedRows(
-        lambda: QualityTracker(
-            count_windows=(count_window,), time_windows=(time_window,), mode=task
+    sink = TrackedRows(
+        lambda mode: QualityTracker(
+            count_windows=(count_window,), time_windows=(time_window,), mode=mode
         ),
         now,
         time_window,
+        task,
+        EXACT_ROWS,
     )
     MetricLogReader(logs_dir / METRIC_LOG, sink).poll()
     finished = not live and math.isfinite(sink.last_joined)
     end = sink.last_joined if finished else now
     timed, count = f"last_{time_window:g}s", f"last_{count_window}"
     models: dict[str, dict[str, dict[str, Any]]] = {}
-    for model, windows in sink.tracker.snapshot(end).items():
-        models[model] = {window: figures.to_dict() for window, figures in windows.items()}
-        if task == "classification":
+    snapshots = {mode: tracker.snapshot(end) for mode, tracker in sink.trackers.items()}
+    for model in sorted({*snapshots["regression"], *snapshots["classification"]}):
+        if sink.kinds[model] == "classification":
+            scores = sink.scores.get(model)
+            models[model] = {
+                window: class_window(figures, scores if window == "all" else None)
+                for window, figures in snapshots["classification"][model].items()
+                if isinstance(figures, ClassificationFigures)
+            }
             continue
+        windows = snapshots["regression"][model]
+        models[model] = {window: figures.to_dict() for window, figures in windows.items()}
         models[model][count]["quantiles"] = EXACT  # computed from the window's own rows
         kept = {timed: sink.recent[model].values(end), "all": sink.first[model].values()}
         for window, errors in kept.items():
@@ -154,7 +120,9 @@ def read_log(
             if errors is not None and errors.size:
                 quantiles = exact_quantiles(errors, QUANTILES)
                 figures.update(zip(QUANTILE_FIGURES, quantiles, strict=True))
-    return LogFigures(models, sink.rows, end, "last_row" if finished else "now")
+    classifier = "classification" in sink.kinds.values()
+    kind: Mode = "classification" if classifier else task
+    return LogFigures(models, sink.rows, end, "last_row" if finished else "now", kind)
 
 
 def mark_live_quantiles(models: dict[str, dict[str, dict[str, Any]]]) -> None:
@@ -191,6 +159,7 @@ def build_report(
     """Figures per model and window (`figures`: the log's, or the metric service's own, live),
     and the join's own health, as plain JSON-able data."""
     models, joined = figures.models, figures.rows
+    task = figures.task or task
     statuses = list(statuses)
     metric = totals(statuses, "metric")
     pending = pending_halves(statuses)
@@ -231,11 +200,14 @@ def format_report(report: dict[str, Any]) -> str:
         names = list(windows)
         lines.append(f"model {model}")
         lines.append(f"  {'figure':<14}" + "".join(f"{name:>14}" for name in names))
-        shown = CLASSIFICATION_FIGURES if report.get("task") == "classification" else FIGURES
+        classifier = is_class_window(windows[names[0]])
+        shown = shown_figures(windows, CLASSIFICATION_FIGURES) if classifier else FIGURES
         for figure in shown:
             cells = "".join(f"{_cell(windows[name], figure):>14}" for name in names)
             lines.append(f"  {_label(figure):<14}{cells}")
         lines.append("")
+        if classifier:
+            lines += class_tables(windows)
     if report["models"]:
         lines += notes(report)
     lines.append(f"figures from {report.get('source', METRIC_LOG)}")
@@ -293,6 +265,8 @@ def notes(report: dict[str, Any]) -> list[str]:
         )
     if report.get("task") != "classification":
         lines.append("mape in percent of |y_true| (--json: a fraction)")
+    else:
+        lines += class_notes(report)
     return [*lines, ""]
 
 
@@ -300,7 +274,8 @@ def comparison(report: dict[str, Any], window: str = "all") -> list[str]:
     """Champion against challengers: the models side by side over `window`, best first (lowest
     MAE; highest accuracy for classification)."""
     classification = report.get("task") == "classification"
-    key, figures = ("accuracy", CLASSIFICATION_FIGURES) if classification else ("mae", FIGURES)
+    key = "accuracy" if classification else "mae"
+    figures: tuple[str, ...] = CLASSIFICATION_FIGURES if classification else FIGURES
     models = {name: windows.get(window, {}) for name, windows in report["models"].items()}
 
     def rank(name: str) -> float:
@@ -310,6 +285,8 @@ def comparison(report: dict[str, Any], window: str = "all") -> list[str]:
         return -float(value) if classification else float(value)
 
     ranked = sorted(models, key=rank)
+    if classification:
+        figures = shown_figures(models, figures)
     width = max(14, *(len(name) + 2 for name in ranked))
     lines = [f"models side by side ({window}), best {key} first"]
     lines.append(f"  {'figure':<14}" + "".join(f"{name:>{width}}" for name in ranked))
@@ -320,7 +297,7 @@ def comparison(report: dict[str, Any], window: str = "all") -> list[str]:
 
 
 def _label(figure: str) -> str:
-    return "mape %" if figure == "mape" else figure
+    return "mape %" if figure == "mape" else LABELS.get(figure, figure)
 
 
 def _seconds(window: str) -> float | None:
@@ -376,6 +353,10 @@ def current_report(
     else:
         rows = sum(int(windows["all"]["count"]) for windows in live.values())
         mark_live_quantiles(live)
+        live = {
+            model: {w: class_window(f) if is_class_window(f) else f for w, f in windows.items()}
+            for model, windows in live.items()
+        }
         figures, source = LogFigures(live, rows, now), "metric service (live)"
     return build_report(figures, count_orphans(logs_dir), statuses, task, source)
 

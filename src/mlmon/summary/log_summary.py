@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from mlmon.arrays import Floats, rows_by_model
+from mlmon.metric_log.cells import is_label_code
 from mlmon.metric_log.reader import RowBlock
 from mlmon.monitoring.quality import merged_moments
 from mlmon.summary.error_group import ErrorGroup
@@ -145,7 +146,7 @@ class LogSummary:
         if not len(block):
             return
         errors, codes = block.errors, block.codes
-        y_true, y_pred = block.column("y_true"), block.column("y_pred")
+        y_true, y_pred = _numbers(block.column("y_true")), _numbers(block.column("y_pred"))
         split = list(rows_by_model(codes))
         for code, rows in split:
             self.models[code].add(errors[rows], y_true[rows], y_pred[rows])
@@ -159,3 +160,10 @@ class LogSummary:
     def error_groups(self) -> list[ErrorGroup]:
         """One group per model with rows, in order of first appearance."""
         return [model.error_group(name) for name, model in self.named()]
+
+
+def _numbers(values: Floats) -> Floats:
+    """A label column with text labels' codes as NaN: a code is no value to take a bias of or
+    to draw (they were NaN before the reader read text labels)."""
+    coded = is_label_code(values)
+    return np.where(coded, np.nan, values) if coded.any() else values

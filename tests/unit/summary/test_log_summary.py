@@ -175,3 +175,18 @@ def test_a_model_column_with_a_name_per_row_costs_bounded_memory(tmp_path: Path)
     assert len(summary.names) == 33
     assert summary.models[-1].count == 20_000 - 32
     assert summary.nbytes < 200_000
+
+
+def test_text_labels_are_no_values_to_draw(tmp_path: Path) -> None:
+    """A classifier's text labels reach the summary as codes: its bias and pairs leave them
+    out (NaN), as when the reader read them as NaN; its errors (0/1) count as ever."""
+    path = tmp_path / "metric_log.csv"
+    path.write_text(HEADER + "a,Adelie,Gentoo,1.0,m,1,,1.0\nb,Adelie,Adelie,0.0,m,1,,2.0\n")
+    summary = LogSummary()
+    MetricLogReader(path, summary).poll()
+    (model,) = summary.models
+    assert model.count == 2
+    assert model.mae == 0.5
+    assert np.isnan(model.bias)
+    assert np.isnan(model.y_true).all()
+    assert np.isnan(model.y_pred).all()

@@ -27,6 +27,8 @@ One module per concept:
 
 - `tracker`: `QualityTracker`, the entry point, and each model's set of windows;
 - `figures`: one window's figures and their exact computation from its records;
+- `classes`: per-class figures of a confusion matrix, and class labels by name;
+- `scores`: a classifier's score figures (log loss, Brier, OvR ROC AUC, ECE), exactly;
 - `count_window`: `last_N`, a ring buffer;
 - `time_window`: `last_Ts`, numpy chunks and folded slices;
 - `running`: running figures of records not kept (`all`, folded slices);

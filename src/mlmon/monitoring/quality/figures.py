@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlmon.arrays import Floats
+from mlmon.monitoring.quality.classes import label_name
 
 Mode = Literal["regression", "classification"]
 
@@ -47,7 +48,7 @@ class ClassificationFigures:
     precision: float | None  # a label never predicted counts 0, as zero_division=0 does
     recall: float | None
     f1: float | None
-    labels: tuple[float, ...]  # every label seen as y_true or y_pred, ascending
+    labels: tuple[float, ...]  # every label seen as y_true or y_pred, ascending (codes)
     confusion: tuple[tuple[int, ...], ...]  # [i][j]: records of label i predicted as label j
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,6 +59,8 @@ class ClassificationFigures:
             "recall": self.recall,
             "f1": self.f1,
             "labels": list(self.labels),
+            # Text labels' names as this process knows them: a reader of the status cannot.
+            "names": [label_name(label) for label in self.labels],
             "confusion": [list(row) for row in self.confusion],
         }
 

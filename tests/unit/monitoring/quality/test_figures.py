@@ -13,8 +13,10 @@ from sklearn.metrics import (
 from mlmon.monitoring.quality.figures import (
     ClassificationFigures,
     RegressionFigures,
+    classification_figures,
 )
 from mlmon.monitoring.quality.tracker import QualityTracker
+from mlmon.wire.labels import label_code
 
 
 def test_confusion_counts_leave_out_empty_cells() -> None:
@@ -77,3 +79,11 @@ def test_to_dict_is_json_ready() -> None:
     assert r2 == pytest.approx(r2_score([0.0, 2.0], [1.0, 2.5]))
     data = classification.snapshot(2.0)["m"]["all"].to_dict()
     assert (data["labels"], data["confusion"]) == ([0.0, 1.0], [[0, 1], [0, 1]])
+
+
+def test_classification_dicts_name_their_labels() -> None:
+    """Labels are codes; the dict names them as the process that coded them knows them."""
+    adelie = label_code("Adelie")
+    data = classification_figures(np.array([adelie, 1.0]), np.array([adelie, adelie])).to_dict()
+    assert data["labels"] == [adelie, 1.0]
+    assert data["names"] == ["Adelie", "1"]

@@ -1,0 +1,161 @@
+"""The metric log's cells that are not plain numbers: class labels written as text, and the
+`scores` and `tags` JSON objects, turned into arrays a reader hands on.
+
+- A label cell is a number when Python's float() reads it (numeric classes, regression values;
+  "nan" and "inf" too, so a class named so is lost), else a class label:
+  `wire.labels.label_code` gives its float code, so labels meet the codes the metric service
+  joined on, and `label_text` gives the text back in this process.
+- A `scores` cell (`{"Adelie": 0.91, ...}`) becomes a row of a `ScoreMatrix`, its columns the
+  classes' codes; a row without scores (an empty cell, or one that is not an object of
+  probabilities) is a row of NaN.
+- A `tags` cell (`{"region": "eu"}`) becomes a dict of strings, None when empty or unreadable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from mlmon.arrays import Floats
+from mlmon.errors import DecodeError
+from mlmon.wire.labels import label_code
+
+# wire.labels gives every text label a code at or below -2**52; no number a model predicts is.
+LABEL_CODE_CEILING = -(2.0**52)
+
+Tags = dict[str, str]
+
+
+def is_label_code(values: Floats) -> npt.NDArray[np.bool_]:
+    """Per value: the code of a label written as text (not a number)."""
+    return values <= LABEL_CODE_CEILING
+
+
+def label_value(text: str) -> float:
+    """A label cell's value: NaN when empty, the number it reads as, else its label's code (NaN
+    past wire.labels' bound on distinct labels: a free-text column is no class label)."""
+    if not text:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return label_code(text)
+    except DecodeError:
+        return math.nan
+
+
+def label_values(cells: npt.NDArray[np.bytes_]) -> Floats:
+    """`label_value` of a column of cells, each distinct cell decoded once."""
+    distinct, inverse = np.unique(cells, return_inverse=True)
+    values = np.array(
+        [label_value(bytes(cell).decode("utf-8", errors="replace")) for cell in distinct],
+        dtype=np.float64,
+    )
+    return values[inverse.ravel()]
+
+
+@dataclass(frozen=True)
+class ScoreMatrix:
+    """Class probabilities of a block's rows: one column per class (`classes`: label codes,
+    in order of first appearance), a row of NaN where a prediction gave none. A row's class
+    it did not name has probability 0."""
+
+    classes: tuple[float, ...]
+    values: Floats  # rows x classes
+    unreadable: int = 0  # non-empty cells that were no object of probabilities (rows of NaN)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @classmethod
+    def empty(cls, rows: int) -> ScoreMatrix:
+        return cls((), np.full((rows, 0), np.nan))
+
+    def scored(self) -> npt.NDArray[np.bool_]:
+        """Per row: whether its prediction came with scores."""
+        if not self.classes:
+            return np.zeros(len(self.values), dtype=np.bool_)
+        return ~np.isnan(self.values[:, 0])
+
+    def select(self, rows: npt.NDArray[np.bool_] | npt.NDArray[np.intp] | slice) -> ScoreMatrix:
+        return ScoreMatrix(self.classes, self.values[rows], self.unreadable)
+
+    def aligned(self, classes: Sequence[float]) -> Floats:
+        """The matrix with columns `classes` (which hold every one of ours): 0 where a class is
+        not ours, NaN on rows without scores."""
+        where = {code: i for i, code in enumerate(classes)}
+        out = np.zeros((len(self.values), len(classes)), dtype=np.float64)
+        for j, code in enumerate(self.classes):
+            out[:, where[code]] = self.values[:, j]
+        out[~self.scored()] = np.nan
+        return out
+
+
+def parse_scores(cells: Iterable[str | bytes]) -> ScoreMatrix:
+    """One `ScoreMatrix` row per cell, in order."""
+    rows: list[dict[float, float] | None] = []
+    unreadable = 0
+    for cell in cells:
+        row = _score_row(cell) if cell else None
+        if row is None and cell:
+            unreadable += 1
+        rows.append(row)
+    column: dict[float, int] = {}
+    for row in rows:
+        for code in row or ():
+            column.setdefault(code, len(column))
+    values = np.full((len(rows), len(column)), np.nan)
+    for i, row in enumerate(rows):
+        if row is not None:
+            values[i] = 0.0
+            for code, probability in row.items():
+                values[i, column[code]] = probability
+    return ScoreMatrix(tuple(column), values, unreadable)
+
+
+def _score_row(cell: str | bytes) -> dict[float, float] | None:
+    """A cell's probabilities by class code, or None unless it is a non-empty object of
+    probabilities in [0, 1] that do not all vanish."""
+    try:
+        document: Any = orjson.loads(cell)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict) or not document:
+        return None
+    row: dict[float, float] = {}
+    for key, value in document.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        probability = float(value)
+        if not 0.0 <= probability <= 1.0:  # NaN fails this too
+            return None
+        code = label_value(key)
+        if math.isnan(code):
+            return None
+        row[code] = row.get(code, 0.0) + probability  # "1" and "1.0" are one class
+    return row if any(row.values()) else None
+
+
+def parse_tags(cells: Iterable[str | bytes]) -> tuple[Tags | None, ...]:
+    """One dict of tags per cell (None when empty or not an object of strings)."""
+    return tuple(_tags(cell) if cell else None for cell in cells)
+
+
+def _tags(cell: str | bytes) -> Tags | None:
+    try:
+        document: Any = orjson.loads(cell)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    if not all(isinstance(value, str) for value in document.values()):
+        return None
+    return document

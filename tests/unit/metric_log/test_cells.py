@@ -1,0 +1,87 @@
+"""Label, scores and tags cells: text labels become their codes, JSON objects a score matrix
+and dicts; whatever is not one of those is no score and no tag, not an error."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mlmon.metric_log.cells import (
+    LABEL_CODE_CEILING,
+    ScoreMatrix,
+    is_label_code,
+    label_value,
+    label_values,
+    parse_scores,
+    parse_tags,
+)
+from mlmon.wire.labels import label_code, label_text
+
+
+def test_label_cells_are_numbers_or_codes() -> None:
+    assert label_value("2") == 2.0
+    assert label_value("151.5") == 151.5
+    assert math.isnan(label_value(""))
+    assert math.isnan(label_value("nan"))  # a float's own spelling stays a number
+    code = label_value("Adelie")
+    assert code == label_code("Adelie") <= LABEL_CODE_CEILING
+    assert label_text(code) == "Adelie"
+    cells = np.array([b"Adelie", b"2", b"", b"Adelie", b"Gentoo"])
+    values = label_values(cells)
+    assert values[0] == values[3] == code
+    assert values[1] == 2.0
+    assert math.isnan(values[2])
+    assert is_label_code(values).tolist() == [True, False, False, True, True]
+
+
+def test_scores_become_a_matrix_with_a_column_per_class() -> None:
+    scores = parse_scores(
+        [
+            '{"Adelie": 0.91, "Chinstrap": 0.06, "Gentoo": 0.03}',
+            "",
+            '{"Gentoo": 1}',
+            b'{"Chinstrap": 0.5, "Adelie": 0.5}',
+        ]
+    )
+    assert scores.classes == tuple(label_code(n) for n in ("Adelie", "Chinstrap", "Gentoo"))
+    assert scores.scored().tolist() == [True, False, True, True]
+    np.testing.assert_array_equal(scores.values[0], [0.91, 0.06, 0.03])
+    np.testing.assert_array_equal(scores.values[2], [0.0, 0.0, 1.0])  # unnamed: 0
+    np.testing.assert_array_equal(scores.values[3], [0.5, 0.5, 0.0])
+    assert scores.unreadable == 0
+    aligned = scores.aligned(
+        (label_code("Gentoo"), 7.0, label_code("Adelie"), label_code("Chinstrap"))
+    )
+    np.testing.assert_array_equal(aligned[0], [0.03, 0.0, 0.91, 0.06])
+    assert np.isnan(aligned[1]).all()
+
+
+def test_numeric_classes_in_scores_are_their_numbers() -> None:
+    scores = parse_scores(['{"0": 0.2, "1": 0.8}', '{"1.0": 0.3, "0": 0.7}'])
+    assert scores.classes == (0.0, 1.0)
+    np.testing.assert_array_equal(scores.values, [[0.2, 0.8], [0.7, 0.3]])
+
+
+def test_cells_that_are_no_scores_are_rows_without_and_counted() -> None:
+    bad = [
+        "[0.5, 0.5]",
+        "{not json",
+        '{"a": "high"}',
+        '{"a": 1.5}',
+        '{"a": -0.1}',
+        "{}",
+        '{"a": 0, "b": 0}',
+        '{"a": true}',
+        '{"a": NaN}',
+    ]
+    scores = parse_scores(["", *bad])
+    assert not scores.scored().any()
+    assert scores.unreadable == len(bad)
+    empty = ScoreMatrix.empty(3)
+    assert (len(empty), empty.classes, empty.scored().tolist()) == (3, (), [False] * 3)
+
+
+def test_tags_are_dicts_of_strings() -> None:
+    tags = parse_tags(['{"region": "eu", "site": "x,y"}', "", "{oops", '{"n": 1}', "[1]"])
+    assert tags == ({"region": "eu", "site": "x,y"}, None, None, None, None)
