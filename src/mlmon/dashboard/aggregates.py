@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,18 +22,19 @@ from mlmon.arrays import Floats
 from mlmon.ops.status import pending_halves, totals
 from mlmon.summary.error_group import pooled
 from mlmon.summary.histogram import count_density, histogram_edges
-from mlmon.summary.log_summary import SCATTER_POINTS, LogSummary
+from mlmon.summary.log_summary import SCATTER_POINTS, LogSummary, ModelFigures
 from mlmon.summary.over_time import TIME_BUCKETS
 
 RATE_COUNTERS = {"features": "sent", "model": "predicted", "metric": "joined"}
 RATE_SECONDS = 5.0  # records/s are averaged over this long
 
 
-def model_summaries(log: LogSummary) -> list[dict[str, Any]]:
+def model_summaries(log: LogSummary, leave_out: Collection[str] = ()) -> list[dict[str, Any]]:
     """Per model: rows, MAE, RMSE, median and p90 of the error, max, bias (mean y_pred -
-    y_true), and how many rows the median and p90 come from (`sample`)."""
+    y_true), and how many rows the median and p90 come from (`sample`). Models named in
+    `leave_out` (classifiers, which the page shows otherwise) are left out, here and below."""
     summaries = []
-    for name, model in log.named():
+    for name, model in _named(log, leave_out):
         sample = model.sample.values()
         summaries.append(
             {
@@ -50,10 +52,10 @@ def model_summaries(log: LogSummary) -> list[dict[str, Any]]:
     return summaries
 
 
-def error_histogram(log: LogSummary) -> dict[str, Any]:
+def error_histogram(log: LogSummary, leave_out: Collection[str] = ()) -> dict[str, Any]:
     """Shared bin edges; per model the rows per bin, a density curve in rows per bin, mean,
     median, and its rows and sample size (bars scaled from a sample are estimates)."""
-    groups = log.error_groups()
+    groups = [group for group in log.error_groups() if group.name not in leave_out]
     if not groups:
         return {"edges": [], "models": []}
     everything = pooled("all", groups)
@@ -77,13 +79,21 @@ def error_histogram(log: LogSummary) -> dict[str, Any]:
     return {"edges": _rounded(edges), "models": models}
 
 
-def metrics_over_time(log: LogSummary, buckets: int = TIME_BUCKETS) -> dict[str, Any]:
+def metrics_over_time(
+    log: LogSummary, buckets: int = TIME_BUCKETS, leave_out: Collection[str] = ()
+) -> dict[str, Any]:
     """MAE and RMSE per bucket per model: by joined_at since the last idle pause (the current
     run), or by row number in a log with untimed rows (a seed log); see `summary.over_time`."""
-    return log.over_time.series(log.names, buckets)
+    series = log.over_time.series(log.names, buckets)
+    if leave_out:
+        shown = {name or "model" for name in log.names if name not in leave_out}
+        series["models"] = [model for model in series["models"] if model["model"] in shown]
+    return series
 
 
-def latest_pairs(log: LogSummary, points: int = SCATTER_POINTS) -> list[dict[str, Any]]:
+def latest_pairs(
+    log: LogSummary, points: int = SCATTER_POINTS, leave_out: Collection[str] = ()
+) -> list[dict[str, Any]]:
     """Per model, its latest `points` (at most SCATTER_POINTS) (y_true, y_pred) pairs."""
     return [
         {
@@ -91,7 +101,7 @@ def latest_pairs(log: LogSummary, points: int = SCATTER_POINTS) -> list[dict[str
             "y_true": _rounded(model.y_true[-points:]),
             "y_pred": _rounded(model.y_pred[-points:]),
         }
-        for name, model in log.named()
+        for name, model in _named(log, leave_out)
     ]
 
 
@@ -188,6 +198,10 @@ def firing_alerts(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not status.get("stopped")
         for alert in status.get("details", {}).get("alerts", [])
     ]
+
+
+def _named(log: LogSummary, leave_out: Collection[str]) -> list[tuple[str, ModelFigures]]:
+    return [(name, model) for name, model in log.named() if name not in leave_out]
 
 
 def _finite(value: float) -> float | None:

@@ -1,9 +1,17 @@
-"""The dashboard's view of the pipeline, refreshed from the metric log and the status files."""
+"""The dashboard's view of the pipeline, refreshed from the metric log and the status files.
+
+The log is read once, incrementally, into a `DashboardLog`: a `LogSummary` (the regression
+figures, as the plot's) and a `Classifiers` (the classifiers' counts). A model the report would
+call a classifier (`ops.class_report.model_kind`) is shown with classification figures (the
+`classifiers`, `accuracy_over_time` and `confusion` keys) and left out of the regression ones,
+so a log with both kinds shows each its own way; a regression log's figures are as before.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,24 +27,56 @@ from mlmon.dashboard.aggregates import (
     model_summaries,
     pipeline_health,
 )
+from mlmon.dashboard.class_aggregates import (
+    accuracy_over_time,
+    classifier_summaries,
+    confusion_tables,
+)
+from mlmon.dashboard.classifiers import Classifiers
 from mlmon.metric_log.layout import METRIC_LOG
-from mlmon.metric_log.reader import MetricLogReader
+from mlmon.metric_log.reader import MetricLogReader, RowBlock
+from mlmon.monitoring.quality.figures import Mode
+from mlmon.settings import ENV_PREFIX
 from mlmon.summary.log_summary import LogSummary
 
 log = logging.getLogger(__name__)
 
+
+class DashboardLog:
+    """The `RowSink` the dashboard reads the log into: each block goes to both halves."""
+
+    def __init__(self, task: Mode = "regression") -> None:
+        self.summary = LogSummary()
+        self.classifiers = Classifiers(task)
+        self.columns = tuple(dict.fromkeys((*self.summary.columns, *self.classifiers.columns)))
+
+    def add(self, block: RowBlock) -> None:
+        self.summary.add(block)
+        self.classifiers.add(block)
+
+    def reset(self) -> None:
+        self.summary.reset()
+        self.classifiers.reset()
+
+
 # The log's figures, by their key in the snapshot, and what each is before it is computed.
-LOG_FIGURES: dict[str, Callable[[LogSummary], Any]] = {
-    "models": model_summaries,
-    "histogram": error_histogram,
-    "over_time": metrics_over_time,
-    "scatter": latest_pairs,
+LOG_FIGURES: dict[str, Callable[[DashboardLog], Any]] = {
+    "models": lambda log: model_summaries(log.summary, log.classifiers.models),
+    "histogram": lambda log: error_histogram(log.summary, log.classifiers.models),
+    "over_time": lambda log: metrics_over_time(log.summary, leave_out=log.classifiers.models),
+    "scatter": lambda log: latest_pairs(log.summary, leave_out=log.classifiers.models),
+    "classifiers": lambda log: classifier_summaries(log.classifiers),
+    "accuracy_over_time": lambda log: accuracy_over_time(log.classifiers),
+    "confusion": lambda log: confusion_tables(log.classifiers),
 }
 EMPTY_FIGURES: dict[str, Any] = {
     "models": [],
     "histogram": {"edges": [], "models": []},
     "over_time": {"axis": "time", "width": 0, "start": [], "models": []},
     "scatter": [],
+    "classifiers": [],
+    "accuracy_over_time": {"axis": "time", "width": 0, "start": [], "models": []},
+    "confusion": [],
 }
 # The log's figures come from its summary, so their cost does not grow with the log;
 # recomputing them at most once per this many times their last cost still caps the
@@ -47,9 +87,13 @@ COST_MULTIPLE = 5.0
 class DashboardState:
     """The latest snapshot the page is sent, and a version that changes with it."""
 
-    def __init__(self, logs_dir: Path) -> None:
-        self.summary = LogSummary()
-        self.reader = MetricLogReader(logs_dir / METRIC_LOG, self.summary)
+    def __init__(self, logs_dir: Path, task: Mode | None = None) -> None:
+        # MLMON_TASK=classification makes every model a classifier, as in the report; the
+        # dashboard's service does not hand its settings' task over, so it is read here too.
+        self.task: Mode = task or _task_from_environment()
+        self.log = DashboardLog(self.task)
+        self.summary = self.log.summary
+        self.reader = MetricLogReader(logs_dir / METRIC_LOG, self.log)
         self._rates = Rates()
         self._log_figures: dict[str, Any] = {}
         self._failing: set[str] = set()  # figures whose last computation raised (logged once)
@@ -83,6 +127,7 @@ class DashboardState:
             "version": self.version,
             "updated_at": now,
             "rows": self.reader.count,
+            "task": self.task,
             "skipped_rows": self.reader.skipped,
             **self._log_figures,
             "health": pipeline_health(statuses, self._rates.update(statuses, now)),
@@ -91,11 +136,11 @@ class DashboardState:
         }
         return self.latest
 
-    def _computed(self, name: str, figure: Callable[[LogSummary], Any]) -> Any:
+    def _computed(self, name: str, figure: Callable[[DashboardLog], Any]) -> Any:
         """The figure, or, if computing it fails, the last one computed (empty if none): one
         failing figure must not freeze the rest of the page (statuses, alerts, health)."""
         try:
-            value = figure(self.summary)
+            value = figure(self.log)
         except Exception:
             if name not in self._failing:
                 log.exception("could not compute the dashboard's %s; keeping the last", name)
@@ -105,3 +150,9 @@ class DashboardState:
             log.info("the dashboard's %s is computed again", name)
             self._failing.discard(name)
         return value
+
+
+def _task_from_environment() -> Mode:
+    """MLMON_TASK as the settings read it; anything but "classification" is regression."""
+    value = os.environ.get(f"{ENV_PREFIX}TASK", "")
+    return "classification" if value == "classification" else "regression"
