@@ -20,6 +20,8 @@ from mlmon.services.dashboard import listening_socket
 from tests.e2e.cli import free_port
 
 HEADER = "id,y_true,y_pred,absolute_error,model,model_version,sent_at,joined_at\n"
+CLASS_HEADER = HEADER.rstrip("\n") + ",scores,tags\n"
+PENGUINS = ("Adelie", "Chinstrap", "Gentoo")
 
 
 @dataclass
@@ -70,6 +72,39 @@ def write_log(logs: Path, errors_by_model: Mapping[str, float], rows: int = 1200
                 f"{start + k * 0.05!r},{start + k * 0.05 + 0.01!r}\n"
             )
     (logs / "metric_log.csv").write_text("".join(lines), encoding="utf-8")
+
+
+def write_class_log(
+    logs: Path,
+    accuracy_by_model: Mapping[str, float],
+    rows: int = 600,
+    classes: tuple[str, ...] = PENGUINS,
+) -> dict[str, list[tuple[str, str]]]:
+    """A classifier's metric log as the metric service writes it: text labels, 0/1 errors and
+    CSV-quoted scores; each model right about as often as given. Returns each model's
+    (y_true, y_pred) rows."""
+    rng = np.random.default_rng(11)
+    start = time.time() - 60
+    lines = [CLASS_HEADER]
+    pairs: dict[str, list[tuple[str, str]]] = {name: [] for name in accuracy_by_model}
+    for k in range(rows):
+        truth = classes[int(rng.integers(len(classes)))]
+        for name, accuracy in accuracy_by_model.items():
+            right = rng.random() < accuracy
+            pred = truth if right else classes[int(rng.integers(len(classes)))]
+            probabilities = rng.dirichlet(np.ones(len(classes)))
+            probabilities[classes.index(pred)] += 2.0
+            probabilities /= probabilities.sum()
+            cell = ", ".join(
+                f'""{c}"": {p:.4f}' for c, p in zip(classes, probabilities, strict=True)
+            )
+            lines.append(
+                f"{name}{k},{truth},{pred},{float(truth != pred)},{name},1,"
+                f'{start + k * 0.05!r},{start + k * 0.05 + 0.01!r},"{{{cell}}}",\n'
+            )
+            pairs[name].append((truth, pred))
+    (logs / "metric_log.csv").write_text("".join(lines), encoding="utf-8")
+    return pairs
 
 
 def drift_status(

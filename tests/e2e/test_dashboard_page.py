@@ -1,5 +1,6 @@
 """The dashboard page in a real browser (Debian's Chromium, driven by Playwright) on exact inputs:
-no data yet, an unshifted stream's drift, a drifted column, two models, a firing alert.
+no data yet, an unshifted stream's drift, a drifted column, two models, a firing alert, and
+classifiers (alone, and beside a regression model).
 
 Assertions read the page's DOM and Chart.js's own state (axis ranges, legend boxes, plugin
 options), never pixels.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +21,21 @@ from playwright.sync_api import Page, sync_playwright
 from mlmon.ops.alert_actions import Alerting
 from mlmon.ops.status import ServiceStats
 from mlmon.settings import Settings
-from tests.e2e.dashboard_page import CALM_PSI, ServedPage, drift_status, served, write_log
+from tests.e2e.dashboard_page import (
+    CALM_PSI,
+    PENGUINS,
+    ServedPage,
+    drift_status,
+    served,
+    write_class_log,
+    write_log,
+)
 
 pytestmark = pytest.mark.e2e
 
 CHARTS = ("histogram", "over-time", "scatter", "drift")
+REGRESSION_CARDS = ("models-card", "histogram-card", "over-time-card", "scatter-card")
+CLASSIFIER_CARDS = ("classifiers-card", "shares-card", "accuracy-over-time-card", "confusion-card")
 
 
 @pytest.fixture
@@ -83,6 +95,8 @@ def test_before_the_first_figures_each_chart_says_what_it_waits_for(
     for chart in CHARTS:
         assert page.locator(f"#{chart}").is_visible(), chart
         assert not page.locator(f"#{chart}-waiting").is_visible(), chart
+    for card in CLASSIFIER_CARDS:  # a regression model's page is as it was
+        assert not page.locator(f"#{card}").is_visible(), card
 
 
 def test_an_unshifted_streams_drift_stays_calm_below_a_drawn_threshold(
@@ -191,3 +205,78 @@ def test_a_firing_alert_shows_its_rule_value_model_and_since(
     since = alert.locator('[data-field="since"]').inner_text()
     assert since.startswith(time.strftime("%H:%M:%S", time.localtime(start)))
     assert "(1 min 3" in since  # ~95 s ago
+
+
+def _cards(page: Page, cards: tuple[str, ...]) -> list[bool]:
+    return [page.locator(f"#{card}").is_visible() for card in cards]
+
+
+def test_a_classifiers_page_shows_accuracy_shares_and_its_confusion_matrix(
+    site: ServedPage, page: Page, tmp_path: Path
+) -> None:
+    """Text labels and scores in the log: classification figures instead of regression ones,
+    models ranked by accuracy, the champion's confusion matrix by class name."""
+    pairs = write_class_log(tmp_path / "logs", {"champion": 0.9, "challenger": 0.7})
+    _next_snapshot(page, site, [])
+    assert _cards(page, REGRESSION_CARDS) == [False] * 4
+    assert _cards(page, CLASSIFIER_CARDS) == [True] * 4
+    assert "best accuracy first" in page.inner_text("#classifiers-card h2")
+    ranked = page.locator("#classifiers-table tr[data-model]")
+    assert [ranked.nth(i).get_attribute("data-model") for i in range(2)] == [
+        "champion",
+        "challenger",
+    ]
+    for model, rows in pairs.items():
+        accuracy = sum(t == p for t, p in rows) / len(rows)
+        cells = page.locator(f'#classifiers-table tr[data-model="{model}"] td').all_inner_texts()
+        assert cells[1] == f"{len(rows):,}"
+        assert cells[2] == f"{100 * accuracy:.2f} %"
+        assert all(cell != "–" for cell in cells[3:])  # F1, log loss, Brier, AUC: all scored
+    assert "Log loss, Brier and ROC AUC" in page.inner_text("#classifiers-note")
+
+    # The champion's confusion matrix: class names on both axes, counts as in the rows.
+    table = page.locator("#confusion-table")
+    assert table.locator("thead th").all_inner_texts()[1:4] == list(PENGUINS)
+    assert table.locator("tbody th").all_inner_texts() == list(PENGUINS)
+    counted = Counter(pairs["champion"])
+    for truth in PENGUINS:
+        for pred in PENGUINS:
+            cell = table.locator(f'td[data-true="{truth}"][data-pred="{pred}"]')
+            assert cell.inner_text() == f"{counted[truth, pred]:,}", (truth, pred)
+    assert "champion, all 600 rows" in page.inner_text("#confusion-note")
+    # The challenger's, when picked.
+    page.select_option("#confusion-model", "challenger")
+    counted = Counter(pairs["challenger"])
+    cell = table.locator('td[data-true="Gentoo"][data-pred="Adelie"]')
+    assert cell.inner_text() == f"{counted['Gentoo', 'Adelie']:,}"
+
+    shares = page.evaluate(
+        "() => Chart.getChart('shares').data.datasets.map((d) => d.data.map(Math.round))"
+    )
+    right = [sum(t == p for t, p in pairs[m]) / 6 for m in ("champion", "challenger")]
+    assert shares == [[round(r) for r in right], [round(100 - r) for r in right]]
+    lines = page.evaluate("() => Chart.getChart('accuracy-over-time').data.datasets.length")
+    assert lines == 2
+    page.screenshot(path=str(tmp_path / "classifier.png"), full_page=True)
+
+
+def test_a_regression_model_and_a_classifier_each_show_their_own_way(
+    site: ServedPage, page: Page, tmp_path: Path
+) -> None:
+    logs = tmp_path / "logs"
+    write_class_log(logs, {"classifier": 0.9}, rows=200)
+    classified = (logs / "metric_log.csv").read_text().splitlines(keepends=True)
+    write_log(logs, {"regressor": 40.0}, rows=200)
+    rows = (logs / "metric_log.csv").read_text().splitlines(keepends=True)[1:]
+    # One log of both: the regressor's rows with empty scores and tags.
+    (logs / "metric_log.csv").write_text(
+        "".join([*classified, *(row.rstrip("\n") + ",,\n" for row in rows)])
+    )
+    _next_snapshot(page, site, [])
+    assert _cards(page, REGRESSION_CARDS) == [True] * 4
+    assert _cards(page, CLASSIFIER_CARDS) == [True] * 4
+    assert page.locator("#models-table tr[data-model]").all_inner_texts()[0].startswith("regressor")
+    classifiers = page.locator("#classifiers-table tr[data-model]")
+    assert classifiers.get_attribute("data-model") == "classifier"
+    histogram = page.evaluate("() => Chart.getChart('histogram').data.datasets.map((d) => d.label)")
+    assert "classifier" not in histogram

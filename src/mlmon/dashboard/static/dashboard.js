@@ -25,6 +25,7 @@ function duration(seconds) {
 const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 let overTimeAxis = "time"; // "time" (joined_at) or "row" (a seed log has no times)
+let lastSnapshot = null; // the snapshot drawn last, to redraw a part on a click
 Chart.defaults.animation = false; // a snapshot a second: redraw at once, no tweening
 Chart.defaults.font.size = 12;
 Chart.defaults.color = MUTED;
@@ -136,7 +137,10 @@ const charts = {
 };
 
 function timeLabel(value) {
-  if (overTimeAxis !== "time") return `row ${integer(value)}`;
+  return axisLabel(overTimeAxis, value);
+}
+function axisLabel(axis, value) {
+  if (axis !== "time") return `row ${integer(value)}`;
   return new Date(value * 1000).toLocaleTimeString("en-GB", { hour12: false });
 }
 
@@ -340,6 +344,8 @@ function draw(snapshot) {
   drawDrift(snapshot.drift || []);
   drawAlerts(snapshot.alerts || [], snapshot.updated_at);
   drawHealth(snapshot.health);
+  drawClassification(snapshot); // classification.js
+  lastSnapshot = snapshot;
   document.body.dataset.version = snapshot.version; // which snapshot is drawn, for tests
 }
 
@@ -356,4 +362,5 @@ function connect() {
     pill.textContent = "reconnecting…";
   };
 }
-connect();
+// After every deferred script has run (classification.js comes after this one).
+document.addEventListener("DOMContentLoaded", connect);
