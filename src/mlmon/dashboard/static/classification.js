@@ -56,7 +56,11 @@ const byAccuracy = (models) => [...models].sort((a, b) => (b.accuracy ?? -1) - (
 
 function drawClassifierTable(models) {
   const body = document.querySelector("#classifiers-table tbody");
-  if (!models.length) return;
+  if (!models.length) { // a log started over: no stale rows (MLMON_TASK keeps the card shown)
+    body.innerHTML = '<tr><td colspan="7" class="muted">waiting for the first joined rows…</td></tr>';
+    document.getElementById("classifiers-note").hidden = true;
+    return;
+  }
   const colorIndex = new Map(models.map((m, i) => [m.model, i]));
   const ranked = byAccuracy(models);
   body.innerHTML = ranked
