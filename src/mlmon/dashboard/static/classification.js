@@ -35,7 +35,9 @@ const classCharts = {
       maintainAspectRatio: false,
       spanGaps: false,
       scales: {
-        x: { type: "linear", ticks: { callback: (v) => axisLabel(accuracyAxis, v) } },
+        // A run of a second or two gets ticks between whole seconds: those are left blank,
+        // not labelled with the same second again and again.
+        x: { type: "linear", ticks: { callback: (v) => (accuracyAxis === "time" && !Number.isInteger(v) ? "" : axisLabel(accuracyAxis, v)) } },
         y: { max: 1, title: { display: true, text: "accuracy" } },
       },
       plugins: {
