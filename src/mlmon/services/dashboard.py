@@ -73,7 +73,7 @@ async def run_dashboard(
     port = settings.dashboard_port
     sock = sock or listening_socket(settings.dashboard_host, port)
     statuses = statuses or fresh_status_files(settings)
-    state = DashboardState(settings.logs_dir)
+    state = DashboardState(settings.logs_dir, settings.task)
     closing = asyncio.Event()
     config = uvicorn.Config(
         create_app(state, closing), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
