@@ -88,8 +88,8 @@ class DashboardState:
     """The latest snapshot the page is sent, and a version that changes with it."""
 
     def __init__(self, logs_dir: Path, task: Mode | None = None) -> None:
-        # MLMON_TASK=classification makes every model a classifier, as in the report; the
-        # dashboard's service does not hand its settings' task over, so it is read here too.
+        # A classification task makes every model a classifier, as in the report; the service
+        # passes the run's task, and a caller without settings gets MLMON_TASK's.
         self.task: Mode = task or _task_from_environment()
         self.log = DashboardLog(self.task)
         self.summary = self.log.summary
