@@ -24,7 +24,7 @@ from mlmon.join.batches import BatchHalf, BatchJoin, batch_keys, digest
 from mlmon.join.held import Held
 from mlmon.join.records import Outcome, RecordJoin
 from mlmon.join.store import Orphan
-from mlmon.metric_log.lines import extra_cells
+from mlmon.metric_log.lines import extra_cells, extra_cells_columns
 from mlmon.ops.status import ServiceStats
 from mlmon.services.dead_letters import Rejected, json_row, too_large
 from mlmon.settings import Settings
@@ -63,14 +63,6 @@ def finite_rows(delivery: Delivery, records: Records, rejected: list[Rejected]) 
             reason = f"record {record_id!r}: non-finite value (NaN or Infinity)"
             rejected.append(Rejected.row(delivery, records, index, reason))
     return kept
-
-
-def _scores_row(columns: RecordColumns, index: int) -> dict[str, float] | None:
-    if columns.scores is None:
-        return None
-    row = columns.scores[index].tolist()
-    scores = {c: s for c, s in zip(columns.classes, row, strict=True) if not math.isnan(s)}
-    return scores or None
 
 
 class Halves:
@@ -165,6 +157,7 @@ class Halves:
         self._starts.append(len(self.keys))
         self._origins.append((delivery, columns, kept))
         values, stamps = columns.values.tolist(), columns.ts.tolist()
+        extras = extra_cells_columns(len(columns), columns.classes, columns.scores, columns.tags)
         if columns.features is not None:
             self.feature_columns.append(
                 {name: column[kept] for name, column in columns.features.items()}
@@ -176,9 +169,8 @@ class Halves:
             self.sent_at.append(sent if math.isnan(stamps[i]) else stamps[i])
             self.models.append((models[i] if models else "") or model)
             self.versions.append((versions[i] if versions else "") or version)
-            extra = extra_cells(_scores_row(columns, i), columns.tags[i] if columns.tags else None)
-            self.any_extra = self.any_extra or bool(extra)
-            self.extras.append(extra)
+            self.extras.append(extras[i])
+        self.any_extra = self.any_extra or any(extras)
 
     def rejected_at(self, position: int, reason: str) -> Rejected:
         """The half at `position` refused: its record cut out of its message."""
