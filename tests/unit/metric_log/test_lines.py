@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from mlmon.join.joined import Joined
 from mlmon.metric_log.append import format_rows as format_cells
-from mlmon.metric_log.lines import metric_lines
+from mlmon.metric_log.lines import extra_cells, extra_cells_columns, metric_lines
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 Row = tuple[str, float, float, str, str, float | None, float]
@@ -198,3 +198,20 @@ def test_any_mix_writes_exactly_what_the_generic_formatter_writes(
     with np.errstate(all="ignore"):
         lines = metric_lines(joined, classification)
     assert lines == format_rows(expected)
+
+
+def test_column_wise_extra_cells_read_back_as_the_row_wise_ones() -> None:
+    """Scores and tags cells built for a whole Arrow batch parse to the same JSON as one
+    row's, a key with a quote and a comma included; rows with neither stay empty."""
+    import json
+
+    classes = ('say "hi", now', "b")
+    scores = np.array([[0.25, 0.75], [np.nan, np.nan], [1e-06, 0.999999]])
+    tags = [{"region": "eu"}, None, {"region": "eu"}]
+    cells = extra_cells_columns(3, classes, scores, tags)
+    assert cells[1] == ""
+    for i in (0, 2):
+        expected = extra_cells(dict(zip(classes, scores[i].tolist(), strict=True)), tags[i])
+        got = list(csv.reader(io.StringIO(cells[i])))[0]
+        want = list(csv.reader(io.StringIO(expected)))[0]
+        assert [json.loads(c) for c in got] == [json.loads(c) for c in want]
