@@ -212,6 +212,6 @@ def test_column_wise_extra_cells_read_back_as_the_row_wise_ones() -> None:
     assert cells[1] == ""
     for i in (0, 2):
         expected = extra_cells(dict(zip(classes, scores[i].tolist(), strict=True)), tags[i])
-        got = list(csv.reader(io.StringIO(cells[i])))[0]
-        want = list(csv.reader(io.StringIO(expected)))[0]
+        got = next(iter(csv.reader(io.StringIO(cells[i]))))
+        want = next(iter(csv.reader(io.StringIO(expected))))
         assert [json.loads(c) for c in got] == [json.loads(c) for c in want]
