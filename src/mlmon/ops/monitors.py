@@ -237,9 +237,13 @@ class LiveDrift(Collector):
                 predictor.n_features,
             )
             return None
-        reference = Reference.from_data(
-            data.features, data.feature_names, predictor.predict(data.features)
-        )
+        try:  # a model that predicts +-inf or NaN on its own reference leaves drift off
+            reference = Reference.from_data(
+                data.features, data.feature_names, predictor.predict(data.features)
+            )
+        except ValueError as error:
+            log.warning("drift is off: %s", error)
+            return None
         monitor = DriftMonitor(
             reference,
             window=settings.drift_window,
@@ -269,7 +273,11 @@ class LiveDrift(Collector):
             log.warning("drift of predictions is off: the model failed on the reference: %s", error)
             signal = None
         matrix = np.column_stack([data.columns[name] for name in numeric])
-        reference = Reference.from_data(matrix, numeric, signal)
+        try:
+            reference = Reference.from_data(matrix, numeric, signal)
+        except ValueError as error:
+            log.warning("drift is off: %s", error)
+            return None
         monitor = DriftMonitor(
             reference,
             window=settings.drift_window,

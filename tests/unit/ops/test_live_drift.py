@@ -1,0 +1,49 @@
+"""LiveDrift's reference: a model whose own reference predictions are not finite leaves drift
+off with a warning instead of stopping `mlmon up`; a named dataset gives drift on its
+numeric features and the classifier's top class probability."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlmon.model.predictors import LinearModel, load_model
+from mlmon.model.training import train_pipeline
+from mlmon.ops.monitors import LiveDrift
+from mlmon.settings import Settings
+
+
+def test_an_infinite_reference_prediction_leaves_drift_off(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    shipped = load_model(None)
+    assert isinstance(shipped, LinearModel)
+    broken = LinearModel("broken", "1", shipped.coef, np.inf)  # predicts +inf everywhere
+    with caplog.at_level(logging.WARNING):
+        assert LiveDrift.for_model(Settings(), broken) is None
+    assert "drift is off" in caplog.text
+
+
+def test_named_records_drift_on_numeric_features_and_top_probability(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    data = tmp_path / "d.csv"
+    lines = ["length,island,species"]
+    for _ in range(300):
+        length = rng.normal(45, 5)
+        island = rng.choice(["Dream", "Biscoe"])
+        lines.append(f"{length:.2f},{island},{'A' if length > 45 else 'B'}")
+    data.write_text("\n".join(lines) + "\n")
+    trained = train_pipeline(tmp_path / "m.skops", "skops", data, "species")
+    model = load_model(trained.output, skops_trusted=trained.untrusted)
+    settings = Settings(dataset=data, target="species", drift_window=200)
+    drift = LiveDrift.for_model(settings, model)
+    assert drift is not None
+    assert drift.numeric == ("length",)
+    shifted = {"length": rng.normal(60, 5, 300), "island": np.array(["Dream"] * 300, dtype=object)}
+    drift.add_columns(shifted, model.predict_columns(shifted))
+    report = drift.refresh().to_dict()
+    assert "length" in report["drifted_columns"]
+    assert set(report["columns"]) == {"length", "prediction"}
