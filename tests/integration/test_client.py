@@ -10,6 +10,7 @@ import time
 import pytest
 
 from mlmon.client import BufferFull, Monitor
+from mlmon.errors import MlmonError
 from mlmon.settings import Settings
 from tests.integration.pipeline import running, wait_for_rows
 
@@ -67,3 +68,31 @@ def test_a_full_buffer_raises_at_once_instead_of_blocking(
     assert time.monotonic() - started < 1.0
     with pytest.raises(TimeoutError, match="100 records still unconfirmed"):
         monitor.flush(timeout=0.3)
+
+
+def test_a_record_logged_after_close_is_refused(rabbit_settings: Settings) -> None:
+    monitor = Monitor(settings=rabbit_settings)
+    monitor.close()
+    with pytest.raises(MlmonError, match="closed"):
+        monitor.log_label(1, 1.0)
+
+
+def test_a_batch_over_the_message_limit_is_split(rabbit_settings: Settings) -> None:
+    """Records that as one Arrow message would exceed MLMON_MAX_MESSAGE_BYTES go in several,
+    each within it; numpy scalars are taken as Python values."""
+    import numpy as np
+
+    from mlmon.client.monitor import _messages_of, _Record
+
+    settings = rabbit_settings.model_copy(update={"max_message_bytes": 20_000})
+    monitor = Monitor(settings=settings)
+    try:
+        records = [
+            _Record(np.int64(i), np.float32(0.5), None, {f"x{j}": float(j) for j in range(20)})
+            for i in range(2_000)
+        ]
+        messages = _messages_of(monitor, records, True, {})
+    finally:
+        monitor.close()
+    assert len(messages) > 1
+    assert all(len(m.body) <= 20_000 for m in messages)

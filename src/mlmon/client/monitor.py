@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from mlmon.bus import OutMessage
 from mlmon.bus.rabbit import RabbitBus
@@ -105,11 +106,11 @@ class Monitor:
         ts: float | None = None,
     ) -> None:
         """One prediction: a number, or a class label with its class probabilities."""
-        self._add(True, _Record(id, prediction, ts, features, scores, tags))
+        self._add(True, _Record(_plain(id), _plain(prediction), ts, features, scores, tags))
 
     def log_label(self, id: RecordId, value: Value, *, ts: float | None = None) -> None:
         """The true value of a record whose prediction was (or will be) logged."""
-        self._add(False, _Record(id, value, ts))
+        self._add(False, _Record(_plain(id), _plain(value), ts))
 
     def log_predictions(
         self,
@@ -123,7 +124,7 @@ class Monitor:
     ) -> None:
         """Many predictions: `features` a pandas DataFrame (a row per prediction) or a list
         of dicts; `scores` a rows x classes DataFrame, or a list of dicts."""
-        ids, values = list(ids), list(predictions)
+        ids, values = [_plain(i) for i in ids], [_plain(v) for v in predictions]
         feature_rows = _rows(features, len(ids))
         score_rows = _rows(scores, len(ids))
         records = [
@@ -136,12 +137,13 @@ class Monitor:
         self._add_many(True, records)
 
     def log_labels(self, ids: Iterable[RecordId], values: Iterable[Value]) -> None:
-        records = [_Record(i, v, None) for i, v in zip(ids, values, strict=True)]
+        records = [_Record(_plain(i), _plain(v), None) for i, v in zip(ids, values, strict=True)]
         self._add_many(False, records)
 
     def _add(self, prediction: bool, record: _Record) -> None:
         # The list is looked up under the lock: the thread swaps it for a new one.
         with self._lock:
+            self._check_running()
             if self._waiting + len(self._predictions) + len(self._labels) >= self.max_buffered:
                 self._wait_for_room(1)
             queue = self._predictions if prediction else self._labels
@@ -151,6 +153,7 @@ class Monitor:
 
     def _add_many(self, prediction: bool, records: list[_Record]) -> None:
         with self._lock:
+            self._check_running()
             if self._waiting + len(self._predictions) + len(self._labels) + len(records) > (
                 self.max_buffered
             ):
@@ -160,12 +163,16 @@ class Monitor:
             if len(queue) >= self.batch_size:
                 self._nudge()
 
-    def _wait_for_room(self, wanted: int) -> None:
-        """Under the lock: wait up to max_block for room, else raise BufferFull."""
+    def _check_running(self) -> None:
+        """Under the lock: a record logged after the thread stopped, or after close(), would
+        never be published: refuse it."""
         if self._error is not None:
             raise MlmonError(f"mlmon client stopped: {self._error!r}") from self._error
         if self._closing:
             raise MlmonError("mlmon client is closed")
+
+    def _wait_for_room(self, wanted: int) -> None:
+        """Under the lock: wait up to max_block for room, else raise BufferFull."""
 
         def room() -> bool:
             buffered = self._waiting + len(self._predictions) + len(self._labels)
@@ -182,6 +189,11 @@ class Monitor:
     def _nudge(self) -> None:
         if self._wake is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _messages(
+        self, records: list[_Record], prediction: bool, headers: dict[str, str]
+    ) -> list[OutMessage]:
+        return _messages_of(self, records, prediction, headers)
 
     # Flushing and closing.
 
@@ -265,18 +277,37 @@ class Monitor:
             return
         queue = self.settings.queue_y_pred if kind == "y_pred" else self.settings.queue_y_true
         headers = {HEADER_MODEL: self.model, HEADER_MODEL_VERSION: self.version}
-        try:
-            messages = [OutMessage(_arrow(records, kind == "y_pred", self), headers, ARROW)]
-        except Exception as error:
-            log.warning("mlmon client: a batch went as single JSON messages (%s)", error)
-            messages = [
-                OutMessage(_single(r, kind == "y_pred", self), headers, JSON) for r in records
-            ]
+        messages = self._messages(records, kind == "y_pred", headers)
         await bus.publish(queue, messages)
         with self._lock:
             self.published[kind] += len(records)
             self._waiting -= len(records)
             self._lock.notify_all()
+
+
+def _messages_of(
+    monitor: Monitor, records: list[_Record], prediction: bool, headers: dict[str, str]
+) -> list[OutMessage]:
+    """Arrow messages within MLMON_MAX_MESSAGE_BYTES (a batch over it is halved); a batch
+    Arrow cannot type goes as one JSON message per record; a record JSON cannot encode is
+    logged by id and left out (the only records the client drops)."""
+    try:
+        body = _arrow(records, prediction, monitor)
+    except Exception as error:
+        log.warning("mlmon client: a batch went as single JSON messages (%s)", error)
+        singles = []
+        for record in records:
+            try:
+                singles.append(OutMessage(_single(record, prediction, monitor), headers, JSON))
+            except Exception as bad:
+                log.error("mlmon client: record %r cannot be encoded, left out: %s", record.id, bad)
+        return singles
+    if len(body) > monitor.settings.max_message_bytes and len(records) > 1:
+        half = len(records) // 2
+        return _messages_of(monitor, records[:half], prediction, headers) + _messages_of(
+            monitor, records[half:], prediction, headers
+        )
+    return [OutMessage(body, headers, ARROW)]
 
 
 def _arrow(records: list[_Record], prediction: bool, monitor: Monitor) -> bytes:
@@ -305,6 +336,11 @@ def _single(record: _Record, prediction: bool, monitor: Monitor) -> bytes:
             if getattr(record, name):
                 message[name] = dict(getattr(record, name))
     return _json.encode(message)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar (an id or label taken from an array) as the Python value JSON takes."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _rows(table: Any, n: int) -> list[Any]:

@@ -24,7 +24,7 @@ import orjson
 
 from mlmon.arrays import Floats
 from mlmon.errors import DecodeError
-from mlmon.wire.labels import label_code
+from mlmon.wire.labels import as_number, label_code
 
 # wire.labels gives every text label a code at or below -2**52; no number a model predicts is.
 LABEL_CODE_CEILING = -(2.0**52)
@@ -42,10 +42,9 @@ def label_value(text: str) -> float:
     past wire.labels' bound on distinct labels: a free-text column is no class label)."""
     if not text:
         return math.nan
-    try:
-        return float(text)
-    except ValueError:
-        pass
+    number = as_number(text)  # the writer's rule: "+1", " 1" or "nan" are labels, not numbers
+    if number is not None:
+        return number
     try:
         return label_code(text)
     except DecodeError:

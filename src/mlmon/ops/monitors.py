@@ -217,6 +217,7 @@ class LiveDrift(Collector):
         self.model = model
         # Named records: the numeric features drift is computed on (categories: issue 19).
         self.numeric = numeric
+        self._warned_skip = False
         self._lock = threading.Lock()
         self._report: DriftReport | None = None
 
@@ -260,11 +261,15 @@ class LiveDrift(Collector):
     ) -> LiveDrift | None:
         """Drift of named records: their numeric features, and the prediction's signal (the
         value for regression, the top class probability for a classifier)."""
-        numeric = tuple(name for name, column in data.columns.items() if column.dtype != object)
+        names = predictor.feature_names or tuple(data.columns)
+        numeric = tuple(
+            name
+            for name, column in data.columns.items()
+            if column.dtype != object and name in names
+        )
         if not numeric:
             log.warning("drift is off: the reference has no numeric feature")
             return None
-        names = predictor.feature_names or tuple(data.columns)
         try:
             signal = prediction_signal(
                 predictor.predict_columns({name: data.columns[name] for name in names})
@@ -307,8 +312,13 @@ class LiveDrift(Collector):
             log.warning("drift is off: the reference has no numeric feature")
             return None
         matrix = np.column_stack([data.columns[name] for name in numeric])
+        try:
+            reference = Reference.from_data(matrix, numeric)
+        except ValueError as error:  # a column with no value, or an infinite one
+            log.warning("drift is off: %s", error)
+            return None
         monitor = DriftMonitor(
-            Reference.from_data(matrix, numeric),
+            reference,
             window=settings.drift_window,
             psi_threshold=settings.psi_threshold,
             ks_pvalue_threshold=settings.ks_pvalue_threshold,
@@ -325,7 +335,10 @@ class LiveDrift(Collector):
             matrix = np.column_stack(
                 [np.asarray(columns[n], dtype=np.float64) for n in self.numeric]
             )
-        except (KeyError, ValueError, TypeError):  # a record form drift cannot read: skipped
+        except (KeyError, ValueError, TypeError) as error:  # a form drift cannot read: skipped
+            if not self._warned_skip:
+                self._warned_skip = True
+                log.warning("drift skips records it cannot read (%r); the rest is counted", error)
             return
         signal = None if prediction is None else prediction_signal(prediction)
         with self._lock:

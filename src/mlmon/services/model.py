@@ -204,16 +204,16 @@ def _decode(
             except DecodeError as error:
                 rejected.append(Rejected.message(delivery, str(error)))
                 continue
-            if uses_named_path(record, predictor):
-                sent_at = record.ts if record.ts is not None else header_sent_at(delivery.headers)
-                named.append(Named(delivery, record, sent_at))
-                continue
-            reason = width_problem([record.id], len(record.vector), n_features)
-            if reason is not None:
-                rejected.append(Rejected.message(delivery, reason))
-                continue
+            if record.named is None:  # a vector: its width first, whichever path it takes
+                reason = width_problem([record.id], len(record.vector), n_features)
+                if reason is not None:
+                    rejected.append(Rejected.message(delivery, reason))
+                    continue
             sent_at = record.ts if record.ts is not None else header_sent_at(delivery.headers)
-            singles.append(_Single(delivery, record, sent_at))
+            if uses_named_path(record, predictor):
+                named.append(Named(delivery, record, sent_at))
+            else:
+                singles.append(_Single(delivery, record, sent_at))
             continue
         try:
             records = decode_records(delivery.body, delivery.content_type, True)

@@ -115,7 +115,10 @@ def _row_by_row(
     if not kept:
         return None, np.empty(0, dtype=np.intp)
     matrix = np.array(scores) if len(scores) == len(kept) else None
-    return Prediction(np.array(values, dtype=object), matrix), np.array(kept, dtype=np.intp)
+    # Numbers stay a float array, so the caller's check of non-finite predictions applies.
+    numbers = not any(isinstance(value, str) for value in values)
+    found = np.array(values, dtype=np.float64 if numbers else object)
+    return Prediction(found, matrix), np.array(kept, dtype=np.intp)
 
 
 def _answer(

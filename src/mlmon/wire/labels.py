@@ -31,6 +31,8 @@ MAX_LABELS = 10_000
 
 _codes: dict[str, float] = {}
 _texts: dict[float, str] = {}
+# Labels restored from the store: an earlier run's labels do not count against this run's cap.
+_remembered = [0]
 
 
 def label_code(text: str) -> float:
@@ -38,10 +40,10 @@ def label_code(text: str) -> float:
     code = _codes.get(text)
     if code is not None:
         return code
-    number = _as_number(text)
+    number = as_number(text)
     if number is not None:
         return number
-    if len(_codes) >= MAX_LABELS:
+    if len(_codes) - _remembered[0] >= MAX_LABELS:
         msg = (
             f"more than {MAX_LABELS} distinct class labels: {text[:40]!r} would be one more "
             "(is the label a free-text field?)"
@@ -95,9 +97,10 @@ def remember(labels: Iterable[tuple[float, str]]) -> None:
         if text not in _codes:
             _codes[text] = code
             _texts[code] = text
+            _remembered[0] += 1
 
 
-def _as_number(text: str) -> float | None:
+def as_number(text: str) -> float | None:
     """A label written as a finite number (JSON's grammar, roughly: no spaces, no 'nan'), or
     None. A classifier's integer classes are often sent as "0", "1"; they must meet 0 and 1."""
     if not text or text[0] not in "-0123456789" or text[-1] not in "0123456789.":

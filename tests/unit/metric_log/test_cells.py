@@ -23,7 +23,7 @@ def test_label_cells_are_numbers_or_codes() -> None:
     assert label_value("2") == 2.0
     assert label_value("151.5") == 151.5
     assert math.isnan(label_value(""))
-    assert math.isnan(label_value("nan"))  # a float's own spelling stays a number
+    assert label_value("nan") == label_code("nan")  # as the writer took it: a label, not NaN
     code = label_value("Adelie")
     assert code == label_code("Adelie") <= LABEL_CODE_CEILING
     assert label_text(code) == "Adelie"
@@ -85,3 +85,16 @@ def test_cells_that_are_no_scores_are_rows_without_and_counted() -> None:
 def test_tags_are_dicts_of_strings() -> None:
     tags = parse_tags(['{"region": "eu", "site": "x,y"}', "", "{oops", '{"n": 1}', "[1]"])
     assert tags == ({"region": "eu", "site": "x,y"}, None, None, None, None)
+
+
+def test_the_reader_takes_numbers_by_the_writers_rule() -> None:
+    """Text the metric service coded as a label ("+1", " 1", "nan") reads back as that label,
+    not as a number; a number as the writer formats it reads as the number."""
+    from mlmon.metric_log.cells import label_value
+    from mlmon.wire.labels import label_code
+
+    assert label_value("1.5") == 1.5
+    assert label_value("-2.0e-05") == -2e-05
+    for text in ("+1", " 1", "nan", "inf"):
+        assert label_value(text) == label_code(text)
+        assert label_value(text) < -(2.0**52)

@@ -47,3 +47,12 @@ def test_named_records_drift_on_numeric_features_and_top_probability(tmp_path: P
     report = drift.refresh().to_dict()
     assert "length" in report["drifted_columns"]
     assert set(report["columns"]) == {"length", "prediction"}
+
+
+def test_a_reference_column_without_values_leaves_external_drift_off(tmp_path: Path) -> None:
+    """The metric service's drift for a model it does not run: an all-empty numeric column in
+    the reference is a warning, not a crash of every batch (which would loop on redelivery)."""
+    data = tmp_path / "ref.csv"
+    data.write_text("a,b,y\n1.0,,x\n2.0,,y\n")
+    settings = Settings(reference=data, target="y")
+    assert LiveDrift.for_reference(settings, "external") is None

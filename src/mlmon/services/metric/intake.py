@@ -182,10 +182,8 @@ class Halves:
         if isinstance(records, RecordColumns):
             kind: Kind = "y_true" if self.truth else "y_pred"
             return json_row(delivery, row_json(records, row, kind), reason)
-        if isinstance(records, ValueRecord):  # a single record: decoded again, only for this
-            records = decode_records(
-                delivery.body, delivery.content_type, False, self.sent_at[position]
-            )
+        if isinstance(records, ValueRecord):  # a single record: dead-lettered as it came
+            return Rejected.message(delivery, reason)
         return Rejected.row(delivery, records, row, reason)
 
 

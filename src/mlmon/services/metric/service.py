@@ -165,7 +165,10 @@ class MetricService:
             halves = prepared.halves
             if halves.feature_rows or halves.feature_columns:
                 model = halves.models[0] if halves.models else "unknown"
-                self.drift.add(halves.feature_rows, halves.feature_columns, model)
+                try:  # drift is a side view: it must never stop the join
+                    self.drift.add(halves.feature_rows, halves.feature_columns, model)
+                except Exception:
+                    log.exception("drift could not take a batch's features; left out")
             async with self._lock:
                 joined, written_at = await self._join(batch, queue, prepared)
             self._observe(joined, written_at)
