@@ -30,7 +30,7 @@ Scenarios (counts can be scaled with --records, rates with --rate):
   workers     throughput with --model-workers 1, then 2: the speed-up
   all         all of the above (the workers=1 run is the throughput run)
   rich        300,000 named records at rate 0, batched (Arrow): 10 numeric + 3 categorical
-              features with gaps, a three-class ONNX pipeline answering labels and scores
+              features with gaps, 2 tags, a three-class ONNX pipeline answering labels and scores
 """
 
 from __future__ import annotations
@@ -445,6 +445,7 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
     if run.rich:
         dataset, model = rich_inputs(logs / "rich")
         argv += ["--dataset", str(dataset), "--target", "species", "--model", str(model)]
+        argv += ["--tag-columns", "region,device"]
     result = Result(run)
     output = logs / "up.out"
     try:
@@ -500,9 +501,9 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
 
 
 def rich_inputs(directory: Path, rows: int = 5_000) -> tuple[Path, Path]:
-    """A dataset of 10 numeric and 3 categorical features (some missing) with a three-class
-    target, and an ONNX classifier (imputation, one-hot, gradient boosting) fitted on it by
-    `mlmon train`'s own code."""
+    """A dataset of 10 numeric and 3 categorical features (some missing), 2 tag columns and a
+    three-class target, and an ONNX classifier (imputation, one-hot, gradient boosting) fitted
+    on the features by `mlmon train`'s own code."""
     from mlmon.model.training import train_pipeline
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -511,16 +512,23 @@ def rich_inputs(directory: Path, rows: int = 5_000) -> tuple[Path, Path]:
     islands = rng.choice(["Biscoe", "Dream", "Torgersen"], rows)
     sexes = rng.choice(["female", "male", ""], rows)
     sites = rng.choice([f"site{i}" for i in range(8)], rows)
+    regions = rng.choice(["eu", "us", "apac"], rows)
+    devices = rng.choice(["ios", "android", "web", "tv"], rows)
     score = numbers[:, 0] + (islands == "Dream") - 0.5 * numbers[:, 1]
     species = np.where(score > 0.8, "Gentoo", np.where(score > -0.3, "Chinstrap", "Adelie"))
     path = directory / "rich.csv"
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*(f"x{i}" for i in range(10)), "island", "sex", "site", "species"])
+        writer.writerow(
+            [*(f"x{i}" for i in range(10)), "island", "sex", "site", "region", "device", "species"]
+        )
         for i in range(rows):
             cells = ["" if (i + j) % 50 == 0 else f"{v:.4f}" for j, v in enumerate(numbers[i])]
-            writer.writerow([*cells, islands[i], sexes[i], sites[i], species[i]])
-    model = train_pipeline(directory / "rich.onnx", "onnx", path, "species").output
+            writer.writerow(
+                [*cells, islands[i], sexes[i], sites[i], regions[i], devices[i], species[i]]
+            )
+    tags = ("region", "device")
+    model = train_pipeline(directory / "rich.onnx", "onnx", path, "species", exclude=tags).output
     return path, model
 
 

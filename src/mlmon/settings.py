@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         "every column but the target and the id column",
     )
     exclude: str = Field("", description="columns of the dataset that are not features")
+    tag_columns: str = Field(
+        "",
+        description="columns of the dataset sent as each record's tags (segments), "
+        "comma-separated; they are not features",
+    )
     model_path: Path | None = Field(None, description="model file; unset = shipped default")
     trust_pickle: bool = Field(False, description="allow loading pickle/joblib model files")
     skops_trusted: str = Field(
@@ -233,6 +238,10 @@ class Settings(BaseSettings):
     @property
     def excluded_columns(self) -> tuple[str, ...]:
         return column_list(self.exclude)
+
+    @property
+    def tag_column_names(self) -> tuple[str, ...]:
+        return column_list(self.tag_columns)
 
     @property
     def features_queue_of_model(self) -> str:

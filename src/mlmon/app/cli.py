@@ -90,6 +90,13 @@ Exclude = Annotated[
     str | None,
     typer.Option(metavar="COLUMN,...", help="columns of the dataset that are not features"),
 ]
+TagColumns = Annotated[
+    str | None,
+    typer.Option(
+        metavar="COLUMN,...",
+        help="columns of the dataset sent as each record's tags (segments), not as features",
+    ),
+]
 Example = Annotated[
     str | None,
     typer.Option(
@@ -179,6 +186,7 @@ def up(
     id_column: IdColumn = None,
     features: Features = None,
     exclude: Exclude = None,
+    tag_columns: TagColumns = None,
     example: Example = None,
     dashboard: Annotated[
         bool, typer.Option("--dashboard/--no-dashboard", help="serve the live dashboard")
@@ -214,6 +222,7 @@ def up(
         id_column=id_column,
         features=features,
         exclude=exclude,
+        tag_columns=tag_columns,
         dashboard_port=dashboard_port,
         alerts=alerts,
     )
@@ -283,6 +292,7 @@ def features(
     id_column: IdColumn = None,
     features: Features = None,
     exclude: Exclude = None,
+    tag_columns: TagColumns = None,
     example: Example = None,
     seed: Annotated[int | None, typer.Option(metavar="N", help="random seed")] = None,
     order: Annotated[
@@ -300,6 +310,7 @@ def features(
         id_column=id_column,
         features=features,
         exclude=exclude,
+        tag_columns=tag_columns,
         seed=seed,
         order=order,
     )

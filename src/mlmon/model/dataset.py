@@ -21,7 +21,7 @@ import functools
 import gzip
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlmon.arrays import Floats
 from mlmon.errors import DatasetError
@@ -68,6 +69,8 @@ class Dataset:
     # unless given.
     columns: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     target_labels: npt.NDArray[np.object_] | None = None  # a categorical target's labels
+    # Columns sent as each record's tags (segments), as text (None where empty); not features.
+    tags: dict[str, npt.NDArray[np.object_]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.columns:
@@ -83,7 +86,7 @@ class Dataset:
     def named(self) -> bool:
         """Whether the stream must send named records: a feature is categorical or has a
         missing value, or the target is categorical."""
-        if self.target_labels is not None:
+        if self.target_labels is not None or self.tags:
             return True
         return any(
             is_categorical(column) or bool(missing(column).any())
@@ -108,10 +111,15 @@ def load_dataset(
     id_column: str = DEFAULT_ID_COLUMN,
     features: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    tags: Sequence[str] = (),
 ) -> Dataset:
     """Diabetes (shipped inside scikit-learn, no download) or a CSV/Parquet file, its
-    features chosen by `features` and `exclude` (columns_data.select_features)."""
+    features chosen by `features` and `exclude` (columns_data.select_features); the `tags`
+    columns go with each record as its tags, not as features."""
     if path is None:
+        if tags:
+            msg = f"--tag-columns {','.join(tags)}: the diabetes set has no such columns"
+            raise DatasetError(msg)
         return _diabetes(tuple(features), tuple(exclude))
     if target is None:
         msg = (
@@ -129,7 +137,9 @@ def load_dataset(
     # Cached: `mlmon up` checks the file before anything starts, then the features service
     # and the drift reference read the same one.
     version = (stat.st_mtime_ns, stat.st_size)
-    return _load_file(path.resolve(), version, target, id_column, tuple(features), tuple(exclude))
+    return _load_file(
+        path.resolve(), version, target, id_column, tuple(features), tuple(exclude), tuple(tags)
+    )
 
 
 def dataset_of(settings: Settings, path: Path | None = None) -> Dataset:
@@ -141,6 +151,7 @@ def dataset_of(settings: Settings, path: Path | None = None) -> Dataset:
         settings.id_column,
         settings.feature_columns,
         settings.excluded_columns,
+        settings.tag_column_names,
     )
 
 
@@ -152,6 +163,7 @@ def _load_file(
     id_column: str,
     features: tuple[str, ...],
     exclude: tuple[str, ...],
+    tags: tuple[str, ...] = (),
 ) -> Dataset:
     suffix = path.suffix.lower()
     if suffix == ".csv":
@@ -161,7 +173,7 @@ def _load_file(
     else:
         msg = f"dataset {path}: unsupported format {suffix!r} (use .csv or .parquet)"
         raise DatasetError(msg)
-    return _from_table(path.name, table, target, id_column, features, exclude)
+    return _from_table(path.name, table, target, id_column, features, exclude, tags)
 
 
 def _diabetes(features: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> Dataset:
@@ -208,8 +220,14 @@ def _from_table(
     id_column: str,
     features: tuple[str, ...] = (),
     exclude: tuple[str, ...] = (),
+    tags: tuple[str, ...] = (),
 ) -> Dataset:
     columns = table.column_names
+    unknown = [column for column in tags if column not in columns]
+    if unknown:
+        msg = f"dataset {name} has no column {', '.join(map(repr, unknown))} (--tag-columns)"
+        raise DatasetError(msg + f"; its columns: {shown(columns)}")
+    exclude = (*exclude, *(column for column in tags if column not in exclude))
     if target not in columns:
         msg = f"dataset {name} has no target column {target!r} (columns: {shown(columns)})"
         raise DatasetError(msg)
@@ -223,8 +241,34 @@ def _from_table(
     ids = id_column_values(name, id_column, table.column(id_column)) if has_ids else None
     kinds = {kind_of(table.column(column)) for column in (*feature_names, target)}
     if kinds == {"numeric"} and not pa.types.is_boolean(table.column(target).type):
-        return _numeric_dataset(name, table, target, feature_names, ids)
-    return _named_dataset(name, table, target, feature_names, ids)
+        data = _numeric_dataset(name, table, target, feature_names, ids)
+    else:
+        data = _named_dataset(name, table, target, feature_names, ids)
+    if not tags:
+        return data
+    texts = {column: tag_texts(table.column(column)) for column in tags}
+    # The rows the dataset kept: `dropped` of them were left out, which a numeric dataset
+    # decided on its features and target, a named one on its target.
+    kept = _kept_rows(table, target, feature_names, data)
+    return replace(data, tags={column: values[kept] for column, values in texts.items()})
+
+
+def _kept_rows(
+    table: pa.Table, target: str, feature_names: tuple[str, ...], data: Dataset
+) -> npt.NDArray[np.bool_]:
+    """Which of the table's rows `data` kept, by the rule that built it."""
+    if data.named:
+        y, labels = target_column(data.name, target, table.column(target))
+        return np.asarray(~missing(y if labels is None else labels))
+    y = numeric(data.name, target, table.column(target))
+    matrix = np.column_stack([numeric(data.name, c, table.column(c)) for c in feature_names])
+    return np.asarray(np.isfinite(matrix).all(axis=1) & np.isfinite(y))
+
+
+def tag_texts(values: pa.ChunkedArray) -> npt.NDArray[np.object_]:
+    """A tag column as text, None where empty."""
+    texts = pc.cast(values, pa.string()).to_pylist()
+    return np.array([text if text else None for text in texts], dtype=object)
 
 
 def _numeric_dataset(

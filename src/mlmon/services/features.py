@@ -180,16 +180,20 @@ def _named(
     batches, or one JSON message each (the single form with an object body)."""
     truth = labels(data, rows)
     values: list[Any] = truth if isinstance(truth, list) else truth.tolist()
+    tags = _tags(data, rows)
     if not batched:
         headers = sent_at_header(now)
 
-        def single(record_id: str, body: object) -> OutMessage:
-            return OutMessage(_json.encode({"id": record_id, "body": body}), headers)
+        def single(record: dict[str, Any]) -> OutMessage:
+            return OutMessage(_json.encode(record), headers)
 
         bodies = record_bodies(data, rows)
         return (
-            [single(i, b) for i, b in zip(ids, bodies, strict=True)],
-            [single(i, v) for i, v in zip(ids, values, strict=True)],
+            [
+                single({"id": i, "body": b, "tags": t} if t else {"id": i, "body": b})
+                for i, b, t in zip(ids, bodies, tags or [{}] * len(ids), strict=True)
+            ],
+            [single({"id": i, "body": v}) for i, v in zip(ids, values, strict=True)],
         )
     features, truths = [], []
     for start in range(0, len(ids), size):
@@ -197,11 +201,25 @@ def _named(
         taken = rows[part]
         columns = {name: column[taken] for name, column in data.columns.items()}
         stamps = np.full(len(taken), now)
-        features.append(OutMessage(encode_features_arrow(ids[part], columns, ts=stamps), {}, ARROW))
+        part_tags = None if tags is None else tags[part]
+        body = encode_features_arrow(ids[part], columns, ts=stamps, tags=part_tags)
+        features.append(OutMessage(body, {}, ARROW))
         truths.append(
             OutMessage(encode_values_arrow(ids[part], values[part], ts=stamps), {}, ARROW)
         )
     return features, truths
+
+
+def _tags(data: Dataset, rows: npt.NDArray[np.intp]) -> list[dict[str, str]] | None:
+    """The rows' tags from the dataset's tag columns (an empty cell is no tag), or None."""
+    if not data.tags:
+        return None
+    names = list(data.tags)
+    columns = [column[rows].tolist() for column in data.tags.values()]
+    return [
+        {name: value for name, value in zip(names, row, strict=True) if value is not None}
+        for row in zip(*columns, strict=True)
+    ]
 
 
 def _singles(
