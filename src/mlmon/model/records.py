@@ -9,6 +9,7 @@ one JSON-ready record body per row: a number, or a class label with its scores.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,13 @@ class ColumnKinds:
     where it says (ONNX input types), else learned from the first records it predicted."""
 
     categorical: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, predictor: Any) -> ColumnKinds:
+        """The kinds a model states: an ONNX model with one typed input per column does
+        (string inputs are categories); others are learned from the records."""
+        inputs = getattr(predictor, "inputs", ()) if getattr(predictor, "per_column", False) else ()
+        return cls({tensor.name: tensor.type == "tensor(string)" for tensor in inputs})
 
     def learn(self, columns: Mapping[str, npt.NDArray[Any]]) -> None:
         """Take the kinds of the columns a model just predicted; a column with nothing but
@@ -80,6 +88,34 @@ def columns_of(
                 [math.nan if v is None else v for v in values], dtype=np.float64
             )
     return columns, usable, bad
+
+
+def predict_either_way(
+    predictor: Any, columns: dict[str, npt.NDArray[Any]], kinds: ColumnKinds
+) -> tuple[Prediction, dict[str, npt.NDArray[Any]]]:
+    """The model's prediction on `columns`, and the columns it took. A column with nothing
+    but missing values, of a kind not known yet, is first read as numbers (NaN); if the model
+    fails, as categories (None), which is what a model taking strings there needs. The first
+    error is raised if neither reading works."""
+    try:
+        return predictor.predict_columns(columns), columns
+    except Exception:
+        unknown = [
+            name
+            for name, column in columns.items()
+            if name not in kinds.categorical
+            and column.dtype != object
+            and bool(np.isnan(column).all())
+        ]
+        if not unknown:
+            raise
+        other = {
+            **columns,
+            **{name: np.full(len(columns[name]), None, dtype=object) for name in unknown},
+        }
+        with contextlib.suppress(Exception):  # failing this way too, the first error stands
+            return predictor.predict_columns(other), other
+        raise
 
 
 def answers(

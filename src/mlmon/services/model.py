@@ -123,7 +123,7 @@ async def _predict_stream(
     most BATCHES_IN_FLIGHT batches are in flight; a failed publish cancels the loop at once
     and its error comes out as if it had been awaited."""
     queue = settings.features_queue_of_model
-    kinds = ColumnKinds()  # which named features hold categories, learned as it predicts
+    kinds = ColumnKinds.of(predictor)  # which named features hold categories
     room = asyncio.Semaphore(BATCHES_IN_FLIGHT)
     previous: asyncio.Task[None] | None = None
     try:
@@ -141,7 +141,7 @@ async def _predict_stream(
                 more, failed_named = predict_named(predictor, named, headers, kinds, drift)
                 outgoing += more
                 failed += failed_named
-                more, failed_arrow = predict_arrow(predictor, arrows, headers, drift)
+                more, failed_arrow = predict_arrow(predictor, arrows, headers, drift, kinds)
                 outgoing += more
                 failed += failed_arrow
                 rejected += failed

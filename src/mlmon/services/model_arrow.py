@@ -17,7 +17,7 @@ from mlmon.bus import Delivery, OutMessage
 from mlmon.errors import DecodeError
 from mlmon.model.frame import Prediction, columns_from_matrix
 from mlmon.model.predictors import Predictor
-from mlmon.model.records import score_keys
+from mlmon.model.records import ColumnKinds, predict_either_way, score_keys
 from mlmon.ops.monitors import LiveDrift
 from mlmon.services.dead_letters import Rejected, json_row
 from mlmon.wire.arrow import (
@@ -64,6 +64,7 @@ def predict_arrow(
     items: list[ArrowFeatures],
     headers: dict[str, str],
     drift: LiveDrift | None = None,
+    kinds: ColumnKinds | None = None,
 ) -> tuple[list[OutMessage], list[Rejected]]:
     """Each message's usable rows predicted in one call (row by row if the call fails)."""
     outgoing: list[OutMessage] = []
@@ -71,13 +72,14 @@ def predict_arrow(
     for item in items:
         found: Prediction | None
         try:
-            inputs = _inputs(item, predictor, item.rows)
-            found = predictor.predict_columns(inputs)
+            found, inputs = predict_either_way(
+                predictor, _inputs(item, predictor, item.rows), kinds or ColumnKinds()
+            )
             kept = item.rows
             if drift is not None:
                 drift.add_columns(inputs, found)
         except Exception:  # one bad row must not fail the others: find it
-            found, kept = _row_by_row(predictor, item, rejected)
+            found, kept = _row_by_row(predictor, item, rejected, kinds or ColumnKinds())
         if found is not None and found.values.dtype != object:  # numbers: refuse NaN/inf
             finite = np.isfinite(np.asarray(found.values, dtype=np.float64))
             for row, value in zip(
@@ -96,13 +98,13 @@ def predict_arrow(
 
 
 def _row_by_row(
-    predictor: Predictor, item: ArrowFeatures, rejected: list[Rejected]
+    predictor: Predictor, item: ArrowFeatures, rejected: list[Rejected], kinds: ColumnKinds
 ) -> tuple[Prediction | None, npt.NDArray[np.intp]]:
     values, scores, kept = [], [], []
     for row in item.rows.tolist():
         one = np.array([row], dtype=np.intp)
         try:
-            prediction = predictor.predict_columns(_inputs(item, predictor, one))
+            prediction, _ = predict_either_way(predictor, _inputs(item, predictor, one), kinds)
         except Exception as error:
             body = row_json(item.columns, row, "features")
             reason = f"record {item.columns.ids[row]!r}: the model failed: {error}"

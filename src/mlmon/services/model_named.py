@@ -14,7 +14,13 @@ import msgspec
 
 from mlmon.bus import Delivery, OutMessage
 from mlmon.model.predictors import Predictor
-from mlmon.model.records import ColumnKinds, NamedValues, answers, columns_of
+from mlmon.model.records import (
+    ColumnKinds,
+    NamedValues,
+    answers,
+    columns_of,
+    predict_either_way,
+)
 from mlmon.ops.monitors import LiveDrift
 from mlmon.services.dead_letters import Rejected
 from mlmon.wire import FeatureRecord, sent_at_header
@@ -66,7 +72,7 @@ def predict_named(
     if not usable:
         return [], rejected
     try:
-        prediction = predictor.predict_columns(columns)
+        prediction, columns = predict_either_way(predictor, columns, kinds)
     except Exception as error:
         if len(usable) == 1:
             item = items[usable[0]]

@@ -43,7 +43,7 @@ def label_code(text: str) -> float:
     number = as_number(text)
     if number is not None:
         return number
-    if len(_codes) - _remembered[0] >= MAX_LABELS:
+    if coded_here() >= MAX_LABELS:
         msg = (
             f"more than {MAX_LABELS} distinct class labels: {text[:40]!r} would be one more "
             "(is the label a free-text field?)"
@@ -77,6 +77,12 @@ def cell(value: float) -> str | float:
     """What a log cell shows for a value: a label's text, or the number."""
     text = label_text(value)
     return value if text is None else text
+
+
+def coded_here() -> int:
+    """Labels this process coded itself (the ones restored from a store not counted): what
+    MAX_LABELS bounds."""
+    return len(_codes) - _remembered[0]
 
 
 def known_labels() -> dict[float, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from mlmon.model.frame import Prediction
 from mlmon.model.records import ColumnKinds, answers, columns_of
@@ -73,3 +74,23 @@ def test_answers_carry_labels_and_scores_by_class_text() -> None:
     numeric = Prediction(np.array([1, 0], dtype=object), np.array([[0.3, 0.7], [0.6, 0.4]]))
     assert answers(numeric, (0, 1)) == [(1.0, {"0": 0.3, "1": 0.7}), (0.0, {"0": 0.6, "1": 0.4})]
     assert answers(Prediction(np.array([2.5])), None) == [(2.5, None)]
+
+
+def test_a_column_of_missing_values_is_tried_as_categories_when_numbers_fail() -> None:
+    """A lone record whose categorical feature is missing: its column has no value to tell the
+    kind; a model that takes strings there gets None after it refused NaN."""
+    from mlmon.model.records import predict_either_way
+
+    class TakesText:
+        def predict_columns(self, columns: dict[str, np.ndarray]) -> Prediction:
+            if columns["island"].dtype != object:
+                raise TypeError("feature 'island' holds numbers; the model takes categories")
+            return Prediction(np.array(["Adelie"], dtype=object))
+
+    columns = {"length": np.array([40.0]), "island": np.array([np.nan])}
+    prediction, taken = predict_either_way(TakesText(), columns, ColumnKinds())
+    assert prediction.values.tolist() == ["Adelie"]
+    assert taken["island"].tolist() == [None]
+    known = ColumnKinds({"island": False})  # said numeric before: the error stands
+    with pytest.raises(TypeError):
+        predict_either_way(TakesText(), columns, known)

@@ -443,7 +443,7 @@ def test_too_many_distinct_labels_refuse_the_rows_of_the_new_label(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     label_code("known-label")
-    monkeypatch.setattr(wire_labels, "MAX_LABELS", len(wire_labels.known_labels()))
+    monkeypatch.setattr(wire_labels, "MAX_LABELS", wire_labels.coded_here())
     decoded = decode_values_arrow(
         stream({"id": [1, 2, 3], "body": ["known-label", "brand-new-label", "known-label"]})
     )
