@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     queue_type: Literal["quorum", "classic"] = Field(
         "quorum", description="durable queue type when not seed-compatible"
     )
+    connect_patience: float = Field(
+        30.0, gt=0, description="seconds a service keeps trying an unreachable broker at start"
+    )
     delivery_limit: int = Field(
         20, ge=1, description="deliveries of one message before it is dead-lettered (quorum)"
     )

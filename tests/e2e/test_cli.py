@@ -62,7 +62,13 @@ def test_unreachable_broker_is_named(tmp_path: Path) -> None:
     """A broker nobody listens on is named (password hidden) after a bounded wait, with the
     exit code a supervisor restarts on (a wrong setting exits 2, which it does not)."""
     result = mlmon(
-        "features", "--broker", "amqp://guest:secret@127.0.0.1:1/", "--count", "1", timeout=90
+        "features",
+        "--broker",
+        "amqp://guest:secret@127.0.0.1:1/",
+        "--count",
+        "1",
+        timeout=90,
+        env={"MLMON_CONNECT_PATIENCE": "2"},  # the bounded wait, shortened
     )
     assert result.returncode == EXIT_BROKER == 3
     assert "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/" in result.stderr

@@ -4,6 +4,8 @@ the dataset stops `mlmon up` before anything starts, naming the columns."""
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from pathlib import Path
 
@@ -34,6 +36,20 @@ def test_example_penguins_resolves_once_and_its_checks_run(tmp_path: Path) -> No
     assert "the dataset lacks sex" in second.stderr
     assert model.stat().st_mtime_ns == fitted  # reused, not fitted again
     assert not (logs / "metric_log.csv").exists()
+    # And the whole example, offline: named records with gaps through the cached classifier.
+    run = mlmon(*args, "--count", "400", "--rate", "0")
+    assert run.returncode == 0, run.stderr
+    assert "accuracy" in run.stdout
+    with (logs / "metric_log.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 400
+    species = {"Adelie", "Chinstrap", "Gentoo"}
+    assert {row["y_true"] for row in rows} <= species
+    assert {row["y_pred"] for row in rows} <= species
+    assert all(set(json.loads(row["scores"])) == species for row in rows)
+    right = sum(row["y_true"] == row["y_pred"] for row in rows)
+    assert 0.9 < right / 400 < 1.0  # fitted on 40 % of the birds: a few errors, not a constant
+    assert model.stat().st_mtime_ns == fitted
 
 
 def test_a_skops_model_whose_columns_the_dataset_lacks_stops_up(tmp_path: Path) -> None:

@@ -45,7 +45,6 @@ from mlmon.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
 
-CONNECT_PATIENCE = 30.0  # seconds to keep trying the broker at start-up
 _TRANSIENT = (
     TimeoutError,
     ConnectionError,
@@ -59,7 +58,7 @@ class RabbitBus:
     """Publish with confirms and consume with manual acks on durable queues."""
 
     def __init__(
-        self, settings: Settings, connection_name: str, connect_patience: float = CONNECT_PATIENCE
+        self, settings: Settings, connection_name: str, connect_patience: float | None = None
     ) -> None:
         if settings.broker_url is None:
             msg = "RabbitBus needs a broker URL (MLMON_BROKER_URL or --broker)"
@@ -69,7 +68,7 @@ class RabbitBus:
         self._topology = Topology.from_settings(settings)
         self._specs = {spec.name: spec for spec in self._topology.all_queues}
         self._name = connection_name
-        self._patience = connect_patience
+        self._patience = settings.connect_patience if connect_patience is None else connect_patience
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         # Consumers get a connection of their own: while a resource alarm lasts RabbitMQ blocks
         # every connection that publishes, and acks on such a connection would wait too.
