@@ -21,7 +21,7 @@ import functools
 import gzip
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -239,30 +239,11 @@ def _from_table(
         msg = f"dataset {name} has no rows"
         raise DatasetError(msg)
     ids = id_column_values(name, id_column, table.column(id_column)) if has_ids else None
+    texts = {column: tag_texts(table.column(column)) for column in tags}
     kinds = {kind_of(table.column(column)) for column in (*feature_names, target)}
     if kinds == {"numeric"} and not pa.types.is_boolean(table.column(target).type):
-        data = _numeric_dataset(name, table, target, feature_names, ids)
-    else:
-        data = _named_dataset(name, table, target, feature_names, ids)
-    if not tags:
-        return data
-    texts = {column: tag_texts(table.column(column)) for column in tags}
-    # The rows the dataset kept: `dropped` of them were left out, which a numeric dataset
-    # decided on its features and target, a named one on its target.
-    kept = _kept_rows(table, target, feature_names, data)
-    return replace(data, tags={column: values[kept] for column, values in texts.items()})
-
-
-def _kept_rows(
-    table: pa.Table, target: str, feature_names: tuple[str, ...], data: Dataset
-) -> npt.NDArray[np.bool_]:
-    """Which of the table's rows `data` kept, by the rule that built it."""
-    if data.named:
-        y, labels = target_column(data.name, target, table.column(target))
-        return np.asarray(~missing(y if labels is None else labels))
-    y = numeric(data.name, target, table.column(target))
-    matrix = np.column_stack([numeric(data.name, c, table.column(c)) for c in feature_names])
-    return np.asarray(np.isfinite(matrix).all(axis=1) & np.isfinite(y))
+        return _numeric_dataset(name, table, target, feature_names, ids, texts)
+    return _named_dataset(name, table, target, feature_names, ids, texts)
 
 
 def tag_texts(values: pa.ChunkedArray) -> npt.NDArray[np.object_]:
@@ -277,8 +258,9 @@ def _numeric_dataset(
     target: str,
     feature_names: tuple[str, ...],
     ids: npt.NDArray[np.str_] | None,
+    tags: dict[str, npt.NDArray[np.object_]],
 ) -> Dataset:
-    """All numeric: the float matrix, rows with any missing value left out."""
+    """All numeric: the float matrix, rows with any missing value left out (and their tags)."""
     y = numeric(name, target, table.column(target))
     features = np.column_stack([numeric(name, c, table.column(c)) for c in feature_names])
     usable = np.isfinite(features).all(axis=1) & np.isfinite(y)
@@ -298,6 +280,7 @@ def _numeric_dataset(
         feature_names,
         None if ids is None else ids[usable],
         dropped,
+        tags={column: values[usable] for column, values in tags.items()},
     )
 
 
@@ -307,8 +290,10 @@ def _named_dataset(
     target: str,
     feature_names: tuple[str, ...],
     ids: npt.NDArray[np.str_] | None,
+    tags: dict[str, npt.NDArray[np.object_]],
 ) -> Dataset:
-    """A categorical feature or target: named columns, rows without a target left out."""
+    """A categorical feature or target: named columns, rows without a target left out (and
+    their tags)."""
     y, target_labels = target_column(name, target, table.column(target))
     known = ~missing(y if target_labels is None else target_labels)
     rows = int(np.count_nonzero(known))
@@ -335,6 +320,7 @@ def _named_dataset(
         len(y) - rows,
         columns,
         None if target_labels is None else target_labels[known],
+        {column: values[known] for column, values in tags.items()},
     )
 
 
