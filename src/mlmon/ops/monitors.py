@@ -196,6 +196,36 @@ class LiveQuality(Collector):
         return families, labelled, quantiles
 
 
+def _numeric(data: Dataset, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The numeric columns of `data` among `names` (drift of categories: issue 19)."""
+    numeric = tuple(
+        name for name, column in data.columns.items() if column.dtype != object and name in names
+    )
+    if not numeric:
+        log.warning("drift is off: the reference has no numeric feature")
+    return numeric
+
+
+def _monitor(
+    settings: Settings, matrix: npt.ArrayLike, names: tuple[str, ...], predictions: Any
+) -> DriftMonitor | None:
+    """The drift monitor of a reference, or None (with a warning) when the reference cannot be
+    one: a column without values, an infinite value, a model predicting +-inf or NaN on it."""
+    try:
+        reference = Reference.from_data(matrix, names, predictions)
+    except ValueError as error:
+        log.warning("drift is off: %s", error)
+        return None
+    import scipy.stats  # noqa: F401 - pay its slow import now, not at the first report
+
+    return DriftMonitor(
+        reference,
+        window=settings.drift_window,
+        psi_threshold=settings.psi_threshold,
+        ks_pvalue_threshold=settings.ks_pvalue_threshold,
+    )
+
+
 def prediction_signal(prediction: Prediction) -> Floats | None:
     """What prediction drift compares: the value for regression, the top class
     probability for a classifier with scores, nothing for one without."""
@@ -238,22 +268,10 @@ class LiveDrift(Collector):
                 predictor.n_features,
             )
             return None
-        try:  # a model that predicts +-inf or NaN on its own reference leaves drift off
-            reference = Reference.from_data(
-                data.features, data.feature_names, predictor.predict(data.features)
-            )
-        except ValueError as error:
-            log.warning("drift is off: %s", error)
-            return None
-        monitor = DriftMonitor(
-            reference,
-            window=settings.drift_window,
-            psi_threshold=settings.psi_threshold,
-            ks_pvalue_threshold=settings.ks_pvalue_threshold,
+        monitor = _monitor(
+            settings, data.features, data.feature_names, predictor.predict(data.features)
         )
-        import scipy.stats  # noqa: F401 - pay its slow import now, not at the first report
-
-        return cls(monitor, predictor.name)
+        return None if monitor is None else cls(monitor, predictor.name)
 
     @classmethod
     def _for_columns(
@@ -262,13 +280,8 @@ class LiveDrift(Collector):
         """Drift of named records: their numeric features, and the prediction's signal (the
         value for regression, the top class probability for a classifier)."""
         names = predictor.feature_names or tuple(data.columns)
-        numeric = tuple(
-            name
-            for name, column in data.columns.items()
-            if column.dtype != object and name in names
-        )
+        numeric = _numeric(data, names)
         if not numeric:
-            log.warning("drift is off: the reference has no numeric feature")
             return None
         try:
             signal = prediction_signal(
@@ -278,18 +291,8 @@ class LiveDrift(Collector):
             log.warning("drift of predictions is off: the model failed on the reference: %s", error)
             signal = None
         matrix = np.column_stack([data.columns[name] for name in numeric])
-        try:
-            reference = Reference.from_data(matrix, numeric, signal)
-        except ValueError as error:
-            log.warning("drift is off: %s", error)
-            return None
-        monitor = DriftMonitor(
-            reference,
-            window=settings.drift_window,
-            psi_threshold=settings.psi_threshold,
-            ks_pvalue_threshold=settings.ks_pvalue_threshold,
-        )
-        return cls(monitor, predictor.name, numeric)
+        monitor = _monitor(settings, matrix, numeric, signal)
+        return None if monitor is None else cls(monitor, predictor.name, numeric)
 
     @classmethod
     def for_reference(cls, settings: Settings, model: str) -> LiveDrift | None:
@@ -307,23 +310,12 @@ class LiveDrift(Collector):
         except DatasetError as error:
             log.warning("drift is off: %s", error)
             return None
-        numeric = tuple(name for name, column in data.columns.items() if column.dtype != object)
+        numeric = _numeric(data, tuple(data.columns))
         if not numeric:
-            log.warning("drift is off: the reference has no numeric feature")
             return None
         matrix = np.column_stack([data.columns[name] for name in numeric])
-        try:
-            reference = Reference.from_data(matrix, numeric)
-        except ValueError as error:  # a column with no value, or an infinite one
-            log.warning("drift is off: %s", error)
-            return None
-        monitor = DriftMonitor(
-            reference,
-            window=settings.drift_window,
-            psi_threshold=settings.psi_threshold,
-            ks_pvalue_threshold=settings.ks_pvalue_threshold,
-        )
-        return cls(monitor, model, numeric)
+        monitor = _monitor(settings, matrix, numeric, None)
+        return None if monitor is None else cls(monitor, model, numeric)
 
     def add_columns(
         self, columns: Mapping[str, npt.NDArray[Any]], prediction: Prediction | None = None
