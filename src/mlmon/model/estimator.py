@@ -7,12 +7,15 @@ given. Classifiers say so (`is_classifier`) and give their classes and probabili
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mlmon.arrays import Floats
+from mlmon.errors import ModelLoadError
 from mlmon.model.frame import (
     Columns,
     ColumnsError,
@@ -35,6 +38,20 @@ class EstimatorModel:
     version: str
     n_features: int
     estimator: Any
+
+    @classmethod
+    def loaded(cls, path: Path, data: bytes, estimator: Any) -> EstimatorModel:
+        """An estimator read from the file at `path` (its bytes `data`, whose hash is the
+        version), or a ModelLoadError naming what it lacks."""
+        if not callable(getattr(estimator, "predict", None)):
+            msg = f"model file {path} holds a {type(estimator).__name__}, which has no predict()"
+            raise ModelLoadError(msg)
+        n_features = getattr(estimator, "n_features_in_", None)
+        if not isinstance(n_features, int | np.integer):
+            msg = f"model file {path}: the estimator does not say how many features it takes"
+            raise ModelLoadError(msg)
+        version = hashlib.sha256(data).hexdigest()[:12]
+        return cls(path.stem, version, int(n_features), estimator)
 
     @property
     def feature_names(self) -> tuple[str, ...] | None:

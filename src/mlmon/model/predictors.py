@@ -12,7 +12,6 @@ Formats:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import pickle
@@ -229,15 +228,7 @@ def _load_pickle(path: Path) -> EstimatorModel:
             raise ModelLoadError(msg) from None
     for warning in caught:
         log.warning("loading %s: %s", path.name, str(warning.message).splitlines()[0])
-    if not callable(getattr(estimator, "predict", None)):
-        msg = f"model file {path} holds a {type(estimator).__name__}, which has no predict()"
-        raise ModelLoadError(msg)
-    n_features = getattr(estimator, "n_features_in_", None)
-    if not isinstance(n_features, int | np.integer):
-        msg = f"model file {path}: the estimator does not say how many features it takes"
-        raise ModelLoadError(msg)
-    version = hashlib.sha256(data).hexdigest()[:12]
-    return EstimatorModel(path.stem, version, int(n_features), estimator)
+    return EstimatorModel.loaded(path, data, estimator)
 
 
 def width_problem(ids: Sequence[object], width: int, n_features: int) -> str | None:

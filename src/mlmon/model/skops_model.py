@@ -8,11 +8,8 @@ node indices a crafted file could point out of bounds), so allowing one is the u
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from mlmon.errors import ModelLoadError
 from mlmon.model.estimator import EstimatorModel
@@ -43,12 +40,4 @@ def load_skops(path: Path, trusted: Sequence[str] = ()) -> EstimatorModel:
     except Exception as error:
         msg = f"model file {path} could not be loaded by skops: {error}"
         raise ModelLoadError(msg) from None
-    if not callable(getattr(estimator, "predict", None)):
-        msg = f"model file {path} holds a {type(estimator).__name__}, which has no predict()"
-        raise ModelLoadError(msg)
-    n_features = getattr(estimator, "n_features_in_", None)
-    if not isinstance(n_features, int | np.integer):
-        msg = f"model file {path}: the estimator does not say how many features it takes"
-        raise ModelLoadError(msg)
-    version = hashlib.sha256(data).hexdigest()[:12]
-    return EstimatorModel(path.stem, version, int(n_features), estimator)
+    return EstimatorModel.loaded(path, data, estimator)
