@@ -9,9 +9,11 @@ A rule reads `NAME: SIGNAL[SELECTOR] OP THRESHOLD [for DURATION] [severity=LEVEL
 SIGNAL is a quality figure (mae, rmse, r2, bias, max_abs_error, abs_error_p50/p90/p99, count;
 SELECTOR = a window such as last_500, last_60s or all; evaluated per model), a drift figure
 (psi, ks_statistic, ks_pvalue; SELECTOR = a column name, or `any` for the worst column), or a
-plain service figure (label_coverage, pending_y_pred, ...; no selector). An alert fires when its
-condition has held for DURATION, and resolves when it no longer holds. LEVEL (critical, warning
-or info; warning when left out) travels with its notifications.
+plain service figure (label_coverage, pending_y_pred, ...; no selector), or `change_points`
+(per model and per segment `model key=value`; SELECTOR = a detector, adwin, page_hinkley or ddm,
+or `any`: the change points found in the last MLMON_CHANGE_ALERT_HOLD seconds). An alert fires
+when its condition has held for DURATION, and resolves when it no longer holds. LEVEL (critical,
+warning or info; warning when left out) travels with its notifications.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from mlmon.errors import ConfigError
+from mlmon.monitoring.detectors import DETECTORS
 from mlmon.monitoring.quality.figures import ClassificationFigures, RegressionFigures
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -45,6 +48,7 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 # service), and plain figures without a selector. tests/e2e/test_first_hour.py holds the plain
 # ones to what the metric service offers the rules.
 DRIFT_SIGNALS = ("psi", "ks_statistic", "ks_pvalue")
+CHANGE_SIGNALS = ("change_points",)  # per model and segment, from the plot service's detectors
 # The numbers a quality window gives: the SIGNALs a `[window]` selector can follow.
 QUALITY_SIGNALS = tuple(
     dict.fromkeys(
@@ -137,7 +141,8 @@ def known_signals(windows: Iterable[str] | None) -> str:
     return (
         f"quality per model, SIGNAL[WINDOW] with WINDOW one of {shown}: "
         f"{', '.join(QUALITY_SIGNALS)}; drift per model, SIGNAL[COLUMN] or SIGNAL[any]: "
-        f"{', '.join(DRIFT_SIGNALS)}; without a selector: "
+        f"{', '.join(DRIFT_SIGNALS)}; change points per model, change_points[DETECTOR] with "
+        f"DETECTOR one of {', '.join(DETECTORS)} or any; without a selector: "
         f"{', '.join(MODEL_SIGNALS + SERVICE_SIGNALS)}"
     )
 
@@ -165,6 +170,10 @@ def _problem(rule: Rule, windows: tuple[str, ...] | None) -> str | None:
     if rule.signal in DRIFT_SIGNALS:
         if rule.selector is None:
             return f"{rule.signal} needs a column or `any` ([bmi], [any])"
+        return None
+    if rule.signal in CHANGE_SIGNALS:
+        if rule.selector not in (*DETECTORS, "any"):
+            return f"{rule.signal} needs a detector or `any` ([adwin], [any])"
         return None
     if rule.signal in MODEL_SIGNALS + SERVICE_SIGNALS:
         if rule.selector is not None:
