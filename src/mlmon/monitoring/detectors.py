@@ -68,7 +68,7 @@ class _Stream:
     """One error stream's two detectors, and per detector the rows since its last change
     point and their error sum."""
 
-    __slots__ = ("_adwin", "_other", "_other_name", "_scale", "_warm", "_warm_rows", "_since")
+    __slots__ = ("_adwin", "_other", "_other_name", "_scale", "_since", "_warm", "_warm_rows")
 
     def __init__(self, classified: bool, config: DetectorConfig) -> None:
         # river's ADWIN is a Cython class without annotations.
@@ -85,6 +85,10 @@ class _Stream:
         self._warm: list[float] = []
         self._warm_rows = config.warmup
         self._since = [0, 0.0, 0, 0.0]  # ADWIN's rows and sum, then the other's
+
+    @property
+    def detectors(self) -> tuple[str, str]:
+        return ("adwin", self._other_name)
 
     def update(self, values: list[float]) -> list[tuple[int, str, float, int]]:
         """Feed errors in order; per change point: (index in `values`, detector, mean error
@@ -129,9 +133,9 @@ class ChangeDetection:
         self.rows = 0  # rows taken so far
         self.untracked_segment_rows = 0  # rows of segments past max_segments
 
-    def streams(self) -> list[tuple[str, str]]:
-        """(model, segment) of every stream, in order of first appearance."""
-        return list(self._streams)
+    def streams(self) -> list[tuple[str, str, tuple[str, str]]]:
+        """(model, segment, its detectors) of every stream, in order of first appearance."""
+        return [(model, segment, s.detectors) for (model, segment), s in self._streams.items()]
 
     def add(
         self,

@@ -110,6 +110,51 @@ def as_dict(found: Found) -> dict[str, Any]:
     }
 
 
+SHOWN = 50  # change points a page lists, the latest first
+REPORTED = 10  # ... and `mlmon report`
+
+
+def change_lines(points: list[dict[str, Any]]) -> list[str]:
+    """`mlmon report`'s lines for the latest change points (`ChangeFile.latest`)."""
+    if not points:
+        return []
+    lines = [f"change points (latest {len(points)}, newest first):"]
+    for point in points:
+        segment = f" {point['segment']}" if point["segment"] else ""
+        mean = point["mean_before"]
+        before = (
+            ""
+            if mean is None
+            else f", mean error {mean:.4g} over {point['rows_before']:,} rows before"
+        )
+        lines.append(
+            f"  {point['model']}{segment}: {point['detector']} at row {point['row']:,}{before}"
+        )
+    return lines
+
+
+class ChangeFile:
+    """change_points.csv as the dashboard reads it: again only when it changed."""
+
+    def __init__(self, logs_dir: Path) -> None:
+        self.logs_dir = logs_dir
+        self._seen: tuple[int, int] | None = None
+        self._latest: list[dict[str, Any]] = []
+
+    def latest(self, count: int = SHOWN) -> list[dict[str, Any]]:
+        """The last `count` change points, the latest first."""
+        try:
+            status = (self.logs_dir / CHANGE_LOG).stat()
+            seen: tuple[int, int] | None = (status.st_size, status.st_mtime_ns)
+        except FileNotFoundError:
+            seen = None
+        if seen != self._seen:
+            self._seen = seen
+            found = read_change_points(self.logs_dir) if seen else []
+            self._latest = [as_dict(f) for f in reversed(found[-count:])]
+        return self._latest
+
+
 class ChangeLog(Collector):
     """change_points.csv and what it holds, for the counters and the alert signals."""
 
@@ -120,6 +165,9 @@ class ChangeLog(Collector):
         self._file = AppendLog(self.path, CHANGE_COLUMNS)
         self._file.open(_complete_lines(self.path))
         self._lock = threading.Lock()  # prometheus-client collects from its own thread
+        # (model, segment, detector) of every stream the detectors follow, exported at 0
+        # before their first change point: Prometheus' increase() needs a sample before it.
+        self.streams: set[tuple[str, str, str]] = set()
 
     def close(self) -> None:
         self._file.close()
@@ -186,8 +234,8 @@ class ChangeLog(Collector):
             "change points flagged in the error stream",
             labels=["model", "segment", "detector"],
         )
-        counts: dict[tuple[str, str, str], int] = {}
         with self._lock:
+            counts = dict.fromkeys(self.streams, 0)
             for found in self.found:
                 key = (found.point.model, found.point.segment, found.point.detector)
                 counts[key] = counts.get(key, 0) + 1

@@ -3,8 +3,9 @@
 Each rule keeps its name, threshold, `for` duration and severity, and reads the metric mlmon
 exports for its signal (ops/monitors.py, ops/telemetry.py): a quality window figure
 (`mlmon_window_mae{window="last_500"}`), a drift figure per column (`mlmon_drift_psi{column=...}`,
-the worst column by model for `any`), or one of the metric service's own figures. A signal with
-no Prometheus metric raises ConfigError naming it.
+the worst column by model for `any`), the change points of the last hour
+(`mlmon_change_points_total`, the plot service's), or one of the metric service's own figures.
+A signal with no Prometheus metric raises ConfigError naming it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ GROUP = "mlmon"
 _WINDOW_FIGURES = ("mae", "rmse", "r2", "bias", "accuracy", "precision", "recall", "f1")
 _QUANTILES = {"abs_error_p50": "0.5", "abs_error_p90": "0.9", "abs_error_p99": "0.99"}
 _DRIFT = ("psi", "ks_statistic", "ks_pvalue")
+# The span change_points counts over in Prometheus (mlmon's own notifications use
+# MLMON_CHANGE_ALERT_HOLD, one hour by default).
+CHANGE_RANGE = "1h"
 # The metric service's gauges and counters (its `service=""` signals), by how they export.
 _SERVICE_GAUGES = ("label_coverage", "pending_y_true", "pending_y_pred")
 _SERVICE_COUNTERS = (
@@ -58,6 +62,10 @@ def rule_expression(rule: Rule) -> tuple[str, bool]:
         else:
             metric = f'mlmon_drift_{rule.signal}{{column="{selector}"}}'
         return _compare(metric, rule), True
+    if rule.signal == "change_points" and selector is not None:
+        detector = "" if selector == "any" else f'{{detector="{selector}"}}'
+        metric = f"sum by (model) (increase(mlmon_change_points_total{detector}[{CHANGE_RANGE}]))"
+        return _compare(metric, rule), True
     if rule.signal == "drifted_columns" and selector is None:
         return _compare("sum by (model) (mlmon_drift_detected)", rule), True
     if selector is None and rule.signal in _SERVICE_GAUGES:
@@ -68,6 +76,7 @@ def rule_expression(rule: Rule) -> tuple[str, bool]:
         *(f"{s}[WINDOW]" for s in (*_WINDOW_FIGURES, "count", *_QUANTILES)),
         *(f"{s}[COLUMN|any]" for s in _DRIFT),
         "drifted_columns",
+        "change_points[DETECTOR|any]",
         *_SERVICE_GAUGES,
         *_SERVICE_COUNTERS,
     ]

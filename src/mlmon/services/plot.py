@@ -142,7 +142,9 @@ async def _announce(
         sink.pending = taken + sink.pending  # not lost: tried again on the next poll
         raise
     stats.counters["change_points"] += len(new)
-    stats.gauges["change_streams"] = len(sink.detection.streams())
+    streams = sink.detection.streams()
+    stats.gauges["change_streams"] = len(streams)
+    change_log.streams = {(m, s, d) for m, s, detectors in streams for d in detectors}
     stats.gauges["untracked_segment_rows"] = sink.detection.untracked_segment_rows
     if alerting is not None:
         now = time.time()
