@@ -133,7 +133,7 @@ class Settings(BaseSettings):
         True, description="flag changes of the error stream per model and segment (ADWIN etc.)"
     )
     change_adwin_delta: float = Field(
-        0.002, gt=0, lt=1, description="ADWIN's confidence: smaller = fewer, later change points"
+        1e-4, gt=0, lt=1, description="ADWIN's confidence: smaller = fewer, later change points"
     )
     change_ph_threshold: float = Field(
         100.0, gt=0, description="Page-Hinkley's alarm level, in units of the warm-up mean error"

@@ -25,7 +25,6 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from river import drift
 
 REGRESSION_DETECTORS = ("adwin", "page_hinkley")
 CLASSIFICATION_DETECTORS = ("adwin", "ddm")
@@ -36,10 +35,11 @@ DETECTORS = tuple(dict.fromkeys(REGRESSION_DETECTORS + CLASSIFICATION_DETECTORS)
 class DetectorConfig:
     """The detectors' settings (river's names); defaults measured in docs/change-detection.md."""
 
-    adwin_delta: float = 0.002  # river's default: the confidence of a cut
+    adwin_delta: float = 1e-4  # the confidence of a cut (river: 0.002, which misfired)
     ph_delta: float = 0.2  # Page-Hinkley's tolerance, in units of the warm-up mean error
     ph_threshold: float = 100.0  # ... and its alarm level, in the same units
-    warmup: int = 500  # rows that set a regression stream's scale before Page-Hinkley runs
+    ddm_threshold: float = 4.0  # DDM's alarm level in standard deviations (river's 3 misfired)
+    warmup: int = 1000  # rows before Page-Hinkley (its scale) and DDM (its baseline) start
     max_segments: int = 32  # segment streams per model
 
 
@@ -71,11 +71,18 @@ class _Stream:
     __slots__ = ("_adwin", "_other", "_other_name", "_scale", "_since", "_warm", "_warm_rows")
 
     def __init__(self, classified: bool, config: DetectorConfig) -> None:
+        # Imported here: river brings pandas and scipy.stats along (seconds), and every
+        # service imports this module for the names of its detectors (alert rules).
+        from river import drift
+
         # river's ADWIN is a Cython class without annotations.
         self._adwin: _Detector = drift.ADWIN(delta=config.adwin_delta)  # type: ignore[no-untyped-call]
         self._other: _Detector
         if classified:
-            self._other, self._other_name = drift.binary.DDM(), "ddm"
+            self._other = drift.binary.DDM(
+                warm_start=config.warmup, drift_threshold=config.ddm_threshold
+            )
+            self._other_name = "ddm"
             self._scale: float | None = 1.0
         else:
             self._other = drift.PageHinkley(
