@@ -11,9 +11,13 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
 
 from mlmon.metric_log.append import format_rows
 from mlmon.metric_log.layout import CHANGE_LOG, METRIC_COLUMNS, METRIC_LOG
+from mlmon.metric_log.reader import MetricLogReader
+from mlmon.summary.changes import ChangeSink
 from tests.e2e.cli import free_port, mlmon, mlmon_background
 from tests.e2e.webhook import webhook_receiver
 
@@ -61,14 +65,15 @@ def _wait_for(condition: object, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_killed_plot_service_finds_the_same_change_points_once(tmp_path: Path) -> None:
+def test_a_killed_plot_service_finds_the_same_change_points_once(
+    tmp_path: Path, chromium: str
+) -> None:
     header, lines = _log_text(ROWS)
-    whole = tmp_path / "whole"
-    whole.mkdir()
-    (whole / METRIC_LOG).write_text(header + "".join(lines))
-    done = mlmon("plot", "--logs", str(whole), "--once")
-    assert done.returncode == 0, done.stdout + done.stderr
-    expected = _change_points(whole)
+    whole = tmp_path / METRIC_LOG
+    whole.write_text(header + "".join(lines))
+    sink = ChangeSink()  # what the plot service runs, reading the whole log at once
+    MetricLogReader(whole, sink).poll()
+    expected = [(str(p.row), p.model, p.segment, p.detector) for p in sink.take()]
     detectors = {(segment, detector) for _, _, segment, detector in expected}
     assert {("", "adwin"), ("", "page_hinkley"), ("region=eu", "adwin")} <= detectors
     assert min(int(row) for row, *_ in expected) > CHANGE_AT  # nothing before the change
@@ -86,9 +91,7 @@ def test_a_killed_plot_service_finds_the_same_change_points_once(tmp_path: Path)
         service = mlmon_background("plot", "--logs", str(killed), env=env, log_path=tmp_path / "p")
         try:
             _wait_for(lambda: (killed / CHANGE_LOG).exists() and _change_points(killed), 60, "cp")
-            _wait_for(
-                lambda: any(b["series"] == "m" for b in received), 30, "a notification for m"
-            )
+            _wait_for(lambda: any(b["series"] == "m" for b in received), 30, "a notification for m")
             metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
             text = metrics.read().decode()
         finally:
@@ -108,3 +111,38 @@ def test_a_killed_plot_service_finds_the_same_change_points_once(tmp_path: Path)
     announced = again.stderr.count("change point: ")
     assert announced == len(expected) - len(before_kill)
     assert (killed / "metrics_over_time.png").stat().st_size > 0
+
+    _the_dashboard_marks_them(killed, tmp_path, chromium)
+
+
+def _the_dashboard_marks_them(logs: Path, tmp_path: Path, chromium: str) -> None:
+    """The change-point table lists them, and the over-time chart has a line for the model's."""
+    port = free_port()
+    dashboard = mlmon_background(
+        "dashboard", "--logs", str(logs), "--port", str(port), env={}, log_path=tmp_path / "d"
+    )
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1500})
+            for _ in range(100):  # the server takes a moment to start
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/")
+                    break
+                except PlaywrightError:
+                    time.sleep(0.2)
+            page.wait_for_selector("#changes-table tr[data-detector]", timeout=30_000)
+            rows = page.locator("#changes-table tr[data-detector]").count()
+            assert rows == len(_change_points(logs))
+            markers = page.evaluate(
+                "Chart.getChart('over-time').options.plugins.markerLines.markers.map(m => m.label)"
+            )
+            # The 60 % rise (both detectors, one line) and the later rise of eu's errors.
+            whole_model = [p for p in _change_points(logs) if p[2] == ""]
+            assert markers[0] == "▼ adwin + page-hinkley"
+            assert 1 < len(markers) < len(whole_model)
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+            browser.close()
+    finally:
+        dashboard.send_signal(signal.SIGINT)
+        dashboard.wait(timeout=30)
