@@ -31,6 +31,7 @@ from mlmon.ops.telemetry import Telemetry
 from mlmon.render.error_distribution import render_error_groups
 from mlmon.render.over_time import render_metrics_over_time
 from mlmon.settings import Settings
+from mlmon.summary.by_time import BY_TIME_FILE, ByTimeSink, by_time_rows, write_by_time
 from mlmon.summary.changes import ChangeSink
 from mlmon.summary.log_summary import LogSummary
 
@@ -57,7 +58,8 @@ async def run_plot(
 ) -> None:
     """Render the PNG at start and whenever rows arrive, until `stop` is set (or once)."""
     summary = LogSummary()
-    sink: RowSink = summary
+    by_time = ByTimeSink(settings.task)
+    sink: RowSink = Sinks(summary, by_time)
     changes: tuple[ChangeSink, ChangeLog] | None = None
     alerting = None
     if settings.change_detection:
@@ -65,7 +67,7 @@ async def run_plot(
             ChangeSink(settings.task, detector_config(settings)),
             ChangeLog(settings.logs_dir),
         )
-        sink = Sinks(summary, changes[0])
+        sink = Sinks(summary, by_time, changes[0])
         # A last picture (`once`) announces nothing: the run before it did.
         alerting = None if once else Alerting.for_changes(settings, stats)
         if telemetry is not None:
@@ -74,7 +76,7 @@ async def run_plot(
                 telemetry.registry.register(alerting)
     reader = MetricLogReader(settings.logs_dir / METRIC_LOG, sink)
     try:
-        await _plot_loop(settings, stats, stop, once, summary, reader, changes, alerting)
+        await _plot_loop(settings, stats, stop, once, summary, by_time, reader, changes, alerting)
     finally:
         if changes is not None:
             changes[1].close()
@@ -90,6 +92,7 @@ async def _plot_loop(
     stop: asyncio.Event,
     once: bool,
     summary: LogSummary,
+    by_time: ByTimeSink,
     reader: MetricLogReader,
     changes: tuple[ChangeSink, ChangeLog] | None,
     alerting: Alerting | None,
@@ -110,6 +113,11 @@ async def _plot_loop(
                 stale = False
                 stats.counters["renders"] += 1
                 stats.ready = True
+            # Buckets turn final with time alone: the file is written at every poll.
+            rows_by_time = by_time_rows(
+                by_time.by_time.buckets(), time.time(), settings.max_label_wait
+            )
+            await asyncio.to_thread(write_by_time, settings.logs_dir / BY_TIME_FILE, rows_by_time)
         except Exception:
             stale = True
             stats.counters["render_errors"] += 1
