@@ -1,5 +1,6 @@
-"""The two drift statistics: the Population Stability Index and the two-sample
-Kolmogorov-Smirnov test (as scipy computes it)."""
+"""The drift statistics: for numbers the Population Stability Index and the two-sample
+Kolmogorov-Smirnov test (as scipy computes it); for categories Pearson's chi-square test and
+the Jensen-Shannon distance (scipy's)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,45 @@ def ks(reference_sorted: npt.ArrayLike, window_values: npt.ArrayLike) -> tuple[f
     effective = max(round(big * small / (big + small)), 1)
     p_value = float(np.clip(kstwo.sf(statistic, effective), 0.0, 1.0))
     return statistic, p_value
+
+
+MIN_EXPECTED = 5.0  # expected count per cell below which chi-square's p-value is unreliable
+
+
+def chi_square(
+    expected_props: npt.ArrayLike, observed_counts: npt.ArrayLike
+) -> tuple[float, float]:
+    """Pearson's chi-square goodness-of-fit of the observed counts to the expected shares.
+
+    Cells expected to hold fewer than MIN_EXPECTED values (a rare category, or the unseen
+    cell, expected near 0) are pooled, smallest first, until the pool reaches it: so a single
+    unseen value cannot flag a window on its own (the data quality counts it), while a
+    category that keeps coming does. Without two cells left there is nothing to test (p = 1).
+    """
+    from scipy.stats import chisquare  # here, not at the top: scipy.stats is slow to import
+
+    observed = np.asarray(observed_counts, dtype=np.float64)
+    total = observed.sum()
+    if total == 0:
+        msg = "chi_square needs at least one observed value"
+        raise ValueError(msg)
+    expected = np.asarray(expected_props, dtype=np.float64) * total
+    order = np.argsort(expected, kind="stable")
+    small = np.cumsum(expected[order]) < MIN_EXPECTED
+    # The smallest cells up to and including the one that lifts the pool to MIN_EXPECTED.
+    pooled = order[: int(small.sum()) + 1] if small.any() else order[:0]
+    kept = np.setdiff1d(order, pooled)
+    if pooled.size:
+        observed = np.append(observed[kept], observed[pooled].sum())
+        expected = np.append(expected[kept], expected[pooled].sum())
+    if observed.size < 2:
+        return 0.0, 1.0
+    statistic, p_value = chisquare(observed, expected)
+    return float(statistic), float(p_value)
+
+
+def js_distance(expected_props: npt.ArrayLike, observed_counts: npt.ArrayLike) -> float:
+    """Jensen-Shannon distance (base 2: 0 for the same shares, 1 for disjoint ones)."""
+    from scipy.spatial.distance import jensenshannon
+
+    return float(jensenshannon(expected_props, observed_counts, base=2))
