@@ -204,7 +204,7 @@ def _numbers(values: npt.NDArray[Any]) -> tuple[npt.NDArray[np.float64], npt.NDA
             try:
                 numbers[i] = value
             except OverflowError:  # an integer past float's range: out of any range
-                numbers[i] = math.copysign(math.inf, value)
+                numbers[i] = math.inf if value > 0 else -math.inf
         elif value is not None:
             wrong[i] = True
     return numbers, wrong
