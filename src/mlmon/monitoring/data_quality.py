@@ -181,7 +181,7 @@ def _states(column: ColumnReference | CategoryReference, values: npt.NDArray[Any
             FINE,
         )
     else:
-        numbers, wrong = _numbers(values)
+        numbers, wrong = as_numbers(values)
         with np.errstate(invalid="ignore"):
             outside = (numbers < column.low) | (numbers > column.high)
         states = np.select(
@@ -190,7 +190,7 @@ def _states(column: ColumnReference | CategoryReference, values: npt.NDArray[Any
     return np.where(absent, ABSENT, states).astype(np.int8)
 
 
-def _numbers(values: npt.NDArray[Any]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+def as_numbers(values: npt.NDArray[Any]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """A numeric column's values as floats (NaN where missing or not a number) and where the
     value was not a number (text, a boolean)."""
     if values.dtype != object:
