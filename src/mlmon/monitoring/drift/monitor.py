@@ -142,7 +142,7 @@ class DriftMonitor:
             return ColumnDrift(reference.name, "categorical", 0)
         observed = np.bincount(present, minlength=reference.unseen_cell + 1)
         expected = reference.proportions()
-        statistic, p_value = chi_square(expected, observed)
+        statistic, p_value = chi_square(np.append(reference.counts, reference.other), observed)
         warming_up = present.size < self.min_rows
         return ColumnDrift(
             reference.name,

@@ -54,35 +54,37 @@ MIN_EXPECTED = 5.0  # expected count per cell below which chi-square's p-value i
 
 
 def chi_square(
-    expected_props: npt.ArrayLike, observed_counts: npt.ArrayLike
+    reference_counts: npt.ArrayLike, observed_counts: npt.ArrayLike
 ) -> tuple[float, float]:
-    """Pearson's chi-square goodness-of-fit of the observed counts to the expected shares.
+    """Pearson's chi-square test that the window's counts and the reference's come from one
+    distribution (a 2 x cells contingency table: the reference is a sample too, and taking its
+    shares as exact would flag a window too often, the more so the smaller the reference).
 
-    Cells expected to hold fewer than MIN_EXPECTED values (a rare category, or the unseen
-    cell, expected near 0) are pooled, smallest first, until the pool reaches it: so a single
-    unseen value cannot flag a window on its own (the data quality counts it), while a
-    category that keeps coming does. Without two cells left there is nothing to test (p = 1).
+    Cells expected to hold fewer than MIN_EXPECTED values in either sample (a rare category,
+    the unseen cell) are pooled, rarest first, until the pool reaches it: so a single unseen
+    value cannot flag a window on its own (the data quality counts it), while a category that
+    keeps coming does. Without two cells left there is nothing to test (p = 1).
     """
-    from scipy.stats import chisquare  # here, not at the top: scipy.stats is slow to import
+    from scipy.stats import chi2_contingency  # here, not at the top: scipy.stats is slow
 
-    observed = np.asarray(observed_counts, dtype=np.float64)
-    total = observed.sum()
-    if total == 0:
-        msg = "chi_square needs at least one observed value"
+    table = np.array([reference_counts, observed_counts], dtype=np.float64)
+    if table.ndim != 2 or np.any(table.sum(axis=1) == 0):
+        msg = "chi_square needs two non-empty samples of counts over the same cells"
         raise ValueError(msg)
-    expected = np.asarray(expected_props, dtype=np.float64) * total
-    order = np.argsort(expected, kind="stable")
-    small = np.cumsum(expected[order]) < MIN_EXPECTED
-    # The smallest cells up to and including the one that lifts the pool to MIN_EXPECTED.
-    pooled = order[: int(small.sum()) + 1] if small.any() else order[:0]
-    kept = np.setdiff1d(order, pooled)
-    if pooled.size:
-        observed = np.append(observed[kept], observed[pooled].sum())
-        expected = np.append(expected[kept], expected[pooled].sum())
-    if observed.size < 2:
+    totals = table.sum(axis=0)
+    table, totals = table[:, totals > 0], totals[totals > 0]
+    # Expected counts of a cell, in the smaller sample: its total's share of that sample.
+    smaller = table.sum(axis=1).min() / totals.sum()
+    order = np.argsort(totals, kind="stable")
+    small = np.cumsum(totals[order]) * smaller < MIN_EXPECTED
+    if small.any():
+        pooled = order[: int(small.sum()) + 1]  # up to the cell that lifts the pool past it
+        kept = np.setdiff1d(order, pooled)
+        table = np.column_stack([table[:, kept], table[:, pooled].sum(axis=1)])
+    if table.shape[1] < 2:
         return 0.0, 1.0
-    statistic, p_value = chisquare(observed, expected)
-    return float(statistic), float(p_value)
+    result = chi2_contingency(table, correction=False)
+    return float(result.statistic), float(result.pvalue)
 
 
 def js_distance(expected_props: npt.ArrayLike, observed_counts: npt.ArrayLike) -> float:
