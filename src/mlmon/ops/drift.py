@@ -9,6 +9,7 @@ thread: the state is guarded by a lock.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -59,6 +60,13 @@ def _monitors(
         log.warning("drift is off: %s", error)
         return None
     import scipy.stats  # noqa: F401 - pay its slow import now, not at the first report
+
+    if "MLMON_KS_PVALUE_THRESHOLD" in os.environ:  # set for an older mlmon: say it is not read
+        log.warning(
+            "MLMON_KS_PVALUE_THRESHOLD is no longer read: a column drifts when its p-value is a "
+            "Benjamini-Hochberg discovery at MLMON_DRIFT_FDR (now %g)",
+            settings.drift_fdr,
+        )
 
     window = settings.drift_window
     monitor = DriftMonitor(

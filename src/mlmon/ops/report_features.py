@@ -58,13 +58,14 @@ def feature_lines(report: dict[str, Any]) -> list[str]:
     quality = report.get("data_quality")
     if quality and quality.get("rows"):
         lines.append(f"data quality over the last {quality['rows']:,} records:")
+        width = max(map(len, quality["columns"]), default=0)
         for name, figures in quality["columns"].items():
             found = [
                 f"{label} {figures[rate]:.1%}"
                 for rate, label in _RATES
                 if figures.get(rate)  # None (not applicable) and 0 left out
             ]
-            lines.append(f"  {name:<16} {', '.join(found) if found else 'fine'}")
+            lines.append(f"  {name:<{width}}  {', '.join(found) if found else 'fine'}")
         changes = quality.get("schema_changes", [])
         if changes:
             lines.append(f"  schema changes: {', '.join(changes)} (+ appeared, - absent)")

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import chisquare
+from scipy.stats import chi2_contingency
 
 from mlmon.monitoring.drift import CategoryReference, DriftMonitor, Reference, chi_square
 from mlmon.monitoring.drift.categories import MISMATCH, MISSING
@@ -122,12 +122,19 @@ def test_a_bounded_reference_keeps_the_most_frequent_categories() -> None:
     assert reference.proportions().sum() == pytest.approx(1.0)
 
 
-def test_chi_square_and_js_agree_with_scipy_when_no_cell_is_small() -> None:
-    shares = np.array([0.5, 0.3, 0.2, 0.0])
-    observed = np.array([480, 330, 190, 0])
-    statistic, p_value = chi_square(shares, observed)
-    expected = chisquare(observed[:3], shares[:3] * 1000)  # the empty cell pooled away
-    assert (statistic, p_value) == pytest.approx((expected.statistic, expected.pvalue))
+def test_chi_square_is_scipys_contingency_test_with_rare_cells_pooled() -> None:
+    """Reference and window counts as a 2 x cells table (the reference is a sample too); a
+    cell empty on both sides is dropped, rare ones are pooled rarest first."""
+    reference, window = np.array([500, 300, 200, 0]), np.array([480, 330, 190, 0])
+    expected = chi2_contingency(np.array([reference[:3], window[:3]]), correction=False)
+    assert chi_square(reference, window) == pytest.approx((expected.statistic, expected.pvalue))
+    rare = chi_square(np.array([500, 495, 5, 0]), np.array([500, 495, 3, 2]))
+    pooled = chi2_contingency(np.array([[500, 495, 5], [500, 495, 5]]), correction=False)
+    assert rare == pytest.approx((pooled.statistic, pooled.pvalue))
+    assert chi_square(np.array([10]), np.array([7])) == (0.0, 1.0)  # one cell: nothing to test
+
+
+def test_js_distance_is_scipys() -> None:
     monitor = DriftMonitor(_island_reference(), window=1000, min_rows=1)
     monitor.add(np.empty((3, 0)), categories={"island": np.array(["Dream"] * 3, dtype=object)})
     column = monitor.report().column("island")
