@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mlmon.arrays import Floats
@@ -98,6 +98,7 @@ class LiveDrift(Collector):
         self.numeric = monitor.reference.feature_names
         self.categorical = monitor.reference.categorical_names
         self._warned_skip = False
+        self.skipped = 0  # records drift or data quality could not read (the warning says why)
         self._lock = threading.Lock()
         self._report: DriftReport | None = None
         self._quality: DataQualityReport | None = None
@@ -164,11 +165,13 @@ class LiveDrift(Collector):
         """Named records the model predicted, and their prediction (for drift)."""
         if not self.named:
             return
+        rows = len(next(iter(columns.values()))) if columns else 0
         try:
-            rows = len(next(iter(columns.values()))) if columns else 0
             matrix = np.empty((rows, len(self.numeric)))
-            for j, name in enumerate(self.numeric):
-                matrix[:, j] = as_numbers(np.asarray(columns[name]))[0]
+            for j, name in enumerate(self.numeric):  # a feature not there: missing
+                matrix[:, j] = (
+                    as_numbers(np.asarray(columns[name]))[0] if name in columns else np.nan
+                )
             categories = {name: columns[name] for name in self.categorical if name in columns}
             signal = None if prediction is None else prediction_signal(prediction)
             with self._lock:
@@ -177,7 +180,7 @@ class LiveDrift(Collector):
                 elif signal is not None:
                     self.monitor.add(matrix, signal, categories)
         except (KeyError, ValueError, TypeError) as error:  # a form drift cannot read: skipped
-            self._skipped(error)
+            self._skipped(error, rows)
 
     def add(self, features: Floats, predictions: Floats) -> None:
         """Vectors the model predicted (the seeds' form), and their predictions."""
@@ -202,9 +205,10 @@ class LiveDrift(Collector):
             with self._lock:
                 self.quality.add_columns(columns, rows)
         except ValueError as error:
-            self._skipped(error)
+            self._skipped(error, rows)
 
-    def _skipped(self, error: Exception) -> None:
+    def _skipped(self, error: Exception, rows: int) -> None:
+        self.skipped += rows
         if not self._warned_skip:
             self._warned_skip = True
             log.warning("drift skips records it cannot read (%r); the rest is counted", error)
@@ -234,6 +238,13 @@ class LiveDrift(Collector):
             detected.add_metric(labels, 1.0 if column.drifted else 0.0)
         yield from families.values()
         yield detected
+        skipped = CounterMetricFamily(
+            "mlmon_drift_skipped_records",
+            "records drift or data quality could not read (the service log says why)",
+            labels=["model"],
+        )
+        skipped.add_metric([self.model], float(self.skipped))
+        yield skipped
         yield from self._quality_families(quality)
 
     def _quality_families(self, quality: DataQualityReport | None) -> Iterator[Metric]:

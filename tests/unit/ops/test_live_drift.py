@@ -58,3 +58,26 @@ def test_a_reference_column_without_values_leaves_external_drift_off(tmp_path: P
     data.write_text("a,b,y\n1.0,,x\n2.0,,y\n")
     settings = Settings(reference=data, target="y")
     assert LiveDrift.for_reference(settings, "external") is None
+
+
+def test_records_drift_cannot_read_are_counted_not_raised(tmp_path: Path) -> None:
+    """A batch whose columns disagree in length is skipped with a warning, counted, and
+    exported; the next good batch still counts."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    data = tmp_path / "ref.csv"
+    data.write_text("a,c,y\n" + "".join(f"{i},{'xy'[i % 2]},1\n" for i in range(50)))
+    drift = LiveDrift.for_reference(Settings(reference=data, target="y"), "external")
+    assert drift is not None
+    drift.add_columns({"a": np.arange(3.0), "c": np.array(["x"] * 2, dtype=object)})
+    drift.observe_columns({"a": np.arange(3.0)}, 5)
+    drift.add_columns({"a": np.arange(2.0), "c": np.array(["x", None], dtype=object)})
+    assert drift.skipped == 8
+    assert drift.monitor.rows == 2
+    registry = CollectorRegistry()
+    registry.register(drift)
+    drift.refresh()
+    assert (
+        'mlmon_drift_skipped_records_total{model="external"} 8.0'
+        in generate_latest(registry).decode()
+    )
