@@ -128,6 +128,24 @@ class Settings(BaseSettings):
         description="regression: |y_true - y_pred| per row; classification: 0/1 error, accuracy, "
         "precision, recall, F1",
     )
+    # Change detection on the error stream (monitoring/detectors.py), run by the plot service.
+    change_detection: bool = Field(
+        True, description="flag changes of the error stream per model and segment (ADWIN etc.)"
+    )
+    change_adwin_delta: float = Field(
+        1e-4, gt=0, lt=1, description="ADWIN's confidence: smaller = fewer, later change points"
+    )
+    change_ph_threshold: float = Field(
+        100.0, gt=0, description="Page-Hinkley's alarm level, in units of the warm-up mean error"
+    )
+    change_max_segments: int = Field(
+        32, ge=0, description="tag segments per model with detectors of their own (first seen)"
+    )
+    change_alert_hold: float = Field(
+        3600.0,
+        gt=0,
+        description="seconds the change_points signal counts a change point (alert rules)",
+    )
     quality_window: int = Field(500, ge=1, description="records in the rolling count window")
     quality_seconds: float = Field(60.0, gt=0, description="seconds in the rolling time window")
     reference: Path | None = Field(

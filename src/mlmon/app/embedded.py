@@ -127,7 +127,7 @@ async def run_embedded(
             run_features(settings, bus, stats["features"], stop_features)
         ),
         "metric": asyncio.create_task(metric.run()),
-        "plot": asyncio.create_task(run_plot(settings, stats["plot"], stop_plot)),
+        "plot": asyncio.create_task(run_plot(settings, stats["plot"], stop_plot, False, telemetry)),
     }
     model_collectors: list[Collector] = []
     for index, ((slot, predictor), own_stats) in enumerate(zip(models, model_stats, strict=True)):

@@ -84,7 +84,7 @@ async def run_service(
     if service == "plot":
         from mlmon.services.plot import run_plot  # matplotlib: only the plot process pays for it
 
-        await _with_status(settings, stats, run_plot(settings, stats, stop, once=once))
+        await _with_status(settings, stats, run_plot(settings, stats, stop, once, telemetry))
         return
     if service == "dashboard":
         from mlmon.services.dashboard import run_dashboard  # the web server: only here

@@ -96,6 +96,25 @@ class RowSink(Protocol):
         """Forget every row taken: the log is being read again from its top."""
 
 
+class Sinks:
+    """Several sinks fed from one read of the log (the plot's summary and change detection)."""
+
+    def __init__(self, *sinks: RowSink) -> None:
+        self._sinks = sinks
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for sink in self._sinks for name in sink.columns))
+
+    def add(self, block: RowBlock) -> None:
+        for sink in self._sinks:
+            sink.add(block)
+
+    def reset(self) -> None:
+        for sink in self._sinks:
+            sink.reset()
+
+
 class MetricLogReader:
     """The absolute errors (and model names) of one metric log, read incrementally and handed
     to `sink` block by block; the reader itself keeps counts, not rows.

@@ -11,10 +11,12 @@ SIGNAL is a quality figure (mae, rmse, r2, bias, max_abs_error, abs_error_p50/p9
 SELECTOR = a window such as last_500, last_60s or all; evaluated per model), a drift figure
 (psi, ks_statistic, ks_pvalue, js_distance, chi2_pvalue; SELECTOR = a column name, or `any`
 for the worst column), a data quality figure (missing_rate, out_of_range_rate, unseen_rate,
-type_mismatch_rate, absent_rate; SELECTOR = a feature or `any`), or a
-plain service figure (label_coverage, pending_y_pred, ...; no selector). An alert fires when its
-condition has held for DURATION, and resolves when it no longer holds. LEVEL (critical, warning
-or info; warning when left out) travels with its notifications.
+type_mismatch_rate, absent_rate; SELECTOR = a feature or `any`), a plain service figure
+(label_coverage, pending_y_pred, ...; no selector), or `change_points` (per model and per
+segment `model key=value`; SELECTOR = a detector, adwin, page_hinkley or ddm, or `any`: the
+change points found in the last MLMON_CHANGE_ALERT_HOLD seconds). An alert fires when its
+condition has held for DURATION, and resolves when it no longer holds. LEVEL (critical,
+warning or info; warning when left out) travels with its notifications.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from mlmon.errors import ConfigError
+from mlmon.monitoring.detectors import DETECTORS
 from mlmon.monitoring.quality.figures import ClassificationFigures, RegressionFigures
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -53,6 +56,7 @@ DATA_QUALITY_SIGNALS = (
     "missing_rate", "out_of_range_rate", "unseen_rate", "type_mismatch_rate", "absent_rate",
 )  # fmt: skip
 _PVALUES = ("ks_pvalue", "chi2_pvalue")  # the worst column is the lowest
+CHANGE_SIGNALS = ("change_points",)  # per model and segment, from the plot service's detectors
 # The numbers a quality window gives: the SIGNALs a `[window]` selector can follow.
 QUALITY_SIGNALS = tuple(
     dict.fromkeys(
@@ -147,7 +151,8 @@ def known_signals(windows: Iterable[str] | None) -> str:
         f"quality per model, SIGNAL[WINDOW] with WINDOW one of {shown}: "
         f"{', '.join(QUALITY_SIGNALS)}; drift per model, SIGNAL[COLUMN] or SIGNAL[any]: "
         f"{', '.join(DRIFT_SIGNALS)}; data quality per model, SIGNAL[FEATURE] or SIGNAL[any]: "
-        f"{', '.join(DATA_QUALITY_SIGNALS)}; without a selector: "
+        f"{', '.join(DATA_QUALITY_SIGNALS)}; change points per model, change_points[DETECTOR] "
+        f"with DETECTOR one of {', '.join(DETECTORS)} or any; without a selector: "
         f"{', '.join(MODEL_SIGNALS + SERVICE_SIGNALS)}"
     )
 
@@ -175,6 +180,10 @@ def _problem(rule: Rule, windows: tuple[str, ...] | None) -> str | None:
     if rule.signal in DRIFT_SIGNALS + DATA_QUALITY_SIGNALS:
         if rule.selector is None:
             return f"{rule.signal} needs a column or `any` ([bmi], [any])"
+        return None
+    if rule.signal in CHANGE_SIGNALS:
+        if rule.selector not in (*DETECTORS, "any"):
+            return f"{rule.signal} needs a detector or `any` ([adwin], [any])"
         return None
     if rule.signal in MODEL_SIGNALS + SERVICE_SIGNALS:
         if rule.selector is not None:

@@ -4,7 +4,8 @@ Each rule keeps its name, threshold, `for` duration and severity, and reads the 
 exports for its signal (ops/monitors.py, ops/telemetry.py): a quality window figure
 (`mlmon_window_mae{window="last_500"}`), a drift figure per column (`mlmon_drift_psi{column=...}`,
 the worst column by model for `any`), a data quality figure per feature
-(`mlmon_data_missing_rate{column=...}`, likewise), or one of the metric service's own figures.
+(`mlmon_data_missing_rate{column=...}`, likewise), the change points of the last hour
+(`mlmon_change_points_total`, the plot service's), or one of the metric service's own figures.
 A signal with no Prometheus metric raises ConfigError naming it.
 """
 
@@ -27,6 +28,9 @@ _COLUMN_METRICS = {
     **{name: f"mlmon_drift_{name}" for name in DRIFT_SIGNALS},
     **{name: f"mlmon_data_{name}" for name in DATA_QUALITY_SIGNALS},
 }
+# The span change_points counts over in Prometheus (mlmon's own notifications use
+# MLMON_CHANGE_ALERT_HOLD, one hour by default).
+CHANGE_RANGE = "1h"
 # The metric service's gauges and counters (its `service=""` signals), by how they export.
 _SERVICE_GAUGES = ("label_coverage", "pending_y_true", "pending_y_pred")
 _SERVICE_COUNTERS = (
@@ -64,6 +68,10 @@ def rule_expression(rule: Rule) -> tuple[str, bool]:
         else:
             metric = f'{name}{{column="{selector}"}}'
         return _compare(metric, rule), True
+    if rule.signal == "change_points" and selector is not None:
+        detector = "" if selector == "any" else f'{{detector="{selector}"}}'
+        metric = f"sum by (model) (increase(mlmon_change_points_total{detector}[{CHANGE_RANGE}]))"
+        return _compare(metric, rule), True
     if rule.signal == "drifted_columns" and selector is None:
         return _compare("sum by (model) (mlmon_drift_detected)", rule), True
     if rule.signal == "schema_changes" and selector is None:
@@ -77,6 +85,7 @@ def rule_expression(rule: Rule) -> tuple[str, bool]:
         *(f"{s}[COLUMN|any]" for s in _COLUMN_METRICS),
         "drifted_columns",
         "schema_changes",
+        "change_points[DETECTOR|any]",
         *_SERVICE_GAUGES,
         *_SERVICE_COUNTERS,
     ]

@@ -31,6 +31,7 @@ from mlmon.metric_log.reader import MetricLogReader
 from mlmon.monitoring.quality import QUANTILES, ClassificationFigures, QualityTracker
 from mlmon.monitoring.quality.figures import Mode
 from mlmon.monitoring.quality.time_window import WINDOW_RECORDS
+from mlmon.ops.changes import REPORTED, ChangeFile, change_lines
 from mlmon.ops.class_report import (
     LABELS,
     class_notes,
@@ -217,6 +218,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"{join['dead_lettered']:,} | duplicates {join['duplicates']:,}"
     )
     lines += feature_lines(report)
+    lines += change_lines(report.get("change_points") or [])
     if not report["models"]:
         lines.insert(0, "no rows in metric_log.csv yet\n")
     if len(report["models"]) > 1:
@@ -345,7 +347,9 @@ def current_report(
             for model, windows in live.items()
         }
         figures, source = LogFigures(live, rows, now), "metric service (live)"
-    return build_report(figures, count_orphans(logs_dir), statuses, task, source)
+    report = build_report(figures, count_orphans(logs_dir), statuses, task, source)
+    report["change_points"] = ChangeFile(logs_dir).latest(REPORTED)
+    return report
 
 
 def metric_running(statuses: Iterable[dict[str, Any]]) -> bool:

@@ -104,7 +104,12 @@ const charts = {
         x: { type: "linear", ticks: { callback: (v) => timeLabel(v) } },
         y: { beginAtZero: true, title: { display: true, text: "error" } },
       },
-      plugins: { legend: { labels: { boxWidth: 12 } }, tooltip: { callbacks: { title: (items) => timeLabel(items[0].parsed.x) } } },
+      layout: { padding: { top: 14 } }, // room for the change points' labels
+      plugins: {
+        legend: { labels: { boxWidth: 12 } },
+        markerLines: { markers: [] },
+        tooltip: { callbacks: { title: (items) => timeLabel(items[0].parsed.x) } },
+      },
     },
   }),
   scatter: new Chart(document.getElementById("scatter"), {
@@ -192,7 +197,37 @@ function drawHistogram(histogram) {
   charts.histogram.update("none");
 }
 
-function drawOverTime(overTime) {
+// Dotted lines where the models' change points (not their segments') fall on an over-time
+// chart; points closer than a hundredth of its span share a line and a label.
+function changeMarkers(series, changes, color = colorOf) {
+  const names = (series.models || []).map((m) => m.model);
+  const starts = series.start || [];
+  if (!starts.length) return [];
+  const low = starts[0], high = starts[starts.length - 1] + series.width, near = (high - low) / 100;
+  const marks = [];
+  for (const c of [...(changes || [])].sort((a, b) => a.row - b.row)) {
+    const x = series.axis === "time" ? c.joined_at : c.row;
+    const i = names.indexOf(c.model);
+    if (c.segment || i < 0 || x === null || x < low || x > high) continue;
+    const same = marks.find((m) => m.model === c.model && x - m.x <= near);
+    const name = c.detector.replace("_", "-");
+    if (same) { if (!same.names.includes(name)) same.names.push(name); continue; }
+    marks.push({ model: c.model, x, names: [name], index: i });
+  }
+  return marks.map((m) => ({ x: m.x, color: color(m.index), dash: [2, 3], label: "▼ " + m.names.join(" + ") }));
+}
+
+function drawChanges(changes) {
+  const body = document.querySelector("#changes-table tbody");
+  document.getElementById("changes-card").hidden = !changes.length;
+  body.innerHTML = changes.map((c) => `<tr data-model="${escapeHtml(c.model)}" data-segment="${escapeHtml(c.segment)}" data-detector="${escapeHtml(c.detector)}">` +
+    `<td>${escapeHtml(c.model)}</td><td>${c.segment ? escapeHtml(c.segment) : '<span class="muted">all rows</span>'}</td>` +
+    `<td>${escapeHtml(c.detector.replace("_", "-"))}</td><td>${integer(c.row)}</td>` +
+    `<td>${c.joined_at === null ? "" : clock(c.joined_at)}</td>` +
+    `<td>${c.mean_before === null ? "" : stat(c.mean_before)} <span class="muted">over ${integer(c.rows_before)} rows</span></td></tr>`).join("");
+}
+
+function drawOverTime(overTime, changes) {
   overTimeAxis = overTime.axis;
   const width = overTime.width;
   const empty = !(overTime.start || []).length;
@@ -209,6 +244,7 @@ function drawOverTime(overTime) {
     datasets.push({ label: `${model.model} RMSE`, data: points(model.rmse), borderColor: color, backgroundColor: color, borderDash: [6, 4], pointRadius: radius, borderWidth: 1.5 });
   });
   charts.overTime.data.datasets = datasets;
+  charts.overTime.options.plugins.markerLines.markers = changeMarkers(overTime, changes);
   charts.overTime.update("none");
 }
 
@@ -342,7 +378,8 @@ function draw(snapshot) {
   document.getElementById("updated").textContent = "updated " + clock(snapshot.updated_at);
   drawModels(snapshot.models || []);
   drawHistogram(snapshot.histogram || {});
-  drawOverTime(snapshot.over_time || { models: [], start: [] });
+  drawOverTime(snapshot.over_time || { models: [], start: [] }, snapshot.change_points);
+  drawChanges(snapshot.change_points || []);
   drawScatter(snapshot.scatter || []);
   drawDrift(snapshot.drift || []);
   drawDataQuality(snapshot.data_quality || []); // features.js
