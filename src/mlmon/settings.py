@@ -154,9 +154,15 @@ class Settings(BaseSettings):
         "streamed dataset",
     )
     drift_window: int = Field(1000, ge=10, description="latest rows compared with the reference")
-    psi_threshold: float = Field(0.2, gt=0, description="PSI above this flags drift")
-    ks_pvalue_threshold: float = Field(
-        0.01, gt=0, lt=1, description="KS p-value below this flags drift"
+    psi_threshold: float = Field(
+        0.2, gt=0, description="PSI marked as a large shift on the dashboard (never flags alone)"
+    )
+    drift_fdr: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="false discovery rate of the drift flags: a column drifts when its test's "
+        "p-value (KS, chi-square) is a Benjamini-Hochberg discovery at this rate across columns",
     )
     alerts: str = Field(
         "", description="alert rules, `;`-separated, e.g. `high-mae: mae[last_500] > 60 for 30s`"

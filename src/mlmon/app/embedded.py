@@ -21,7 +21,7 @@ from mlmon.app.service_main import serve_metrics
 from mlmon.bus.memory import MemoryBus
 from mlmon.model.predictors import Predictor
 from mlmon.ops.alert_actions import Alerting
-from mlmon.ops.monitors import LiveDrift
+from mlmon.ops.drift import LiveDrift
 from mlmon.ops.progress import Display, Progress, Snapshot
 from mlmon.ops.status import ServiceStats, publish_status
 from mlmon.ops.telemetry import MergedCollector

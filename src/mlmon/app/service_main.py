@@ -16,7 +16,7 @@ from mlmon.bus import Bus, make_bus
 from mlmon.errors import ConfigError
 from mlmon.model.predictors import Predictor
 from mlmon.ops.alert_actions import Alerting
-from mlmon.ops.monitors import LiveDrift
+from mlmon.ops.drift import LiveDrift
 from mlmon.ops.status import ServiceStats, publish_status
 from mlmon.ops.telemetry import Telemetry
 from mlmon.services.features import run_features

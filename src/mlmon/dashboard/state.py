@@ -19,6 +19,7 @@ from typing import Any
 
 from mlmon.dashboard.aggregates import (
     Rates,
+    data_quality_reports,
     drift_reports,
     error_histogram,
     firing_alerts,
@@ -134,6 +135,7 @@ class DashboardState:
             **self._log_figures,
             "health": pipeline_health(statuses, self._rates.update(statuses, now)),
             "drift": drift_reports(statuses),
+            "data_quality": data_quality_reports(statuses),
             "alerts": firing_alerts(statuses),
             "change_points": self._changes.latest(),
         }

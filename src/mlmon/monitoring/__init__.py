@@ -1,4 +1,7 @@
-"""Pure maths over joined rows: quality windows (one file per concept), drift and alert rules.
+"""Pure maths over joined rows and features: quality windows (one file per concept), drift
+(numeric and categorical, flags under false discovery control), data quality against the
+drift reference (`data_quality.py`), the ring buffer both keep their window in (`ring.py`),
+and alert rules.
 
 No I/O and no bus; imports only the leaves (`wire`, `ids`, `errors`, `arrays`).
 """

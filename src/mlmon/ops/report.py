@@ -40,6 +40,7 @@ from mlmon.ops.class_report import (
     is_class_window,
     shown_figures,
 )
+from mlmon.ops.report_features import feature_lines, latest_by_model
 from mlmon.ops.report_rows import TrackedRows
 from mlmon.ops.status import pending_halves, read_statuses, totals
 from mlmon.summary.exact_errors import EXACT_ROWS, exact_quantiles
@@ -164,14 +165,6 @@ def build_report(
     statuses = list(statuses)
     metric = totals(statuses, "metric")
     pending = pending_halves(statuses)
-    drift = next(
-        (
-            s["details"]["drift"]
-            for s in reversed(statuses)
-            if s.get("service") == "model" and "drift" in s.get("details", {})
-        ),
-        None,
-    )
     predicted = joined + pending["y_pred"] + orphans["y_pred"]
     return {
         "task": task,
@@ -190,7 +183,10 @@ def build_report(
             ),
             "duplicates": metric["duplicates"],
         },
-        "drift": drift,  # the model service's latest report, while it runs
+        # The latest reports of the service that sees the features (the first model's), while
+        # it runs.
+        "drift": next(iter(latest_by_model(statuses, "drift")), None),
+        "data_quality": next(iter(latest_by_model(statuses, "data_quality")), None),
     }
 
 
@@ -221,16 +217,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"{join['orphans']['y_true']:,}, y_pred {join['orphans']['y_pred']:,} | dead-lettered "
         f"{join['dead_lettered']:,} | duplicates {join['duplicates']:,}"
     )
-    drift = report.get("drift")
-    if drift:
-        columns = drift["columns"]  # name -> figures
-        worst = max(columns, key=lambda name: columns[name]["psi"] or 0.0)
-        flagged = drift["drifted_columns"]
-        lines.append(
-            f"drift over the last {drift['rows']:,} rows: "
-            + (f"DRIFTED {', '.join(flagged)}" if flagged else "none flagged")
-            + f" | highest PSI {worst} {columns[worst]['psi'] or 0:.3f}"
-        )
+    lines += feature_lines(report)
     lines += change_lines(report.get("change_points") or [])
     if not report["models"]:
         lines.insert(0, "no rows in metric_log.csv yet\n")

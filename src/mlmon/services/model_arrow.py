@@ -18,7 +18,7 @@ from mlmon.errors import DecodeError
 from mlmon.model.frame import Prediction, columns_from_matrix
 from mlmon.model.predictors import Predictor
 from mlmon.model.records import ColumnKinds, predict_either_way, score_keys
-from mlmon.ops.monitors import LiveDrift
+from mlmon.ops.drift import LiveDrift
 from mlmon.services.dead_letters import Rejected, json_row
 from mlmon.wire.arrow import (
     ARROW,
@@ -50,7 +50,7 @@ def decode_arrow(delivery: Delivery, rejected: list[Rejected]) -> ArrowFeatures 
     return ArrowFeatures(delivery, columns, rows) if len(rows) else None
 
 
-def _inputs(item: ArrowFeatures, predictor: Predictor, rows: npt.NDArray[np.intp]) -> Any:
+def arrow_inputs(item: ArrowFeatures, predictor: Predictor, rows: npt.NDArray[np.intp]) -> Any:
     columns = item.columns
     if columns.vector is not None:
         names = predictor.feature_names or tuple(map(str, range(columns.vector.shape[1])))
@@ -73,7 +73,7 @@ def predict_arrow(
         found: Prediction | None
         try:
             found, inputs = predict_either_way(
-                predictor, _inputs(item, predictor, item.rows), kinds or ColumnKinds()
+                predictor, arrow_inputs(item, predictor, item.rows), kinds or ColumnKinds()
             )
             kept = item.rows
             if drift is not None:
@@ -104,7 +104,7 @@ def _row_by_row(
     for row in item.rows.tolist():
         one = np.array([row], dtype=np.intp)
         try:
-            prediction, _ = predict_either_way(predictor, _inputs(item, predictor, one), kinds)
+            prediction, _ = predict_either_way(predictor, arrow_inputs(item, predictor, one), kinds)
         except Exception as error:
             body = row_json(item.columns, row, "features")
             reason = f"record {item.columns.ids[row]!r}: the model failed: {error}"

@@ -11,7 +11,7 @@ const integer = (value) => (value === null || value === undefined ? "–" : Math
 // column never reads "0.00" beside "0.001".
 const stat = (value) =>
   value === null || value === undefined ? "–" : value > 0 && value < 0.001 ? "<0.001" : Number(value).toFixed(3);
-const DRIFT_SIGNALS = new Set(["psi", "ks_statistic", "ks_pvalue"]);
+const DRIFT_SIGNALS = new Set(["psi", "ks_statistic", "ks_pvalue", "js_distance", "chi2_pvalue", "missing_rate", "out_of_range_rate", "unseen_rate", "type_mismatch_rate", "absent_rate"]);
 // An alert's value and threshold, in its signal's format (4 significant digits for errors).
 const signalFigure = (signal, value) =>
   DRIFT_SIGNALS.has(signal) ? stat(value) : value === null || value === undefined ? "–" : Number(value).toLocaleString("en", { maximumSignificantDigits: 4 });
@@ -131,11 +131,11 @@ const charts = {
       maintainAspectRatio: false,
       indexAxis: "y",
       layout: { padding: { top: 16 } }, // room for the threshold's label
-      scales: { x: { min: 0, title: { display: true, text: "PSI" } } },
+      scales: { x: { min: 0, title: { display: true, text: "effect size (PSI, JS)" } } },
       plugins: {
         legend: { display: false },
         markerLines: { markers: [] },
-        tooltip: { callbacks: { label: (item) => `PSI ${stat(item.raw)}` } },
+        tooltip: { callbacks: { label: (item) => `effect ${stat(item.raw)}` } },
       },
     },
   }),
@@ -286,25 +286,28 @@ function drawDrift(reports) {
     if (own) own.name = `prediction (${first.model})`;
   }
   const threshold = first.psi_threshold ?? 0.2;
+  // The effect size of each column: PSI for numbers, Jensen-Shannon distance for categories.
+  const effect = (c) => (c.kind === "categorical" ? c.js_distance : c.psi);
   const warming = first.warming_up ? `warming up: ${integer(first.rows)} of ${integer(first.min_rows)} rows in the window` : "";
-  waiting("drift", rows.every((c) => c.psi === null || c.psi === undefined), warming || "waiting for the first drift report…");
+  waiting("drift", rows.every((c) => effect(c) === null || effect(c) === undefined), warming || "waiting for the first drift report…");
   document.getElementById("drift-note").textContent =
-    warming || `PSI per column over the latest ${integer(first.rows)} rows; above ${stat(threshold)} = drifted`;
+    warming || `PSI (numbers) or JS distance (categories) over the latest ${integer(first.rows)} rows; red = flagged (test p-values, false discovery rate ${stat(first.fdr ?? 0.01)})`;
   // The axis always reaches past the threshold: on an unshifted stream (PSI ~0.001) the bars
   // stay short and calm instead of filling the chart as if every column drifted.
   charts.drift.options.scales.x.suggestedMax = threshold * 1.25;
   charts.drift.options.plugins.markerLines.markers = [
-    { x: threshold, color: ALARM, dash: [5, 3], label: `threshold ${stat(threshold)}` },
+    { x: threshold, color: ALARM, dash: [5, 3], label: `PSI ${stat(threshold)}: a large shift` },
   ];
   charts.drift.data = {
     labels: rows.map((c) => c.name),
-    datasets: [{ data: rows.map((c) => c.psi), backgroundColor: rows.map((c) => (c.psi > threshold ? ALARM : CALM)) }],
+    datasets: [{ data: rows.map(effect), backgroundColor: rows.map((c) => (c.drifted ? ALARM : CALM)) }],
   };
   charts.drift.update("none");
-  // A column drifts on PSI above its threshold or on a KS p-value below its own: say which.
-  const why = (c) => [c.psi > threshold ? "PSI" : "", c.drifted && !(c.psi > threshold) ? "KS" : ""].filter(Boolean).join(", ");
+  // A column is flagged by its test (KS, chi-square) under the false discovery control.
+  const test = (c) => (c.kind === "categorical" ? `χ² p ${stat(c.chi2_pvalue)}` : `KS p ${stat(c.ks_pvalue)}`);
+  const size = (c) => (c.kind === "categorical" ? `JS ${stat(c.js_distance)}` : `PSI ${stat(c.psi)}`);
   body.innerHTML = rows
-    .map((c) => `<tr class="${c.drifted ? "drifted" : ""}" data-column="${escapeHtml(c.name)}"><td>${escapeHtml(c.name)}${c.drifted ? ` · drifted (${why(c)})` : ""}</td><td class="psi">PSI ${stat(c.psi)}</td><td class="ks">KS p ${stat(c.ks_pvalue)}</td></tr>`)
+    .map((c) => `<tr class="${c.drifted ? "drifted" : ""}" data-column="${escapeHtml(c.name)}"><td>${escapeHtml(c.name)}${c.drifted ? " · drifted" : ""}</td><td class="psi">${size(c)}</td><td class="ks">${test(c)}</td><td class="adjusted">adjusted p ${stat(c.adjusted_pvalue)}</td></tr>`)
     .join("");
 }
 
@@ -379,6 +382,7 @@ function draw(snapshot) {
   drawChanges(snapshot.change_points || []);
   drawScatter(snapshot.scatter || []);
   drawDrift(snapshot.drift || []);
+  drawDataQuality(snapshot.data_quality || []); // features.js
   drawAlerts(snapshot.alerts || [], snapshot.updated_at);
   drawHealth(snapshot.health);
   drawClassification(snapshot); // classification.js
