@@ -32,6 +32,13 @@ from mlmon.arrays import Floats
 from mlmon.errors import EstimationError
 from mlmon.monitoring.estimation.checks import column, enough_reference
 
+# A fixed number of trees. Early stopping on a held-out tenth stopped the noisy losses at ~33
+# trees of rate 0.1 and underfit where the noise grows (MAE 0.136 low on the benchmark's shifted
+# chunks, against 0.07); 50 trees of rate 0.2 estimate as well as LightGBM's default 100 of 0.1
+# (NannyML's) there, and predict twice as fast (the cost that matters on a stream).
+LOSS_TREES = 50
+LOSS_LEARNING_RATE = 0.2
+
 
 @dataclass(frozen=True)
 class RegressionEstimate:
@@ -120,10 +127,11 @@ class LossEstimator:
         errors = np.abs(truth - predicted)
 
         def loss_model(target: Floats) -> HistGradientBoostingRegressor:
-            # early stopping on a held-out tenth: the loss is noisy, and trees would learn it
             model = HistGradientBoostingRegressor(
+                learning_rate=LOSS_LEARNING_RATE,
+                max_iter=LOSS_TREES,
                 categorical_features=mask if mask.any() else None,
-                early_stopping=True,
+                early_stopping=False,
                 random_state=seed,
             )
             return model.fit(inputs, target)

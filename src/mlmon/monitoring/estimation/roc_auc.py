@@ -4,15 +4,15 @@ Rows are ranked by the model's own score of a class; at each threshold the expec
 positives are the sum of the calibrated probabilities of that class above it, the expected
 false positives the sum of their complements; the AUC is the area under the expected curve.
 That is the AUC of every row counted twice, as a positive with weight p and as a negative with
-weight 1 - p (p its calibrated probability), which is how scikit-learn's `roc_auc_score` with
-sample weights computes it here, ties included. Not additive: the AUC of a chunk needs the
-chunk's rows.
+weight 1 - p (p its calibrated probability): scikit-learn's `roc_auc_score` with those sample
+weights gives the same figure (the tests check it, ties included), but its input validation
+took 94 % of the estimate's time (17 ms a class on 1,000 rows), so the curve is summed here
+with numpy. Not additive: the AUC of a chunk needs the chunk's rows.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from mlmon.arrays import Floats
 
@@ -23,10 +23,15 @@ def class_roc_auc(score: Floats, probability: Floats) -> float | None:
     positives, negatives = float(probability.sum()), float((1.0 - probability).sum())
     if positives <= 0.0 or negatives <= 0.0:
         return None
-    rows = len(score)
-    truth = np.concatenate([np.ones(rows), np.zeros(rows)])
-    weights = np.concatenate([probability, 1.0 - probability])
-    return float(roc_auc_score(truth, np.concatenate([score, score]), sample_weight=weights))
+    order = np.argsort(-score, kind="stable")
+    ranked = score[order]
+    true_positives = np.cumsum(probability[order])
+    false_positives = np.cumsum(1.0 - probability[order])
+    # one point per distinct score: the last row of each run of ties
+    thresholds = np.append(np.flatnonzero(np.diff(ranked)), len(ranked) - 1)
+    tpr = np.append(0.0, true_positives[thresholds] / true_positives[-1])
+    fpr = np.append(0.0, false_positives[thresholds] / false_positives[-1])
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2.0)
 
 
 def estimated_roc_auc(scores: Floats, calibrated: Floats) -> float | None:

@@ -19,6 +19,23 @@ def test_certain_probabilities_give_the_realized_auc(ties: bool) -> None:
     assert class_roc_auc(score, truth) == pytest.approx(roc_auc_score(truth, score), abs=1e-12)
 
 
+@pytest.mark.parametrize("ties", [False, True])
+def test_it_is_the_weighted_auc_of_each_row_as_positive_and_negative(ties: bool) -> None:
+    """The definition, computed by scikit-learn: row i a positive of weight p_i and a
+    negative of weight 1 - p_i."""
+    rng = np.random.default_rng(23)
+    score = rng.random(400)
+    if ties:
+        score = np.round(score, 1)
+    probability = np.clip(score + rng.normal(0, 0.2, 400), 0, 1)
+    weighted = roc_auc_score(
+        np.r_[np.ones(400), np.zeros(400)],
+        np.r_[score, score],
+        sample_weight=np.r_[probability, 1 - probability],
+    )
+    assert class_roc_auc(score, probability) == pytest.approx(weighted, abs=1e-12)
+
+
 def test_rows_surely_of_one_kind_have_no_auc() -> None:
     score = np.linspace(0, 1, 10)
     assert class_roc_auc(score, np.ones(10)) is None
