@@ -58,18 +58,24 @@ def rate(rows: int, run: Callable[[int, int], object], chunk: int) -> float:
     return rows / (time.perf_counter() - started)
 
 
-HEADER = "  per chunk  realized  estimated  |est-real|  |ref-real|  realized before labels"
-
-
-def period(name: str, pairs: list[tuple[float, float | None]], reference: float) -> None:
-    """One line: means over chunks of the realized and estimated figure and of the gaps."""
-    realized = np.array([real for real, _ in pairs])
-    estimated = np.array([est for _, est in pairs], dtype=np.float64)
-    print(
-        f"  {name:<9}  {realized.mean():8.3f}  {estimated.mean():9.3f}"
-        f"  {np.abs(estimated - realized).mean():10.4f}"
-        f"  {np.abs(reference - realized).mean():10.4f}  none until labels"
-    )
+def periods(
+    chunks: int,
+    shifts: tuple[float, float],
+    chunk: Callable[[float, int], tuple[float, float | None]],
+    reference: float,
+) -> None:
+    """Before and after the shift, `chunks` chunks of `chunk(shift, seed)`, each (realized,
+    estimated): one line per period of the means of the figures and of the gaps."""
+    print("  per chunk  realized  estimated  |est-real|  |ref-real|  realized before labels")
+    for name, shift, first_seed in (("before", shifts[0], 100), ("after", shifts[1], 200)):
+        pairs = [chunk(shift, first_seed + i) for i in range(chunks)]
+        realized = np.array([real for real, _ in pairs])
+        estimated = np.array([est for _, est in pairs], dtype=np.float64)
+        print(
+            f"  {name:<9}  {realized.mean():8.3f}  {estimated.mean():9.3f}"
+            f"  {np.abs(estimated - realized).mean():10.4f}"
+            f"  {np.abs(reference - realized).mean():10.4f}  none until labels"
+        )
 
 
 def classification(args: argparse.Namespace) -> None:
@@ -92,14 +98,13 @@ def classification(args: argparse.Namespace) -> None:
     print(f"  fit on {args.reference_rows:,} rows: {fit_s * 1000:.0f} ms")
     print(f"  estimate with AUC: {with_auc:,.0f} rows/s; expected confusion only: {sums_only:,.0f}")
     print(f"  reference accuracy (realized): {reference:.3f}")
-    print(HEADER)
-    for name, concentration, seed in (("before", CONFIDENT, 100), ("after", UNSURE, 200)):
-        pairs = []
-        for i in range(args.chunks):
-            rows = classified(args.chunk, concentration, seed=seed + i, sharpen=SHARPEN)
-            estimated = estimator.estimate(rows.y_pred, rows.scores, CLASSES).accuracy
-            pairs.append((float((rows.y_true == rows.y_pred).mean()), estimated))
-        period(name, pairs, reference)
+
+    def accuracy(concentration: float, seed: int) -> tuple[float, float | None]:
+        rows = classified(args.chunk, concentration, seed=seed, sharpen=SHARPEN)
+        estimated = estimator.estimate(rows.y_pred, rows.scores, CLASSES).accuracy
+        return float((rows.y_true == rows.y_pred).mean()), estimated
+
+    periods(args.chunks, (CONFIDENT, UNSURE), accuracy, reference)
 
 
 def regression(args: argparse.Namespace) -> None:
@@ -121,14 +126,13 @@ def regression(args: argparse.Namespace) -> None:
     print(f"  fit on {args.reference_rows:,} rows (two loss models): {fit_s * 1000:.0f} ms")
     print(f"  estimate: {throughput:,.0f} rows/s")
     print(f"  reference MAE (realized): {reference:.3f}")
-    print(HEADER)
-    for name, mean, seed in (("before", CENTRED, 100), ("after", SHIFTED, 200)):
-        pairs = []
-        for i in range(args.chunks):
-            rows = regressed(args.chunk, mean, seed=seed + i)
-            estimated = estimator.estimate(rows.features, rows.y_pred).mae
-            pairs.append((float(np.abs(rows.y_true - rows.y_pred).mean()), estimated))
-        period(name, pairs, reference)
+
+    def mae(mean: float, seed: int) -> tuple[float, float | None]:
+        rows = regressed(args.chunk, mean, seed=seed)
+        estimated = estimator.estimate(rows.features, rows.y_pred).mae
+        return float(np.abs(rows.y_true - rows.y_pred).mean()), estimated
+
+    periods(args.chunks, (CENTRED, SHIFTED), mae, reference)
 
 
 def main() -> None:
