@@ -108,28 +108,27 @@ class ConfidenceEstimator:
         aligned: Floats = matrix[:, order]
         return aligned
 
-    def calibrated(self, scores: npt.ArrayLike, classes: Sequence[float]) -> Floats:
-        """Calibrated probabilities (rows x `self.classes`) of rows x `classes` scores."""
-        matrix = np.asarray(scores, dtype=np.float64)
-        return self._calibrator(self._aligned(matrix, classes, len(matrix)))
+    def _rows(
+        self, y_pred: npt.ArrayLike, scores: npt.ArrayLike, classes: Sequence[float]
+    ) -> tuple[npt.NDArray[np.intp], Floats, Floats]:
+        """Each row's predicted column, its scores and its calibrated probabilities, both in
+        the reference's class order."""
+        predicted = column(y_pred, "predictions")
+        matrix = self._aligned(scores, classes, len(predicted))
+        where = known_positions(predicted, self.classes, "predictions")
+        return where, matrix, self._calibrator(matrix)
 
     def confusion(
         self, y_pred: npt.ArrayLike, scores: npt.ArrayLike, classes: Sequence[float]
     ) -> ExpectedConfusion:
         """The expected confusion matrix of unlabelled rows (additive over rows)."""
-        predicted = column(y_pred, "predictions")
-        probabilities = self._calibrator(self._aligned(scores, classes, len(predicted)))
-        where = known_positions(predicted, self.classes, "predictions")
+        where, _, probabilities = self._rows(y_pred, scores, classes)
         return ExpectedConfusion.of(self.classes, where, probabilities)
 
     def estimate(
         self, y_pred: npt.ArrayLike, scores: npt.ArrayLike, classes: Sequence[float]
     ) -> ClassificationEstimate:
         """Estimated accuracy, macro precision / recall / F1 and ROC AUC of these rows."""
-        predicted = column(y_pred, "predictions")
-        matrix = self._aligned(scores, classes, len(predicted))
-        probabilities = self._calibrator(matrix)
-        where = known_positions(predicted, self.classes, "predictions")
+        where, matrix, probabilities = self._rows(y_pred, scores, classes)
         confusion = ExpectedConfusion.of(self.classes, where, probabilities)
-        auc = estimated_roc_auc(matrix, probabilities) if len(predicted) else None
-        return confusion.estimate(auc)
+        return confusion.estimate(estimated_roc_auc(matrix, probabilities) if len(where) else None)

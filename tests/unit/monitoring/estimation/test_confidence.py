@@ -12,6 +12,7 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 
 from mlmon.errors import EstimationError
 from mlmon.monitoring.estimation import ConfidenceEstimator, confidence
+from mlmon.wire.labels import label_code
 from tests.unit.monitoring.estimation.simulated import CLASSES, Classified, classified
 
 REFERENCE_ROWS = 10_000
@@ -117,6 +118,24 @@ def test_columns_are_matched_by_label() -> None:
     assert estimator.estimate(rows.y_pred, rows.scores, CLASSES) == estimator.estimate(
         rows.y_pred, rows.scores[:, order], [CLASSES[i] for i in order]
     )
+
+
+def test_text_labels_work_by_their_codes() -> None:
+    """Classes named by text (label codes, far below any number) estimate as numbers do."""
+    named = tuple(label_code(text) for text in ("cat", "dog", "emu"))
+    ref = classified(2000, CONFIDENT, seed=8)
+    rows = classified(500, UNSURE, seed=9)
+
+    def coded(labels: np.ndarray) -> np.ndarray:
+        return np.asarray(named)[labels.astype(int)]
+
+    by_number = ConfidenceEstimator.fit(ref.y_true, ref.y_pred, ref.scores, CLASSES)
+    by_text = ConfidenceEstimator.fit(coded(ref.y_true), coded(ref.y_pred), ref.scores, named)
+    assert by_text.estimate(coded(rows.y_pred), rows.scores, named) == by_number.estimate(
+        rows.y_pred, rows.scores, CLASSES
+    )
+    with pytest.raises(EstimationError, match=r"do not name: \['ant'\]"):
+        by_text.estimate(np.full(500, label_code("ant")), rows.scores, named)
 
 
 def test_no_rows_estimate_nothing() -> None:
