@@ -65,7 +65,8 @@ class ConfidenceEstimator:
         classes: Sequence[float],
     ) -> ConfidenceEstimator:
         """Calibrate on a labelled reference: per row its true label, prediction and scores
-        (rows x `classes`, label codes as `wire.labels` makes them)."""
+        (rows x `classes`, label codes as `wire.labels` makes them). Calibration learns from
+        the scores and the true labels; the predictions are only checked."""
         labels = distinct_classes(classes)
         truth = column(y_true, "the reference's true labels")
         enough_reference(len(truth))
