@@ -22,7 +22,7 @@ import numpy.typing as npt
 from mlmon.arrays import Floats
 from mlmon.metric_log.cells import (
     ScoreMatrix,
-    Tags,
+    TagColumn,
     label_value,
     label_values,
     parse_scores,
@@ -47,7 +47,7 @@ class Parsed(NamedTuple):
     extras: dict[str, Floats]  # the numeric ones (label columns as codes)
     skipped: int  # short or unparsable rows (blank lines are not counted)
     scores: ScoreMatrix | None = None  # when SCORES is among the extra columns
-    tags: tuple[Tags | None, ...] | None = None  # when TAGS is
+    tags: TagColumn | None = None  # when TAGS is
 
 
 class NeedsSlowPath(Exception):
@@ -109,7 +109,7 @@ def parse_fast(
         scores = ScoreMatrix.empty(n) if cells is None else parse_scores(cells)
     if TAGS in extra_cols:
         cells = _json_cells(table, extra_cols[TAGS], n)
-        tags = (None,) * n if cells is None else parse_tags(cells)
+        tags = TagColumn.empty(n) if cells is None else parse_tags(cells)
     return Parsed(values, codes, extras, short, scores, tags)
 
 
