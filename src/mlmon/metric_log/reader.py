@@ -96,6 +96,22 @@ class RowSink(Protocol):
         """Forget every row taken: the log is being read again from its top."""
 
 
+class Tee:
+    """A `RowSink` handing each block to several sinks, so one read feeds them all."""
+
+    def __init__(self, *sinks: RowSink) -> None:
+        self.sinks = sinks
+        self.columns = tuple(dict.fromkeys(c for sink in sinks for c in sink.columns))
+
+    def add(self, block: RowBlock) -> None:
+        for sink in self.sinks:
+            sink.add(block)
+
+    def reset(self) -> None:
+        for sink in self.sinks:
+            sink.reset()
+
+
 class MetricLogReader:
     """The absolute errors (and model names) of one metric log, read incrementally and handed
     to `sink` block by block; the reader itself keeps counts, not rows.
