@@ -29,24 +29,38 @@ def segment_lines(view: dict[str, Any] | None) -> list[str]:
     )
     if not view["worst"]:
         return [f"worst segments: none is worse than its model ({rule})", ""]
+    rows = [_cells(row) for row in view["worst"]]
+    header = ("model", "segment", "rows", "segment's", "95% interval", "model's", "vs model")
+    widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
     lines = [f"worst segments ({rule}), worst first"]
-    lines.append(
-        f"  {'model':<12}{'segment':<28}{'rows':>9}{'figure':>10}{'95% interval':>20}"
-        f"{'model':>10}{'worse by':>10}"
-    )
-    for row in view["worst"]:
-        figure = row["value_of"]
-        model_figure = 1 - row["model_error"] if figure == "accuracy" else row["model_error"]
-        segment = f"{row['key']}={row['value']}"
-        interval = f"[{_number(row['low'])}, {_number(row['high'])}]"
-        lines.append(
-            f"  {row['model'][:11]:<12}{segment[:27]:<28}{row['count']:>9,}"
-            f"{figure[:3]} {_number(row['figure']):>6}{interval:>20}{_number(model_figure):>10}"
-            f"{row['worse_by']:>+10.0%}"
+    for cells in [header, *rows]:
+        left = "".join(
+            f"{cell:<{width + 2}}" for cell, width in zip(cells[:2], widths, strict=False)
         )
+        right = "".join(
+            f"{cell:>{width + 2}}" for cell, width in zip(cells[2:], widths[2:], strict=True)
+        )
+        lines.append(f"  {left}{right}")
     if view["listed"] > len(view["worst"]):
         lines.append(f"  ... {view['listed'] - len(view['worst'])} more")
     return [*lines, ""]
+
+
+def _cells(row: dict[str, Any]) -> tuple[str, ...]:
+    figure = row["value_of"]
+    model = 1 - row["model_error"] if figure == "accuracy" else row["model_error"]
+    return (
+        row["model"],
+        f"{row['key']}={row['value']}",
+        f"{row['count']:,}",
+        f"{figure} {_number(row['figure'])}",
+        f"[{_number(row['low'])}, {_number(row['high'])}]",
+        f"{figure} {_number(model)}",
+        # accuracy: points of accuracy from the model's; MAE: relative (+100% is twice)
+        f"{100 * (row['figure'] - model):+.1f} pt"
+        if figure == "accuracy"
+        else f"{row['worse_by']:+.0%}",
+    )
 
 
 def _number(value: float | None) -> str:
