@@ -1,10 +1,13 @@
-"""The fields of a block of metric-log lines as numpy columns: numpy locates the commas of
-unquoted lines and converts whole columns at once; quoting, blank, short or unparsable lines
-send the block to the `csv` module, row by row.
+"""The fields of a block of metric-log lines as numpy columns: numpy locates the commas and
+converts whole columns at once; blank, short or unparsable lines, or quoting anywhere but in
+the trailing JSON cells, send the block to the `csv` module, row by row.
 
 y_true and y_pred may hold class labels as text (their codes, `cells.label_value`); `scores`
 and `tags` hold JSON objects (`cells.parse_scores`, `cells.parse_tags`), parsed only when
-asked for. A non-empty JSON object is CSV-quoted, so a block with any takes the csv path.
+asked for. A non-empty JSON object is CSV-quoted: the fast path takes a line's commas only
+up to its first quote, and the text from the first JSON column to the line's end (its "tail",
+which repeats from row to row: tags, or labels' scores) is split by `csv` once per distinct
+tail. A line whose first quote comes before the JSON columns goes to the csv path.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from mlmon.metric_log.cells import (
 from mlmon.wire import Y_PRED, Y_TRUE
 
 MAX_FIELD_BYTES = 256  # longer fields are left to the csv module
-NEWLINE, RETURN, COMMA = ord("\n"), ord("\r"), ord(",")
+NEWLINE, RETURN, COMMA, QUOTE = ord("\n"), ord("\r"), ord(","), ord('"')
 
 ModelCode = Callable[[bytes], int]  # a model name as written -> its code in the reader
 LABEL_COLUMNS = frozenset((Y_TRUE, Y_PRED))  # numbers, or class labels written as text
@@ -63,8 +66,6 @@ def parse(
 ) -> Parsed:
     """Complete lines (ending in a newline) as columns; the fast path unless it gives up."""
     try:
-        if b'"' in lines:
-            raise NeedsSlowPath
         return parse_fast(lines, error_col, model_col, extra_cols, code)
     except NeedsSlowPath:
         return parse_slow(lines, error_col, model_col, extra_cols, code)
@@ -79,6 +80,16 @@ def parse_fast(
 ) -> Parsed:
     """Locate the fields with numpy and convert them in bulk; give up on unparsable ones."""
     table = Fields.of(lines)
+    json_cols = [
+        col for name, col in extra_cols.items() if name in JSON_COLUMNS and col is not None
+    ]
+    tail_col = min(json_cols, default=None)
+    if table.quoted.any():
+        plain = [error_col, *(col for name, col in extra_cols.items() if name not in JSON_COLUMNS)]
+        needed = max([col for col in (*plain, model_col) if col is not None])
+        quoted_at = table.count[table.quoted] - 1  # the field a quoted line's first quote is in
+        if int(quoted_at.min()) < max(needed + 1, tail_col or 0):
+            raise NeedsSlowPath
     usable = table.count > error_col
     short = int(np.count_nonzero(~usable & ~table.blank))
     if not usable.all():
@@ -104,24 +115,60 @@ def parse_fast(
                 raise NeedsSlowPath from None
             extras[name] = label_values(raw)
     scores, tags = None, None
+    # Quoted cells are split by csv, once per distinct tail; unquoted ones (empty, mostly) are
+    # read as fields.
+    quoted = tail_col is not None and n > 0 and bool(table.quoted.any())
+    tails = table.tails(lines, tail_col) if quoted and tail_col is not None else None
     if SCORES in extra_cols:
-        cells = _json_cells(table, extra_cols[SCORES], n)
+        cells = _json_cells(table, tails, extra_cols[SCORES], tail_col, n)
         scores = ScoreMatrix.empty(n) if cells is None else parse_scores(cells)
     if TAGS in extra_cols:
-        cells = _json_cells(table, extra_cols[TAGS], n)
+        cells = _json_cells(table, tails, extra_cols[TAGS], tail_col, n)
         tags = TagColumn.empty(n) if cells is None else parse_tags(cells)
     return Parsed(values, codes, extras, short, scores, tags)
 
 
-def _json_cells(table: Fields, col: int | None, n: int) -> list[bytes] | None:
-    """A JSON column's cells, or None when every one is empty (the usual case here: a
-    non-empty object is quoted, and quoting takes the csv path)."""
-    if col is None or n == 0:
+def _json_cells(
+    table: Fields, tails: Tails | None, col: int | None, tail_col: int | None, n: int
+) -> list[str] | list[bytes] | None:
+    """A JSON column's cells, or None when every one is empty."""
+    if col is None or tail_col is None or n == 0:
         return None
+    if tails is not None:
+        return tails.cells(col - tail_col)
     raw = table.field(col)
     if not raw.any():  # numpy's bytes are falsy when empty
         return None
     return [bytes(cell) for cell in raw]
+
+
+@dataclass(frozen=True)
+class Tails:
+    """Per line, the index of its tail in `split`; each distinct tail split into its cells
+    once (by `csv`, so quoting is read as the csv path reads it)."""
+
+    index: list[int]
+    split: list[list[str]]
+
+    @classmethod
+    def of(cls, tails: list[bytes]) -> Tails:
+        where: dict[bytes, int] = {}
+        index = [where.setdefault(tail, len(where)) for tail in tails]
+        split = []
+        for tail in where:
+            if tail.count(b'"') % 2:  # a quote left open: a cell spanning lines
+                raise NeedsSlowPath
+            text = tail.decode("utf-8", errors="replace")
+            split.append(next(csv.reader([text]), []) if text else [])
+        return cls(index, split)
+
+    def cells(self, offset: int) -> list[str] | None:
+        """The cells `offset` columns into the tails ("" where a line has none); None when
+        every one is empty."""
+        column = [cells[offset] if offset < len(cells) else "" for cells in self.split]
+        if not any(column):
+            return None
+        return [column[i] for i in self.index]
 
 
 def _model_codes(
@@ -212,8 +259,9 @@ class Fields:
     starts: npt.NDArray[np.intp]  # per line: its first byte
     ends: npt.NDArray[np.intp]  # per line: its newline
     first: npt.NDArray[np.intp]  # per line: the index in `commas` of its first comma
-    count: npt.NDArray[np.intp]  # per line: how many fields it has
+    count: npt.NDArray[np.intp]  # per line: how many fields it has (up to its first quote)
     blank: npt.NDArray[np.bool_]
+    quoted: npt.NDArray[np.bool_]  # per line: it holds a quote (its last field runs to its end)
 
     @classmethod
     def of(cls, lines: bytes) -> Fields:
@@ -222,12 +270,22 @@ class Fields:
         starts = np.empty_like(ends)
         starts[:1] = 0
         starts[1:] = ends[:-1] + 1
-        commas = np.append(np.flatnonzero(data == COMMA), len(data))
+        commas = np.flatnonzero(data == COMMA)
+        quotes = np.flatnonzero(data == QUOTE)
+        quoted = np.zeros(len(ends), dtype=np.bool_)
+        if len(quotes):
+            # Only the commas before their line's first quote separate fields here.
+            after = np.searchsorted(quotes, starts)
+            first_quote = np.append(quotes, len(data))[after]
+            quoted = first_quote < ends
+            cut = np.minimum(first_quote, ends)
+            commas = commas[commas < cut[np.searchsorted(ends, commas)]]
+        commas = np.append(commas, len(data))
         first = np.searchsorted(commas, starts)
         count = np.searchsorted(commas, ends) - first + 1
         width = ends - starts
         blank = (width == 0) | ((width == 1) & (data[ends - 1] == RETURN))
-        return cls(data, commas, starts, ends, first, count, blank)
+        return cls(data, commas, starts, ends, first, count, blank, quoted)
 
     def select(self, keep: npt.NDArray[np.bool_]) -> Fields:
         return Fields(
@@ -238,6 +296,19 @@ class Fields:
             self.first[keep],
             self.count[keep],
             self.blank[keep],
+            self.quoted[keep],
+        )
+
+    def tails(self, lines: bytes, index: int) -> Tails:
+        """Each line's text from the start of field `index` to its end (b"" on a line with
+        fewer fields), split into cells once per distinct tail."""
+        last_comma = len(self.commas) - 1
+        begin = self.commas[np.minimum(self.first + index - 1, last_comma)] + 1
+        if index == 0:
+            begin = self.starts
+        begin = np.where(self.count > index, begin, self.ends)
+        return Tails.of(
+            [lines[a:b] for a, b in zip(begin.tolist(), self.ends.tolist(), strict=True)]
         )
 
     def field(self, index: int) -> npt.NDArray[np.bytes_]:
