@@ -34,6 +34,8 @@ from mlmon.metric_log.cells import (
 from mlmon.wire import Y_PRED, Y_TRUE
 
 MAX_FIELD_BYTES = 256  # longer fields are left to the csv module
+MAX_TAIL_BYTES = 4096  # and longer JSON tails (16 tags of 100 characters fit)
+GATHER_BYTES = 32 << 20  # a block's fields are copied out rows x widest: at most this
 NEWLINE, RETURN, COMMA, QUOTE = ord("\n"), ord("\r"), ord(","), ord('"')
 
 ModelCode = Callable[[bytes], int]  # a model name as written -> its code in the reader
@@ -118,20 +120,29 @@ def parse_fast(
     # Quoted cells are split by csv, once per distinct tail; unquoted ones (empty, mostly) are
     # read as fields.
     quoted = tail_col is not None and n > 0 and bool(table.quoted.any())
-    tails = table.tails(lines, tail_col) if quoted and tail_col is not None else None
+    tails = table.tails(tail_col) if quoted and tail_col is not None else None
     if SCORES in extra_cols:
-        cells = _json_cells(table, tails, extra_cols[SCORES], tail_col, n)
-        scores = ScoreMatrix.empty(n) if cells is None else parse_scores(cells)
+        found = _json_cells(table, tails, extra_cols[SCORES], tail_col, n)
+        if found is None:
+            scores = ScoreMatrix.empty(n)
+        else:
+            cells, index = found
+            scores = parse_scores(cells if index is None else [cells[i] for i in index.tolist()])
     if TAGS in extra_cols:
-        cells = _json_cells(table, tails, extra_cols[TAGS], tail_col, n)
-        tags = TagColumn.empty(n) if cells is None else parse_tags(cells)
+        found = _json_cells(table, tails, extra_cols[TAGS], tail_col, n)
+        if found is None:
+            tags = TagColumn.empty(n)
+        else:
+            cells, index = found
+            tags = parse_tags(cells) if index is None else parse_tags(cells).select(index)
     return Parsed(values, codes, extras, short, scores, tags)
 
 
 def _json_cells(
     table: Fields, tails: Tails | None, col: int | None, tail_col: int | None, n: int
-) -> list[str] | list[bytes] | None:
-    """A JSON column's cells, or None when every one is empty."""
+) -> tuple[list[str] | list[bytes], npt.NDArray[np.intp] | None] | None:
+    """A JSON column's cells, or None when every one is empty: one per line (index None), or
+    the distinct cells and per line the index of its own."""
     if col is None or tail_col is None or n == 0:
         return None
     if tails is not None:
@@ -139,7 +150,7 @@ def _json_cells(
     raw = table.field(col)
     if not raw.any():  # numpy's bytes are falsy when empty
         return None
-    return [bytes(cell) for cell in raw]
+    return [bytes(cell) for cell in raw], None
 
 
 @dataclass(frozen=True)
@@ -147,28 +158,27 @@ class Tails:
     """Per line, the index of its tail in `split`; each distinct tail split into its cells
     once (by `csv`, so quoting is read as the csv path reads it)."""
 
-    index: list[int]
+    index: npt.NDArray[np.intp]
     split: list[list[str]]
 
     @classmethod
-    def of(cls, tails: list[bytes]) -> Tails:
-        where: dict[bytes, int] = {}
-        index = [where.setdefault(tail, len(where)) for tail in tails]
+    def of(cls, tails: npt.NDArray[np.bytes_]) -> Tails:
+        distinct, index = np.unique(tails, return_inverse=True)
         split = []
-        for tail in where:
+        for tail in distinct.tolist():
             if tail.count(b'"') % 2:  # a quote left open: a cell spanning lines
                 raise NeedsSlowPath
             text = tail.decode("utf-8", errors="replace")
             split.append(next(csv.reader([text]), []) if text else [])
-        return cls(index, split)
+        return cls(index.ravel(), split)
 
-    def cells(self, offset: int) -> list[str] | None:
-        """The cells `offset` columns into the tails ("" where a line has none); None when
-        every one is empty."""
+    def cells(self, offset: int) -> tuple[list[str], npt.NDArray[np.intp]] | None:
+        """The distinct cells `offset` columns into the tails ("" where a line has none) and
+        per line the index of its own; None when every one is empty."""
         column = [cells[offset] if offset < len(cells) else "" for cells in self.split]
         if not any(column):
             return None
-        return [column[i] for i in self.index]
+        return column, self.index
 
 
 def _model_codes(
@@ -299,7 +309,7 @@ class Fields:
             self.quoted[keep],
         )
 
-    def tails(self, lines: bytes, index: int) -> Tails:
+    def tails(self, index: int) -> Tails:
         """Each line's text from the start of field `index` to its end (b"" on a line with
         fewer fields), split into cells once per distinct tail."""
         last_comma = len(self.commas) - 1
@@ -307,9 +317,7 @@ class Fields:
         if index == 0:
             begin = self.starts
         begin = np.where(self.count > index, begin, self.ends)
-        return Tails.of(
-            [lines[a:b] for a, b in zip(begin.tolist(), self.ends.tolist(), strict=True)]
-        )
+        return Tails.of(self._gather(begin, self.ends, MAX_TAIL_BYTES))
 
     def field(self, index: int) -> npt.NDArray[np.bytes_]:
         """Field `index` of every line as fixed-width bytes; b"" where a line is too short."""
@@ -320,10 +328,18 @@ class Fields:
             begin = self.starts
         else:
             begin = self.commas[np.minimum(self.first + index - 1, last_comma)] + 1
-        begin = np.where(self.count > index, begin, end).astype(np.int32)
+        begin = np.where(self.count > index, begin, end)
+        return self._gather(begin, end, MAX_FIELD_BYTES)
+
+    def _gather(
+        self, begin: npt.NDArray[np.intp], end: npt.NDArray[np.intp], limit: int
+    ) -> npt.NDArray[np.bytes_]:
+        """The bytes from `begin` to `end` of each line, fixed-width (NeedsSlowPath past
+        `limit`)."""
+        begin = begin.astype(np.int32)
         length = (end - begin).astype(np.int32)
         width = int(length.max(initial=1)) or 1
-        if width > MAX_FIELD_BYTES:
+        if width > limit or width * len(begin) > GATHER_BYTES:
             raise NeedsSlowPath
         offsets = np.arange(width, dtype=np.int32)
         gathered = self.data[np.minimum(begin[:, None] + offsets, len(self.data) - 1)]
