@@ -30,9 +30,8 @@ def write_log(path: Path, rows: int, tags: bool) -> None:
             region, device = rng.choice(REGIONS), rng.choice(DEVICES)
             cell = f'"{{""region"":""{region}"",""device"":""{device}""}}"'
         t = 1.7e9 + i / 1000
-        lines.append(
-            f"{i},{y_true:.3f},{y_pred:.3f},{abs(y_pred - y_true):.3f},m,1,{t:.3f},{t:.3f},,{cell}\n"
-        )
+        error = abs(y_pred - y_true)
+        lines.append(f"{i},{y_true:.3f},{y_pred:.3f},{error:.3f},m,1,{t:.3f},{t:.3f},,{cell}\n")
     path.write_text("".join(lines))
 
 
@@ -61,8 +60,10 @@ def main() -> None:
         dashboard = best(lambda: DashboardState(logs).refresh([]))
         report = best(lambda: read_log(logs, time.time()))
     what = "with tags" if args.tags else "without tags"
-    print(f"{args.rows:,} rows {what}: dashboard first refresh {dashboard:.3f} s, "
-          f"report read {report:.3f} s")
+    print(
+        f"{args.rows:,} rows {what}: dashboard first refresh {dashboard:.3f} s, "
+        f"report read {report:.3f} s"
+    )
 
 
 if __name__ == "__main__":
