@@ -99,3 +99,24 @@ def test_intervals_cover_the_true_figure(classification: bool) -> None:
         eu = next(q for q in segment_qualities(table, classification) if q.value == "eu")
         covered += eu.low <= truth <= eu.high
     assert 0.91 <= covered / runs <= 0.99
+
+
+def test_many_segments_do_not_list_one_by_chance() -> None:
+    """Forty user groups, none worse: uncorrected one-sided tests at 0.01 would list one in
+    about a third of the streams; the correction keeps it near FAMILY_ALPHA."""
+    runs, listed, uncorrected = 50, 0, 0
+    for seed in range(runs):
+        rng = np.random.default_rng(1000 + seed)
+        distinct = [{"group": f"g{i}"} for i in range(40)]
+        table = SegmentTable()
+        table.add(
+            np.abs(rng.normal(0.0, 1.0, 8000)),
+            rng.integers(0, 40, 8000).astype(np.int32),
+            distinct,
+        )
+        qualities = segment_qualities(table, False)
+        listed += bool(worst_segments(qualities))
+        uncorrected += any(q.p_value < FAMILY_ALPHA for q in qualities)
+    print(f"listed in {listed} of {runs} streams; uncorrected, {uncorrected}")
+    assert listed <= 3
+    assert uncorrected >= 5  # the correction is what keeps the table empty
