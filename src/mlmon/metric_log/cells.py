@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -183,6 +184,18 @@ def parse_tags(cells: Iterable[str | bytes]) -> TagColumn:
                 distinct.append(tags)
         index.append(at)
     return TagColumn(np.asarray(index, dtype=np.int32), tuple(distinct))
+
+
+def extras_tags(extras: Sequence[str]) -> TagColumn:
+    """The tags of rows' last two log cells as the metric service forms them ("scores,tags",
+    CSV-quoted; "" for neither), each distinct text read once."""
+    where: dict[str, int] = {}
+    index = [where.setdefault(extra, len(where)) for extra in extras]
+    tag_cells = []
+    for extra in where:
+        cells = next(csv.reader([extra]), []) if extra else []
+        tag_cells.append(cells[1] if len(cells) > 1 else "")
+    return parse_tags(tag_cells).select(np.asarray(index, dtype=np.intp))
 
 
 def _tags(cell: str | bytes) -> Tags | None:

@@ -312,24 +312,21 @@ class Fields:
     def tails(self, index: int) -> Tails:
         """Each line's text from the start of field `index` to its end (b"" on a line with
         fewer fields), split into cells once per distinct tail."""
-        last_comma = len(self.commas) - 1
-        begin = self.commas[np.minimum(self.first + index - 1, last_comma)] + 1
-        if index == 0:
-            begin = self.starts
-        begin = np.where(self.count > index, begin, self.ends)
+        begin = np.where(self.count > index, self._start_of(index), self.ends)
         return Tails.of(self._gather(begin, self.ends, MAX_TAIL_BYTES))
 
     def field(self, index: int) -> npt.NDArray[np.bytes_]:
         """Field `index` of every line as fixed-width bytes; b"" where a line is too short."""
-        last_comma = len(self.commas) - 1
-        after = self.commas[np.minimum(self.first + index, last_comma)]
+        after = self.commas[np.minimum(self.first + index, len(self.commas) - 1)]
         end = np.where(self.count > index + 1, after, self.ends)
-        if index == 0:
-            begin = self.starts
-        else:
-            begin = self.commas[np.minimum(self.first + index - 1, last_comma)] + 1
-        begin = np.where(self.count > index, begin, end)
+        begin = np.where(self.count > index, self._start_of(index), end)
         return self._gather(begin, end, MAX_FIELD_BYTES)
+
+    def _start_of(self, index: int) -> npt.NDArray[np.intp]:
+        """Where field `index` starts on each line that has it."""
+        if index == 0:
+            return self.starts
+        return self.commas[np.minimum(self.first + index - 1, len(self.commas) - 1)] + 1
 
     def _gather(
         self, begin: npt.NDArray[np.intp], end: npt.NDArray[np.intp], limit: int

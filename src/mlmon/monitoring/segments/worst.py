@@ -114,7 +114,7 @@ def wilson(successes: float, n: int, confidence: float, norm: Any) -> tuple[floa
     if n == 0:
         return math.nan, math.nan
     z = float(norm.ppf(0.5 + confidence / 2))
-    p = successes / n
+    p = min(max(successes / n, 0.0), 1.0)  # errors that are not all 0/1 must not raise
     denominator = 1.0 + z * z / n
     center = (p + z * z / (2 * n)) / denominator
     half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))

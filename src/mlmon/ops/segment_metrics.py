@@ -1,0 +1,109 @@
+"""Prometheus gauges of segment quality, from the rows the metric service joins (since it
+started; the dashboard and the report read the whole log).
+
+Per model, a `SegmentTable` fed each written batch (its tags read once per distinct cell).
+A scrape exports, per model, its listed worst segments and each tag key's SHOWN_VALUES most
+frequent values, so series stay bounded: at most keys x (SHOWN_VALUES + SHOWN_WORST) a model.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from mlmon.arrays import Floats
+from mlmon.join.joined import Joined
+from mlmon.metric_log.cells import TagColumn, extras_tags
+from mlmon.monitoring.segments import SegmentTable, segment_qualities, worst_segments
+from mlmon.summary.segments import SHOWN_VALUES, SHOWN_WORST
+
+LABELS = ("model", "key", "value")
+
+
+class SegmentMetrics(Collector):
+    """Segment quality by model, tag key and value, as gauges (see the module's docstring)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._tables: dict[str, SegmentTable] = {}
+        self._classifiers: set[str] = set()
+        self._lock = threading.Lock()  # observed by the service, collected by the scraper
+        registry.register(self)
+
+    def observe(self, joined: Joined, errors: Floats, classification: bool) -> None:
+        """A written batch's rows: their errors as the log writes them (0/1 for a
+        classifier's)."""
+        extras = joined.extras
+        tags = TagColumn.empty(len(errors)) if extras is None else extras_tags(extras)
+        classified = joined.classified() if not classification else np.ones(len(errors), bool)
+        with self._lock:
+            for model, rows in _rows_by_name(joined).items():
+                table = self._tables.get(model)
+                if table is None:
+                    table = self._tables[model] = SegmentTable()
+                table.add(errors[rows], tags.index[rows], tags.distinct)
+                if classified[rows].any():
+                    self._classifiers.add(model)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(_families())
+
+    def collect(self) -> Iterator[Metric]:
+        rows, error, worse, listed = _families()
+        with self._lock:
+            for model, table in self._tables.items():
+                if not table.keys:
+                    continue
+                qualities = segment_qualities(table, model in self._classifiers)
+                flagged = worst_segments(qualities)[:SHOWN_WORST]
+                shown = {(q.key, q.value): q for q in flagged}
+                for key in table.keys:
+                    frequent = sorted(
+                        (q for q in qualities if q.key == key), key=lambda q: -q.count
+                    )[:SHOWN_VALUES]
+                    shown.update(((q.key, q.value), q) for q in frequent)
+                for quality in shown.values():
+                    labels = [model, quality.key, quality.value]
+                    rows.add_metric(labels, quality.count)
+                    error.add_metric(labels, quality.mean_error)
+                    worse.add_metric(labels, quality.worse_by)
+                    listed.add_metric(labels, float(quality in flagged))
+        yield from (rows, error, worse, listed)
+
+
+def _rows_by_name(joined: Joined) -> dict[str, slice | npt.NDArray[np.intp]]:
+    """The rows of each model name: usually one model, so every row."""
+    one = joined.one_model()
+    if one is not None:
+        return {one[0]: slice(None)}
+    rows: dict[str, list[int]] = {}
+    for row, model in enumerate(joined.models):
+        rows.setdefault(model, []).append(row)
+    return {model: np.asarray(found, dtype=np.intp) for model, found in rows.items()}
+
+
+def _families() -> tuple[GaugeMetricFamily, ...]:
+    return (
+        GaugeMetricFamily("mlmon_segment_rows", "rows of a segment (a tag's value)", labels=LABELS),
+        GaugeMetricFamily(
+            "mlmon_segment_mean_error",
+            "a segment's mean error: MAE, or a classifier's error rate",
+            labels=LABELS,
+        ),
+        GaugeMetricFamily(
+            "mlmon_segment_worse_by",
+            "a segment's mean error over its model's, minus 1 (1 = twice)",
+            labels=LABELS,
+        ),
+        GaugeMetricFamily(
+            "mlmon_segment_listed",
+            "1 when the segment is worse than the rest of its model (one-sided test, "
+            "Bonferroni over the model's segments at 0.01), else 0",
+            labels=LABELS,
+        ),
+    )
