@@ -21,6 +21,7 @@ from mlmon.arrays import Floats
 from mlmon.join.joined import Joined
 from mlmon.metric_log.cells import TagColumn, extras_tags
 from mlmon.monitoring.segments import SegmentTable, segment_qualities, worst_segments
+from mlmon.monitoring.segments.worst import distributions
 from mlmon.summary.segments import SHOWN_VALUES, SHOWN_WORST
 
 LABELS = ("model", "key", "value")
@@ -55,6 +56,7 @@ class SegmentMetrics(Collector):
 
     def collect(self) -> Iterator[Metric]:
         rows, error, worse, listed = _families()
+        distributions()  # imported (once) before the lock, which the service's writes need
         with self._lock:
             for model, table in self._tables.items():
                 if not table.keys:

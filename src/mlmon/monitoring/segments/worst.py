@@ -58,7 +58,7 @@ def segment_qualities(
     table: SegmentTable, classification: bool, confidence: float = CONFIDENCE
 ) -> list[SegmentQuality]:
     """Every segment of the table, key by key, with its figure and interval."""
-    from scipy.stats import norm, t  # here: scipy.stats is slow to import
+    special = distributions()
 
     overall = table.overall
     found = []
@@ -66,13 +66,17 @@ def segment_qualities(
         rest = overall.minus(stats)
         if classification:
             figure = 1.0 - stats.mean
-            low, high = wilson(stats.count - stats.total, stats.count, confidence, norm)
+            low, high = wilson(stats.count - stats.total, stats.count, confidence, special)
         else:
             figure = stats.mean
-            low, high = t_interval(stats, confidence, t)
+            low, high = t_interval(stats, confidence, special)
         tested = stats.count >= MIN_SEGMENT_ROWS and rest.count >= MIN_SEGMENT_ROWS
         p_value = (
-            (proportion_p(stats, rest, norm) if classification else welch_p(stats, rest, t))
+            (
+                proportion_p(stats, rest, special)
+                if classification
+                else welch_p(stats, rest, special)
+            )
             if tested
             else math.nan
         )
@@ -99,21 +103,29 @@ def worst_segments(
     return sorted(listed, key=lambda quality: (-quality.worse_by, quality.key, quality.value))
 
 
-def t_interval(stats: Stats, confidence: float, t: Any) -> tuple[float, float]:
+def distributions() -> Any:
+    """scipy.special's t and normal distribution functions, imported on first use: scipy.stats
+    takes seconds to import, these a fraction of it; a caller holding a lock calls this first."""
+    from scipy import special
+
+    return special
+
+
+def t_interval(stats: Stats, confidence: float, special: Any) -> tuple[float, float]:
     """Student's t interval for the mean (NaN below two rows)."""
     if stats.count < 2:
         return math.nan, math.nan
-    half = float(t.ppf(0.5 + confidence / 2, stats.count - 1)) * math.sqrt(
+    half = float(special.stdtrit(stats.count - 1, 0.5 + confidence / 2)) * math.sqrt(
         stats.variance / stats.count
     )
     return stats.mean - half, stats.mean + half
 
 
-def wilson(successes: float, n: int, confidence: float, norm: Any) -> tuple[float, float]:
+def wilson(successes: float, n: int, confidence: float, special: Any) -> tuple[float, float]:
     """Wilson's score interval for a proportion (Wilson, 1927)."""
     if n == 0:
         return math.nan, math.nan
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = float(special.ndtri(0.5 + confidence / 2))
     p = min(max(successes / n, 0.0), 1.0)  # errors that are not all 0/1 must not raise
     denominator = 1.0 + z * z / n
     center = (p + z * z / (2 * n)) / denominator
@@ -121,17 +133,17 @@ def wilson(successes: float, n: int, confidence: float, norm: Any) -> tuple[floa
     return max(0.0, center - half), min(1.0, center + half)
 
 
-def welch_p(segment: Stats, rest: Stats, t: Any) -> float:
+def welch_p(segment: Stats, rest: Stats, special: Any) -> float:
     """One-sided p-value of Welch's t test that the segment's mean exceeds the rest's."""
     a, b = segment.variance / segment.count, rest.variance / rest.count
     difference = segment.mean - rest.mean
     if a + b <= 0:
         return 0.0 if difference > 0 else 1.0
     dof = (a + b) ** 2 / (a * a / (segment.count - 1) + b * b / (rest.count - 1))
-    return float(t.sf(difference / math.sqrt(a + b), dof))
+    return float(special.stdtr(dof, -difference / math.sqrt(a + b)))  # the upper tail
 
 
-def proportion_p(segment: Stats, rest: Stats, norm: Any) -> float:
+def proportion_p(segment: Stats, rest: Stats, special: Any) -> float:
     """One-sided p-value of the pooled two-proportion z test that the segment's error rate
     exceeds the rest's."""
     pooled = (segment.total + rest.total) / (segment.count + rest.count)
@@ -139,4 +151,4 @@ def proportion_p(segment: Stats, rest: Stats, norm: Any) -> float:
     difference = segment.mean - rest.mean
     if spread <= 0:
         return 0.0 if difference > 0 else 1.0
-    return float(norm.sf(difference / math.sqrt(spread)))
+    return float(special.ndtr(-difference / math.sqrt(spread)))  # the upper tail
