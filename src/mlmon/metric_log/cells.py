@@ -186,16 +186,20 @@ def parse_tags(cells: Iterable[str | bytes]) -> TagColumn:
     return TagColumn(np.asarray(index, dtype=np.int32), tuple(distinct))
 
 
-def extras_tags(extras: Sequence[str]) -> TagColumn:
+def extras_tags(extras: Sequence[str]) -> tuple[TagColumn, npt.NDArray[np.bool_]]:
     """The tags of rows' last two log cells as the metric service forms them ("scores,tags",
-    CSV-quoted; "" for neither), each distinct text read once."""
+    CSV-quoted; "" for neither), and per row whether it has scores; each distinct text read
+    once."""
     where: dict[str, int] = {}
-    index = [where.setdefault(extra, len(where)) for extra in extras]
-    tag_cells = []
+    index = np.fromiter(
+        (where.setdefault(extra, len(where)) for extra in extras), np.intp, len(extras)
+    )
+    tag_cells, scored = [], []
     for extra in where:
         cells = next(csv.reader([extra]), []) if extra else []
         tag_cells.append(cells[1] if len(cells) > 1 else "")
-    return parse_tags(tag_cells).select(np.asarray(index, dtype=np.intp))
+        scored.append(bool(cells and cells[0]))
+    return parse_tags(tag_cells).select(index), np.array(scored, dtype=np.bool_)[index]
 
 
 def _tags(cell: str | bytes) -> Tags | None:

@@ -9,7 +9,7 @@ frequent values, so series stay bounded: at most keys x (SHOWN_VALUES + SHOWN_WO
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -23,8 +23,12 @@ from mlmon.metric_log.cells import TagColumn, extras_tags
 from mlmon.monitoring.segments import SegmentTable, segment_qualities, worst_segments
 from mlmon.monitoring.segments.worst import distributions
 from mlmon.summary.segments import SHOWN_VALUES, SHOWN_WORST
+from mlmon.wire import Y_PRED, Y_TRUE
+from mlmon.wire.labels import code_mask
 
 LABELS = ("model", "key", "value")
+Rows = slice | npt.NDArray[np.intp]
+Groups = Mapping[tuple[str, str], Rows]  # (model, version) -> its rows
 
 
 class SegmentMetrics(Collector):
@@ -36,14 +40,20 @@ class SegmentMetrics(Collector):
         self._lock = threading.Lock()  # observed by the service, collected by the scraper
         registry.register(self)
 
-    def observe(self, joined: Joined, errors: Floats, classification: bool) -> None:
+    def observe(self, joined: Joined, errors: Floats, classification: bool, groups: Groups) -> None:
         """A written batch's rows: their errors as the log writes them (0/1 for a
-        classifier's)."""
+        classifier's), and the rows of each (model, version)."""
         extras = joined.extras
-        tags = TagColumn.empty(len(errors)) if extras is None else extras_tags(extras)
-        classified = joined.classified() if not classification else np.ones(len(errors), bool)
+        if extras is None:
+            tags, scored = TagColumn.empty(len(errors)), np.zeros(len(errors), np.bool_)
+        else:
+            tags, scored = extras_tags(extras)
+        # A classifier's rows: the task says so, or labels as text, or scores (Joined.classified
+        # would read the extra cells once more).
+        classified = scored | code_mask(joined.column(Y_TRUE)) | code_mask(joined.column(Y_PRED))
+        classified |= classification
         with self._lock:
-            for model, rows in _rows_by_name(joined).items():
+            for model, rows in _rows_by_name(groups).items():
                 table = self._tables.get(model)
                 if table is None:
                     table = self._tables[model] = SegmentTable()
@@ -78,15 +88,16 @@ class SegmentMetrics(Collector):
         yield from (rows, error, worse, listed)
 
 
-def _rows_by_name(joined: Joined) -> dict[str, slice | npt.NDArray[np.intp]]:
-    """The rows of each model name: usually one model, so every row."""
-    one = joined.one_model()
-    if one is not None:
-        return {one[0]: slice(None)}
-    rows: dict[str, list[int]] = {}
-    for row, model in enumerate(joined.models):
-        rows.setdefault(model, []).append(row)
-    return {model: np.asarray(found, dtype=np.intp) for model, found in rows.items()}
+def _rows_by_name(groups: Groups) -> dict[str, Rows]:
+    """The rows of each model name, from those of each (model, version)."""
+    if len(groups) == 1:
+        ((model, _), rows), *_ = groups.items()
+        return {model: rows}
+    found: dict[str, list[npt.NDArray[np.intp]]] = {}
+    for (model, _), rows in groups.items():
+        assert not isinstance(rows, slice)  # several groups: each its own rows
+        found.setdefault(model, []).append(rows)
+    return {model: np.sort(np.concatenate(parts)) for model, parts in found.items()}
 
 
 def _families() -> tuple[GaugeMetricFamily, ...]:

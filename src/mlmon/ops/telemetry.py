@@ -323,11 +323,12 @@ class Telemetry:
         # A label that came before its prediction waited for nothing: it counts as 0.
         delays = np.maximum(joined.column("label_delay"), 0.0)
         latency = np.maximum(written_at - joined.column("sent_at"), 0.0)  # NaN: unknown
-        for labels, rows in _rows_by_model(joined).items():
+        groups = _rows_by_model(joined)
+        for labels, rows in groups.items():
             self.absolute_error.observe_many(labels, errors[rows])
             self.label_delay.observe_many(labels, delays[rows])
             self.latency.observe_many(labels, latency[rows])
-        self.segments.observe(joined, errors, self.classification)
+        self.segments.observe(joined, errors, self.classification, groups)
 
     def serve(self, port: int, address: str = "0.0.0.0") -> bool:  # noqa: S104 - a container's port
         """Serve /metrics; a port in use is logged, not fatal: monitoring must not stop work."""
