@@ -22,7 +22,7 @@ from mlmon.join.joined import Joined
 from mlmon.metric_log.cells import TagColumn, extras_tags
 from mlmon.monitoring.segments import SegmentTable, segment_qualities, worst_segments
 from mlmon.monitoring.segments.worst import distributions
-from mlmon.summary.segments import SHOWN_VALUES, SHOWN_WORST
+from mlmon.summary.segments import SHOWN_WORST, frequent_values
 from mlmon.wire import Y_PRED, Y_TRUE
 from mlmon.wire.labels import code_mask
 
@@ -75,9 +75,7 @@ class SegmentMetrics(Collector):
                 flagged = worst_segments(qualities)[:SHOWN_WORST]
                 shown = {(q.key, q.value): q for q in flagged}
                 for key in table.keys:
-                    frequent = sorted(
-                        (q for q in qualities if q.key == key), key=lambda q: -q.count
-                    )[:SHOWN_VALUES]
+                    frequent = frequent_values(qualities, key)
                     shown.update(((q.key, q.value), q) for q in frequent)
                 for quality in shown.values():
                     labels = [model, quality.key, quality.value]

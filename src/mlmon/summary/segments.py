@@ -7,7 +7,7 @@ WATCHED_VALUES counters each, whatever the tags hold; the reader bounds the mode
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from mlmon.arrays import rows_by_model
@@ -63,10 +63,7 @@ class SegmentSummary:
             tested += sum(1 for quality in qualities if quality.p_value == quality.p_value)
             worst += [(model, quality) for quality in worst_segments(qualities)]
             for key in table.keys:
-                shown = sorted(
-                    (quality for quality in qualities if quality.key == key),
-                    key=lambda quality: -quality.count,
-                )[:SHOWN_VALUES]
+                shown = frequent_values(qualities, key)
                 keys.append({"model": model, "key": key, "values": [q.to_dict() for q in shown]})
         worst.sort(key=lambda pair: -pair[1].worse_by)
         return {
@@ -77,3 +74,9 @@ class SegmentSummary:
             "min_rows": MIN_SEGMENT_ROWS,
             "keys": keys,
         }
+
+
+def frequent_values(qualities: Iterable[SegmentQuality], key: str) -> list[SegmentQuality]:
+    """The SHOWN_VALUES segments of `key` with the most rows, most first."""
+    of_key = (quality for quality in qualities if quality.key == key)
+    return sorted(of_key, key=lambda quality: -quality.count)[:SHOWN_VALUES]
