@@ -7,6 +7,7 @@ MlmonError
 ├── ModelLoadError                  a model file is missing, unreadable or of unknown format
 │   └── UnsafeModelError            a pickle/joblib file was given without --trust-pickle
 ├── DatasetError                    a dataset file is missing or lacks the target column
+├── EstimationError (ValueError)    a reference or rows quality cannot be estimated from; names why
 └── BrokerError (ConnectionError)   the broker is unreachable or refused an operation
 """
 
@@ -55,6 +56,15 @@ class UnsafeModelError(ModelLoadError):
 
 class DatasetError(MlmonError):
     """A dataset cannot be loaded."""
+
+
+class EstimationError(MlmonError, ValueError):
+    """Quality cannot be estimated from this reference or these rows (too few rows, one class,
+    NaN scores, classes that do not match the reference)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class BrokerError(MlmonError, ConnectionError):

@@ -133,6 +133,24 @@ class Settings(BaseSettings):
         description="regression: |y_true - y_pred| per row; classification: 0/1 error, accuracy, "
         "precision, recall, F1",
     )
+    # Change detection on the error stream (monitoring/detectors.py), run by the plot service.
+    change_detection: bool = Field(
+        True, description="flag changes of the error stream per model and segment (ADWIN etc.)"
+    )
+    change_adwin_delta: float = Field(
+        1e-4, gt=0, lt=1, description="ADWIN's confidence: smaller = fewer, later change points"
+    )
+    change_ph_threshold: float = Field(
+        100.0, gt=0, description="Page-Hinkley's alarm level, in units of the warm-up mean error"
+    )
+    change_max_segments: int = Field(
+        32, ge=0, description="tag segments per model with detectors of their own (first seen)"
+    )
+    change_alert_hold: float = Field(
+        3600.0,
+        gt=0,
+        description="seconds the change_points signal counts a change point (alert rules)",
+    )
     quality_window: int = Field(500, ge=1, description="records in the rolling count window")
     quality_seconds: float = Field(60.0, gt=0, description="seconds in the rolling time window")
     reference: Path | None = Field(
@@ -141,9 +159,15 @@ class Settings(BaseSettings):
         "streamed dataset",
     )
     drift_window: int = Field(1000, ge=10, description="latest rows compared with the reference")
-    psi_threshold: float = Field(0.2, gt=0, description="PSI above this flags drift")
-    ks_pvalue_threshold: float = Field(
-        0.01, gt=0, lt=1, description="KS p-value below this flags drift"
+    psi_threshold: float = Field(
+        0.2, gt=0, description="PSI marked as a large shift on the dashboard (never flags alone)"
+    )
+    drift_fdr: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="false discovery rate of the drift flags: a column drifts when its test's "
+        "p-value (KS, chi-square) is a Benjamini-Hochberg discovery at this rate across columns",
     )
     alerts: str = Field(
         "", description="alert rules, `;`-separated, e.g. `high-mae: mae[last_500] > 60 for 30s`"

@@ -113,26 +113,33 @@ def drift_status(
     ks_pvalue: float = 0.5,
     alerts: list[dict[str, Any]] | None = None,
     rows: int = 1000,
+    extra: Mapping[str, dict[str, Any]] | None = None,
+    data_quality: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A model service's status with a drift report (PSI per column) and its firing alerts."""
-    columns = {
+    """A model service's status with a drift report (PSI per column, and `extra` columns as
+    given), its data quality report if given, and its firing alerts. A column past PSI 0.2
+    is drifted, as its test would flag it."""
+    columns: dict[str, dict[str, Any]] = {
         name: {
+            "kind": "numeric",
             "rows": rows,
             "psi": value,
             "ks_statistic": 0.05,
             "ks_pvalue": ks_pvalue,
+            "adjusted_pvalue": ks_pvalue,
             "drifted": value > 0.2 or ks_pvalue < 0.01,
             "warming_up": False,
         }
         for name, value in psi.items()
     }
+    columns.update(extra or {})
     report = {
         "model": model,
         "rows": rows,
         "min_rows": 200,
         "warming_up": False,
         "psi_threshold": 0.2,
-        "ks_pvalue_threshold": 0.01,
+        "fdr": 0.01,
         "drifted_columns": [name for name, c in columns.items() if c["drifted"]],
         "columns": columns,
     }
@@ -145,7 +152,11 @@ def drift_status(
         "updated_at": time.time(),
         "counters": {"predicted": 1000},
         "gauges": {},
-        "details": {"drift": report, "alerts": alerts or []},
+        "details": {
+            "drift": report,
+            "alerts": alerts or [],
+            **({"data_quality": {"model": model, **data_quality}} if data_quality else {}),
+        },
         "queue_depths": {},
     }
 

@@ -108,7 +108,7 @@ def test_an_unshifted_streams_drift_stays_calm_below_a_drawn_threshold(
     assert drift["max"] >= 0.2  # not 0.0014, the largest PSI
     [threshold] = drift["markers"]
     assert threshold["x"] == 0.2
-    assert "threshold 0.200" in threshold["label"]
+    assert "PSI 0.200: a large shift" in threshold["label"]
     calm = drift["colors"][0]
     assert set(drift["colors"]) == {calm}
     assert page.locator("#drift-table tr.drifted").count() == 0
@@ -123,7 +123,7 @@ def test_an_unshifted_streams_drift_stays_calm_below_a_drawn_threshold(
     assert drift["max"] >= 0.62
     assert drift["psi"][2] == "PSI 0.620"
     row = page.locator('#drift-table tr[data-column="bmi"]')
-    assert "drifted (PSI)" in row.inner_text()
+    assert "drifted" in row.inner_text()
     assert page.locator("#drift-table tr.drifted").count() == 1
 
 
@@ -140,6 +140,48 @@ def test_drift_figures_share_one_format(site: ServedPage, page: Page) -> None:
         "PSI <0.001",
     ]
     assert set(drift["ks"]) == {"KS p 0.500"}
+
+
+def test_categorical_drift_and_data_quality_are_shown(site: ServedPage, page: Page) -> None:
+    """A categorical column shows its JS distance and chi-square p-value; the data quality
+    card shows each feature's rates (a problem in red) and the schema changes."""
+    island = {
+        "kind": "categorical", "rows": 1000, "js_distance": 0.41, "chi2_pvalue": 1e-9,
+        "adjusted_pvalue": 1e-8, "drifted": True, "warming_up": False,
+    }  # fmt: skip
+    rates = {"kind": "numeric", "missing_rate": 0.2, "out_of_range_rate": 0.0,
+             "unseen_rate": None, "type_mismatch_rate": 0.007, "absent_rate": 0.0}  # fmt: skip
+    quality = {
+        "rows": 1000,
+        "columns": {
+            "bmi": rates,
+            "island": {
+                **rates,
+                "kind": "categorical",
+                "missing_rate": 0.0,
+                "out_of_range_rate": None,
+                "unseen_rate": 0.1,
+                "type_mismatch_rate": 0.0,
+            },
+        },
+        "new_columns": {"beak": 0.1},
+        "schema_changes": ["+beak"],
+    }
+    status = drift_status("model", CALM_PSI, extra={"island": island}, data_quality=quality)
+    _next_snapshot(page, site, [status])
+    row = page.locator('#drift-table tr[data-column="island"]')
+    assert "drifted" in row.inner_text()
+    assert "JS 0.410" in row.inner_text()
+    assert "χ² p <0.001" in row.inner_text()
+    drift = _drift(page)
+    assert drift["labels"][-1] == "island"
+    bmi = page.locator('#data-quality-table tr[data-column="bmi"]')
+    assert bmi.locator("td.missing_rate").inner_text() == "20.0 %"
+    assert "drifted" in (bmi.locator("td.type_mismatch_rate").get_attribute("class") or "")
+    assert bmi.locator("td.unseen_rate").inner_text() == "–"
+    island_row = page.locator('#data-quality-table tr[data-column="island"]')
+    assert island_row.locator("td.unseen_rate").inner_text() == "10.0 %"
+    assert "+beak" in page.inner_text("#schema-changes")
 
 
 def test_two_models_mean_and_median_labels_do_not_overlap(

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from mlmon.bus.rabbit import RabbitBus
 from mlmon.model.predictors import Predictor, load_model
+from mlmon.ops.drift import LiveDrift
 from mlmon.ops.status import ServiceStats
+from mlmon.ops.telemetry import Telemetry
 from mlmon.services.metric.service import MetricService
 from mlmon.services.model import run_model
 from mlmon.settings import Settings
@@ -22,17 +24,21 @@ async def running(
     settings: Settings,
     services: tuple[str, ...] = ("model", "metric"),
     predictor: Predictor | None = None,
+    drift: LiveDrift | None = None,
+    telemetry: Telemetry | None = None,
 ) -> AsyncIterator[dict[str, ServiceStats]]:
-    """Run the named services as tasks, each on its own connection; stop them gracefully."""
+    """Run the named services as tasks, each on its own connection; stop them gracefully.
+    The model service feeds `drift`; the metric service registers its collectors with
+    `telemetry`."""
     buses, tasks, stats = [], [], {}
     for name in services:
         bus = RabbitBus(settings, f"test-{name}")
         await bus.connect()
         stats[name] = ServiceStats(name)
         if name == "model":
-            work = run_model(settings, bus, predictor or load_model(None), stats[name])
+            work = run_model(settings, bus, predictor or load_model(None), stats[name], drift)
         else:
-            work = MetricService(settings, bus, stats[name]).run()
+            work = MetricService(settings, bus, stats[name], telemetry).run()
         buses.append(bus)
         tasks.append(asyncio.create_task(work))
     try:

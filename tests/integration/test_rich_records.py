@@ -221,4 +221,4 @@ async def test_features_carried_by_predictions_feed_drift(
         await bus.close()
     report = stats["metric"].details["drift"]
     assert report["drifted_columns"] == ["length"], report
-    assert set(report["columns"]) == {"length", "depth"}  # the numeric features
+    assert set(report["columns"]) == {"length", "depth", "island"}  # island: one category

@@ -21,7 +21,7 @@ from mlmon.app.service_main import serve_metrics
 from mlmon.bus.memory import MemoryBus
 from mlmon.model.predictors import Predictor
 from mlmon.ops.alert_actions import Alerting
-from mlmon.ops.monitors import LiveDrift
+from mlmon.ops.drift import LiveDrift
 from mlmon.ops.progress import Display, Progress, Snapshot
 from mlmon.ops.status import ServiceStats, publish_status
 from mlmon.ops.telemetry import MergedCollector
@@ -127,7 +127,7 @@ async def run_embedded(
             run_features(settings, bus, stats["features"], stop_features)
         ),
         "metric": asyncio.create_task(metric.run()),
-        "plot": asyncio.create_task(run_plot(settings, stats["plot"], stop_plot)),
+        "plot": asyncio.create_task(run_plot(settings, stats["plot"], stop_plot, False, telemetry)),
     }
     model_collectors: list[Collector] = []
     for index, ((slot, predictor), own_stats) in enumerate(zip(models, model_stats, strict=True)):

@@ -16,7 +16,7 @@ from mlmon.bus import Bus, make_bus
 from mlmon.errors import ConfigError
 from mlmon.model.predictors import Predictor
 from mlmon.ops.alert_actions import Alerting
-from mlmon.ops.monitors import LiveDrift
+from mlmon.ops.drift import LiveDrift
 from mlmon.ops.status import ServiceStats, publish_status
 from mlmon.ops.telemetry import Telemetry
 from mlmon.services.features import run_features
@@ -84,7 +84,7 @@ async def run_service(
     if service == "plot":
         from mlmon.services.plot import run_plot  # matplotlib: only the plot process pays for it
 
-        await _with_status(settings, stats, run_plot(settings, stats, stop, once=once))
+        await _with_status(settings, stats, run_plot(settings, stats, stop, once, telemetry))
         return
     if service == "dashboard":
         from mlmon.services.dashboard import run_dashboard  # the web server: only here

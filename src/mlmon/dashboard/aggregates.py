@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mlmon.arrays import Floats
+from mlmon.ops.report_features import latest_by_model
 from mlmon.ops.status import pending_halves, totals
 from mlmon.summary.error_group import pooled
 from mlmon.summary.histogram import count_density, histogram_edges
@@ -169,23 +170,33 @@ def pipeline_health(statuses: list[dict[str, Any]], rates: dict[str, float]) -> 
 
 def drift_reports(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The latest drift report of each model, columns as a list the page can draw."""
-    reports: dict[str, dict[str, Any]] = {}
-    for status in sorted(statuses, key=lambda s: s.get("updated_at", 0)):
-        report = status.get("details", {}).get("drift")
-        if status.get("service") != "model" or not report:
-            continue
-        reports[str(report.get("model", ""))] = {
+    return [
+        {
             "model": report.get("model", ""),
             "rows": report.get("rows", 0),
             "warming_up": report.get("warming_up", True),
             "min_rows": report.get("min_rows"),
             "psi_threshold": report.get("psi_threshold"),
-            "ks_pvalue_threshold": report.get("ks_pvalue_threshold"),
+            "fdr": report.get("fdr"),
             "columns": [
                 {"name": name, **figures} for name, figures in report.get("columns", {}).items()
             ],
         }
-    return [reports[model] for model in sorted(reports)]  # a steady order, not update order
+        for report in latest_by_model(statuses, "drift")
+    ]
+
+
+def data_quality_reports(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The latest data quality of each model's features, columns as a list the page draws."""
+    return [
+        {
+            **{key: value for key, value in report.items() if key != "columns"},
+            "columns": [
+                {"name": name, **figures} for name, figures in report.get("columns", {}).items()
+            ],
+        }
+        for report in latest_by_model(statuses, "data_quality")
+    ]
 
 
 def firing_alerts(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from mlmon.dashboard.aggregates import (
     Rates,
+    data_quality_reports,
     drift_reports,
     error_histogram,
     firing_alerts,
@@ -37,6 +38,7 @@ from mlmon.dashboard.classifiers import Classifiers
 from mlmon.metric_log.layout import METRIC_LOG
 from mlmon.metric_log.reader import MetricLogReader, RowBlock
 from mlmon.monitoring.quality.figures import Mode
+from mlmon.ops.changes import ChangeFile
 from mlmon.settings import ENV_PREFIX
 from mlmon.summary.log_summary import LogSummary
 from mlmon.summary.segments import SegmentSummary
@@ -105,6 +107,7 @@ class DashboardState:
         self.log = DashboardLog(self.task)
         self.summary = self.log.summary
         self.reader = MetricLogReader(logs_dir / METRIC_LOG, self.log)
+        self._changes = ChangeFile(logs_dir)
         self._rates = Rates()
         self._log_figures: dict[str, Any] = {}
         self._failing: set[str] = set()  # figures whose last computation raised (logged once)
@@ -143,7 +146,9 @@ class DashboardState:
             **self._log_figures,
             "health": pipeline_health(statuses, self._rates.update(statuses, now)),
             "drift": drift_reports(statuses),
+            "data_quality": data_quality_reports(statuses),
             "alerts": firing_alerts(statuses),
+            "change_points": self._changes.latest(),
         }
         return self.latest
 

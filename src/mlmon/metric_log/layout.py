@@ -20,3 +20,16 @@ ERROR_COLUMN = "absolute_error"  # the column every reader of the metric log nee
 MODEL_COLUMN = "model"  # absent from a seed log, whose rows name no model
 ORPHAN_LOG = "orphans.csv"
 ORPHAN_COLUMNS = ("id", "kind", "value", "model", "arrived_at", "expired_at")
+# The change points the plot service's detectors found in the metric log, one row each.
+CHANGE_LOG = "change_points.csv"
+CHANGE_COLUMNS = (
+    "row",  # 1-based number of the metric log's row where the change was flagged
+    "model",
+    "segment",  # "" for the model's whole stream, else "key=value" of a tag
+    "detector",
+    "joined_at",
+    "sent_at",
+    "mean_before",  # the stream's mean error since its previous change point
+    "rows_before",
+    "found_at",  # when the detector first reported it
+)

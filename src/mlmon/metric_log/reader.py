@@ -96,19 +96,22 @@ class RowSink(Protocol):
         """Forget every row taken: the log is being read again from its top."""
 
 
-class Tee:
-    """A `RowSink` handing each block to several sinks, so one read feeds them all."""
+class Sinks:
+    """Several sinks fed from one read of the log (the plot's summary and change detection)."""
 
     def __init__(self, *sinks: RowSink) -> None:
-        self.sinks = sinks
-        self.columns = tuple(dict.fromkeys(c for sink in sinks for c in sink.columns))
+        self._sinks = sinks
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for sink in self._sinks for name in sink.columns))
 
     def add(self, block: RowBlock) -> None:
-        for sink in self.sinks:
+        for sink in self._sinks:
             sink.add(block)
 
     def reset(self) -> None:
-        for sink in self.sinks:
+        for sink in self._sinks:
             sink.reset()
 
 

@@ -4,14 +4,19 @@ A rule reads `NAME: SIGNAL[SELECTOR] OP THRESHOLD [for DURATION] [severity=LEVEL
 
     high-mae: mae[last_500] > 60 for 30s severity=critical
     drift: psi[any] > 0.2
+    gaps: missing_rate[island] > 0.2 for 1m
     coverage: label_coverage < 0.9 for 1m
 
 SIGNAL is a quality figure (mae, rmse, r2, bias, max_abs_error, abs_error_p50/p90/p99, count;
 SELECTOR = a window such as last_500, last_60s or all; evaluated per model), a drift figure
-(psi, ks_statistic, ks_pvalue; SELECTOR = a column name, or `any` for the worst column), or a
-plain service figure (label_coverage, pending_y_pred, ...; no selector). An alert fires when its
-condition has held for DURATION, and resolves when it no longer holds. LEVEL (critical, warning
-or info; warning when left out) travels with its notifications.
+(psi, ks_statistic, ks_pvalue, js_distance, chi2_pvalue; SELECTOR = a column name, or `any`
+for the worst column), a data quality figure (missing_rate, out_of_range_rate, unseen_rate,
+type_mismatch_rate, absent_rate; SELECTOR = a feature or `any`), a plain service figure
+(label_coverage, pending_y_pred, ...; no selector), or `change_points` (per model and per
+segment `model key=value`; SELECTOR = a detector, adwin, page_hinkley or ddm, or `any`: the
+change points found in the last MLMON_CHANGE_ALERT_HOLD seconds). An alert fires when its
+condition has held for DURATION, and resolves when it no longer holds. LEVEL (critical,
+warning or info; warning when left out) travels with its notifications.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from mlmon.errors import ConfigError
+from mlmon.monitoring.detectors import DETECTORS
 from mlmon.monitoring.quality.figures import ClassificationFigures, RegressionFigures
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -44,7 +50,13 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 # metric service, from quality/figures.py), drift figures per model and column (the model
 # service), and plain figures without a selector. tests/e2e/test_first_hour.py holds the plain
 # ones to what the metric service offers the rules.
-DRIFT_SIGNALS = ("psi", "ks_statistic", "ks_pvalue")
+DRIFT_SIGNALS = ("psi", "ks_statistic", "ks_pvalue", "js_distance", "chi2_pvalue")
+# Shares of the drift window per feature (monitoring/data_quality.py), same selectors.
+DATA_QUALITY_SIGNALS = (
+    "missing_rate", "out_of_range_rate", "unseen_rate", "type_mismatch_rate", "absent_rate",
+)  # fmt: skip
+_PVALUES = ("ks_pvalue", "chi2_pvalue")  # the worst column is the lowest
+CHANGE_SIGNALS = ("change_points",)  # per model and segment, from the plot service's detectors
 # The numbers a quality window gives: the SIGNALs a `[window]` selector can follow.
 QUALITY_SIGNALS = tuple(
     dict.fromkeys(
@@ -54,7 +66,8 @@ QUALITY_SIGNALS = tuple(
         if kind in ("int", "float | None")
     )
 )
-MODEL_SIGNALS = ("drifted_columns",)  # per model, from the model service's drift report
+# Per model, from the drift report and the data quality (features appeared or went missing).
+MODEL_SIGNALS = ("drifted_columns", "schema_changes")
 SERVICE_SIGNALS = (  # the metric service's gauges and counters
     "label_coverage", "pending_y_true", "pending_y_pred", "joined", "duplicates", "orphans",
     "orphaned_predictions", "held_to_store", "batches_joined_by_record", "dead_lettered",
@@ -137,7 +150,9 @@ def known_signals(windows: Iterable[str] | None) -> str:
     return (
         f"quality per model, SIGNAL[WINDOW] with WINDOW one of {shown}: "
         f"{', '.join(QUALITY_SIGNALS)}; drift per model, SIGNAL[COLUMN] or SIGNAL[any]: "
-        f"{', '.join(DRIFT_SIGNALS)}; without a selector: "
+        f"{', '.join(DRIFT_SIGNALS)}; data quality per model, SIGNAL[FEATURE] or SIGNAL[any]: "
+        f"{', '.join(DATA_QUALITY_SIGNALS)}; change points per model, change_points[DETECTOR] "
+        f"with DETECTOR one of {', '.join(DETECTORS)} or any; without a selector: "
         f"{', '.join(MODEL_SIGNALS + SERVICE_SIGNALS)}"
     )
 
@@ -162,9 +177,13 @@ def _problem(rule: Rule, windows: tuple[str, ...] | None) -> str | None:
                 "MLMON_QUALITY_SECONDS set them)"
             )
         return None
-    if rule.signal in DRIFT_SIGNALS:
+    if rule.signal in DRIFT_SIGNALS + DATA_QUALITY_SIGNALS:
         if rule.selector is None:
             return f"{rule.signal} needs a column or `any` ([bmi], [any])"
+        return None
+    if rule.signal in CHANGE_SIGNALS:
+        if rule.selector not in (*DETECTORS, "any"):
+            return f"{rule.signal} needs a detector or `any` ([adwin], [any])"
         return None
     if rule.signal in MODEL_SIGNALS + SERVICE_SIGNALS:
         if rule.selector is not None:
@@ -199,18 +218,29 @@ class Transition:
 Signals = Mapping[str, Mapping[str, float]]  # series -> "signal" or "signal[selector]" -> value
 
 
-def drift_signals(columns: Mapping[str, Mapping[str, float | None]]) -> dict[str, float]:
+def drift_signals(columns: Mapping[str, Mapping[str, object]]) -> dict[str, float]:
     """Flatten a drift report's columns to `psi[bmi]`, ..., and `psi[any]` (the worst)."""
+    return column_signals(columns, DRIFT_SIGNALS)
+
+
+def data_quality_signals(columns: Mapping[str, Mapping[str, object]]) -> dict[str, float]:
+    """Flatten the data quality's columns to `missing_rate[island]`, ..., and `[any]`."""
+    return column_signals(columns, DATA_QUALITY_SIGNALS)
+
+
+def column_signals(
+    columns: Mapping[str, Mapping[str, object]], signals: Iterable[str]
+) -> dict[str, float]:
     flat: dict[str, float] = {}
-    for signal in DRIFT_SIGNALS:
+    for signal in signals:
         values: dict[str, float] = {}
         for name, figures in columns.items():
             value = figures.get(signal)
-            if value is not None:
+            if isinstance(value, int | float):
                 values[name] = float(value)
                 flat[f"{signal}[{name}]"] = float(value)
         if values:
-            pick = min if signal == "ks_pvalue" else max  # the worst column
+            pick = min if signal in _PVALUES else max  # the worst column
             flat[f"{signal}[any]"] = pick(values.values())
     return flat
 

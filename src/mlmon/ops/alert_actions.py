@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from mlmon.monitoring.alert_rules import AlertEngine, Signals, Transition, parse_rules
+from mlmon.monitoring.alert_rules import (
+    CHANGE_SIGNALS,
+    AlertEngine,
+    Rule,
+    Signals,
+    Transition,
+    parse_rules,
+)
 from mlmon.ops.alert_payloads import render, text_message
 from mlmon.ops.notifications import (
     Delivery,
@@ -28,14 +35,20 @@ from mlmon.settings import Settings
 
 log = logging.getLogger(__name__)
 
+CHANGE_RULE = "change-point: change_points[any] > 0"  # notify of each model's change points
+
 
 class Alerting(Collector):
     """Evaluates the rules on a service's signals and tells the world when alerts change."""
 
     def __init__(
-        self, settings: Settings, stats: ServiceStats, transport: Transport | None = None
+        self,
+        settings: Settings,
+        stats: ServiceStats,
+        transport: Transport | None = None,
+        rules: tuple[Rule, ...] | None = None,
     ) -> None:
-        self.engine = AlertEngine(parse_rules(settings.alerts))
+        self.engine = AlertEngine(parse_rules(settings.alerts) if rules is None else rules)
         self.webhook = settings.alert_webhook
         self.stats = stats
         self.policy = NotifyPolicy(settings.alert_repeat_interval)
@@ -66,6 +79,16 @@ class Alerting(Collector):
     @classmethod
     def for_service(cls, settings: Settings, stats: ServiceStats) -> Alerting | None:
         return cls(settings, stats) if settings.alerts.strip() else None
+
+    @classmethod
+    def for_changes(cls, settings: Settings, stats: ServiceStats) -> Alerting | None:
+        """The plot service's: the rules, and with a notification target set but no rule on
+        change points, CHANGE_RULE, so that a change point is a notification by default."""
+        rules = parse_rules(settings.alerts)
+        targets = settings.alert_webhook or settings.alert_notify
+        if targets and not any(rule.signal in CHANGE_SIGNALS for rule in rules):
+            rules += parse_rules(CHANGE_RULE)
+        return cls(settings, stats, rules=rules) if rules else None
 
     async def check(self, signals: Signals, now: float) -> list[Transition]:
         with self._lock:

@@ -1,4 +1,4 @@
-"""The live monitors the services feed and Prometheus reads: windowed quality and drift.
+"""The live quality monitor the metric service feeds and Prometheus reads (drift: drift.py).
 
 The services update them from the event loop while prometheus-client scrapes from its own
 thread, so each monitor guards its state with a lock.
@@ -10,21 +10,15 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mlmon.arrays import Floats
-from mlmon.errors import DatasetError
 from mlmon.join.joined import Joined, JoinedPart
-from mlmon.model.dataset import Dataset, dataset_of
-from mlmon.model.frame import Prediction
-from mlmon.model.predictors import Predictor
-from mlmon.monitoring.drift import DriftMonitor, DriftReport, Reference
 from mlmon.monitoring.quality import QualityTracker, RegressionFigures
 from mlmon.settings import Settings
 from mlmon.wire.labels import code_mask
@@ -194,183 +188,3 @@ class LiveQuality(Collector):
             for name, help_text in _CLASSIFICATION_GAUGES.items()
         }
         return families, labelled, quantiles
-
-
-def _numeric(data: Dataset, names: tuple[str, ...]) -> tuple[str, ...]:
-    """The numeric columns of `data` among `names` (drift of categories: issue 19)."""
-    numeric = tuple(
-        name for name, column in data.columns.items() if column.dtype != object and name in names
-    )
-    if not numeric:
-        log.warning("drift is off: the reference has no numeric feature")
-    return numeric
-
-
-def _monitor(
-    settings: Settings, matrix: npt.ArrayLike, names: tuple[str, ...], predictions: Any
-) -> DriftMonitor | None:
-    """The drift monitor of a reference, or None (with a warning) when the reference cannot be
-    one: a column without values, an infinite value, a model predicting +-inf or NaN on it."""
-    try:
-        reference = Reference.from_data(matrix, names, predictions)
-    except ValueError as error:
-        log.warning("drift is off: %s", error)
-        return None
-    import scipy.stats  # noqa: F401 - pay its slow import now, not at the first report
-
-    return DriftMonitor(
-        reference,
-        window=settings.drift_window,
-        psi_threshold=settings.psi_threshold,
-        ks_pvalue_threshold=settings.ks_pvalue_threshold,
-    )
-
-
-def prediction_signal(prediction: Prediction) -> Floats | None:
-    """What prediction drift compares: the value for regression, the top class
-    probability for a classifier with scores, nothing for one without."""
-    if prediction.values.dtype != object:
-        return np.asarray(prediction.values, dtype=np.float64)
-    if prediction.scores is not None:
-        top: Floats = prediction.scores.max(axis=1)
-        return top
-    return None
-
-
-class LiveDrift(Collector):
-    """Feature and prediction drift of the latest rows against a reference."""
-
-    def __init__(
-        self, monitor: DriftMonitor, model: str, numeric: tuple[str, ...] | None = None
-    ) -> None:
-        self.monitor = monitor
-        self.model = model
-        # Named records: the numeric features drift is computed on (categories: issue 19).
-        self.numeric = numeric
-        self._warned_skip = False
-        self._lock = threading.Lock()
-        self._report: DriftReport | None = None
-
-    @classmethod
-    def for_model(cls, settings: Settings, predictor: Predictor) -> LiveDrift | None:
-        """Reference = the reference (or streamed) dataset and the model's own predictions."""
-        try:
-            data = dataset_of(settings, settings.reference)  # the stream's features
-        except DatasetError as error:
-            log.warning("drift is off: %s", error)
-            return None
-        if data.named or predictor.task == "classification":
-            return cls._for_columns(settings, predictor, data)
-        if data.features.shape[1] != predictor.n_features:
-            log.warning(
-                "drift is off: the reference has %d features, the model takes %d",
-                data.features.shape[1],
-                predictor.n_features,
-            )
-            return None
-        monitor = _monitor(
-            settings, data.features, data.feature_names, predictor.predict(data.features)
-        )
-        return None if monitor is None else cls(monitor, predictor.name)
-
-    @classmethod
-    def _for_columns(
-        cls, settings: Settings, predictor: Predictor, data: Dataset
-    ) -> LiveDrift | None:
-        """Drift of named records: their numeric features, and the prediction's signal (the
-        value for regression, the top class probability for a classifier)."""
-        names = predictor.feature_names or tuple(data.columns)
-        numeric = _numeric(data, names)
-        if not numeric:
-            return None
-        try:
-            signal = prediction_signal(
-                predictor.predict_columns({name: data.columns[name] for name in names})
-            )
-        except Exception as error:
-            log.warning("drift of predictions is off: the model failed on the reference: %s", error)
-            signal = None
-        matrix = np.column_stack([data.columns[name] for name in numeric])
-        monitor = _monitor(settings, matrix, numeric, signal)
-        return None if monitor is None else cls(monitor, predictor.name, numeric)
-
-    @classmethod
-    def for_reference(cls, settings: Settings, model: str) -> LiveDrift | None:
-        """Drift of the features that predictions of a model mlmon does not run carry: the
-        numeric features of MLMON_REFERENCE (or the dataset, when one is given), without
-        prediction drift (no model here to predict the reference). None without either."""
-        if settings.reference is None and "dataset" not in settings.model_fields_set:
-            log.warning(
-                "predictions carry features but no reference is set: drift is off "
-                "(MLMON_REFERENCE names a dataset of the features the model was fitted on)"
-            )
-            return None
-        try:
-            data = dataset_of(settings, settings.reference)
-        except DatasetError as error:
-            log.warning("drift is off: %s", error)
-            return None
-        numeric = _numeric(data, tuple(data.columns))
-        if not numeric:
-            return None
-        matrix = np.column_stack([data.columns[name] for name in numeric])
-        monitor = _monitor(settings, matrix, numeric, None)
-        return None if monitor is None else cls(monitor, model, numeric)
-
-    def add_columns(
-        self, columns: Mapping[str, npt.NDArray[Any]], prediction: Prediction | None = None
-    ) -> None:
-        """Named records and their prediction (their numeric features; the rest is left)."""
-        if self.numeric is None:
-            return
-        try:
-            matrix = np.column_stack(
-                [np.asarray(columns[n], dtype=np.float64) for n in self.numeric]
-            )
-        except (KeyError, ValueError, TypeError) as error:  # a form drift cannot read: skipped
-            if not self._warned_skip:
-                self._warned_skip = True
-                log.warning("drift skips records it cannot read (%r); the rest is counted", error)
-            return
-        signal = None if prediction is None else prediction_signal(prediction)
-        with self._lock:
-            if self.monitor.reference.prediction is None:
-                self.monitor.add(matrix)
-            elif signal is not None:
-                self.monitor.add(matrix, signal)
-
-    def add(self, features: Floats, predictions: Floats) -> None:
-        if self.numeric is not None:  # named records' drift: fed by add_columns only
-            return
-        with self._lock:
-            self.monitor.add(features, predictions)
-
-    def refresh(self) -> DriftReport:
-        """Recompute the report (a few ms); called by the service once per status interval."""
-        with self._lock:
-            self._report = self.monitor.report()
-            return self._report
-
-    def collect(self) -> Iterator[Metric]:
-        report = self._report
-        names = {
-            "psi": "Population Stability Index against the reference",
-            "ks_statistic": "two-sample Kolmogorov-Smirnov statistic",
-            "ks_pvalue": "two-sample Kolmogorov-Smirnov p-value",
-            "detected": "1 when the column drifted",
-        }
-        families = {
-            name: GaugeMetricFamily(f"mlmon_drift_{name}", help_text, labels=["model", "column"])
-            for name, help_text in names.items()
-        }
-        for column in report.columns if report else ():
-            labels = [self.model, column.name]
-            for name, value in (
-                ("psi", column.psi),
-                ("ks_statistic", column.ks_statistic),
-                ("ks_pvalue", column.ks_pvalue),
-            ):
-                if value is not None:
-                    families[name].add_metric(labels, value)
-            families["detected"].add_metric(labels, 1.0 if column.drifted else 0.0)
-        yield from families.values()

@@ -3,8 +3,10 @@
 Each rule keeps its name, threshold, `for` duration and severity, and reads the metric mlmon
 exports for its signal (ops/monitors.py, ops/telemetry.py): a quality window figure
 (`mlmon_window_mae{window="last_500"}`), a drift figure per column (`mlmon_drift_psi{column=...}`,
-the worst column by model for `any`), or one of the metric service's own figures. A signal with
-no Prometheus metric raises ConfigError naming it.
+the worst column by model for `any`), a data quality figure per feature
+(`mlmon_data_missing_rate{column=...}`, likewise), the change points of the last hour
+(`mlmon_change_points_total`, the plot service's), or one of the metric service's own figures.
+A signal with no Prometheus metric raises ConfigError naming it.
 """
 
 from __future__ import annotations
@@ -15,13 +17,20 @@ from typing import Any, NoReturn
 import yaml
 
 from mlmon.errors import ConfigError
-from mlmon.monitoring.alert_rules import Rule
+from mlmon.monitoring.alert_rules import DATA_QUALITY_SIGNALS, DRIFT_SIGNALS, Rule
 
 GROUP = "mlmon"
 # Quality figures exported per model and window as `mlmon_window_<name>`.
 _WINDOW_FIGURES = ("mae", "rmse", "r2", "bias", "accuracy", "precision", "recall", "f1")
 _QUANTILES = {"abs_error_p50": "0.5", "abs_error_p90": "0.9", "abs_error_p99": "0.99"}
-_DRIFT = ("psi", "ks_statistic", "ks_pvalue")
+# Per model and column: drift as `mlmon_drift_<name>`, data quality as `mlmon_data_<name>`.
+_COLUMN_METRICS = {
+    **{name: f"mlmon_drift_{name}" for name in DRIFT_SIGNALS},
+    **{name: f"mlmon_data_{name}" for name in DATA_QUALITY_SIGNALS},
+}
+# The span change_points counts over in Prometheus (mlmon's own notifications use
+# MLMON_CHANGE_ALERT_HOLD, one hour by default).
+CHANGE_RANGE = "1h"
 # The metric service's gauges and counters (its `service=""` signals), by how they export.
 _SERVICE_GAUGES = ("label_coverage", "pending_y_true", "pending_y_pred")
 _SERVICE_COUNTERS = (
@@ -49,25 +58,34 @@ def rule_expression(rule: Rule) -> tuple[str, bool]:
         else:
             metric = f'mlmon_window_{name}{{window="{selector}"}}'
         return _compare(metric, rule), True
-    if rule.signal in _DRIFT:
+    if rule.signal in _COLUMN_METRICS:
         if selector is None:
             _fail(rule, f"{rule.signal} needs a column or `any`, e.g. {rule.signal}[any]")
+        name = _COLUMN_METRICS[rule.signal]
         if selector == "any":
-            worst = "min" if rule.signal == "ks_pvalue" else "max"  # as drift_signals picks
-            metric = f"{worst} by (model) (mlmon_drift_{rule.signal})"
+            worst = "min" if rule.signal.endswith("pvalue") else "max"  # as column_signals picks
+            metric = f"{worst} by (model) ({name})"
         else:
-            metric = f'mlmon_drift_{rule.signal}{{column="{selector}"}}'
+            metric = f'{name}{{column="{selector}"}}'
+        return _compare(metric, rule), True
+    if rule.signal == "change_points" and selector is not None:
+        detector = "" if selector == "any" else f'{{detector="{selector}"}}'
+        metric = f"sum by (model) (increase(mlmon_change_points_total{detector}[{CHANGE_RANGE}]))"
         return _compare(metric, rule), True
     if rule.signal == "drifted_columns" and selector is None:
         return _compare("sum by (model) (mlmon_drift_detected)", rule), True
+    if rule.signal == "schema_changes" and selector is None:
+        return _compare("mlmon_data_schema_changes", rule), True
     if selector is None and rule.signal in _SERVICE_GAUGES:
         return _compare(f'mlmon_{rule.signal}{{service="metric"}}', rule), False
     if selector is None and rule.signal in _SERVICE_COUNTERS:
         return _compare(f'mlmon_{rule.signal}_total{{service="metric"}}', rule), False
     known = [
         *(f"{s}[WINDOW]" for s in (*_WINDOW_FIGURES, "count", *_QUANTILES)),
-        *(f"{s}[COLUMN|any]" for s in _DRIFT),
+        *(f"{s}[COLUMN|any]" for s in _COLUMN_METRICS),
         "drifted_columns",
+        "schema_changes",
+        "change_points[DETECTOR|any]",
         *_SERVICE_GAUGES,
         *_SERVICE_COUNTERS,
     ]

@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlmon.metric_log.layout import METRIC_LOG, ORPHAN_LOG
-from mlmon.metric_log.reader import MetricLogReader, Tee
+from mlmon.metric_log.reader import MetricLogReader, Sinks
 from mlmon.monitoring.quality import QUANTILES, ClassificationFigures, QualityTracker
 from mlmon.monitoring.quality.figures import Mode
 from mlmon.monitoring.quality.time_window import WINDOW_RECORDS
+from mlmon.ops.changes import REPORTED, ChangeFile, change_lines
 from mlmon.ops.class_report import (
     LABELS,
     class_notes,
@@ -39,6 +40,7 @@ from mlmon.ops.class_report import (
     is_class_window,
     shown_figures,
 )
+from mlmon.ops.report_features import feature_lines, latest_by_model
 from mlmon.ops.report_rows import TrackedRows
 from mlmon.ops.segment_report import read_segments, segment_lines
 from mlmon.ops.status import pending_halves, read_statuses, totals
@@ -99,7 +101,7 @@ def read_log(
         EXACT_ROWS,
     )
     segments = SegmentSummary()
-    MetricLogReader(logs_dir / METRIC_LOG, Tee(sink, segments)).poll()
+    MetricLogReader(logs_dir / METRIC_LOG, Sinks(sink, segments)).poll()
     finished = not live and math.isfinite(sink.last_joined)
     end = sink.last_joined if finished else now
     timed, count = f"last_{time_window:g}s", f"last_{count_window}"
@@ -171,14 +173,6 @@ def build_report(
     statuses = list(statuses)
     metric = totals(statuses, "metric")
     pending = pending_halves(statuses)
-    drift = next(
-        (
-            s["details"]["drift"]
-            for s in reversed(statuses)
-            if s.get("service") == "model" and "drift" in s.get("details", {})
-        ),
-        None,
-    )
     predicted = joined + pending["y_pred"] + orphans["y_pred"]
     return {
         "task": task,
@@ -197,7 +191,10 @@ def build_report(
             ),
             "duplicates": metric["duplicates"],
         },
-        "drift": drift,  # the model service's latest report, while it runs
+        # The latest reports of the service that sees the features (the first model's), while
+        # it runs.
+        "drift": next(iter(latest_by_model(statuses, "drift")), None),
+        "data_quality": next(iter(latest_by_model(statuses, "data_quality")), None),
         "segments": figures.segments,
     }
 
@@ -230,16 +227,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"{join['orphans']['y_true']:,}, y_pred {join['orphans']['y_pred']:,} | dead-lettered "
         f"{join['dead_lettered']:,} | duplicates {join['duplicates']:,}"
     )
-    drift = report.get("drift")
-    if drift:
-        columns = drift["columns"]  # name -> figures
-        worst = max(columns, key=lambda name: columns[name]["psi"] or 0.0)
-        flagged = drift["drifted_columns"]
-        lines.append(
-            f"drift over the last {drift['rows']:,} rows: "
-            + (f"DRIFTED {', '.join(flagged)}" if flagged else "none flagged")
-            + f" | highest PSI {worst} {columns[worst]['psi'] or 0:.3f}"
-        )
+    lines += feature_lines(report)
+    lines += change_lines(report.get("change_points") or [])
     if not report["models"]:
         lines.insert(0, "no rows in metric_log.csv yet\n")
     if len(report["models"]) > 1:
@@ -370,7 +359,9 @@ def current_report(
         classifiers = {model for model, windows in live.items() if is_class_window(windows["all"])}
         segments = read_segments(logs_dir, classifiers)
         figures, source = LogFigures(live, rows, now, segments=segments), "metric service (live)"
-    return build_report(figures, count_orphans(logs_dir), statuses, task, source)
+    report = build_report(figures, count_orphans(logs_dir), statuses, task, source)
+    report["change_points"] = ChangeFile(logs_dir).latest(REPORTED)
+    return report
 
 
 def metric_running(statuses: Iterable[dict[str, Any]]) -> bool:

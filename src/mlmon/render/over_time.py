@@ -7,6 +7,7 @@ bare matplotlib Figure and written atomically like the error distribution.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from mlmon.monitoring.detectors import ChangePoint
 from mlmon.render.error_distribution import (
     GRID,
     INK,
@@ -32,8 +34,17 @@ FIGURE_SIZE = (12.0, 5.6)
 DPI = 110
 
 
-def render_metrics_over_time(over_time: dict[str, Any], path: Path, now: datetime) -> None:
-    """Draw `over_time` (from dashboard.aggregates.metrics_over_time) to `path`."""
+MARKERS = 20  # the latest change points marked: more would hide the lines
+
+
+def render_metrics_over_time(
+    over_time: dict[str, Any],
+    path: Path,
+    now: datetime,
+    change_points: Sequence[ChangePoint] = (),
+) -> None:
+    """Draw `over_time` (from dashboard.aggregates.metrics_over_time) to `path`, with the
+    models' change points (not their segments') that fall in it as dotted vertical lines."""
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, facecolor="white")
     FigureCanvasAgg(figure)
     figure.text(0.06, 0.94, TITLE, fontsize=16, fontweight="bold", color=INK)
@@ -65,6 +76,11 @@ def render_metrics_over_time(over_time: dict[str, Any], path: Path, now: datetim
         handles.append(
             Line2D([], [], color=color, linewidth=2.5, label=f"{model['model']} ({total:,} rows)")
         )
+    colors = dict(zip((m["model"] for m in over_time["models"]), itertools.cycle(MODEL_COLORS)))
+    if _mark_changes(axes, over_time, change_points, colors):
+        handles.append(
+            Line2D([], [], color=INK, linewidth=1.2, linestyle=":", label="change point")
+        )
     handles += [
         Line2D([], [], color=MUTED, linewidth=2.0, label="MAE"),
         Line2D([], [], color=MUTED, linewidth=1.3, linestyle="--", label="RMSE"),
@@ -83,3 +99,47 @@ def render_metrics_over_time(over_time: dict[str, Any], path: Path, now: datetim
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
     write_png_atomically(figure, path)
+
+
+def _mark_changes(
+    axes: Any,
+    over_time: dict[str, Any],
+    change_points: Sequence[ChangePoint],
+    colors: dict[str, str],
+) -> bool:
+    """A dotted line per model where its change points (not its segments') fall in the
+    chart's span, labelled with the detectors; points closer than a hundredth of the span
+    share a line, so two detectors flagging one change do not print over each other. Whether
+    any line was drawn."""
+    by_time = over_time["axis"] == "time"
+    starts = over_time["start"]
+    low, high = float(starts[0]), float(starts[-1]) + over_time["width"]
+    near = (high - low) / 100
+    marks: list[tuple[str, float, list[str]]] = []  # model, where, detectors
+    for point in sorted(change_points, key=lambda p: p.row):
+        where = point.joined_at if by_time else float(point.row)
+        if point.segment or point.model not in colors or not low <= where <= high:
+            continue
+        name = point.detector.replace("_", "-")
+        same = [m for m in marks if m[0] == point.model and where - m[1] <= near]
+        if same:
+            if name not in same[-1][2]:
+                same[-1][2].append(name)
+            continue
+        marks.append((point.model, where, [name]))
+    for model, where, detectors in marks[-MARKERS:]:
+        x: Any = datetime.fromtimestamp(where, UTC) if by_time else where
+        axes.axvline(x, color=colors[model], linestyle=":", linewidth=1.4)
+        axes.annotate(
+            " + ".join(detectors),
+            (x, 0.99),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, 0),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=8,
+            rotation=90,
+            color=colors[model],
+        )
+    return bool(marks)

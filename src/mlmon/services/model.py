@@ -22,12 +22,12 @@ from mlmon.errors import DecodeError
 from mlmon.model.predictors import Predictor, width_problem
 from mlmon.model.records import ColumnKinds
 from mlmon.ops.alert_actions import Alerting
-from mlmon.ops.monitors import LiveDrift
+from mlmon.ops.drift import LiveDrift
 from mlmon.ops.status import ServiceStats
 from mlmon.services.dead_letters import Rejected, dead_letter, too_large
 from mlmon.services.drift_rounds import DRIFT_EVERY, drift_round, refresh_drift
-from mlmon.services.model_arrow import ArrowFeatures, decode_arrow, predict_arrow
-from mlmon.services.model_named import Named, predict_named, uses_named_path
+from mlmon.services.model_arrow import ArrowFeatures, arrow_inputs, decode_arrow, predict_arrow
+from mlmon.services.model_named import Named, body_of, predict_named, uses_named_path
 from mlmon.settings import Settings
 from mlmon.wire import (
     BATCH,
@@ -134,6 +134,8 @@ async def _predict_stream(
                 )
                 usable = sum(int(m.usable.sum()) for m in messages) + len(singles) + len(named)
                 usable += sum(len(item.rows) for item in arrows)
+                if drift is not None:
+                    _observe(drift, predictor, named, arrows)
                 outgoing, failed = _predict(predictor, messages, headers, drift)
                 more, failed_singles = _predict_singles(predictor, singles, headers, drift)
                 outgoing += more
@@ -233,6 +235,17 @@ def _decode(
             rejected.append(Rejected.row(delivery, records, int(index), reason))
         messages.append(_Message(delivery, records, usable))
     return messages, singles, named, arrows, rejected
+
+
+def _observe(
+    drift: LiveDrift, predictor: Predictor, named: list[Named], arrows: list[ArrowFeatures]
+) -> None:
+    """Named records to the data quality as they came: the ones the model refuses (a feature
+    absent, of the wrong type) are what it counts."""
+    if named:
+        drift.observe_rows([body_of(item.record, predictor) for item in named])
+    for item in arrows:
+        drift.observe_columns(arrow_inputs(item, predictor, item.rows), len(item.rows))
 
 
 def _predict(

@@ -18,7 +18,7 @@ from mlmon.errors import DecodeError
 from mlmon.model.frame import Prediction, columns_from_matrix
 from mlmon.model.predictors import Predictor
 from mlmon.model.records import ColumnKinds, predict_either_way, score_keys
-from mlmon.ops.monitors import LiveDrift
+from mlmon.ops.drift import LiveDrift
 from mlmon.services.dead_letters import Rejected, json_row
 from mlmon.wire.arrow import (
     ARROW,
@@ -51,7 +51,7 @@ def decode_arrow(delivery: Delivery, rejected: list[Rejected]) -> ArrowFeatures 
     return ArrowFeatures(delivery, columns, rows) if len(rows) else None
 
 
-def _inputs(item: ArrowFeatures, predictor: Predictor, rows: npt.NDArray[np.intp]) -> Any:
+def arrow_inputs(item: ArrowFeatures, predictor: Predictor, rows: npt.NDArray[np.intp]) -> Any:
     columns = item.columns
     if columns.vector is not None:
         names = predictor.feature_names or tuple(map(str, range(columns.vector.shape[1])))
@@ -76,7 +76,7 @@ def predict_arrow(
         found: Prediction | None
         try:
             found, inputs = predict_either_way(
-                predictor, _inputs(item, predictor, item.rows), kinds or ColumnKinds()
+                predictor, arrow_inputs(item, predictor, item.rows), kinds or ColumnKinds()
             )
             kept = item.rows
             if drift is not None:
@@ -107,7 +107,7 @@ def _row_by_row(
     for row in item.rows.tolist():
         one = np.array([row], dtype=np.intp)
         try:
-            prediction, _ = predict_either_way(predictor, _inputs(item, predictor, one), kinds)
+            prediction, _ = predict_either_way(predictor, arrow_inputs(item, predictor, one), kinds)
         except Exception as error:
             body = row_json(item.columns, row, "features")
             reason = f"record {item.columns.ids[row]!r}: the model failed: {error}"
@@ -146,7 +146,7 @@ def _answer(
         scores = (np.round(prediction.scores, 6), score_keys(classes))
     tags = None if columns.tags is None else [columns.tags[i] for i in rows.tolist()]
     if segment:
-        tags = feature_tag_rows(tags, _inputs(item, predictor, rows), segment, len(rows))
+        tags = feature_tag_rows(tags, arrow_inputs(item, predictor, rows), segment, len(rows))
     body = encode_values_arrow(
         [columns.ids[i] for i in rows.tolist()],
         values.tolist() if values.dtype == object else values,

@@ -21,7 +21,7 @@ from mlmon.model.records import (
     columns_of,
     predict_either_way,
 )
-from mlmon.ops.monitors import LiveDrift
+from mlmon.ops.drift import LiveDrift
 from mlmon.services.dead_letters import Rejected
 from mlmon.wire import FeatureRecord, sent_at_header
 from mlmon.wire.segment_tags import with_feature_tags

@@ -4,6 +4,11 @@ Every `plot_interval` seconds the log is polled for new rows (only appended byte
 when there are any or the log started over, the PNG is rendered again. Reading and rendering
 run in a worker thread so the event loop (status updates, stop requests) stays responsive. The
 rows go into a `LogSummary`, so the service's memory stays bounded however long the log grows.
+
+The same read feeds the change detectors (`summary.changes`): their change points go to
+change_points.csv, the service's log, Prometheus and the alert rules (`ops.changes`), and are
+marked on metrics_over_time.png. The detectors start from the log's top with the service, so a
+restart finds what an uninterrupted run did; the file keeps each change point once.
 """
 
 from __future__ import annotations
@@ -11,16 +16,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from mlmon.dashboard.aggregates import metrics_over_time
 from mlmon.metric_log.layout import METRIC_LOG
-from mlmon.metric_log.reader import MetricLogReader
+from mlmon.metric_log.reader import MetricLogReader, RowSink, Sinks
+from mlmon.monitoring.detectors import ChangePoint, DetectorConfig
+from mlmon.ops.alert_actions import Alerting
+from mlmon.ops.changes import ChangeLog
 from mlmon.ops.status import ServiceStats
+from mlmon.ops.telemetry import Telemetry
 from mlmon.render.error_distribution import render_error_groups
 from mlmon.render.over_time import render_metrics_over_time
 from mlmon.settings import Settings
+from mlmon.summary.by_time import BY_TIME_FILE, ByTimeSink, by_time_rows, write_by_time
+from mlmon.summary.changes import ChangeSink
 from mlmon.summary.log_summary import LogSummary
 
 log = logging.getLogger(__name__)
@@ -29,25 +41,83 @@ PLOT_FILE = "error_distribution.png"
 OVER_TIME_FILE = "metrics_over_time.png"
 
 
+def detector_config(settings: Settings) -> DetectorConfig:
+    return DetectorConfig(
+        adwin_delta=settings.change_adwin_delta,
+        ph_threshold=settings.change_ph_threshold,
+        max_segments=settings.change_max_segments,
+    )
+
+
 async def run_plot(
-    settings: Settings, stats: ServiceStats, stop: asyncio.Event, once: bool = False
+    settings: Settings,
+    stats: ServiceStats,
+    stop: asyncio.Event,
+    once: bool = False,
+    telemetry: Telemetry | None = None,
 ) -> None:
     """Render the PNG at start and whenever rows arrive, until `stop` is set (or once)."""
     summary = LogSummary()
-    reader = MetricLogReader(settings.logs_dir / METRIC_LOG, summary)
+    by_time = ByTimeSink(settings.task)
+    sink: RowSink = Sinks(summary, by_time)
+    changes: tuple[ChangeSink, ChangeLog] | None = None
+    alerting = None
+    if settings.change_detection:
+        changes = (
+            ChangeSink(settings.task, detector_config(settings)),
+            ChangeLog(settings.logs_dir),
+        )
+        sink = Sinks(summary, by_time, changes[0])
+        # A last picture (`once`) announces nothing: the run before it did.
+        alerting = None if once else Alerting.for_changes(settings, stats)
+        if telemetry is not None:
+            telemetry.registry.register(changes[1])
+            if alerting is not None:
+                telemetry.registry.register(alerting)
+    reader = MetricLogReader(settings.logs_dir / METRIC_LOG, sink)
+    try:
+        await _plot_loop(settings, stats, stop, once, summary, by_time, reader, changes, alerting)
+    finally:
+        if changes is not None:
+            changes[1].close()
+            if telemetry is not None:
+                telemetry.registry.unregister(changes[1])
+                if alerting is not None:
+                    telemetry.registry.unregister(alerting)
+
+
+async def _plot_loop(
+    settings: Settings,
+    stats: ServiceStats,
+    stop: asyncio.Event,
+    once: bool,
+    summary: LogSummary,
+    by_time: ByTimeSink,
+    reader: MetricLogReader,
+    changes: tuple[ChangeSink, ChangeLog] | None,
+    alerting: Alerting | None,
+) -> None:
     target = settings.logs_dir / PLOT_FILE
     stale = True  # nothing rendered yet, or the last attempt failed
     while True:
         try:
             resets = reader.resets
             rows = await asyncio.to_thread(reader.poll)
+            if changes is not None:
+                await _announce(settings, stats, changes, alerting)
             # A log cut back to its header, removed or emptied brings no rows, yet changes
             # the picture: the old one must not stay up.
             if rows or reader.resets != resets or stale:
-                await asyncio.to_thread(_render, summary, target)
+                points = list(changes[0].recent) if changes is not None else []
+                await asyncio.to_thread(_render, summary, points, target)
                 stale = False
                 stats.counters["renders"] += 1
                 stats.ready = True
+            # Buckets turn final with time alone: the file is written at every poll.
+            rows_by_time = by_time_rows(
+                by_time.by_time.buckets(), time.time(), settings.max_label_wait
+            )
+            await asyncio.to_thread(write_by_time, settings.logs_dir / BY_TIME_FILE, rows_by_time)
         except Exception:
             stale = True
             stats.counters["render_errors"] += 1
@@ -64,7 +134,33 @@ async def run_plot(
             return
 
 
-def _render(summary: LogSummary, target: Path) -> None:
+async def _announce(
+    settings: Settings,
+    stats: ServiceStats,
+    changes: tuple[ChangeSink, ChangeLog],
+    alerting: Alerting | None,
+) -> None:
+    """The change points found since the last poll: new ones to the file (and the log line),
+    counted; the alert rules see every series' recent ones."""
+    sink, change_log = changes
+    taken = sink.take()
+    try:
+        new = await asyncio.to_thread(change_log.record, taken)
+    except BaseException:
+        sink.pending = taken + sink.pending  # not lost: tried again on the next poll
+        raise
+    stats.counters["change_points"] += len(new)
+    streams = sink.detection.streams()
+    stats.gauges["change_streams"] = len(streams)
+    change_log.streams = {(m, s, d) for m, s, detectors in streams for d in detectors}
+    stats.gauges["untracked_segment_rows"] = sink.detection.untracked_segment_rows
+    if alerting is not None:
+        now = time.time()
+        await alerting.check(change_log.signals(now, settings.change_alert_hold), now)
+
+
+def _render(summary: LogSummary, points: list[ChangePoint], target: Path) -> None:
     now = datetime.now(UTC)
     render_error_groups(summary.error_groups(), target, now)
-    render_metrics_over_time(metrics_over_time(summary), target.with_name(OVER_TIME_FILE), now)
+    over_time = metrics_over_time(summary)
+    render_metrics_over_time(over_time, target.with_name(OVER_TIME_FILE), now, points)

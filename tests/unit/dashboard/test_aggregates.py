@@ -196,7 +196,7 @@ def test_rates_health_drift_and_alerts_from_statuses() -> None:
             "warming_up": True,
             "min_rows": None,
             "psi_threshold": None,
-            "ks_pvalue_threshold": None,
+            "fdr": None,
             "columns": [{"name": "bmi", "psi": 0.4}],
         }
     ]

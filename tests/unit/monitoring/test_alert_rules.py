@@ -16,6 +16,7 @@ from mlmon.monitoring.alert_rules import (
     AlertEngine,
     Rule,
     check_rules,
+    data_quality_signals,
     drift_signals,
     parse_rules,
 )
@@ -87,6 +88,31 @@ def test_drift_signals_pick_the_worst_column() -> None:
     assert flat["ks_pvalue[any]"] == 0.001
     assert flat["psi[a]"] == 0.1
     assert "psi[c]" not in flat
+
+
+def test_data_quality_rules_read_rates_per_feature() -> None:
+    """`missing_rate[island] > 0.2` fires on the data quality's figures; `[any]` is the worst
+    feature; a rate of a column it does not apply to (None) is no signal."""
+    flat = data_quality_signals(
+        {
+            "island": {"kind": "categorical", "missing_rate": 0.25, "out_of_range_rate": None},
+            "bmi": {"kind": "numeric", "missing_rate": 0.0, "out_of_range_rate": 0.1},
+        }
+    )
+    assert flat == {
+        "missing_rate[island]": 0.25,
+        "missing_rate[bmi]": 0.0,
+        "missing_rate[any]": 0.25,
+        "out_of_range_rate[bmi]": 0.1,
+        "out_of_range_rate[any]": 0.1,
+    }
+    engine = AlertEngine(
+        parse_rules("gaps: missing_rate[island] > 0.2; schema: schema_changes > 0")
+    )
+    fired = engine.evaluate({"m": {**flat, "schema_changes": 1.0}}, 0.0)
+    assert sorted(t.rule.name for t in fired) == ["gaps", "schema"]
+    with pytest.raises(ConfigError, match="missing_rate needs a column or `any`"):
+        parse_rules("gaps: missing_rate > 0.2")
 
 
 WINDOWS = ("last_500", "last_60s", "all")

@@ -1,6 +1,6 @@
 """LiveDrift's reference: a model whose own reference predictions are not finite leaves drift
 off with a warning instead of stopping `mlmon up`; a named dataset gives drift on its
-numeric features and the classifier's top class probability."""
+features (numbers and categories) and the classifier's top class probability."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from mlmon.model.predictors import LinearModel, load_model
 from mlmon.model.training import train_pipeline
-from mlmon.ops.monitors import LiveDrift
+from mlmon.ops.drift import LiveDrift
 from mlmon.settings import Settings
 
 
@@ -27,7 +27,7 @@ def test_an_infinite_reference_prediction_leaves_drift_off(
     assert "drift is off" in caplog.text
 
 
-def test_named_records_drift_on_numeric_features_and_top_probability(tmp_path: Path) -> None:
+def test_named_records_drift_on_their_features_and_top_probability(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     data = tmp_path / "d.csv"
     lines = ["length,island,species"]
@@ -44,9 +44,11 @@ def test_named_records_drift_on_numeric_features_and_top_probability(tmp_path: P
     assert drift.numeric == ("length",)
     shifted = {"length": rng.normal(60, 5, 300), "island": np.array(["Dream"] * 300, dtype=object)}
     drift.add_columns(shifted, model.predict_columns(shifted))
-    report = drift.refresh().to_dict()
+    report = drift.refresh()[0].to_dict()
     assert "length" in report["drifted_columns"]
-    assert set(report["columns"]) == {"length", "prediction"}
+    assert "island" in report["drifted_columns"]  # all Dream, where half the reference was
+    assert set(report["columns"]) == {"length", "island", "prediction"}
+    assert report["columns"]["island"]["kind"] == "categorical"
 
 
 def test_a_reference_column_without_values_leaves_external_drift_off(tmp_path: Path) -> None:
@@ -56,3 +58,26 @@ def test_a_reference_column_without_values_leaves_external_drift_off(tmp_path: P
     data.write_text("a,b,y\n1.0,,x\n2.0,,y\n")
     settings = Settings(reference=data, target="y")
     assert LiveDrift.for_reference(settings, "external") is None
+
+
+def test_records_drift_cannot_read_are_counted_not_raised(tmp_path: Path) -> None:
+    """A batch whose columns disagree in length is skipped with a warning, counted, and
+    exported; the next good batch still counts."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    data = tmp_path / "ref.csv"
+    data.write_text("a,c,y\n" + "".join(f"{i},{'xy'[i % 2]},1\n" for i in range(50)))
+    drift = LiveDrift.for_reference(Settings(reference=data, target="y"), "external")
+    assert drift is not None
+    drift.add_columns({"a": np.arange(3.0), "c": np.array(["x"] * 2, dtype=object)})
+    drift.observe_columns({"a": np.arange(3.0)}, 5)
+    drift.add_columns({"a": np.arange(2.0), "c": np.array(["x", None], dtype=object)})
+    assert drift.skipped == 8
+    assert drift.monitor.rows == 2
+    registry = CollectorRegistry()
+    registry.register(drift)
+    drift.refresh()
+    assert (
+        'mlmon_drift_skipped_records_total{model="external"} 8.0'
+        in generate_latest(registry).decode()
+    )

@@ -28,7 +28,11 @@ EVERY_KIND = (
     "few: count[all] < 10; "
     "columns: drifted_columns > 2; "
     "coverage: label_coverage < 0.9 for 5m; "
-    "orphans: orphans > 10"
+    "orphans: orphans > 10; "
+    "gaps: missing_rate[island] > 0.2; "
+    "wrong: type_mismatch_rate[any] > 0; "
+    "categories: chi2_pvalue[any] < 0.01; "
+    "schema: schema_changes > 0"
 )
 
 
@@ -57,6 +61,10 @@ def test_each_signal_reads_the_metric_mlmon_exports() -> None:
         "columns": "sum by (model) (mlmon_drift_detected) > 2.0",
         "coverage": 'mlmon_label_coverage{service="metric"} < 0.9',
         "orphans": 'mlmon_orphans_total{service="metric"} > 10.0',
+        "gaps": 'mlmon_data_missing_rate{column="island"} > 0.2',
+        "wrong": "max by (model) (mlmon_data_type_mismatch_rate) > 0.0",
+        "categories": "min by (model) (mlmon_drift_chi2_pvalue) < 0.01",
+        "schema": "mlmon_data_schema_changes > 0.0",
     }
 
 
@@ -85,7 +93,7 @@ def test_promtool_accepts_the_rule_file(tmp_path: Path) -> None:
         [promtool(), "check", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 9 rules found" in checked.stdout
+    assert f"SUCCESS: {len(parse_rules(EVERY_KIND))} rules found" in checked.stdout
 
 
 @pytest.mark.parametrize(

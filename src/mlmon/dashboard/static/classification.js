@@ -40,8 +40,10 @@ const classCharts = {
         x: { type: "linear", ticks: { callback: (v) => (accuracyAxis === "time" && !Number.isInteger(v) ? "" : axisLabel(accuracyAxis, v)) } },
         y: { max: 1, title: { display: true, text: "accuracy" } },
       },
+      layout: { padding: { top: 14 } }, // room for the change points' labels
       plugins: {
         legend: { labels: { boxWidth: 12 } },
+        markerLines: { markers: [] },
         tooltip: {
           callbacks: {
             title: (items) => axisLabel(accuracyAxis, items[0].parsed.x),
@@ -99,7 +101,7 @@ function drawShares(models) {
   classCharts.shares.update("none");
 }
 
-function drawAccuracyOverTime(series) {
+function drawAccuracyOverTime(series, changes) {
   accuracyAxis = series.axis;
   const width = series.width;
   const empty = !(series.start || []).length;
@@ -117,6 +119,7 @@ function drawAccuracyOverTime(series) {
     data: series.start.map((x, k) => ({ x: x + width / 2, y: model.accuracy[k], rows: model.rows[k] })),
     borderColor: classColor(i), backgroundColor: classColor(i), pointRadius: radius, borderWidth: 2,
   }));
+  classCharts.accuracy.options.plugins.markerLines.markers = changeMarkers(series, changes, classColor);
   classCharts.accuracy.update("none");
 }
 
@@ -179,7 +182,7 @@ function drawClassification(snapshot) {
   classColors = (snapshot.models || []).length;
   drawClassifierTable(classifiers);
   drawShares(classifiers);
-  drawAccuracyOverTime(snapshot.accuracy_over_time || { models: [], start: [] });
+  drawAccuracyOverTime(snapshot.accuracy_over_time || { models: [], start: [] }, snapshot.change_points);
   drawConfusion(snapshot.confusion || []);
 }
 

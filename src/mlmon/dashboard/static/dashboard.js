@@ -11,7 +11,7 @@ const integer = (value) => (value === null || value === undefined ? "–" : Math
 // column never reads "0.00" beside "0.001".
 const stat = (value) =>
   value === null || value === undefined ? "–" : value > 0 && value < 0.001 ? "<0.001" : Number(value).toFixed(3);
-const DRIFT_SIGNALS = new Set(["psi", "ks_statistic", "ks_pvalue"]);
+const DRIFT_SIGNALS = new Set(["psi", "ks_statistic", "ks_pvalue", "js_distance", "chi2_pvalue", "missing_rate", "out_of_range_rate", "unseen_rate", "type_mismatch_rate", "absent_rate"]);
 // An alert's value and threshold, in its signal's format (4 significant digits for errors).
 const signalFigure = (signal, value) =>
   DRIFT_SIGNALS.has(signal) ? stat(value) : value === null || value === undefined ? "–" : Number(value).toLocaleString("en", { maximumSignificantDigits: 4 });
@@ -104,7 +104,12 @@ const charts = {
         x: { type: "linear", ticks: { callback: (v) => timeLabel(v) } },
         y: { beginAtZero: true, title: { display: true, text: "error" } },
       },
-      plugins: { legend: { labels: { boxWidth: 12 } }, tooltip: { callbacks: { title: (items) => timeLabel(items[0].parsed.x) } } },
+      layout: { padding: { top: 14 } }, // room for the change points' labels
+      plugins: {
+        legend: { labels: { boxWidth: 12 } },
+        markerLines: { markers: [] },
+        tooltip: { callbacks: { title: (items) => timeLabel(items[0].parsed.x) } },
+      },
     },
   }),
   scatter: new Chart(document.getElementById("scatter"), {
@@ -126,11 +131,11 @@ const charts = {
       maintainAspectRatio: false,
       indexAxis: "y",
       layout: { padding: { top: 16 } }, // room for the threshold's label
-      scales: { x: { min: 0, title: { display: true, text: "PSI" } } },
+      scales: { x: { min: 0, title: { display: true, text: "effect size (PSI, JS)" } } },
       plugins: {
         legend: { display: false },
         markerLines: { markers: [] },
-        tooltip: { callbacks: { label: (item) => `PSI ${stat(item.raw)}` } },
+        tooltip: { callbacks: { label: (item) => `effect ${stat(item.raw)}` } },
       },
     },
   }),
@@ -192,7 +197,37 @@ function drawHistogram(histogram) {
   charts.histogram.update("none");
 }
 
-function drawOverTime(overTime) {
+// Dotted lines where the models' change points (not their segments') fall on an over-time
+// chart; points closer than a hundredth of its span share a line and a label.
+function changeMarkers(series, changes, color = colorOf) {
+  const names = (series.models || []).map((m) => m.model);
+  const starts = series.start || [];
+  if (!starts.length) return [];
+  const low = starts[0], high = starts[starts.length - 1] + series.width, near = (high - low) / 100;
+  const marks = [];
+  for (const c of [...(changes || [])].sort((a, b) => a.row - b.row)) {
+    const x = series.axis === "time" ? c.joined_at : c.row;
+    const i = names.indexOf(c.model);
+    if (c.segment || i < 0 || x === null || x < low || x > high) continue;
+    const same = marks.find((m) => m.model === c.model && x - m.x <= near);
+    const name = c.detector.replace("_", "-");
+    if (same) { if (!same.names.includes(name)) same.names.push(name); continue; }
+    marks.push({ model: c.model, x, names: [name], index: i });
+  }
+  return marks.map((m) => ({ x: m.x, color: color(m.index), dash: [2, 3], label: "▼ " + m.names.join(" + ") }));
+}
+
+function drawChanges(changes) {
+  const body = document.querySelector("#changes-table tbody");
+  document.getElementById("changes-card").hidden = !changes.length;
+  body.innerHTML = changes.map((c) => `<tr data-model="${escapeHtml(c.model)}" data-segment="${escapeHtml(c.segment)}" data-detector="${escapeHtml(c.detector)}">` +
+    `<td>${escapeHtml(c.model)}</td><td>${c.segment ? escapeHtml(c.segment) : '<span class="muted">all rows</span>'}</td>` +
+    `<td>${escapeHtml(c.detector.replace("_", "-"))}</td><td>${integer(c.row)}</td>` +
+    `<td>${c.joined_at === null ? "" : clock(c.joined_at)}</td>` +
+    `<td>${c.mean_before === null ? "" : stat(c.mean_before)} <span class="muted">over ${integer(c.rows_before)} rows</span></td></tr>`).join("");
+}
+
+function drawOverTime(overTime, changes) {
   overTimeAxis = overTime.axis;
   const width = overTime.width;
   const empty = !(overTime.start || []).length;
@@ -209,6 +244,7 @@ function drawOverTime(overTime) {
     datasets.push({ label: `${model.model} RMSE`, data: points(model.rmse), borderColor: color, backgroundColor: color, borderDash: [6, 4], pointRadius: radius, borderWidth: 1.5 });
   });
   charts.overTime.data.datasets = datasets;
+  charts.overTime.options.plugins.markerLines.markers = changeMarkers(overTime, changes);
   charts.overTime.update("none");
 }
 
@@ -250,25 +286,28 @@ function drawDrift(reports) {
     if (own) own.name = `prediction (${first.model})`;
   }
   const threshold = first.psi_threshold ?? 0.2;
+  // The effect size of each column: PSI for numbers, Jensen-Shannon distance for categories.
+  const effect = (c) => (c.kind === "categorical" ? c.js_distance : c.psi);
   const warming = first.warming_up ? `warming up: ${integer(first.rows)} of ${integer(first.min_rows)} rows in the window` : "";
-  waiting("drift", rows.every((c) => c.psi === null || c.psi === undefined), warming || "waiting for the first drift report…");
+  waiting("drift", rows.every((c) => effect(c) === null || effect(c) === undefined), warming || "waiting for the first drift report…");
   document.getElementById("drift-note").textContent =
-    warming || `PSI per column over the latest ${integer(first.rows)} rows; above ${stat(threshold)} = drifted`;
+    warming || `PSI (numbers) or JS distance (categories) over the latest ${integer(first.rows)} rows; red = flagged (test p-values, false discovery rate ${stat(first.fdr ?? 0.01)})`;
   // The axis always reaches past the threshold: on an unshifted stream (PSI ~0.001) the bars
   // stay short and calm instead of filling the chart as if every column drifted.
   charts.drift.options.scales.x.suggestedMax = threshold * 1.25;
   charts.drift.options.plugins.markerLines.markers = [
-    { x: threshold, color: ALARM, dash: [5, 3], label: `threshold ${stat(threshold)}` },
+    { x: threshold, color: ALARM, dash: [5, 3], label: `PSI ${stat(threshold)}: a large shift` },
   ];
   charts.drift.data = {
     labels: rows.map((c) => c.name),
-    datasets: [{ data: rows.map((c) => c.psi), backgroundColor: rows.map((c) => (c.psi > threshold ? ALARM : CALM)) }],
+    datasets: [{ data: rows.map(effect), backgroundColor: rows.map((c) => (c.drifted ? ALARM : CALM)) }],
   };
   charts.drift.update("none");
-  // A column drifts on PSI above its threshold or on a KS p-value below its own: say which.
-  const why = (c) => [c.psi > threshold ? "PSI" : "", c.drifted && !(c.psi > threshold) ? "KS" : ""].filter(Boolean).join(", ");
+  // A column is flagged by its test (KS, chi-square) under the false discovery control.
+  const test = (c) => (c.kind === "categorical" ? `χ² p ${stat(c.chi2_pvalue)}` : `KS p ${stat(c.ks_pvalue)}`);
+  const size = (c) => (c.kind === "categorical" ? `JS ${stat(c.js_distance)}` : `PSI ${stat(c.psi)}`);
   body.innerHTML = rows
-    .map((c) => `<tr class="${c.drifted ? "drifted" : ""}" data-column="${escapeHtml(c.name)}"><td>${escapeHtml(c.name)}${c.drifted ? ` · drifted (${why(c)})` : ""}</td><td class="psi">PSI ${stat(c.psi)}</td><td class="ks">KS p ${stat(c.ks_pvalue)}</td></tr>`)
+    .map((c) => `<tr class="${c.drifted ? "drifted" : ""}" data-column="${escapeHtml(c.name)}"><td>${escapeHtml(c.name)}${c.drifted ? " · drifted" : ""}</td><td class="psi">${size(c)}</td><td class="ks">${test(c)}</td><td class="adjusted">adjusted p ${stat(c.adjusted_pvalue)}</td></tr>`)
     .join("");
 }
 
@@ -339,9 +378,11 @@ function draw(snapshot) {
   document.getElementById("updated").textContent = "updated " + clock(snapshot.updated_at);
   drawModels(snapshot.models || []);
   drawHistogram(snapshot.histogram || {});
-  drawOverTime(snapshot.over_time || { models: [], start: [] });
+  drawOverTime(snapshot.over_time || { models: [], start: [] }, snapshot.change_points);
+  drawChanges(snapshot.change_points || []);
   drawScatter(snapshot.scatter || []);
   drawDrift(snapshot.drift || []);
+  drawDataQuality(snapshot.data_quality || []); // features.js
   drawAlerts(snapshot.alerts || [], snapshot.updated_at);
   drawHealth(snapshot.health);
   drawClassification(snapshot); // classification.js

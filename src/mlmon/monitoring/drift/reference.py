@@ -1,11 +1,13 @@
-"""What the stream is compared with: per column, PSI bins and a sorted sample for KS, saved and
-loaded as plain JSON tagged "mlmon.drift.reference" (so a reference file is safe to load)."""
+"""What the stream is compared with: per numeric column PSI bins, a sorted sample for KS and
+the range; per categorical column its categories' counts (categories.py). Saved and loaded as
+plain JSON tagged "mlmon.drift.reference" (so a reference file is safe to load); version 1
+files (numbers only, no range) still load."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +15,13 @@ import numpy as np
 import numpy.typing as npt
 
 from mlmon.arrays import Floats
+from mlmon.monitoring.drift.categories import CategoryReference
 
 PREDICTION = "prediction"
 MAX_SORTED = 10_000  # reference values kept per column for KS: bounds memory and report() time
 _FORMAT = "mlmon.drift.reference"
-_VERSION = 1
+_VERSION = 2
+_READS = (1, 2)  # version 1: no categorical columns, no range (the sorted sample's ends)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -28,6 +32,8 @@ class ColumnReference:
     edges: Floats  # inner cut points; bins (-inf, e0], (e0, e1], ..., (e_last, +inf)
     counts: npt.NDArray[np.int64]  # reference values per bin, len(edges) + 1, none empty
     sorted_values: Floats  # ascending; at most MAX_SORTED, evenly spread order statistics
+    low: float  # the reference's smallest and largest values: the range data quality checks
+    high: float
 
     def __post_init__(self) -> None:
         for array in (self.edges, self.counts, self.sorted_values):
@@ -52,7 +58,10 @@ class ColumnReference:
         edges = np.unique(np.quantile(ordered, quantiles, method="inverted_cdf"))
         edges = edges[edges < ordered[-1]]
         counts = np.bincount(np.searchsorted(edges, ordered, side="left"), minlength=edges.size + 1)
-        return cls(name, edges, counts.astype(np.int64), spread_sample(ordered, MAX_SORTED))
+        sample = spread_sample(ordered, MAX_SORTED)
+        return cls(
+            name, edges, counts.astype(np.int64), sample, float(ordered[0]), float(ordered[-1])
+        )
 
     @property
     def proportions(self) -> Floats:
@@ -72,6 +81,8 @@ class ColumnReference:
             "edges": self.edges.tolist(),
             "counts": self.counts.tolist(),
             "sorted_values": self.sorted_values.tolist(),
+            "low": self.low,
+            "high": self.high,
         }
 
     @classmethod
@@ -96,16 +107,26 @@ class ColumnReference:
         if sorted_values.size == 0 or np.any(np.diff(sorted_values) < 0):
             msg = f"reference column {name!r}: 'sorted_values' must be non-empty and ascending"
             raise ValueError(msg)
-        return cls(name, edges, counts, sorted_values)
+        # Version 1 kept no range: the sample's ends are the closest it has.
+        low, high = float_array(
+            [raw.get("low", sorted_values[0]), raw.get("high", sorted_values[-1])],
+            f"{name}.low/high",
+        )
+        if not low <= sorted_values[0] <= sorted_values[-1] <= high:
+            msg = f"reference column {name!r}: 'low' and 'high' must bound 'sorted_values'"
+            raise ValueError(msg)
+        return cls(name, edges, counts, sorted_values, float(low), float(high))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Reference:
-    """What the stream is compared with: one `ColumnReference` per feature and for predictions."""
+    """What the stream is compared with: one `ColumnReference` per numeric feature and for
+    predictions, one `CategoryReference` per categorical feature."""
 
     features: tuple[ColumnReference, ...]
     prediction: ColumnReference | None
     bins: int
+    categorical: tuple[CategoryReference, ...] = ()
 
     @classmethod
     def from_data(
@@ -114,14 +135,18 @@ class Reference:
         names: Sequence[str],
         predictions: npt.ArrayLike | None = None,
         bins: int = 10,
+        categorical: Mapping[str, npt.ArrayLike] | None = None,
     ) -> Reference:
-        """The reference of a (rows, features) matrix and, optionally, the model's predictions."""
+        """The reference of a (rows, features) matrix of numbers, optionally the model's
+        predictions, and categorical columns by name (text, None where missing)."""
         matrix = np.asarray(features, dtype=np.float64)
-        if matrix.ndim != 2 or matrix.shape[0] == 0:
+        categorical = categorical or {}
+        if matrix.ndim != 2 or (matrix.shape[0] == 0 and not categorical):
             msg = f"reference features must be a non-empty (rows, features) array: {matrix.shape}"
             raise ValueError(msg)
-        if len(names) != matrix.shape[1] or len(set(names)) != len(names):
-            msg = f"need {matrix.shape[1]} distinct feature names, got {list(names)}"
+        every = [*names, *categorical]
+        if len(names) != matrix.shape[1] or len(set(every)) != len(every):
+            msg = f"need {matrix.shape[1]} numeric and distinct feature names, got {every}"
             raise ValueError(msg)
         if bins < 2:
             msg = f"bins must be at least 2, got {bins}"
@@ -131,7 +156,7 @@ class Reference:
         )
         prediction = None
         if predictions is not None:
-            if PREDICTION in names:
+            if PREDICTION in every:
                 msg = f"a feature is named {PREDICTION!r}, the name kept for predictions"
                 raise ValueError(msg)
             values = np.asarray(predictions, dtype=np.float64).ravel()
@@ -139,11 +164,19 @@ class Reference:
                 msg = f"{values.size} reference predictions for {matrix.shape[0]} rows"
                 raise ValueError(msg)
             prediction = ColumnReference.from_values(PREDICTION, values, bins)
-        return cls(columns, prediction, bins)
+        categories = tuple(
+            CategoryReference.from_values(name, values) for name, values in categorical.items()
+        )
+        return cls(columns, prediction, bins, categories)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
+        """The numeric features' names."""
         return tuple(column.name for column in self.features)
+
+    @property
+    def categorical_names(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.categorical)
 
     @property
     def columns(self) -> tuple[ColumnReference, ...]:
@@ -159,6 +192,7 @@ class Reference:
                 "bins": self.bins,
                 "features": [column.to_dict() for column in self.features],
                 "prediction": None if self.prediction is None else self.prediction.to_dict(),
+                "categorical": [column.to_dict() for column in self.categorical],
             },
             allow_nan=False,
         )
@@ -174,17 +208,35 @@ class Reference:
         if not isinstance(raw, dict) or raw.get("format") != _FORMAT:
             msg = f"not a drift reference (expected 'format': {_FORMAT!r})"
             raise ValueError(msg)
-        if raw.get("version") != _VERSION:
-            msg = f"drift reference version {raw.get('version')!r}, this mlmon reads {_VERSION}"
+        if raw.get("version") not in _READS:
+            msg = f"drift reference version {raw.get('version')!r}, this mlmon reads {_READS}"
             raise ValueError(msg)
         bins, features = raw.get("bins"), raw.get("features")
-        if not isinstance(bins, int) or bins < 2 or not isinstance(features, list) or not features:
-            msg = "drift reference needs 'bins' (an integer >= 2) and a non-empty 'features' list"
+        categorical = raw.get("categorical", [])
+        if (
+            not isinstance(bins, int)
+            or bins < 2
+            or not isinstance(features, list)
+            or not isinstance(categorical, list)
+            or not features + categorical
+        ):
+            msg = (
+                "drift reference needs 'bins' (an integer >= 2) and a 'features' and "
+                "'categorical' list, not both empty"
+            )
             raise ValueError(msg)
         columns = tuple(ColumnReference.from_dict(column) for column in features)
+        categories = tuple(CategoryReference.from_dict(column) for column in categorical)
+        names = [*(c.name for c in columns), *(c.name for c in categories)]
+        if len(set(names)) != len(names):
+            msg = f"drift reference names a column twice: {names}"
+            raise ValueError(msg)
         prediction = raw.get("prediction")
         return cls(
-            columns, None if prediction is None else ColumnReference.from_dict(prediction), bins
+            columns,
+            None if prediction is None else ColumnReference.from_dict(prediction),
+            bins,
+            categories,
         )
 
 

@@ -1,11 +1,10 @@
-"""Drift for a model mlmon does not run: fed with the features its predictions carry, built on
-the first such prediction (a pipeline whose own model service computes drift never pays for
-it), and refreshed every few seconds like the model service's."""
+"""Drift and data quality for a model mlmon does not run: fed with the features its
+predictions carry, built on the first such prediction (a pipeline whose own model service
+computes drift never pays for it), and refreshed every few seconds like the model service's."""
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlmon.ops.alert_actions import Alerting
-from mlmon.ops.monitors import LiveDrift
+from mlmon.ops.drift import LiveDrift
 from mlmon.ops.status import ServiceStats
 from mlmon.ops.telemetry import Telemetry
 from mlmon.services.drift_rounds import DRIFT_EVERY, drift_round, refresh_drift
@@ -54,24 +53,19 @@ class DriftFeed:
                     refresh_drift(self.drift, self.stats, interval, self.alerting)
                 )
         drift = self.drift
-        if drift is None or drift.numeric is None:
+        if drift is None:
             return
+        names = (*drift.numeric, *drift.categorical)
         if rows:
+            drift.observe_rows(rows)
             drift.add_columns(
-                {name: _numbers([row.get(name) for row in rows]) for name in drift.numeric}
+                {name: np.array([row.get(name) for row in rows], dtype=object) for name in names}
             )
         for part in columns:
+            drift.observe_columns(part, len(next(iter(part.values()))) if part else 0)
             drift.add_columns(part)
 
     async def close(self) -> None:
         if self._refresher is not None and self.drift is not None:
             self._refresher.cancel()
             await drift_round(self.drift, self.stats, self.alerting)
-
-
-def _numbers(values: list[Any]) -> npt.NDArray[np.float64]:
-    """A numeric feature's values; missing, or not a number, as NaN."""
-    return np.array(
-        [v if isinstance(v, int | float) and not isinstance(v, bool) else math.nan for v in values],
-        dtype=np.float64,
-    )

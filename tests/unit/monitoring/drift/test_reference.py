@@ -83,7 +83,7 @@ def test_reference_json_round_trip_gives_identical_reports(
         (lambda raw: "not json", "not JSON"),
         (lambda raw: {**raw, "format": "pickle"}, "not a drift reference"),
         (lambda raw: {**raw, "version": 99}, "version 99"),
-        (lambda raw: {**raw, "features": []}, "non-empty 'features'"),
+        (lambda raw: {**raw, "features": []}, "not both empty"),
         (lambda raw: {**raw, "prediction": {"name": 3}}, "string 'name'"),
         (lambda raw: {**raw, "prediction": {**raw["prediction"], "counts": [1]}}, "number"),
         (lambda raw: {**raw, "prediction": {**raw["prediction"], "edges": ["x"]}}, "edges"),
@@ -108,10 +108,19 @@ def test_damaged_reference_json_is_refused(
 def test_a_saved_reference_file_carries_its_format_tag(
     diabetes: tuple[Dataset, Predict, Reference], tmp_path: Path
 ) -> None:
-    """The file is tagged "mlmon.drift.reference", version 1, so files saved earlier still load."""
+    """The file is tagged "mlmon.drift.reference", version 2; a version 1 file (numbers only,
+    no range) still loads, its range the ends of its sorted sample."""
     reference = diabetes[2]
     path = tmp_path / "reference.json"
     path.write_text(reference.to_json(), encoding="utf-8")
     raw = json.loads(path.read_text(encoding="utf-8"))
-    assert (raw["format"], raw["version"]) == ("mlmon.drift.reference", 1)
+    assert (raw["format"], raw["version"]) == ("mlmon.drift.reference", 2)
     assert Reference.from_json(path.read_bytes()).to_json() == reference.to_json()
+    old = {**raw, "version": 1}
+    del old["categorical"]
+    for column in old["features"]:
+        del column["low"], column["high"]
+    loaded = Reference.from_json(json.dumps(old))
+    assert loaded.categorical == ()
+    bmi = loaded.features[loaded.feature_names.index("bmi")]
+    assert (bmi.low, bmi.high) == (bmi.sorted_values[0], bmi.sorted_values[-1])

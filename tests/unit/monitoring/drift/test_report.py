@@ -27,10 +27,18 @@ def test_report_dict_is_plain_json(diabetes: tuple[Dataset, Predict, Reference])
     assert payload["drifted_columns"] == [PREDICTION]
     assert payload["columns"]["bmi"]["drifted"] is False
     assert set(payload["columns"][PREDICTION]) == {
+        "kind",
         "rows",
         "psi",
         "ks_statistic",
         "ks_pvalue",
+        "chi2_statistic",
+        "chi2_pvalue",
+        "js_distance",
+        "p_value",
+        "adjusted_pvalue",
         "drifted",
         "warming_up",
     }
+    assert payload["columns"][PREDICTION]["kind"] == "numeric"
+    assert payload["columns"][PREDICTION]["chi2_pvalue"] is None
