@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from mlmon.join.counts import SCHEMA as PREDICTED_SCHEMA
+from mlmon.join.counts import PredictedCounts
 from mlmon.wire import Y_PRED, Y_TRUE
 
 _SCHEMA = """
@@ -139,7 +141,7 @@ class JoinStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         # A commit survives power loss, not just a crash.
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA + PREDICTED_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(joined)")}
         for column in _JOINED_TRUTH_COLUMNS:
             if column.split()[0] not in columns:
@@ -152,6 +154,7 @@ class JoinStore:
             self._db.execute("ALTER TABLE predictions ADD COLUMN extra TEXT NOT NULL DEFAULT ''")
         self._db.execute("BEGIN")
         self._committed: tuple[int, dict[str, int]] = (self._db.total_changes, {})
+        self.predicted = PredictedCounts()  # saved by `commit`, forgotten by `rollback`
 
     def __repr__(self) -> str:
         return f"JoinStore({str(self.path)!r}, max_wait={self.max_wait})"
@@ -162,6 +165,7 @@ class JoinStore:
 
     def commit(self, offsets: dict[str, int]) -> None:
         """Make every change since the last commit durable, with the logs' new end offsets."""
+        self.predicted.save(self._db)
         self._db.executemany(
             "INSERT INTO offsets (log, offset) VALUES (?, ?) "
             "ON CONFLICT (log) DO UPDATE SET offset = excluded.offset",
@@ -175,11 +179,14 @@ class JoinStore:
         """Whether committing `offsets` would change anything: rows changed since the last
         commit, or an offset that differs from the one committed."""
         changes, committed = self._committed
-        return self._db.total_changes != changes or any(
-            committed.get(log) != offset for log, offset in offsets.items()
+        return (
+            bool(self.predicted)
+            or self._db.total_changes != changes
+            or any(committed.get(log) != offset for log, offset in offsets.items())
         )
 
     def rollback(self) -> None:
+        self.predicted.clear()
         self._db.execute("ROLLBACK")
         self._db.execute("BEGIN")
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from mlmon.bus import CONSUMER_LINGER, Bus, Delivery
 from mlmon.join.batches import BatchJoin
+from mlmon.join.counts import STORE_FILE
 from mlmon.join.held import Held
 from mlmon.join.joined import Joined
 from mlmon.join.records import Outcome, RecordJoin
@@ -100,7 +101,7 @@ class MetricService:
             telemetry.registry.register(self.quality)
             if self.alerting is not None:
                 telemetry.registry.register(self.alerting)
-        self.store = JoinStore(settings.state_dir / "join.sqlite", settings.max_label_wait)
+        self.store = JoinStore(settings.state_dir / STORE_FILE, settings.max_label_wait)
         self.records = RecordJoin(self.store)
         remember(self.store.labels())  # the labels of halves that waited on disk
         self._predicted: set[float] = set()  # the classes the model has predicted
