@@ -32,6 +32,7 @@ BUCKETS = 4
 BATCHES, BATCH_ROWS = 8, 250  # named batches: the batch join
 SINGLES, UNTIMED = 400, 50  # single-record messages: the record join
 REPEATED_SINGLES = 10
+PREDICTION_CHUNKS = 20
 
 
 async def _publish(settings: Settings, queue: str, messages: list[OutMessage]) -> None:
@@ -43,11 +44,12 @@ async def _publish(settings: Settings, queue: str, messages: list[OutMessage]) -
         await bus.close()
 
 
-async def _wait(what: str, check: Callable[[], bool], patience: float = 30.0) -> None:
+async def _wait(check: Callable[[], bool], patience: float = 30.0) -> None:
+    """Until `check()` holds or patience runs out (the caller asserts it then)."""
     deadline = time.monotonic() + patience
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+    while True:
+        if check() or time.monotonic() > deadline:
+            return
         await asyncio.sleep(0.2)
 
 
@@ -94,13 +96,24 @@ async def test_counts_exact_and_completeness_climbs_over_repeats_and_sigkills(
     try:
         stream = predictions + repeats
         rng.shuffle(stream)
-        half = len(stream) // 2
-        await _publish(settings, settings.queue_y_pred, stream[:half])
-        await asyncio.sleep(rng.uniform(0.5, 1.5))  # mid-stream, some held in memory
-        metric.kill()
-        metric.start()
-        await _publish(settings, settings.queue_y_pred, stream[half:])
-        await _wait("every prediction counted", lambda: _counts(settings) == dict(expected))
+        chunks = [stream[i::PREDICTION_CHUNKS] for i in range(PREDICTION_CHUNKS)]
+        await _publish(settings, settings.queue_y_pred, chunks[0])
+        await _wait(lambda: bool(_counts(settings)))
+        assert _counts(settings), "the metric service never counted"
+
+        bus = RabbitBus(settings, "predicted-counts-stream")
+        await bus.connect()
+        try:
+            for number, chunk in enumerate(chunks[1:]):
+                await bus.publish(settings.queue_y_pred, chunk)
+                await asyncio.sleep(0.05)  # a stream: the metric holds the last ones unlabelled
+                if number == PREDICTION_CHUNKS // 2:  # mid-stream, some held in memory
+                    metric.kill()
+                    metric.start()
+        finally:
+            await bus.close()
+        await _wait(lambda: _counts(settings) == dict(expected))
+        assert _counts(settings) == dict(expected)  # repeats and the kill counted nothing twice
 
         sink = ByTimeSink()
         reader = MetricLogReader(settings.logs_dir / "metric_log.csv", sink)

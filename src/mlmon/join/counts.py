@@ -14,6 +14,7 @@ blocks the metric service's commits nor sees half of one.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,19 +59,23 @@ class PredictedCounts:
 
     def add(self, model: str, sent_at: Floats) -> None:
         """One model's new predictions by their event times (NaN: none)."""
-        counts = self._counts
-        timed = np.isfinite(sent_at)
-        untimed = len(sent_at) - int(np.count_nonzero(timed))
-        if untimed:
-            counts[model, NO_TIME] = counts.get((model, NO_TIME), 0) + untimed
-            sent_at = sent_at[timed]
         if not len(sent_at):
             return
-        buckets = np.floor(sent_at / BUCKET_SECONDS).astype(np.int64)
-        if buckets[0] == buckets[-1] and (buckets == buckets[0]).all():  # a batch's usual case
-            starts, sizes = [int(buckets[0]) * BUCKET_SECONDS], [len(buckets)]
+        counts = self._counts
+        buckets = np.floor(sent_at / BUCKET_SECONDS)
+        low, high = float(buckets.min()), float(buckets.max())
+        if not math.isfinite(low + high):  # some without an event time (NaN propagates)
+            timed = np.isfinite(buckets)
+            untimed = len(buckets) - int(np.count_nonzero(timed))
+            counts[model, NO_TIME] = counts.get((model, NO_TIME), 0) + untimed
+            if untimed == len(buckets):
+                return
+            buckets = buckets[timed]
+            low, high = float(buckets.min()), float(buckets.max())
+        if low == high:  # a batch's usual case: one send time, or a few close ones
+            starts, sizes = [int(low) * BUCKET_SECONDS], [len(buckets)]
         else:
-            unique, tally = np.unique(buckets, return_counts=True)
+            unique, tally = np.unique(buckets.astype(np.int64), return_counts=True)
             starts, sizes = (unique * BUCKET_SECONDS).tolist(), tally.tolist()
         for start, size in zip(starts, sizes, strict=True):
             counts[model, start] = counts.get((model, start), 0) + size

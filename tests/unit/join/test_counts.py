@@ -15,7 +15,7 @@ from mlmon.join.batches import BatchJoin
 from mlmon.join.counts import BUCKET_SECONDS, NO_TIME, STORE_FILE, PredictedCounts, read_predicted
 from mlmon.join.held import Held
 from mlmon.join.joined import Joined
-from mlmon.join.records import RecordJoin
+from mlmon.join.records import Outcome, RecordJoin
 from mlmon.join.store import JoinStore
 from tests.unit.join.test_batches import half
 
@@ -69,17 +69,30 @@ def _store(tmp_path: Path) -> JoinStore:
     return JoinStore(tmp_path / STORE_FILE, max_wait=1e9)
 
 
+def _predict(
+    join: RecordJoin, keys: list[str], stamps: list[float | None], held: Held | None = None
+) -> Outcome:
+    """Model m's predictions of `keys` (all 1.0: the same again is a duplicate)."""
+    n = len(keys)
+    held = held or Held([], 0.0)
+    return join.offer_predictions(keys, [1.0] * n, ["m"] * n, ["1"] * n, stamps, 0.0, held)
+
+
+def _label(join: RecordJoin, keys: list[str]) -> None:
+    join.offer_truths(keys, [1.0] * len(keys), [None] * len(keys), 1.0, Held([], 0.0))
+
+
 def test_counts_are_committed_and_rolled_back_with_the_turn(tmp_path: Path) -> None:
     assert read_predicted(tmp_path) is None  # no store yet: unknown
     store = _store(tmp_path)
     join = RecordJoin(store)
-    join.offer_truths(["r1", "r2"], [1.0, 2.0], [None, None], 0.0, Held([], 0.0))
-    join.offer_predictions(["r1"], [1.5], ["m"], ["1"], [T0 + 5], 1.0, Held([], 0.0))
+    _label(join, ["r1", "r2"])
+    _predict(join, ["r1"], [T0 + 5])
     assert read_predicted(tmp_path) == {}  # not committed yet
     assert store.changed({})
     store.commit({})
     assert read_predicted(tmp_path) == {"m": {int(T0): 1}}
-    join.offer_predictions(["r2"], [2.5], ["m"], ["1"], [T0 + 6], 1.0, Held([], 0.0))
+    _predict(join, ["r2"], [T0 + 6])
     store.rollback()  # the turn failed: its count goes with its rows
     assert not store.predicted
     store.commit({})
@@ -93,19 +106,17 @@ def test_a_redelivered_prediction_counts_once_whatever_it_met(tmp_path: Path) ->
     keys = ["r1", "r2", "r3"]
     stamps: list[float | None] = [T0, T0 + 400, None]
     first = Held([], 0.0)
-    join.offer_predictions(keys, [1.0, 2.0, 3.0], ["m"] * 3, ["1"] * 3, stamps, 0.0, first)
+    _predict(join, keys, stamps, first)
     store.commit({})
     assert read_predicted(tmp_path) == {}  # waiting in memory only: a crash would lose them
-    join.offer_truths(["r1"], [1.0], [None], 1.0, Held([], 0.0))  # r1 taken from memory
+    _label(join, ["r1"])  # r1 taken from memory
     join.persist(first)  # r2, r3 to disk, as at a release
     store.commit({})
     counted = {"m": {int(T0): 1, int(T0) + 300: 1, NO_TIME: 1}}
     assert read_predicted(tmp_path) == counted
     # Redelivered: joined, waiting on disk or taken by a truth, it is a duplicate now.
-    again = join.offer_predictions(
-        keys, [1.0, 2.0, 3.0], ["m"] * 3, ["1"] * 3, stamps, 2.0, Held([], 0.0)
-    )
-    join.offer_truths(["r2"], [2.0], [None], 3.0, Held([], 0.0))  # from disk: counted before
+    again = _predict(join, keys, stamps)
+    _label(join, ["r2"])  # from disk: counted before
     store.commit({})
     assert again.duplicates == 3
     assert read_predicted(tmp_path) == counted
@@ -114,13 +125,13 @@ def test_a_redelivered_prediction_counts_once_whatever_it_met(tmp_path: Path) ->
 
 def test_a_prediction_held_in_memory_at_a_crash_counts_once_redelivered(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    RecordJoin(store).offer_predictions(["r1"], [1.0], ["m"], ["1"], [T0], 0.0, Held([], 0.0))
+    _predict(RecordJoin(store), ["r1"], [T0])
     store.commit({})  # the turn's commit; its delivery is still held, unacked
     store.close()  # the crash: memory lost, the broker redelivers
     store = _store(tmp_path)
     join = RecordJoin(store)
-    join.offer_truths(["r1"], [1.0], [None], 1.0, Held([], 0.0))
-    join.offer_predictions(["r1"], [1.0], ["m"], ["1"], [T0], 2.0, Held([], 0.0))
+    _label(join, ["r1"])
+    _predict(join, ["r1"], [T0])
     store.commit({})
     assert read_predicted(tmp_path) == {"m": {int(T0): 1}}
     store.close()
@@ -154,10 +165,10 @@ def test_batches_count_once_and_conflicts_not_at_all(tmp_path: Path) -> None:
 def test_a_reader_sees_the_last_commit_while_the_writer_is_in_a_turn(tmp_path: Path) -> None:
     store = _store(tmp_path)
     join = RecordJoin(store)
-    join.offer_truths(["r1", "r2"], [1.0, 2.0], [None, None], 0.0, Held([], 0.0))
-    join.offer_predictions(["r1"], [1.0], ["m"], ["1"], [T0], 1.0, Held([], 0.0))
+    _label(join, ["r1", "r2"])
+    _predict(join, ["r1"], [T0])
     store.commit({})
-    join.offer_predictions(["r2"], [1.0], ["m"], ["1"], [T0], 1.0, Held([], 0.0))
+    _predict(join, ["r2"], [T0])
     store.predicted.save(store._db)  # written, not committed: as inside `commit`
     assert read_predicted(tmp_path) == {"m": {int(T0): 1}}
     store.commit({})
