@@ -14,7 +14,8 @@ prediction still meets its true value. A half whose partner does not come within
 expired as an orphan and handed back to the caller to log.
 
 Every change happens inside a transaction that the caller commits together with the offsets
-of the logs it wrote (`commit`), so the logs and this store always agree after a crash.
+of the logs it wrote (`commit`), so the logs and this store always agree after a crash; so do
+the predictions counted per bucket of event time (`join.counts`).
 """
 
 from __future__ import annotations
@@ -176,8 +177,8 @@ class JoinStore:
         self._committed = (self._db.total_changes, {**self._committed[1], **offsets})
 
     def changed(self, offsets: dict[str, int]) -> bool:
-        """Whether committing `offsets` would change anything: rows changed since the last
-        commit, or an offset that differs from the one committed."""
+        """Whether committing `offsets` would change anything: rows changed or predictions
+        counted since the last commit, or an offset that differs from the one committed."""
         changes, committed = self._committed
         return (
             bool(self.predicted)

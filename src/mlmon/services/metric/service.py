@@ -231,8 +231,9 @@ class MetricService:
            fsync'd (`_write_rows`; with nothing to write and nothing new in the store, steps
            1 and 2 are skipped);
         2. commit the join store together with both logs' new end offsets (`_write_rows`), so
-           that after a crash the logs are cut back to what the store knows; then count what
-           is now durable (joined rows, duplicates, orphans);
+           that after a crash the logs are cut back to what the store knows, and with the
+           predictions counted per bucket of event time as the store first learnt of them
+           (`join.counts`); then count what is now durable (joined rows, duplicates, orphans);
         3. dead-letter what was rejected;
         4. ack the released held batches (their waiting halves were committed in step 2).
 
