@@ -133,6 +133,7 @@ class BatchJoin:
         for prediction, prediction_held in self._predictions.pop(half.batch, {}).values():
             prediction_held.stop_waiting()
             partners.append(prediction)
+            self.store.predicted.add(prediction.model, prediction.sent_at)  # from memory: new
         partners += [
             BatchHalf.stored(half.batch, row)
             for row in self.store.waiting_prediction_batches(half.batch)
@@ -174,6 +175,7 @@ class BatchJoin:
             unmatched = np.zeros(len(truth.keys), dtype=bool)
             unmatched[np.frombuffer(stored.unmatched, dtype=_ROWS)] = True
         outcome.orphans = _join(truth, half, unmatched, half.arrived_at, joined)
+        self.store.predicted.add(half.model, half.sent_at)
         self.store.save_prediction_batch(
             half.batch, half.as_stored_prediction(), len(half.keys), joined_at=half.arrived_at
         )
@@ -194,6 +196,7 @@ class BatchJoin:
                 self.store.save_prediction_batch(
                     batch, prediction.as_stored_prediction(), len(prediction.keys), None
                 )
+                self.store.predicted.add(model, prediction.sent_at)
                 held.stop_waiting()
         held.forget_batches()
 

@@ -72,13 +72,14 @@ class RecordJoin:
         """Offer true values in arrival order; those left waiting belong to `held`."""
         facts = self.store.facts(keys)
         outcome, changes = Outcome(), Changes()
+        fresh: list[PredictionFact] = []  # predictions the store learns of now, to count
         for index, (key, value, sent) in enumerate(zip(keys, values, sent_at, strict=True)):
             known = self._known_truth(key, facts)
             if known is not None:
                 self._repeat(outcome, index, Y_TRUE, key, known[0], value)
                 continue
             truth = (value, sent, arrived_at)
-            partners = self._take_predictions(key, facts, changes)
+            partners = self._take_predictions(key, facts, changes, fresh)
             if not partners:
                 self._truths[key] = (*truth, held)
                 held.wait_truth(key)
@@ -88,6 +89,8 @@ class RecordJoin:
                 outcome.joined.append(key, truth, prediction, arrived_at)
                 changes.joined.append(_joined_row(key, truth, prediction, arrived_at))
         self.store.apply(changes)
+        if fresh:
+            self.store.predicted.add_rows([p[0] for p in fresh], [p[3] for p in fresh])
         return outcome
 
     def offer_predictions(
@@ -105,12 +108,14 @@ class RecordJoin:
         `extras`: each prediction's scores and tags cells of the log (None: none has any)."""
         facts = self.store.facts(keys)
         outcome, changes = Outcome(), Changes()
+        uncounted: list[int] = []  # repeats, and those left waiting in memory
         for index, (key, value, model, version, sent, extra) in enumerate(
             zip(keys, values, models, versions, sent_at, extras or [""] * len(keys), strict=True)
         ):
             seen = self._known_prediction(key, model, facts)
             if seen is not None:
                 self._repeat(outcome, index, f"{Y_PRED} of model {model!r}", key, seen, value)
+                uncounted.append(index)
                 continue
             prediction = (model, version, value, sent, arrived_at, extra)
             truth = self._take_truth(key, facts, changes)
@@ -118,11 +123,14 @@ class RecordJoin:
                 self._predictions.setdefault(key, {})[model] = (prediction, held)
                 self._waiting_predictions += 1
                 held.wait_prediction(key, model)
+                uncounted.append(index)
                 continue
             facts.joined[key, model] = value
             outcome.joined.append(key, truth, prediction, arrived_at)
             changes.joined.append(_joined_row(key, truth, prediction, arrived_at))
         self.store.apply(changes)
+        if len(uncounted) < len(keys):  # the others join now: the store learns of them
+            self.store.predicted.add_rows(models, sent_at, skip=uncounted)
         return outcome
 
     def persist(self, held: Held) -> None:
@@ -140,6 +148,8 @@ class RecordJoin:
                 self._waiting_predictions -= 1
                 predictions.append((key, *waiting))
         self.store.add_pending(truths, predictions)
+        if predictions:  # on disk from now on, so counted now
+            self.store.predicted.add_rows([p[1] for p in predictions], [p[4] for p in predictions])
         held.stop_waiting(len(truths) + len(predictions))
         held.forget_records()
 
@@ -160,8 +170,11 @@ class RecordJoin:
             return on_disk[model][2]
         return facts.joined.get((key, model))
 
-    def _take_predictions(self, key: str, facts: Facts, changes: Changes) -> list[PredictionFact]:
-        """Every prediction waiting for `key`, no longer waiting."""
+    def _take_predictions(
+        self, key: str, facts: Facts, changes: Changes, fresh: list[PredictionFact]
+    ) -> list[PredictionFact]:
+        """Every prediction waiting for `key`, no longer waiting; those from memory also go
+        to `fresh`."""
         partners: list[PredictionFact] = []
         on_disk = facts.pending_predictions.pop(key, None)  # waited longer: they go first
         if on_disk is not None:
@@ -172,6 +185,7 @@ class RecordJoin:
             for prediction, held in hot.values():
                 held.stop_waiting()
                 partners.append(prediction)
+                fresh.append(prediction)
             self._waiting_predictions -= len(hot)
         for prediction in partners:
             facts.joined[key, prediction[0]] = prediction[2]

@@ -14,7 +14,8 @@ prediction still meets its true value. A half whose partner does not come within
 expired as an orphan and handed back to the caller to log.
 
 Every change happens inside a transaction that the caller commits together with the offsets
-of the logs it wrote (`commit`), so the logs and this store always agree after a crash.
+of the logs it wrote (`commit`), so the logs and this store always agree after a crash; so do
+the predictions counted per bucket of event time (`join.counts`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from mlmon.join.counts import SCHEMA as PREDICTED_SCHEMA
+from mlmon.join.counts import PredictedCounts
 from mlmon.wire import Y_PRED, Y_TRUE
 
 _SCHEMA = """
@@ -139,7 +142,7 @@ class JoinStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         # A commit survives power loss, not just a crash.
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA + PREDICTED_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(joined)")}
         for column in _JOINED_TRUTH_COLUMNS:
             if column.split()[0] not in columns:
@@ -152,6 +155,7 @@ class JoinStore:
             self._db.execute("ALTER TABLE predictions ADD COLUMN extra TEXT NOT NULL DEFAULT ''")
         self._db.execute("BEGIN")
         self._committed: tuple[int, dict[str, int]] = (self._db.total_changes, {})
+        self.predicted = PredictedCounts()  # saved by `commit`, forgotten by `rollback`
 
     def __repr__(self) -> str:
         return f"JoinStore({str(self.path)!r}, max_wait={self.max_wait})"
@@ -162,6 +166,7 @@ class JoinStore:
 
     def commit(self, offsets: dict[str, int]) -> None:
         """Make every change since the last commit durable, with the logs' new end offsets."""
+        self.predicted.save(self._db)
         self._db.executemany(
             "INSERT INTO offsets (log, offset) VALUES (?, ?) "
             "ON CONFLICT (log) DO UPDATE SET offset = excluded.offset",
@@ -172,14 +177,17 @@ class JoinStore:
         self._committed = (self._db.total_changes, {**self._committed[1], **offsets})
 
     def changed(self, offsets: dict[str, int]) -> bool:
-        """Whether committing `offsets` would change anything: rows changed since the last
-        commit, or an offset that differs from the one committed."""
+        """Whether committing `offsets` would change anything: rows changed or predictions
+        counted since the last commit, or an offset that differs from the one committed."""
         changes, committed = self._committed
-        return self._db.total_changes != changes or any(
-            committed.get(log) != offset for log, offset in offsets.items()
+        return (
+            bool(self.predicted)
+            or self._db.total_changes != changes
+            or any(committed.get(log) != offset for log, offset in offsets.items())
         )
 
     def rollback(self) -> None:
+        self.predicted.clear()
         self._db.execute("ROLLBACK")
         self._db.execute("BEGIN")
 

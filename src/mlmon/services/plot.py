@@ -9,6 +9,9 @@ The same read feeds the change detectors (`summary.changes`): their change point
 change_points.csv, the service's log, Prometheus and the alert rules (`ops.changes`), and are
 marked on metrics_over_time.png. The detectors start from the log's top with the service, so a
 restart finds what an uninterrupted run did; the file keeps each change point once.
+
+Each poll also reads the metric service's prediction counts per bucket of event time
+(`join.counts`) for the label completeness of `quality_by_time.csv`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlmon.dashboard.aggregates import metrics_over_time
+from mlmon.join.counts import read_predicted
 from mlmon.metric_log.layout import METRIC_LOG
 from mlmon.metric_log.reader import MetricLogReader, RowSink, Sinks
 from mlmon.monitoring.detectors import ChangePoint, DetectorConfig
@@ -113,7 +117,10 @@ async def _plot_loop(
                 stale = False
                 stats.counters["renders"] += 1
                 stats.ready = True
-            # Buckets turn final with time alone: the file is written at every poll.
+            # Buckets turn final with time alone, and predictions come before their labels:
+            # the counts are read and the file is written at every poll.
+            predicted = await asyncio.to_thread(read_predicted, settings.state_dir)
+            by_time.by_time.set_predicted(predicted)
             rows_by_time = by_time_rows(
                 by_time.by_time.buckets(), time.time(), settings.max_label_wait
             )

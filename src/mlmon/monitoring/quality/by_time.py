@@ -12,7 +12,9 @@ a week, then days). The latest event time seen, not the clock, drives the mergin
 rows always give the same buckets.
 
 A bucket is *provisional* until `max_label_wait` seconds have passed since its end (labels may
-still come), then *final*.
+still come), then *final*. Its label completeness is its labelled rows over its predictions
+(`set_predicted`: the counts the metric service keeps per 5-minute bucket, labelled or not),
+merged into the coarser buckets by the same rule as the sums.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ class ByEventTime:
 
     def __init__(self, tiers: tuple[tuple[int, float], ...] = TIERS) -> None:
         self.tiers = tiers
+        # model -> finest bucket start -> predictions; None: unknown (no count to read)
+        self.predicted: dict[str, dict[int, int]] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -132,11 +136,8 @@ class ByEventTime:
     def _bucket(self, tiers: list[dict[int, Sums]], start: int) -> Sums:
         """The bucket of the finest tier that still holds `start` (an old row goes into the
         coarse bucket its fine one was merged into)."""
-        for index, (width, keep) in enumerate(self.tiers):
-            own = start // width * width
-            if own + width >= self.latest - keep or index == len(self.tiers) - 1:
-                return tiers[index].setdefault(own, Sums())
-        raise AssertionError  # the last tier keeps everything
+        index, own = self._place(start)
+        return tiers[index].setdefault(own, Sums())
 
     def _age(self) -> None:
         for tiers in self._models.values():
@@ -147,27 +148,60 @@ class ByEventTime:
                     sums = tiers[index].pop(start)
                     tiers[index + 1].setdefault(start // wider * wider, Sums()).merge(sums)
 
+    def set_predicted(self, predicted: dict[str, dict[int, int]] | None) -> None:
+        """Every model's predictions per finest bucket start, as counted so far (negative
+        starts: without an event time, in no bucket); None: unknown."""
+        self.predicted = predicted
+
     def buckets(self) -> list[dict[str, Any]]:
-        """Every bucket of every model, oldest first: model, start, width, rows, figures."""
+        """Every bucket of every model, oldest first: model, start, width, rows, predicted
+        and completeness (None when unknown), figures. A bucket with predictions and no label
+        yet is there too."""
         out = []
-        for model, tiers in self._models.items():
+        for model in {**self._models, **(self.predicted or {})}:
             classified = self._classified.get(model, False)
-            rows = [
-                (start, self.tiers[index][0], sums)
+            tiers = self._models.get(model) or [{} for _ in self.tiers]
+            predicted = self._predicted_by_bucket(model)
+            rows = {
+                (start, self.tiers[index][0]): sums
                 for index, tier in enumerate(tiers)
                 for start, sums in tier.items()
-            ]
-            for start, width, sums in sorted(rows, key=lambda row: row[0]):
+            }
+            for bucket in predicted:
+                rows.setdefault(bucket, Sums())
+            for (start, width), sums in sorted(rows.items()):
+                count = None if self.predicted is None else predicted.get((start, width), 0)
                 out.append(
                     {
                         "model": model,
                         "start": start,
                         "width": width,
                         "rows": sums.rows,
+                        "predicted": count,
+                        "completeness": sums.rows / count if count else None,
                         **sums.figures(classified),
                     }
                 )
         return out
+
+    def _predicted_by_bucket(self, model: str) -> dict[tuple[int, int], int]:
+        """A model's predictions per (start, width) of the bucket each fine one is in now."""
+        merged: dict[tuple[int, int], int] = {}
+        for start, count in (self.predicted or {}).get(model, {}).items():
+            if start < 0:  # no event time
+                continue
+            index, own = self._place(start)
+            bucket = (own, self.tiers[index][0])
+            merged[bucket] = merged.get(bucket, 0) + count
+        return merged
+
+    def _place(self, start: int) -> tuple[int, int]:
+        """The finest tier that still holds `start`, and the start of its bucket there."""
+        for index, (width, keep) in enumerate(self.tiers):
+            own = start // width * width
+            if own + width >= self.latest - keep or index == len(self.tiers) - 1:
+                return index, own
+        raise AssertionError  # the last tier keeps everything
 
     def held(self) -> int:
         """Buckets kept, over all models."""

@@ -27,6 +27,7 @@ import numpy as np
 
 from mlmon.bus import CONSUMER_LINGER, Bus, Delivery
 from mlmon.join.batches import BatchJoin
+from mlmon.join.counts import STORE_FILE
 from mlmon.join.held import Held
 from mlmon.join.joined import Joined
 from mlmon.join.records import Outcome, RecordJoin
@@ -100,7 +101,7 @@ class MetricService:
             telemetry.registry.register(self.quality)
             if self.alerting is not None:
                 telemetry.registry.register(self.alerting)
-        self.store = JoinStore(settings.state_dir / "join.sqlite", settings.max_label_wait)
+        self.store = JoinStore(settings.state_dir / STORE_FILE, settings.max_label_wait)
         self.records = RecordJoin(self.store)
         remember(self.store.labels())  # the labels of halves that waited on disk
         self._predicted: set[float] = set()  # the classes the model has predicted
@@ -230,8 +231,9 @@ class MetricService:
            fsync'd (`_write_rows`; with nothing to write and nothing new in the store, steps
            1 and 2 are skipped);
         2. commit the join store together with both logs' new end offsets (`_write_rows`), so
-           that after a crash the logs are cut back to what the store knows; then count what
-           is now durable (joined rows, duplicates, orphans);
+           that after a crash the logs are cut back to what the store knows, and with the
+           predictions counted per bucket of event time as the store first learnt of them
+           (`join.counts`); then count what is now durable (joined rows, duplicates, orphans);
         3. dead-letter what was rejected;
         4. ack the released held batches (their waiting halves were committed in step 2).
 

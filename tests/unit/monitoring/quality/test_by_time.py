@@ -90,3 +90,37 @@ def test_rows_without_an_event_time_are_counted_not_bucketed() -> None:
     by_time.add("m", np.array([np.nan, 1.7e9]), two, two, two, False)
     assert by_time.untimed == 1
     assert [b["rows"] for b in by_time.buckets()] == [1]
+
+
+def test_completeness_is_labelled_over_predicted_merged_as_the_sums() -> None:
+    by_time = ByEventTime()
+    start = 1_700_000_100  # a multiple of WIDTH
+    day = 86_400
+    predicted = {start: 4, start + WIDTH: 2, start + 2 * day: 5, -1: 3}  # -1: no event time
+    by_time.set_predicted({"m": predicted, "quiet": {start: 7}})
+    one = np.ones(1)
+    by_time.add("m", np.array([start + 1.0]), one, one, one, False)
+    rows = {(b["model"], b["start"], b["width"]): b for b in by_time.buckets()}
+    assert rows["m", start, WIDTH]["completeness"] == 1 / 4
+    assert rows["m", start + WIDTH, WIDTH]["rows"] == 0  # predictions, no label yet
+    assert rows["m", start + WIDTH, WIDTH]["completeness"] == 0
+    assert rows["quiet", start, WIDTH]["predicted"] == 7  # a model with no label at all
+    # Two days later the first buckets are merged into their hour, counts and sums alike.
+    by_time.add("m", np.array([start + 2.0 * day]), one, one, one, False)
+    hour = start // 3600 * 3600
+    rows = {(b["model"], b["start"], b["width"]): b for b in by_time.buckets()}
+    assert (rows["m", hour, 3600]["rows"], rows["m", hour, 3600]["predicted"]) == (1, 6)
+    latest = rows["m", start + 2 * day, WIDTH]
+    assert (latest["predicted"], latest["completeness"]) == (5, 1 / 5)
+    assert sum(b["predicted"] for b in by_time.buckets() if b["model"] == "m") == 11
+
+
+def test_completeness_is_unknown_without_counts() -> None:
+    by_time = ByEventTime()
+    one = np.ones(1)
+    by_time.add("m", np.array([1.7e9]), one, one, one, False)
+    (bucket,) = by_time.buckets()
+    assert (bucket["predicted"], bucket["completeness"]) == (None, None)
+    by_time.set_predicted({})  # known, and nothing counted for this bucket
+    (bucket,) = by_time.buckets()
+    assert (bucket["predicted"], bucket["completeness"]) == (0, None)

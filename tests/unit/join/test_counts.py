@@ -1,0 +1,176 @@
+"""Predictions counted per model and bucket of event time: exactly once, committed or rolled
+back with the store's turn, whichever join path and order the halves take."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlmon.join.batches import BatchJoin
+from mlmon.join.counts import BUCKET_SECONDS, NO_TIME, STORE_FILE, PredictedCounts, read_predicted
+from mlmon.join.held import Held
+from mlmon.join.joined import Joined
+from mlmon.join.records import Outcome, RecordJoin
+from mlmon.join.store import JoinStore
+from tests.unit.join.test_batches import half
+
+T0 = 1_700_000_100.0  # a multiple of BUCKET_SECONDS
+
+
+def _expected(models: list[str], stamps: list[float | None]) -> dict[tuple[str, int], int]:
+    """The counts, one row at a time in plain Python."""
+    return dict(
+        Counter(
+            (
+                m,
+                NO_TIME
+                if s is None or math.isnan(s)
+                else math.floor(s / BUCKET_SECONDS) * BUCKET_SECONDS,
+            )
+            for m, s in zip(models, stamps, strict=True)
+        )
+    )
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.one_of(st.none(), st.floats(T0 - 1e5, T0 + 1e5)),
+        ),
+        max_size=60,
+    ),
+    st.sets(st.integers(0, 59)),
+)
+def test_rows_grouped_by_model_and_bucket_as_one_by_one(
+    rows: list[tuple[str, float | None]], skip: set[int]
+) -> None:
+    models, stamps = [m for m, _ in rows], [s for _, s in rows]
+    skip_list = sorted(i for i in skip if i < len(rows))
+    counts = PredictedCounts()
+    counts.add_rows(models, stamps, skip=skip_list)
+    kept = [i for i in range(len(rows)) if i not in skip]
+    assert counts.counts() == _expected([models[i] for i in kept], [stamps[i] for i in kept])
+
+
+def test_a_batch_adds_to_what_the_turn_counted() -> None:
+    counts = PredictedCounts()
+    counts.add("m", np.array([T0, T0 + 1, np.nan]))
+    counts.add("m", np.array([T0 + 299, T0 + 300]))
+    assert counts.counts() == {("m", int(T0)): 3, ("m", int(T0) + 300): 1, ("m", NO_TIME): 1}
+
+
+def _store(tmp_path: Path) -> JoinStore:
+    return JoinStore(tmp_path / STORE_FILE, max_wait=1e9)
+
+
+def _predict(
+    join: RecordJoin, keys: list[str], stamps: list[float | None], held: Held | None = None
+) -> Outcome:
+    """Model m's predictions of `keys` (all 1.0: the same again is a duplicate)."""
+    n = len(keys)
+    held = held or Held([], 0.0)
+    return join.offer_predictions(keys, [1.0] * n, ["m"] * n, ["1"] * n, stamps, 0.0, held)
+
+
+def _label(join: RecordJoin, keys: list[str]) -> None:
+    join.offer_truths(keys, [1.0] * len(keys), [None] * len(keys), 1.0, Held([], 0.0))
+
+
+def test_counts_are_committed_and_rolled_back_with_the_turn(tmp_path: Path) -> None:
+    assert read_predicted(tmp_path) is None  # no store yet: unknown
+    store = _store(tmp_path)
+    join = RecordJoin(store)
+    _label(join, ["r1", "r2"])
+    _predict(join, ["r1"], [T0 + 5])
+    assert read_predicted(tmp_path) == {}  # not committed yet
+    assert store.changed({})
+    store.commit({})
+    assert read_predicted(tmp_path) == {"m": {int(T0): 1}}
+    _predict(join, ["r2"], [T0 + 6])
+    store.rollback()  # the turn failed: its count goes with its rows
+    assert not store.predicted
+    store.commit({})
+    assert read_predicted(tmp_path) == {"m": {int(T0): 1}}
+    store.close()
+
+
+def test_a_redelivered_prediction_counts_once_whatever_it_met(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    join = RecordJoin(store)
+    keys = ["r1", "r2", "r3"]
+    stamps: list[float | None] = [T0, T0 + 400, None]
+    first = Held([], 0.0)
+    _predict(join, keys, stamps, first)
+    store.commit({})
+    assert read_predicted(tmp_path) == {}  # waiting in memory only: a crash would lose them
+    _label(join, ["r1"])  # r1 taken from memory
+    join.persist(first)  # r2, r3 to disk, as at a release
+    store.commit({})
+    counted = {"m": {int(T0): 1, int(T0) + 300: 1, NO_TIME: 1}}
+    assert read_predicted(tmp_path) == counted
+    # Redelivered: joined, waiting on disk or taken by a truth, it is a duplicate now.
+    again = _predict(join, keys, stamps)
+    _label(join, ["r2"])  # from disk: counted before
+    store.commit({})
+    assert again.duplicates == 3
+    assert read_predicted(tmp_path) == counted
+    store.close()
+
+
+def test_a_prediction_held_in_memory_at_a_crash_counts_once_redelivered(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _predict(RecordJoin(store), ["r1"], [T0])
+    store.commit({})  # the turn's commit; its delivery is still held, unacked
+    store.close()  # the crash: memory lost, the broker redelivers
+    store = _store(tmp_path)
+    join = RecordJoin(store)
+    _label(join, ["r1"])
+    _predict(join, ["r1"], [T0])
+    store.commit({})
+    assert read_predicted(tmp_path) == {"m": {int(T0): 1}}
+    store.close()
+
+
+def test_batches_count_once_and_conflicts_not_at_all(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    join = BatchJoin(store)
+    ids = ["r1", "r2", "r3"]
+    held = Held([], 0.0)
+    join.offer_prediction(half("b1", ids, [1.0, 2.0, 3.0], "m", sent=T0), held, Joined())
+    join.offer_prediction(half("b2", ids, [1.0, 2.0, 3.0], "m", sent=T0 + 300), held, Joined())
+    join.offer_truth(half("b1", ids, [1.0, 2.0, 3.0], at=1.0), Held([], 0.0), Joined())
+    join.persist(held)  # b2 waits on disk
+    store.commit({})
+    counted = {"m": {int(T0): 3, int(T0) + 300: 3}}
+    assert read_predicted(tmp_path) == counted
+    for batch, sent in (("b1", T0), ("b2", T0 + 300)):  # the same batches again
+        repeat = join.offer_prediction(
+            half(batch, ids, [1.0, 2.0, 3.0], "m", sent=sent), held, Joined()
+        )
+        assert repeat.duplicates == 3
+    changed = [9.0, 2.0, 3.0]  # b1 again, with another body: a conflict
+    conflict = join.offer_prediction(half("b1", ids, changed, "m", sent=T0), held, Joined())
+    assert conflict.conflict is not None
+    store.commit({})
+    assert read_predicted(tmp_path) == counted
+    store.close()
+
+
+def test_a_reader_sees_the_last_commit_while_the_writer_is_in_a_turn(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    join = RecordJoin(store)
+    _label(join, ["r1", "r2"])
+    _predict(join, ["r1"], [T0])
+    store.commit({})
+    _predict(join, ["r2"], [T0])
+    store.predicted.save(store._db)  # written, not committed: as inside `commit`
+    assert read_predicted(tmp_path) == {"m": {int(T0): 1}}
+    store.commit({})
+    assert read_predicted(tmp_path) == {"m": {int(T0): 2}}
+    store.close()
