@@ -24,7 +24,7 @@ from mlmon.monitoring.quality.scores import EPS, normalized, true_probability
 
 BY_TIME_FILE = "quality_by_time.csv"
 BY_TIME_COLUMNS = (
-    "model", "bucket_start", "bucket_end", "state", "rows",
+    "model", "bucket_start", "bucket_end", "state", "rows", "predicted", "completeness",
     "mae", "rmse", "bias", "accuracy", "f1", "log_loss",
 )  # fmt: skip
 
@@ -101,7 +101,7 @@ def write_by_time(path: Path, rows: list[dict[str, Any]]) -> None:
             row["end"],
             row["state"],
             row["rows"],
-            *(finite(row.get(name)) for name in BY_TIME_COLUMNS[5:]),
+            *(finite(row.get(name)) for name in BY_TIME_COLUMNS[5:]),  # None: unknown
         )
         for row in rows
     ]
