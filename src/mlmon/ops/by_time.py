@@ -172,7 +172,7 @@ class BucketGauges(Collector):
 
     def update(self, rows: list[dict[str, Any]]) -> None:
         """Take the buckets with their state (`by_time_rows`)."""
-        latest = {
+        latest: dict[tuple[str, str], dict[str, Any]] = {
             (model, state): bucket
             for state in STATES
             for model, bucket in pick(rows, BucketSelector(state)).items()
