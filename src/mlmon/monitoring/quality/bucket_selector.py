@@ -78,18 +78,23 @@ def parse_selector(text: str, tiers: tuple[tuple[int, float], ...] = TIERS) -> B
 
 def widened(by_time: ByEventTime, width: int) -> list[dict[str, Any]]:
     """`by_time.buckets()` summed into buckets `width` seconds wide (exact: sums merge), oldest
-    first; `predicted` is summed too, None if any part's is unknown."""
-    predicted = {(b["model"], b["start"]): b.get("predicted") for b in by_time.buckets()}
+    first per model; `predicted` is summed too, None if any part's is unknown."""
+    kept = {
+        (model, start, own): (classified, sums)
+        for model, classified, start, own, sums in by_time.sums()
+    }
     merged: dict[tuple[str, int, int], tuple[bool, Sums, list[Any]]] = {}
-    for model, classified, start, own, sums in by_time.sums():
+    # buckets(), not sums(): a bucket with predictions and no label yet counts in `predicted`.
+    for bucket in by_time.buckets():
+        model, start, own = bucket["model"], bucket["start"], bucket["width"]
+        classified, sums = kept.get((model, start, own), (False, Sums()))
         key = (model, start // width * width, width) if width % own == 0 else (model, start, own)
-        _, total, parts = merged.setdefault(key, (classified, Sums(), []))
+        was, total, parts = merged.setdefault(key, (classified, Sums(), []))
+        merged[key] = (was or classified, total, parts)
         total.merge(sums)
-        parts.append(predicted.get((model, start)))
+        parts.append(bucket.get("predicted"))
     out = []
-    for (model, start, own), (classified, total, parts) in sorted(
-        merged.items(), key=lambda item: (item[0][0], item[0][1])
-    ):
+    for (model, start, own), (classified, total, parts) in sorted(merged.items()):
         known = None if any(p is None for p in parts) else sum(parts)
         out.append(
             {
@@ -97,9 +102,9 @@ def widened(by_time: ByEventTime, width: int) -> list[dict[str, Any]]:
                 "start": start,
                 "width": own,
                 "rows": total.rows,
-                **total.figures(classified),
                 "predicted": known,
                 "completeness": total.rows / known if known else None,
+                **total.figures(classified),
             }
         )
     return out
