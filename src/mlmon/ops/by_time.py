@@ -89,15 +89,28 @@ def headline(rows: Iterable[dict[str, Any]]) -> str:
     return "mae" if any(row.get("mae") is not None for row in rows) else "accuracy"
 
 
-def by_model(rows: list[dict[str, Any]], count: int) -> dict[str, list[dict[str, Any]]]:
-    """Per model, its latest `count` buckets, oldest first."""
+def by_model(
+    rows: list[dict[str, Any]], count: int | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Per model, its latest `count` buckets (all without a count), oldest first."""
     models: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         models.setdefault(row["model"], []).append(row)
-    return {
-        model: sorted(buckets, key=lambda row: row["bucket_start"])[-count:]
-        for model, buckets in models.items()
-    }
+    ordered = {m: sorted(b, key=lambda row: row["bucket_start"]) for m, b in models.items()}
+    return {m: b[-count:] if count else b for m, b in ordered.items()}
+
+
+def latest_buckets(logs_dir: Path, count: int = REPORTED) -> list[dict[str, Any]]:
+    """`mlmon report`'s buckets: per model the latest `count` in quality_by_time.csv, and its
+    latest final one when older than those (a long label wait leaves only provisional ones
+    among the latest)."""
+    rows = read_by_time(logs_dir / BY_TIME_FILE)
+    out = []
+    for model, latest in by_model(rows, count).items():
+        final = [r for r in rows if r["model"] == model and r["state"] == "final"]
+        older = max(final, key=lambda row: row["bucket_start"], default=None)
+        out += ([older] if older is not None and older not in latest else []) + latest
+    return out
 
 
 def dashboard_view(rows: list[dict[str, Any]], count: int = SHOWN) -> list[dict[str, Any]]:
@@ -120,12 +133,15 @@ def _figure(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def by_time_lines(rows: list[dict[str, Any]], count: int = REPORTED) -> list[str]:
-    """`mlmon report`'s section: per model its latest `count` buckets, newest first."""
+def by_time_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """`mlmon report`'s section (`latest_buckets`): per model its buckets, newest first."""
     if not rows:
         return []
-    lines = [f"quality by event time ({BY_TIME_FILE}; latest {count} buckets per model, UTC):"]
-    for model, buckets in by_model(rows, count).items():
+    lines = [
+        f"quality by event time ({BY_TIME_FILE}, states as the plot service last wrote them; "
+        "latest buckets per model, start in UTC; labelled = labelled / predicted):"
+    ]
+    for model, buckets in by_model(rows).items():
         shown = [f for f in FIGURES if any(b.get(f) is not None for b in buckets)]
         lines.append(f"  {model}")
         head = f"    {'start':<17} {'width':>6} {'state':<12} {'rows':>8} {'labelled':>9}"
