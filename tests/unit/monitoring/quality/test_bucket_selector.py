@@ -91,7 +91,9 @@ def test_predicted_is_summed_and_unknown_when_a_part_is() -> None:
     class Counted(ByEventTime):
         """`buckets()` with prediction counts, as the metric service's counts give them."""
 
-        counts: dict[int, int | None] = {}
+        def __init__(self) -> None:
+            super().__init__()
+            self.counts: dict[int, int | None] = {}
 
         def buckets(self) -> list[dict[str, object]]:
             return [{**b, "predicted": self.counts.get(b["start"])} for b in super().buckets()]
