@@ -94,6 +94,11 @@ def render_quality_by_time(rows: list[dict[str, Any]], path: Path, now: datetime
         top.set_ylim(0, 1.02)
     else:
         top.set_ylim(bottom=0)
+    if not any(b.get("completeness") is not None for bs in models.values() for b in bs):
+        bottom.text(
+            0.5, 0.5, "completeness unknown: no prediction counts (the metric service keeps them)",
+            transform=bottom.transAxes, ha="center", va="center", fontsize=10, color=MUTED,
+        )  # fmt: skip
     bottom.set_ylim(0, 1.05)
     bottom.set_yticks([0, 0.5, 1], ["0", "50%", "100%"])
     bottom.set_ylabel("labelled", color=INK)

@@ -130,8 +130,10 @@ function drawByTime(models) {
   byTimeChart.data.datasets = datasets;
   byTimeChart.update("none");
   const shown = models.reduce((n, m) => n + m.buckets.length, 0);
+  const known = models.some((m) => m.buckets.some((b) => b.completeness !== null && b.completeness !== undefined));
   document.getElementById("by-time-note").textContent =
-    `per bucket of event time (when the prediction was made), latest ${integer(shown)} buckets; a late label revises its bucket`;
+    `per bucket of event time (when the prediction was made), latest ${integer(shown)} buckets; a late label revises its bucket` +
+    (known ? "" : "; completeness unknown (no prediction counts from the metric service)");
   document.getElementById("by-time-figure").textContent = figures.join(" / ");
   drawByTimeTable(models);
 }
