@@ -12,14 +12,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 from mlmon.metric_log.append import format_rows
 from mlmon.metric_log.layout import METRIC_COLUMNS, METRIC_LOG
 from mlmon.ops.by_time import read_by_time
 from mlmon.summary.by_time import BY_TIME_FILE, write_by_time
-from tests.e2e.cli import free_port, mlmon, mlmon_background
+from tests.e2e.cli import free_port, mlmon, mlmon_background, wait_for
+from tests.e2e.dashboard_page import served
 from tests.e2e.webhook import webhook_receiver
 
 WIDTH = 300  # the finest bucket
@@ -45,15 +45,6 @@ def _log(logs: Path, now: float) -> float:
     return now - last_final_end - WIDTH / 2
 
 
-def _wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _gauge(text: str, name: str, state: str) -> float:
     found = re.search(rf'^{name}{{model="m",state="{state}"}} (\S+)$', text, re.MULTILINE)
     assert found is not None, f"{name} {state} not in /metrics"
@@ -76,7 +67,7 @@ def test_final_and_provisional_buckets_everywhere(tmp_path: Path, chromium: str)
         }
         service = mlmon_background("plot", "--logs", str(logs), env=env, log_path=tmp_path / "p")
         try:
-            _wait_for(lambda: any(b["alert"] == "late" for b in received), 30, "the late alert")
+            wait_for(lambda: any(b["alert"] == "late" for b in received), 30, "the late alert")
             text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
             metrics = text.read().decode()
         finally:
@@ -96,7 +87,9 @@ def test_final_and_provisional_buckets_everywhere(tmp_path: Path, chromium: str)
     lines = report.stdout.splitlines()
     section = lines[next(i for i, line in enumerate(lines) if line.startswith("quality by ")) :]
     states = [line.split()[3] for line in section[3:] if line.startswith("    ")]
-    assert states == ["provisional"] * (BUCKETS - FINAL) + ["final"] * 2  # the latest 6, newest first
+    assert (
+        states == ["provisional"] * (BUCKETS - FINAL) + ["final"] * 2
+    )  # the latest 6, newest first
     assert section[3].split()[5:7] == ["-", f"{FRESH_MAE:.4g}"]  # labelled unknown here
 
     # The prediction counts that give completeness come from the metric service's store;
@@ -110,43 +103,30 @@ def test_final_and_provisional_buckets_everywhere(tmp_path: Path, chromium: str)
 
 
 def _the_card_marks_them(logs: Path, tmp_path: Path, chromium: str) -> None:
-    port = free_port()
-    dashboard = mlmon_background(
-        "dashboard", "--logs", str(logs), "--port", str(port), env={}, log_path=tmp_path / "d"
-    )
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1500})
-            for _ in range(100):  # the server takes a moment to start
-                try:
-                    page.goto(f"http://127.0.0.1:{port}/")
-                    break
-                except PlaywrightError:
-                    time.sleep(0.2)
-            page.wait_for_selector("#by-time-table tr[data-state='final']", timeout=30_000)
-            table = page.locator("#by-time-table tr[data-state]")
-            cells = [
-                (row.get_attribute("data-state"), row.locator("td.completeness").inner_text())
-                for row in table.all()
-            ]
-            assert cells == [("provisional", "25 %")] * 4 + [("final", "100 %")]
-            chart = page.evaluate(
-                """(() => { const c = Chart.getChart('by-time');
-                   const line = c.data.datasets.find((d) => d.type === 'line');
-                   return { fill: line.pointBackgroundColor,
-                            bars: c.data.datasets.find((d) => d.type === 'bar').data.map((p) => p.y),
-                            span: c.options.plugins.provisionalSpan }; })()"""
-            )
-            # Final points filled, provisional hollow, and the shaded span over the latter.
-            assert chart["fill"][FINAL:] == ["white"] * (BUCKETS - FINAL)
-            assert "white" not in chart["fill"][:FINAL]
-            assert chart["bars"] == [1.0] * FINAL + [0.25] * (BUCKETS - FINAL)
-            span = chart["span"]
-            assert (span["to"] - span["from"]) == (BUCKETS - FINAL) * WIDTH
-            page.locator("#by-time-card").screenshot(path=str(tmp_path / "by_time_card.png"))
-            browser.close()
-    finally:
-        dashboard.send_signal(signal.SIGINT)
-        dashboard.wait(timeout=30)
+    with served(logs) as served_page, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1500})
+        page.goto(served_page.url)
+        page.wait_for_selector("#by-time-table tr[data-state='final']", timeout=30_000)
+        table = page.locator("#by-time-table tr[data-state]")
+        cells = [
+            (row.get_attribute("data-state"), row.locator("td.completeness").inner_text())
+            for row in table.all()
+        ]
+        assert cells == [("provisional", "25 %")] * 4 + [("final", "100 %")]
+        chart = page.evaluate(
+            """(() => { const c = Chart.getChart('by-time');
+               const line = c.data.datasets.find((d) => d.type === 'line');
+               return { fill: line.pointBackgroundColor,
+                        bars: c.data.datasets.find((d) => d.type === 'bar').data.map((p) => p.y),
+                        span: c.options.plugins.provisionalSpan }; })()"""
+        )
+        # Final points filled, provisional hollow, and the shaded span over the latter.
+        assert chart["fill"][FINAL:] == ["white"] * (BUCKETS - FINAL)
+        assert "white" not in chart["fill"][:FINAL]
+        assert chart["bars"] == [1.0] * FINAL + [0.25] * (BUCKETS - FINAL)
+        span = chart["span"]
+        assert (span["to"] - span["from"]) == (BUCKETS - FINAL) * WIDTH
+        page.locator("#by-time-card").screenshot(path=str(tmp_path / "by_time_card.png"))
+        browser.close()
     assert (logs / "quality_by_time.png").stat().st_size > 0
