@@ -11,7 +11,7 @@ marked on metrics_over_time.png. The detectors start from the log's top with the
 restart finds what an uninterrupted run did; the file keeps each change point once.
 
 The same read feeds quality by event time (`summary.by_time`): at every poll (buckets turn
-final with time alone) quality_by_time.csv is rewritten, quality_by_time.png drawn again if a
+final with time alone) quality_by_time.csv and quality_by_time.png are written again if a
 bucket changed, the latest final and provisional buckets exported as gauges, and the alert
 rules evaluated on the bucket and change point signals together.
 """
@@ -109,7 +109,7 @@ class _Outputs:
     changes: tuple[ChangeSink, ChangeLog] | None
     alerting: Alerting | None
     gauges: BucketGauges
-    drawn: list[dict[str, Any]] | None = None  # the buckets quality_by_time.png shows
+    drawn: list[dict[str, Any]] | None = None  # the buckets the CSV and PNG last got
 
 
 async def _plot_loop(
@@ -138,7 +138,7 @@ async def _plot_loop(
                 stale = False
                 stats.counters["renders"] += 1
                 stats.ready = True
-            # Buckets turn final with time alone: the file is written at every poll.
+            # Buckets turn final with time alone: they are looked at every poll.
             now = time.time()
             await _by_time(settings, by_time.by_time, outputs, signals, now)
         except Exception:
@@ -168,9 +168,10 @@ async def _by_time(
     """quality_by_time.csv, its PNG (when a bucket changed), the gauges, and the alert rules
     on the change point and bucket signals together."""
     rows = by_time_rows(by_time.buckets(), now, settings.max_label_wait)
-    await asyncio.to_thread(write_by_time, settings.logs_dir / BY_TIME_FILE, rows)
     outputs.gauges.update(rows)
+    # A bucket changes with a row or its state: else the file and the PNG stay as they are.
     if rows != outputs.drawn:
+        await asyncio.to_thread(write_by_time, settings.logs_dir / BY_TIME_FILE, rows)
         path = settings.logs_dir / BY_TIME_PNG
         await asyncio.to_thread(render_quality_by_time, rows, path, datetime.now(UTC))
         outputs.drawn = rows
