@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         description="columns of the dataset sent as each record's tags (segments), "
         "comma-separated; they are not features",
     )
+    segment_features: str = Field(
+        "",
+        description="features whose values are copied into each prediction's tags, so quality "
+        "is split by them (segments), comma-separated; a missing value is '(missing)'",
+    )
     model_path: Path | None = Field(None, description="model file; unset = shipped default")
     trust_pickle: bool = Field(False, description="allow loading pickle/joblib model files")
     skops_trusted: str = Field(
@@ -269,6 +274,10 @@ class Settings(BaseSettings):
     @property
     def tag_column_names(self) -> tuple[str, ...]:
         return column_list(self.tag_columns)
+
+    @property
+    def segment_feature_names(self) -> tuple[str, ...]:
+        return column_list(self.segment_features)
 
     @property
     def features_queue_of_model(self) -> str:

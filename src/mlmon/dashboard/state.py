@@ -5,6 +5,7 @@ figures, as the plot's) and a `Classifiers` (the classifiers' counts). A model t
 call a classifier (`ops.class_report.model_kind`) is shown with classification figures (the
 `classifiers`, `accuracy_over_time` and `confusion` keys) and left out of the regression ones,
 so a log with both kinds shows each its own way; a regression log's figures are as before.
+A `SegmentSummary` keeps each model's quality per tag value (the `segments` key).
 """
 
 from __future__ import annotations
@@ -41,25 +42,33 @@ from mlmon.ops.by_time import ByTimeFile, dashboard_view
 from mlmon.ops.changes import ChangeFile
 from mlmon.settings import ENV_PREFIX
 from mlmon.summary.log_summary import LogSummary
+from mlmon.summary.segments import SegmentSummary
 
 log = logging.getLogger(__name__)
 
 
 class DashboardLog:
-    """The `RowSink` the dashboard reads the log into: each block goes to both halves."""
+    """The `RowSink` the dashboard reads the log into: each block goes to every part."""
 
     def __init__(self, task: Mode = "regression") -> None:
         self.summary = LogSummary()
         self.classifiers = Classifiers(task)
-        self.columns = tuple(dict.fromkeys((*self.summary.columns, *self.classifiers.columns)))
+        self.segments = SegmentSummary()
+        self.columns = tuple(
+            dict.fromkeys(
+                (*self.summary.columns, *self.classifiers.columns, *self.segments.columns)
+            )
+        )
 
     def add(self, block: RowBlock) -> None:
         self.summary.add(block)
         self.classifiers.add(block)
+        self.segments.add(block)
 
     def reset(self) -> None:
         self.summary.reset()
         self.classifiers.reset()
+        self.segments.reset()
 
 
 # The log's figures, by their key in the snapshot, and what each is before it is computed.
@@ -71,6 +80,7 @@ LOG_FIGURES: dict[str, Callable[[DashboardLog], Any]] = {
     "classifiers": lambda log: classifier_summaries(log.classifiers),
     "accuracy_over_time": lambda log: accuracy_over_time(log.classifiers),
     "confusion": lambda log: confusion_tables(log.classifiers),
+    "segments": lambda log: log.segments.view(log.classifiers.models),
 }
 EMPTY_FIGURES: dict[str, Any] = {
     "models": [],
@@ -80,6 +90,7 @@ EMPTY_FIGURES: dict[str, Any] = {
     "classifiers": [],
     "accuracy_over_time": {"axis": "time", "width": 0, "start": [], "models": []},
     "confusion": [],
+    "segments": {"worst": [], "listed": 0, "tested": 0, "keys": []},
 }
 # The log's figures come from its summary, so their cost does not grow with the log;
 # recomputing them at most once per this many times their last cost still caps the

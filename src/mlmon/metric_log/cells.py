@@ -8,11 +8,14 @@
 - A `scores` cell (`{"Adelie": 0.91, ...}`) becomes a row of a `ScoreMatrix`, its columns the
   classes' codes; a row without scores (an empty cell, or one that is not an object of
   probabilities) is a row of NaN.
-- A `tags` cell (`{"region": "eu"}`) becomes a dict of strings, None when empty or unreadable.
+- A `tags` cell (`{"region": "eu"}`) becomes a dict of strings, None when empty or unreadable;
+  a column of them is a `TagColumn`: each distinct cell parsed once (tags repeat from row to
+  row), and per row the index of its dict.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -143,9 +146,60 @@ def _score_row(cell: str | bytes) -> dict[float, float] | None:
     return row if any(row.values()) else None
 
 
-def parse_tags(cells: Iterable[str | bytes]) -> tuple[Tags | None, ...]:
-    """One dict of tags per cell (None when empty or not an object of strings)."""
-    return tuple(_tags(cell) if cell else None for cell in cells)
+@dataclass(frozen=True)
+class TagColumn:
+    """The tags of a block's rows: the distinct dicts, and per row the index of its dict in
+    `distinct` (-1: no tags). Rows sharing a cell share one dict: a reader must not change it."""
+
+    index: npt.NDArray[np.int32]
+    distinct: tuple[Tags, ...]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @classmethod
+    def empty(cls, rows: int) -> TagColumn:
+        return cls(np.full(rows, -1, np.int32), ())
+
+    def rows(self) -> tuple[Tags | None, ...]:
+        """One dict (or None) per row."""
+        return tuple(self.distinct[i] if i >= 0 else None for i in self.index.tolist())
+
+    def select(self, rows: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> TagColumn:
+        return TagColumn(self.index[rows], self.distinct)
+
+
+def parse_tags(cells: Iterable[str | bytes]) -> TagColumn:
+    """The dicts of tags of a column of cells (None when empty or not an object of strings),
+    each distinct cell parsed once."""
+    seen: dict[str | bytes, int] = {}
+    distinct: list[Tags] = []
+    index: list[int] = []
+    for cell in cells:
+        at = seen.get(cell)
+        if at is None:
+            tags = _tags(cell) if cell else None
+            at = seen[cell] = -1 if tags is None else len(distinct)
+            if tags is not None:
+                distinct.append(tags)
+        index.append(at)
+    return TagColumn(np.asarray(index, dtype=np.int32), tuple(distinct))
+
+
+def extras_tags(extras: Sequence[str]) -> tuple[TagColumn, npt.NDArray[np.bool_]]:
+    """The tags of rows' last two log cells as the metric service forms them ("scores,tags",
+    CSV-quoted; "" for neither), and per row whether it has scores; each distinct text read
+    once."""
+    where: dict[str, int] = {}
+    index = np.fromiter(
+        (where.setdefault(extra, len(where)) for extra in extras), np.intp, len(extras)
+    )
+    tag_cells, scored = [], []
+    for extra in where:
+        cells = next(csv.reader([extra]), []) if extra else []
+        tag_cells.append(cells[1] if len(cells) > 1 else "")
+        scored.append(bool(cells and cells[0]))
+    return parse_tags(tag_cells).select(index), np.array(scored, dtype=np.bool_)[index]
 
 
 def _tags(cell: str | bytes) -> Tags | None:

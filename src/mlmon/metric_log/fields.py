@@ -1,10 +1,13 @@
-"""The fields of a block of metric-log lines as numpy columns: numpy locates the commas of
-unquoted lines and converts whole columns at once; quoting, blank, short or unparsable lines
-send the block to the `csv` module, row by row.
+"""The fields of a block of metric-log lines as numpy columns: numpy locates the commas and
+converts whole columns at once; blank, short or unparsable lines, or quoting anywhere but in
+the trailing JSON cells, send the block to the `csv` module, row by row.
 
 y_true and y_pred may hold class labels as text (their codes, `cells.label_value`); `scores`
 and `tags` hold JSON objects (`cells.parse_scores`, `cells.parse_tags`), parsed only when
-asked for. A non-empty JSON object is CSV-quoted, so a block with any takes the csv path.
+asked for. A non-empty JSON object is CSV-quoted: the fast path takes a line's commas only
+up to its first quote, and the text from the first JSON column to the line's end (its "tail",
+which repeats from row to row: tags, or labels' scores) is split by `csv` once per distinct
+tail. A line whose first quote comes before the JSON columns goes to the csv path.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy.typing as npt
 from mlmon.arrays import Floats
 from mlmon.metric_log.cells import (
     ScoreMatrix,
-    Tags,
+    TagColumn,
     label_value,
     label_values,
     parse_scores,
@@ -31,7 +34,9 @@ from mlmon.metric_log.cells import (
 from mlmon.wire import Y_PRED, Y_TRUE
 
 MAX_FIELD_BYTES = 256  # longer fields are left to the csv module
-NEWLINE, RETURN, COMMA = ord("\n"), ord("\r"), ord(",")
+MAX_TAIL_BYTES = 4096  # and longer JSON tails (16 tags of 100 characters fit)
+GATHER_BYTES = 32 << 20  # a block's fields are copied out rows x widest: at most this
+NEWLINE, RETURN, COMMA, QUOTE = ord("\n"), ord("\r"), ord(","), ord('"')
 
 ModelCode = Callable[[bytes], int]  # a model name as written -> its code in the reader
 LABEL_COLUMNS = frozenset((Y_TRUE, Y_PRED))  # numbers, or class labels written as text
@@ -47,7 +52,7 @@ class Parsed(NamedTuple):
     extras: dict[str, Floats]  # the numeric ones (label columns as codes)
     skipped: int  # short or unparsable rows (blank lines are not counted)
     scores: ScoreMatrix | None = None  # when SCORES is among the extra columns
-    tags: tuple[Tags | None, ...] | None = None  # when TAGS is
+    tags: TagColumn | None = None  # when TAGS is
 
 
 class NeedsSlowPath(Exception):
@@ -63,8 +68,6 @@ def parse(
 ) -> Parsed:
     """Complete lines (ending in a newline) as columns; the fast path unless it gives up."""
     try:
-        if b'"' in lines:
-            raise NeedsSlowPath
         return parse_fast(lines, error_col, model_col, extra_cols, code)
     except NeedsSlowPath:
         return parse_slow(lines, error_col, model_col, extra_cols, code)
@@ -79,6 +82,16 @@ def parse_fast(
 ) -> Parsed:
     """Locate the fields with numpy and convert them in bulk; give up on unparsable ones."""
     table = Fields.of(lines)
+    json_cols = [
+        col for name, col in extra_cols.items() if name in JSON_COLUMNS and col is not None
+    ]
+    tail_col = min(json_cols, default=None)
+    if table.quoted.any():
+        plain = [error_col, *(col for name, col in extra_cols.items() if name not in JSON_COLUMNS)]
+        needed = max([col for col in (*plain, model_col) if col is not None])
+        quoted_at = table.count[table.quoted] - 1  # the field a quoted line's first quote is in
+        if int(quoted_at.min()) < max(needed + 1, tail_col or 0):
+            raise NeedsSlowPath
     usable = table.count > error_col
     short = int(np.count_nonzero(~usable & ~table.blank))
     if not usable.all():
@@ -104,24 +117,68 @@ def parse_fast(
                 raise NeedsSlowPath from None
             extras[name] = label_values(raw)
     scores, tags = None, None
+    # Quoted cells are split by csv, once per distinct tail; unquoted ones (empty, mostly) are
+    # read as fields.
+    quoted = tail_col is not None and n > 0 and bool(table.quoted.any())
+    tails = table.tails(tail_col) if quoted and tail_col is not None else None
     if SCORES in extra_cols:
-        cells = _json_cells(table, extra_cols[SCORES], n)
-        scores = ScoreMatrix.empty(n) if cells is None else parse_scores(cells)
+        found = _json_cells(table, tails, extra_cols[SCORES], tail_col, n)
+        if found is None:
+            scores = ScoreMatrix.empty(n)
+        else:
+            cells, index = found
+            scores = parse_scores(cells if index is None else [cells[i] for i in index.tolist()])
     if TAGS in extra_cols:
-        cells = _json_cells(table, extra_cols[TAGS], n)
-        tags = (None,) * n if cells is None else parse_tags(cells)
+        found = _json_cells(table, tails, extra_cols[TAGS], tail_col, n)
+        if found is None:
+            tags = TagColumn.empty(n)
+        else:
+            cells, index = found
+            tags = parse_tags(cells) if index is None else parse_tags(cells).select(index)
     return Parsed(values, codes, extras, short, scores, tags)
 
 
-def _json_cells(table: Fields, col: int | None, n: int) -> list[bytes] | None:
-    """A JSON column's cells, or None when every one is empty (the usual case here: a
-    non-empty object is quoted, and quoting takes the csv path)."""
-    if col is None or n == 0:
+def _json_cells(
+    table: Fields, tails: Tails | None, col: int | None, tail_col: int | None, n: int
+) -> tuple[list[str] | list[bytes], npt.NDArray[np.intp] | None] | None:
+    """A JSON column's cells, or None when every one is empty: one per line (index None), or
+    the distinct cells and per line the index of its own."""
+    if col is None or tail_col is None or n == 0:
         return None
+    if tails is not None:
+        return tails.cells(col - tail_col)
     raw = table.field(col)
     if not raw.any():  # numpy's bytes are falsy when empty
         return None
-    return [bytes(cell) for cell in raw]
+    return [bytes(cell) for cell in raw], None
+
+
+@dataclass(frozen=True)
+class Tails:
+    """Per line, the index of its tail in `split`; each distinct tail split into its cells
+    once (by `csv`, so quoting is read as the csv path reads it)."""
+
+    index: npt.NDArray[np.intp]
+    split: list[list[str]]
+
+    @classmethod
+    def of(cls, tails: npt.NDArray[np.bytes_]) -> Tails:
+        distinct, index = np.unique(tails, return_inverse=True)
+        split = []
+        for tail in distinct.tolist():
+            if tail.count(b'"') % 2:  # a quote left open: a cell spanning lines
+                raise NeedsSlowPath
+            text = tail.decode("utf-8", errors="replace")
+            split.append(next(csv.reader([text]), []) if text else [])
+        return cls(index.ravel(), split)
+
+    def cells(self, offset: int) -> tuple[list[str], npt.NDArray[np.intp]] | None:
+        """The distinct cells `offset` columns into the tails ("" where a line has none) and
+        per line the index of its own; None when every one is empty."""
+        column = [cells[offset] if offset < len(cells) else "" for cells in self.split]
+        if not any(column):
+            return None
+        return column, self.index
 
 
 def _model_codes(
@@ -212,8 +269,9 @@ class Fields:
     starts: npt.NDArray[np.intp]  # per line: its first byte
     ends: npt.NDArray[np.intp]  # per line: its newline
     first: npt.NDArray[np.intp]  # per line: the index in `commas` of its first comma
-    count: npt.NDArray[np.intp]  # per line: how many fields it has
+    count: npt.NDArray[np.intp]  # per line: how many fields it has (up to its first quote)
     blank: npt.NDArray[np.bool_]
+    quoted: npt.NDArray[np.bool_]  # per line: it holds a quote (its last field runs to its end)
 
     @classmethod
     def of(cls, lines: bytes) -> Fields:
@@ -222,12 +280,22 @@ class Fields:
         starts = np.empty_like(ends)
         starts[:1] = 0
         starts[1:] = ends[:-1] + 1
-        commas = np.append(np.flatnonzero(data == COMMA), len(data))
+        commas = np.flatnonzero(data == COMMA)
+        quotes = np.flatnonzero(data == QUOTE)
+        quoted = np.zeros(len(ends), dtype=np.bool_)
+        if len(quotes):
+            # Only the commas before their line's first quote separate fields here.
+            after = np.searchsorted(quotes, starts)
+            first_quote = np.append(quotes, len(data))[after]
+            quoted = first_quote < ends
+            cut = np.minimum(first_quote, ends)
+            commas = commas[commas < cut[np.searchsorted(ends, commas)]]
+        commas = np.append(commas, len(data))
         first = np.searchsorted(commas, starts)
         count = np.searchsorted(commas, ends) - first + 1
         width = ends - starts
         blank = (width == 0) | ((width == 1) & (data[ends - 1] == RETURN))
-        return cls(data, commas, starts, ends, first, count, blank)
+        return cls(data, commas, starts, ends, first, count, blank, quoted)
 
     def select(self, keep: npt.NDArray[np.bool_]) -> Fields:
         return Fields(
@@ -238,21 +306,37 @@ class Fields:
             self.first[keep],
             self.count[keep],
             self.blank[keep],
+            self.quoted[keep],
         )
+
+    def tails(self, index: int) -> Tails:
+        """Each line's text from the start of field `index` to its end (b"" on a line with
+        fewer fields), split into cells once per distinct tail."""
+        begin = np.where(self.count > index, self._start_of(index), self.ends)
+        return Tails.of(self._gather(begin, self.ends, MAX_TAIL_BYTES))
 
     def field(self, index: int) -> npt.NDArray[np.bytes_]:
         """Field `index` of every line as fixed-width bytes; b"" where a line is too short."""
-        last_comma = len(self.commas) - 1
-        after = self.commas[np.minimum(self.first + index, last_comma)]
+        after = self.commas[np.minimum(self.first + index, len(self.commas) - 1)]
         end = np.where(self.count > index + 1, after, self.ends)
+        begin = np.where(self.count > index, self._start_of(index), end)
+        return self._gather(begin, end, MAX_FIELD_BYTES)
+
+    def _start_of(self, index: int) -> npt.NDArray[np.intp]:
+        """Where field `index` starts on each line that has it."""
         if index == 0:
-            begin = self.starts
-        else:
-            begin = self.commas[np.minimum(self.first + index - 1, last_comma)] + 1
-        begin = np.where(self.count > index, begin, end).astype(np.int32)
+            return self.starts
+        return self.commas[np.minimum(self.first + index - 1, len(self.commas) - 1)] + 1
+
+    def _gather(
+        self, begin: npt.NDArray[np.intp], end: npt.NDArray[np.intp], limit: int
+    ) -> npt.NDArray[np.bytes_]:
+        """The bytes from `begin` to `end` of each line, fixed-width (NeedsSlowPath past
+        `limit`)."""
+        begin = begin.astype(np.int32)
         length = (end - begin).astype(np.int32)
         width = int(length.max(initial=1)) or 1
-        if width > MAX_FIELD_BYTES:
+        if width > limit or width * len(begin) > GATHER_BYTES:
             raise NeedsSlowPath
         offsets = np.arange(width, dtype=np.int32)
         gathered = self.data[np.minimum(begin[:, None] + offsets, len(self.data) - 1)]

@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from mlmon.metric_log.cells import ScoreMatrix, Tags, is_label_code
+from mlmon.metric_log.cells import ScoreMatrix, TagColumn, is_label_code
 from mlmon.metric_log.fields import parse
 from mlmon.metric_log.layout import ERROR_COLUMN, METRIC_COLUMNS, MODEL_COLUMN
 from mlmon.metric_log.tail import LineTail
@@ -57,7 +57,7 @@ class RowBlock:
     names: tuple[str, ...]  # every model name read so far, in order of first appearance
     extras: Mapping[str, npt.NDArray[np.float64]] = field(default_factory=dict)
     scores: ScoreMatrix | None = None  # when the sink asked for "scores"
-    tags: tuple[Tags | None, ...] | None = None  # when the sink asked for "tags"
+    tags: TagColumn | None = None  # when the sink asked for "tags"
 
     def __len__(self) -> int:
         return len(self.errors)
@@ -187,9 +187,7 @@ class MetricLogReader:
             values, codes = values[finite], codes[finite]
             extras = {name: column[finite] for name, column in extras.items()}
             scores = None if scores is None else scores.select(finite)
-            tags = (
-                None if tags is None else tuple(t for t, f in zip(tags, finite, strict=True) if f)
-            )
+            tags = None if tags is None else tags.select(finite)
         if len(values):
             block = RowBlock(values, codes, tuple(self._names), extras, scores, tags)
             try:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlmon.metric_log.layout import METRIC_LOG, ORPHAN_LOG
-from mlmon.metric_log.reader import MetricLogReader
+from mlmon.metric_log.reader import MetricLogReader, Sinks
 from mlmon.monitoring.quality import QUANTILES, ClassificationFigures, QualityTracker
 from mlmon.monitoring.quality.figures import Mode
 from mlmon.monitoring.quality.time_window import WINDOW_RECORDS
@@ -43,8 +43,10 @@ from mlmon.ops.class_report import (
 )
 from mlmon.ops.report_features import feature_lines, latest_by_model
 from mlmon.ops.report_rows import TrackedRows
+from mlmon.ops.segment_report import read_segments, segment_lines
 from mlmon.ops.status import pending_halves, read_statuses, totals
 from mlmon.summary.exact_errors import EXACT_ROWS, exact_quantiles
+from mlmon.summary.segments import SegmentSummary
 
 LIVE_SECONDS = 15.0  # a log written this recently, or a metric status this fresh: a live run
 QUANTILE_FIGURES = ("abs_error_p50", "abs_error_p90", "abs_error_p99")
@@ -75,6 +77,7 @@ class LogFigures:
     end: float = math.nan
     end_is: Literal["now", "last_row"] = "now"
     task: Mode | None = None  # classification if the log showed a classifier
+    segments: dict[str, Any] | None = None  # `SegmentSummary.view` of the log's tags
 
 
 def read_log(
@@ -98,7 +101,8 @@ def read_log(
         task,
         EXACT_ROWS,
     )
-    MetricLogReader(logs_dir / METRIC_LOG, sink).poll()
+    segments = SegmentSummary()
+    MetricLogReader(logs_dir / METRIC_LOG, Sinks(sink, segments)).poll()
     finished = not live and math.isfinite(sink.last_joined)
     end = sink.last_joined if finished else now
     timed, count = f"last_{time_window:g}s", f"last_{count_window}"
@@ -125,7 +129,11 @@ def read_log(
                 figures.update(zip(QUANTILE_FIGURES, quantiles, strict=True))
     classifier = "classification" in sink.kinds.values()
     kind: Mode = "classification" if classifier else task
-    return LogFigures(models, sink.rows, end, "last_row" if finished else "now", kind)
+    classifiers = {model for model, kind in sink.kinds.items() if kind == "classification"}
+    return LogFigures(
+        models, sink.rows, end, "last_row" if finished else "now", kind,
+        segments.view(classifiers),
+    )  # fmt: skip
 
 
 def mark_live_quantiles(models: dict[str, dict[str, dict[str, Any]]]) -> None:
@@ -188,6 +196,7 @@ def build_report(
         # it runs.
         "drift": next(iter(latest_by_model(statuses, "drift")), None),
         "data_quality": next(iter(latest_by_model(statuses, "data_quality")), None),
+        "segments": figures.segments,
     }
 
 
@@ -208,6 +217,7 @@ def format_report(report: dict[str, Any]) -> str:
             lines += class_tables(windows)
     if report["models"]:
         lines += notes(report)
+    lines += segment_lines(report.get("segments"))
     lines.append(f"figures from {report.get('source', METRIC_LOG)}")
     join = report["join"]
     coverage = join["label_coverage"]
@@ -348,7 +358,9 @@ def current_report(
             model: {w: class_window(f) if is_class_window(f) else f for w, f in windows.items()}
             for model, windows in live.items()
         }
-        figures, source = LogFigures(live, rows, now), "metric service (live)"
+        classifiers = {model for model, windows in live.items() if is_class_window(windows["all"])}
+        segments = read_segments(logs_dir, classifiers)
+        figures, source = LogFigures(live, rows, now, segments=segments), "metric service (live)"
     report = build_report(figures, count_orphans(logs_dir), statuses, task, source)
     report["change_points"] = ChangeFile(logs_dir).latest(REPORTED)
     report["by_time"] = latest_buckets(logs_dir)

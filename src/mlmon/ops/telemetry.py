@@ -5,6 +5,8 @@ Prometheus families at scrape time (no second set of counters to keep in step). 
 service also observes each row's absolute error and end-to-end latency in histograms labelled
 by model name and version (never by record id: that would be one series per record).
 
+Segment quality (per tag value) is exported as gauges by `segment_metrics`, fed the same rows.
+
 Those histograms take a whole batch of rows at once (`BulkHistogram`): prometheus-client's
 `Histogram.observe` takes one value under a lock, and three of those per row cost more than
 everything else the metric service does per row.
@@ -42,6 +44,7 @@ from mlmon.arrays import Floats
 from mlmon.errors import ConfigError, MlmonError
 from mlmon.join.joined import Joined
 from mlmon.model.dataset import load_dataset
+from mlmon.ops.segment_metrics import SegmentMetrics
 from mlmon.ops.status import ServiceStats
 from mlmon.settings import Settings, env_name
 
@@ -294,6 +297,7 @@ class Telemetry:
             LATENCY_BUCKETS,
             self.registry,
         )
+        self.segments = SegmentMetrics(self.registry)
 
     @classmethod
     def for_settings(cls, settings: Settings, stats: Sequence[ServiceStats]) -> Telemetry:
@@ -319,10 +323,12 @@ class Telemetry:
         # A label that came before its prediction waited for nothing: it counts as 0.
         delays = np.maximum(joined.column("label_delay"), 0.0)
         latency = np.maximum(written_at - joined.column("sent_at"), 0.0)  # NaN: unknown
-        for labels, rows in _rows_by_model(joined).items():
+        groups = _rows_by_model(joined)
+        for labels, rows in groups.items():
             self.absolute_error.observe_many(labels, errors[rows])
             self.label_delay.observe_many(labels, delays[rows])
             self.latency.observe_many(labels, latency[rows])
+        self.segments.observe(joined, errors, self.classification, groups)
 
     def serve(self, port: int, address: str = "0.0.0.0") -> bool:  # noqa: S104 - a container's port
         """Serve /metrics; a port in use is logged, not fatal: monitoring must not stop work."""

@@ -140,10 +140,13 @@ async def _predict_stream(
                 more, failed_singles = _predict_singles(predictor, singles, headers, drift)
                 outgoing += more
                 failed += failed_singles
-                more, failed_named = predict_named(predictor, named, headers, kinds, drift)
+                segment = settings.segment_feature_names
+                more, failed_named = predict_named(predictor, named, headers, kinds, drift, segment)
                 outgoing += more
                 failed += failed_named
-                more, failed_arrow = predict_arrow(predictor, arrows, headers, drift, kinds)
+                more, failed_arrow = predict_arrow(
+                    predictor, arrows, headers, drift, kinds, segment
+                )
                 outgoing += more
                 failed += failed_arrow
                 rejected += failed

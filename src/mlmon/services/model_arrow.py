@@ -27,6 +27,7 @@ from mlmon.wire.arrow import (
     encode_values_arrow,
     row_json,
 )
+from mlmon.wire.segment_tags import feature_tag_rows
 
 
 @dataclass
@@ -65,8 +66,10 @@ def predict_arrow(
     headers: dict[str, str],
     drift: LiveDrift | None = None,
     kinds: ColumnKinds | None = None,
+    segment: tuple[str, ...] = (),
 ) -> tuple[list[OutMessage], list[Rejected]]:
-    """Each message's usable rows predicted in one call (row by row if the call fails)."""
+    """Each message's usable rows predicted in one call (row by row if the call fails); the
+    values of the `segment` features go with each row's tags (`wire.segment_tags`)."""
     outgoing: list[OutMessage] = []
     rejected: list[Rejected] = []
     for item in items:
@@ -93,7 +96,7 @@ def predict_arrow(
                 scores = None if found.scores is None else found.scores[finite]
                 found, kept = Prediction(found.values[finite], scores), kept[finite]
         if found is not None and len(kept):
-            outgoing.append(_answer(predictor, item, kept, found, headers))
+            outgoing.append(_answer(predictor, item, kept, found, headers, segment))
     return outgoing, rejected
 
 
@@ -129,6 +132,7 @@ def _answer(
     rows: npt.NDArray[np.intp],
     prediction: Prediction,
     headers: dict[str, str],
+    segment: tuple[str, ...],
 ) -> OutMessage:
     columns = item.columns
     values = prediction.values
@@ -141,6 +145,8 @@ def _answer(
     if prediction.scores is not None and classes is not None:
         scores = (np.round(prediction.scores, 6), score_keys(classes))
     tags = None if columns.tags is None else [columns.tags[i] for i in rows.tolist()]
+    if segment:
+        tags = feature_tag_rows(tags, arrow_inputs(item, predictor, rows), segment, len(rows))
     body = encode_values_arrow(
         [columns.ids[i] for i in rows.tolist()],
         values.tolist() if values.dtype == object else values,

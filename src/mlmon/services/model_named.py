@@ -24,6 +24,7 @@ from mlmon.model.records import (
 from mlmon.ops.drift import LiveDrift
 from mlmon.services.dead_letters import Rejected
 from mlmon.wire import FeatureRecord, sent_at_header
+from mlmon.wire.segment_tags import with_feature_tags
 
 _encoder = msgspec.json.Encoder()
 
@@ -58,8 +59,10 @@ def predict_named(
     headers: dict[str, str],
     kinds: ColumnKinds,
     drift: LiveDrift | None = None,
+    segment: tuple[str, ...] = (),
 ) -> tuple[list[OutMessage], list[Rejected]]:
-    """One model call for every usable record; each answered in a JSON message of its own."""
+    """One model call for every usable record; each answered in a JSON message of its own,
+    the values of the `segment` features added to its tags (`wire.segment_tags`)."""
     if not items:
         return [], []
     names = predictor.feature_names or tuple(map(str, range(predictor.n_features)))
@@ -80,7 +83,7 @@ def predict_named(
             return [], [*rejected, Rejected.message(item.delivery, reason)]
         outgoing: list[OutMessage] = []
         for index in usable:  # find the records it fails on
-            more, failed = predict_named(predictor, [items[index]], headers, kinds, drift)
+            more, failed = predict_named(predictor, [items[index]], headers, kinds, drift, segment)
             outgoing += more
             rejected += failed
         return outgoing, rejected
@@ -99,8 +102,9 @@ def predict_named(
             message["scores"] = scores
         if item.record.ts is not None:
             message["ts"] = item.record.ts
-        if item.record.tags:
-            message["tags"] = item.record.tags
+        tags = with_feature_tags(item.record.tags, bodies[index], segment)
+        if tags:
+            message["tags"] = tags
         extra = {} if item.sent_at is None else sent_at_header(item.sent_at)
         outgoing.append(OutMessage(_encoder.encode(message), {**headers, **extra}))
     return outgoing, rejected

@@ -40,7 +40,7 @@ class ChangeSink:
             classified,
             block.column("joined_at"),
             block.column("sent_at"),
-            block.tags,
+            None if block.tags is None else block.tags.rows(),
         )
         self.pending += found
         self.recent.extend(found)

@@ -83,8 +83,10 @@ def test_cells_that_are_no_scores_are_rows_without_and_counted() -> None:
 
 
 def test_tags_are_dicts_of_strings() -> None:
-    tags = parse_tags(['{"region": "eu", "site": "x,y"}', "", "{oops", '{"n": 1}', "[1]"])
-    assert tags == ({"region": "eu", "site": "x,y"}, None, None, None, None)
+    cells = ['{"region": "eu", "site": "x,y"}', "", "{oops", '{"n": 1}', "[1]"]
+    tags = parse_tags([*cells, cells[0]])
+    assert tags.rows() == ({"region": "eu", "site": "x,y"}, None, None, None, None, tags.rows()[0])
+    assert len(tags.distinct) == 1  # a repeated cell is parsed once
 
 
 def test_the_reader_takes_numbers_by_the_writers_rule() -> None:

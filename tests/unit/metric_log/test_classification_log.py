@@ -45,7 +45,8 @@ def test_text_labels_quoted_scores_and_tags(log_path: Path, rows: KeptRows) -> N
     np.testing.assert_array_equal(block.scores.values[1], [0.1, 0.6, 0.3])
     assert block.scored().tolist() == [True, True, False, False]
     assert block.classified().tolist() == [True, True, True, False]
-    assert block.tags == ({"region": "eu"}, None, {"region": "us", "site": "x,y"}, None)
+    assert block.tags is not None
+    assert block.tags.rows() == ({"region": "eu"}, None, {"region": "us", "site": "x,y"}, None)
 
 
 def test_unquoted_text_labels_stay_on_the_numpy_path(
@@ -71,7 +72,8 @@ def test_unquoted_text_labels_stay_on_the_numpy_path(
     assert block.column("y_true")[3] == 1.0
     assert block.scores is not None
     assert not block.scored().any()
-    assert block.tags == (None,) * 4
+    assert block.tags is not None
+    assert block.tags.rows() == (None,) * 4
     assert block.classified().tolist() == [True, True, True, False]
 
 
@@ -110,7 +112,8 @@ def test_an_eight_column_log_with_text_labels(log_path: Path, rows: KeptRows) ->
     assert block.scores is not None
     assert block.scores.classes == ()
     assert not block.scored().any()
-    assert block.tags == (None, None)
+    assert block.tags is not None
+    assert block.tags.rows() == (None, None)
     assert block.classified().all()
 
 
@@ -123,7 +126,8 @@ def test_rows_left_out_take_their_scores_and_tags_with_them(log_path: Path, rows
     (block,) = rows.blocks
     assert block.scores is not None
     assert block.scored().tolist() == [True, False, False]
-    assert block.tags == ({"region": "eu"}, {"region": "us", "site": "x,y"}, None)
+    assert block.tags is not None
+    assert block.tags.rows() == ({"region": "eu"}, {"region": "us", "site": "x,y"}, None)
     append(log_path, 'e,Adelie,Adelie,0.0,forest,1,,105.0,"{""Adelie"":""x""}",\n')
     reader.poll()
     assert reader.unreadable_scores == 1

@@ -6,6 +6,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from mlmon.metric_log.reader import MetricLogReader
 from tests.unit.metric_log.sample_log import HEADER, KeptRows, row
 
@@ -64,3 +68,57 @@ def test_extra_columns_follow_their_rows_in_both_parsers(tmp_path: Path) -> None
     sent = rows.column("sent_at")
     assert sent[0] == sent[2] == 100.0
     assert math.isnan(sent[1])
+
+
+_CELLS = st.sampled_from(
+    [
+        "",
+        '"{""region"":""eu""}"',
+        '"{""region"":""us"",""site"":""x,y""}"',
+        '"{""Adelie"":0.9,""Gentoo"":0.1}"',
+        '"{oops"',
+        "[1]",
+    ]
+)
+_LABELS = st.sampled_from(["1.5", "Adelie", '"Ade,lie"', ""])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.tuples(_LABELS, _LABELS, _CELLS, _CELLS, st.booleans()), min_size=1, max_size=30)
+)
+def test_the_fast_path_reads_quoted_json_tails_as_the_csv_path_does(
+    rows: list[tuple[str, str, str, str, bool]],
+) -> None:
+    """Lines quoted only in their scores and tags cells take the numpy path, and give what
+    the csv module gives; a quote before them sends the block to the csv path."""
+    from mlmon.metric_log.fields import NeedsSlowPath, parse_fast, parse_slow
+
+    lines = "".join(
+        f"{i},{t},{p},{i * 0.5},{'m' if odd else 'n'},1,0,0,{s},{g}\n"
+        for i, (t, p, s, g, odd) in enumerate(rows)
+    ).encode()
+    columns = {"y_true": 1, "y_pred": 2, "scores": 8, "tags": 9}
+    codes: dict[bytes, int] = {}
+
+    def code(raw: bytes) -> int:
+        return codes.setdefault(raw.strip(b'"'), len(codes))
+
+    slow = parse_slow(lines, 3, 4, columns, code)
+    try:
+        fast = parse_fast(lines, 3, 4, columns, code)
+    except NeedsSlowPath:
+        assert any('"' in t + p for t, p, *_ in rows)  # only a quoted label sends it there
+        return
+    assert fast.errors.tolist() == slow.errors.tolist()
+    assert fast.codes.tolist() == slow.codes.tolist()
+    for name in ("y_true", "y_pred"):
+        assert np.array_equal(fast.extras[name], slow.extras[name], equal_nan=True)
+    assert fast.tags is not None
+    assert slow.tags is not None
+    assert fast.tags.rows() == slow.tags.rows()
+    assert fast.scores is not None
+    assert slow.scores is not None
+    assert fast.scores.classes == slow.scores.classes
+    assert np.array_equal(fast.scores.values, slow.scores.values, equal_nan=True)
+    assert fast.scores.unreadable == slow.scores.unreadable

@@ -42,3 +42,23 @@ def test_a_missing_value_the_model_cannot_take_is_refused_alone() -> None:
     assert "NaN" in reasons[0]
     assert reasons[1] == "record 3: lacks feature(s) 'b' the model takes (send null for missing)"
     assert all(r.body in {items[1].delivery.body, items[2].delivery.body} for r in rejected)
+
+
+def test_segment_features_go_with_the_answers_tags() -> None:
+    """MLMON_SEGMENT_FEATURES: the named values of those features become tags (a missing one
+    "(missing)"); the record's own tag of the same name wins."""
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [0.0, 1.0, 0.0, 1.0]})
+    model = EstimatorModel("lin", "1", 2, LinearRegression().fit(frame, frame["a"]))
+    items = [
+        _named(b'{"id": 1, "body": {"a": 1.0, "b": 1.0, "island": "Dream"}}'),
+        _named(b'{"id": 2, "body": {"a": 2.0, "b": 0.0, "island": null}, "tags": {"r": "eu"}}'),
+        _named(b'{"id": 3, "body": {"a": 2.0, "b": 0.0}, "tags": {"island": "mine"}}'),
+    ]
+    outgoing, rejected = predict_named(model, items, {}, ColumnKinds(), segment=("island",))
+    assert not rejected
+    tags = {json.loads(m.body)["id"]: json.loads(m.body)["tags"] for m in outgoing}
+    assert tags == {
+        1: {"island": "Dream"},
+        2: {"r": "eu", "island": "(missing)"},
+        3: {"island": "mine"},
+    }

@@ -43,6 +43,7 @@ from mlmon.wire import (
     record_key,
 )
 from mlmon.wire.arrow import ARROW, Kind, RecordColumns, decode_values_arrow, row_json
+from mlmon.wire.segment_tags import feature_tag_rows, with_feature_tags
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,9 @@ def finite_rows(delivery: Delivery, records: Records, rejected: list[Rejected]) 
 class Halves:
     """A batch's usable records, column-wise, and which delivery and row each came from."""
 
-    def __init__(self, truth: bool = False) -> None:
+    def __init__(self, truth: bool = False, segment: tuple[str, ...] = ()) -> None:
         self.truth = truth
+        self.segment = segment  # features whose values become tags (MLMON_SEGMENT_FEATURES)
         self.keys: list[str] = []
         self.values: list[float] = []
         self.sent_at: list[float | None] = []
@@ -103,10 +105,12 @@ class Halves:
             sent_at = record.ts if record.ts is not None else sent_at
             model = record.model or model
             version = record.version if record.version is not None else version
-            extra = extra_cells(record.scores, record.tags)
-            self.any_extra = self.any_extra or bool(extra)
+            tags = record.tags
             if isinstance(record.features, dict):
                 self.feature_rows.append(record.features)
+                tags = with_feature_tags(tags, record.features, self.segment)
+            extra = extra_cells(record.scores, tags)
+            self.any_extra = self.any_extra or bool(extra)
         self.sent_at.append(sent_at)
         self.models.append(model)
         self.versions.append(version)
@@ -157,7 +161,10 @@ class Halves:
         self._starts.append(len(self.keys))
         self._origins.append((delivery, columns, kept))
         values, stamps = columns.values.tolist(), columns.ts.tolist()
-        extras = extra_cells_columns(len(columns), columns.classes, columns.scores, columns.tags)
+        tags = columns.tags
+        if columns.features is not None and self.segment:
+            tags = feature_tag_rows(tags, columns.features, self.segment, len(columns))
+        extras = extra_cells_columns(len(columns), columns.classes, columns.scores, tags)
         if columns.features is not None:
             self.feature_columns.append(
                 {name: column[kept] for name, column in columns.features.items()}
@@ -256,6 +263,7 @@ class Intake:
         where they came from; and whole batches of mlmon's own, to join as a whole, each with
         its refused rows (unless the whole message is refused)."""
         prepared = Prepared(truth, time.time())
+        prepared.halves.segment = self.settings.segment_feature_names
         halves, whole, rejected, now = (
             prepared.halves, prepared.whole, prepared.rejected, prepared.arrived_at
         )  # fmt: skip
