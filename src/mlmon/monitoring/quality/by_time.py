@@ -169,6 +169,10 @@ class ByEventTime:
                 )
         return out
 
+    def held(self) -> int:
+        """Buckets kept, over all models."""
+        return sum(len(tier) for tiers in self._models.values() for tier in tiers)
+
     def sums(self) -> list[tuple[str, bool, int, int, Sums]]:
         """Every bucket's sums, unsorted: model, classified, start, width, sums (not copies)."""
         return [
@@ -177,10 +181,6 @@ class ByEventTime:
             for index, tier in enumerate(tiers)
             for start, sums in tier.items()
         ]
-
-    def held(self) -> int:
-        """Buckets kept, over all models."""
-        return sum(len(tier) for tiers in self._models.values() for tier in tiers)
 
 
 def _sums(
