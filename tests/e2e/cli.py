@@ -7,6 +7,8 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from mlmon.model.predictors import default_model_path
@@ -62,3 +64,13 @@ def good_and_bad_models(directory: Path) -> tuple[Path, Path]:
         json.dumps({**document, "name": "bad", "version": "1", "coef": weak}), encoding="utf-8"
     )
     return good, bad
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll `condition` until it is true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

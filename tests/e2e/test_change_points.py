@@ -18,7 +18,7 @@ from mlmon.metric_log.append import format_rows
 from mlmon.metric_log.layout import CHANGE_LOG, METRIC_COLUMNS, METRIC_LOG
 from mlmon.metric_log.reader import MetricLogReader
 from mlmon.summary.changes import ChangeSink
-from tests.e2e.cli import free_port, mlmon, mlmon_background
+from tests.e2e.cli import free_port, mlmon, mlmon_background, wait_for
 from tests.e2e.webhook import webhook_receiver
 
 ROWS, CHANGE_AT = 60_000, 20_000
@@ -56,15 +56,6 @@ def _change_points(logs: Path) -> list[tuple[str, ...]]:
         return [(r["row"], r["model"], r["segment"], r["detector"]) for r in csv.DictReader(handle)]
 
 
-def _wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_killed_plot_service_finds_the_same_change_points_once(
     tmp_path: Path, chromium: str
 ) -> None:
@@ -90,8 +81,8 @@ def test_a_killed_plot_service_finds_the_same_change_points_once(
         }
         service = mlmon_background("plot", "--logs", str(killed), env=env, log_path=tmp_path / "p")
         try:
-            _wait_for(lambda: (killed / CHANGE_LOG).exists() and _change_points(killed), 60, "cp")
-            _wait_for(lambda: any(b["series"] == "m" for b in received), 30, "a notification for m")
+            wait_for(lambda: (killed / CHANGE_LOG).exists() and _change_points(killed), 60, "cp")
+            wait_for(lambda: any(b["series"] == "m" for b in received), 30, "a notification for m")
             metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
             text = metrics.read().decode()
         finally:

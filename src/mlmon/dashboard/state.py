@@ -38,6 +38,7 @@ from mlmon.dashboard.classifiers import Classifiers
 from mlmon.metric_log.layout import METRIC_LOG
 from mlmon.metric_log.reader import MetricLogReader, RowBlock
 from mlmon.monitoring.quality.figures import Mode
+from mlmon.ops.by_time import ByTimeFile, dashboard_view
 from mlmon.ops.changes import ChangeFile
 from mlmon.settings import ENV_PREFIX
 from mlmon.summary.log_summary import LogSummary
@@ -108,6 +109,9 @@ class DashboardState:
         self.summary = self.log.summary
         self.reader = MetricLogReader(logs_dir / METRIC_LOG, self.log)
         self._changes = ChangeFile(logs_dir)
+        # The plot service's quality_by_time.csv, not a second ByTimeSink on this reader: the
+        # page shows what a notebook reads, and the buckets are kept once.
+        self._by_time = ByTimeFile(logs_dir)
         self._rates = Rates()
         self._log_figures: dict[str, Any] = {}
         self._failing: set[str] = set()  # figures whose last computation raised (logged once)
@@ -149,6 +153,7 @@ class DashboardState:
             "data_quality": data_quality_reports(statuses),
             "alerts": firing_alerts(statuses),
             "change_points": self._changes.latest(),
+            "by_time": dashboard_view(self._by_time.rows()),
         }
         return self.latest
 

@@ -4,6 +4,7 @@ A rule reads `NAME: SIGNAL[SELECTOR] OP THRESHOLD [for DURATION] [severity=LEVEL
 
     high-mae: mae[last_500] > 60 for 30s severity=critical
     drift: psi[any] > 0.2
+    late-mae: mae[final_1h] > 60
     gaps: missing_rate[island] > 0.2 for 1m
     coverage: label_coverage < 0.9 for 1m
 
@@ -14,7 +15,9 @@ for the worst column), a data quality figure (missing_rate, out_of_range_rate, u
 type_mismatch_rate, absent_rate; SELECTOR = a feature or `any`), a plain service figure
 (label_coverage, pending_y_pred, ...; no selector), or `change_points` (per model and per
 segment `model key=value`; SELECTOR = a detector, adwin, page_hinkley or ddm, or `any`: the
-change points found in the last MLMON_CHANGE_ALERT_HOLD seconds). An alert fires when its
+change points found in the last MLMON_CHANGE_ALERT_HOLD seconds), or a figure of a bucket of
+quality by event time (mae, rmse, bias, accuracy, f1, log_loss, rows, completeness; SELECTOR =
+final, final_1h, provisional_80, ...: see quality/bucket_selector.py). An alert fires when its
 condition has held for DURATION, and resolves when it no longer holds. LEVEL (critical,
 warning or info; warning when left out) travels with its notifications.
 """
@@ -28,6 +31,11 @@ from dataclasses import dataclass
 
 from mlmon.errors import ConfigError
 from mlmon.monitoring.detectors import DETECTORS
+from mlmon.monitoring.quality.bucket_selector import (
+    BUCKET_SIGNALS,
+    is_bucket_selector,
+    parse_selector,
+)
 from mlmon.monitoring.quality.figures import ClassificationFigures, RegressionFigures
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -152,7 +160,9 @@ def known_signals(windows: Iterable[str] | None) -> str:
         f"{', '.join(QUALITY_SIGNALS)}; drift per model, SIGNAL[COLUMN] or SIGNAL[any]: "
         f"{', '.join(DRIFT_SIGNALS)}; data quality per model, SIGNAL[FEATURE] or SIGNAL[any]: "
         f"{', '.join(DATA_QUALITY_SIGNALS)}; change points per model, change_points[DETECTOR] "
-        f"with DETECTOR one of {', '.join(DETECTORS)} or any; without a selector: "
+        f"with DETECTOR one of {', '.join(DETECTORS)} or any; per model and bucket of event "
+        f"time, SIGNAL[final], SIGNAL[final_1h], SIGNAL[provisional_80]: "
+        f"{', '.join(BUCKET_SIGNALS)}; without a selector: "
         f"{', '.join(MODEL_SIGNALS + SERVICE_SIGNALS)}"
     )
 
@@ -168,9 +178,19 @@ def check_rules(rules: Iterable[Rule], windows: Iterable[str]) -> None:
 
 
 def _problem(rule: Rule, windows: tuple[str, ...] | None) -> str | None:
+    if is_bucket_selector(rule.selector) and rule.signal in BUCKET_SIGNALS:
+        try:
+            parse_selector(str(rule.selector))
+        except ValueError as error:
+            return str(error)
+        return None
+    if rule.signal in ("rows", "completeness"):
+        return f"{rule.signal} needs a bucket ([final], [final_1h], [provisional_80])"
     if rule.signal in QUALITY_SIGNALS:
         if rule.selector is None:
             return f"{rule.signal} needs a window ([last_500], [last_60s], [all])"
+        if is_bucket_selector(rule.selector):
+            return f"buckets by event time give {', '.join(BUCKET_SIGNALS)}, not {rule.signal}"
         if windows is not None and rule.selector not in windows:
             return (
                 f"window {rule.selector!r} is not tracked (MLMON_QUALITY_WINDOW and "

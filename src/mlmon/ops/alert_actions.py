@@ -22,6 +22,7 @@ from mlmon.monitoring.alert_rules import (
     Transition,
     parse_rules,
 )
+from mlmon.monitoring.quality.bucket_selector import BUCKET_SIGNALS, is_bucket_selector
 from mlmon.ops.alert_payloads import render, text_message
 from mlmon.ops.notifications import (
     Delivery,
@@ -81,14 +82,27 @@ class Alerting(Collector):
         return cls(settings, stats) if settings.alerts.strip() else None
 
     @classmethod
-    def for_changes(cls, settings: Settings, stats: ServiceStats) -> Alerting | None:
-        """The plot service's: the rules, and with a notification target set but no rule on
-        change points, CHANGE_RULE, so that a change point is a notification by default."""
+    def for_plot(cls, settings: Settings, stats: ServiceStats) -> Alerting | None:
+        """The plot service's: the rules (it gives the change point and bucket signals), and
+        with change detection on and a notification target set but no rule on change points,
+        CHANGE_RULE, so that a change point is a notification by default."""
         rules = parse_rules(settings.alerts)
         targets = settings.alert_webhook or settings.alert_notify
-        if targets and not any(rule.signal in CHANGE_SIGNALS for rule in rules):
+        if (
+            settings.change_detection
+            and targets
+            and not any(rule.signal in CHANGE_SIGNALS for rule in rules)
+        ):
             rules += parse_rules(CHANGE_RULE)
         return cls(settings, stats, rules=rules) if rules else None
+
+    def bucket_selectors(self) -> set[str]:
+        """The bucket selectors the rules name (`mae[final_1h]`: final_1h)."""
+        return {
+            str(rule.selector)
+            for rule in self.engine.rules
+            if rule.signal in BUCKET_SIGNALS and is_bucket_selector(rule.selector)
+        }
 
     async def check(self, signals: Signals, now: float) -> list[Transition]:
         with self._lock:

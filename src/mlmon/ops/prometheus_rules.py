@@ -5,7 +5,10 @@ exports for its signal (ops/monitors.py, ops/telemetry.py): a quality window fig
 (`mlmon_window_mae{window="last_500"}`), a drift figure per column (`mlmon_drift_psi{column=...}`,
 the worst column by model for `any`), a data quality figure per feature
 (`mlmon_data_missing_rate{column=...}`, likewise), the change points of the last hour
-(`mlmon_change_points_total`, the plot service's), or one of the metric service's own figures.
+(`mlmon_change_points_total`, the plot service's), a bucket of quality by event time
+(`mlmon_bucket_mae{state="final"}`: the latest final or provisional one only, so
+`provisional_80` holds while the latest provisional bucket has 80 % of its labels, where
+mlmon's own rules read the latest one that has), or one of the metric service's own figures.
 A signal with no Prometheus metric raises ConfigError naming it.
 """
 
@@ -18,6 +21,11 @@ import yaml
 
 from mlmon.errors import ConfigError
 from mlmon.monitoring.alert_rules import DATA_QUALITY_SIGNALS, DRIFT_SIGNALS, Rule
+from mlmon.monitoring.quality.bucket_selector import (
+    BUCKET_SIGNALS,
+    is_bucket_selector,
+    parse_selector,
+)
 
 GROUP = "mlmon"
 # Quality figures exported per model and window as `mlmon_window_<name>`.
@@ -46,6 +54,8 @@ _SERVICE_COUNTERS = (
 def rule_expression(rule: Rule) -> tuple[str, bool]:
     """The PromQL condition of a rule, and whether its series are per model."""
     selector = rule.selector
+    if rule.signal in BUCKET_SIGNALS and is_bucket_selector(selector):
+        return _compare(_bucket_metric(rule), rule), True
     if rule.signal in _WINDOW_FIGURES or rule.signal == "count" or rule.signal in _QUANTILES:
         if selector is None:
             _fail(rule, f"{rule.signal} needs a window, e.g. {rule.signal}[last_500]")
@@ -86,6 +96,7 @@ def rule_expression(rule: Rule) -> tuple[str, bool]:
         "drifted_columns",
         "schema_changes",
         "change_points[DETECTOR|any]",
+        *(f"{s}[final|provisional|provisional_PERCENT]" for s in BUCKET_SIGNALS),
         *_SERVICE_GAUGES,
         *_SERVICE_COUNTERS,
     ]
@@ -95,6 +106,27 @@ def rule_expression(rule: Rule) -> tuple[str, bool]:
         f"rules for Prometheus can use {', '.join(known)} (mlmon's own notifications still "
         "take every signal)",
     )
+
+
+def _bucket_metric(rule: Rule) -> str:
+    """The plot service's gauge of the bucket a selector names; a completeness threshold
+    keeps only the models whose provisional bucket has reached it."""
+    try:
+        selector = parse_selector(str(rule.selector))
+    except ValueError as error:
+        _fail(rule, str(error))
+    if selector.width is not None:
+        _fail(
+            rule,
+            "Prometheus holds only the latest final and provisional bucket at their own width "
+            f"(mlmon_bucket_*{{state=...}}): use {rule.signal}[{selector.state}], or keep the "
+            "width in mlmon's own rules",
+        )
+    metric = f'mlmon_bucket_{rule.signal}{{state="{selector.state}"}}'
+    if selector.completeness is None:
+        return metric
+    share = f'mlmon_bucket_completeness{{state="{selector.state}"}}'
+    return f"({metric} and on (model) {share} >= {selector.completeness!r})"
 
 
 def prometheus_rules(rules: Sequence[Rule], dashboard_url: str | None = None) -> str:

@@ -31,6 +31,7 @@ from mlmon.metric_log.reader import MetricLogReader, Sinks
 from mlmon.monitoring.quality import QUANTILES, ClassificationFigures, QualityTracker
 from mlmon.monitoring.quality.figures import Mode
 from mlmon.monitoring.quality.time_window import WINDOW_RECORDS
+from mlmon.ops.by_time import by_time_lines, latest_buckets
 from mlmon.ops.changes import REPORTED, ChangeFile, change_lines
 from mlmon.ops.class_report import (
     LABELS,
@@ -229,6 +230,7 @@ def format_report(report: dict[str, Any]) -> str:
     )
     lines += feature_lines(report)
     lines += change_lines(report.get("change_points") or [])
+    lines += by_time_lines(report.get("by_time") or [])
     if not report["models"]:
         lines.insert(0, "no rows in metric_log.csv yet\n")
     if len(report["models"]) > 1:
@@ -361,6 +363,7 @@ def current_report(
         figures, source = LogFigures(live, rows, now, segments=segments), "metric service (live)"
     report = build_report(figures, count_orphans(logs_dir), statuses, task, source)
     report["change_points"] = ChangeFile(logs_dir).latest(REPORTED)
+    report["by_time"] = latest_buckets(logs_dir)
     return report
 
 

@@ -10,8 +10,12 @@ change_points.csv, the service's log, Prometheus and the alert rules (`ops.chang
 marked on metrics_over_time.png. The detectors start from the log's top with the service, so a
 restart finds what an uninterrupted run did; the file keeps each change point once.
 
-Each poll also reads the metric service's prediction counts per bucket of event time
-(`join.counts`) for the label completeness of `quality_by_time.csv`.
+The same read feeds quality by event time (`summary.by_time`): at every poll (buckets turn
+final with time alone, and predictions come before their labels) the metric service's
+prediction counts per bucket are read (`join.counts`, for the label completeness),
+quality_by_time.csv and quality_by_time.png written again if a bucket changed, the latest final
+and provisional buckets exported as gauges, and the alert rules evaluated on the bucket and
+change point signals together.
 """
 
 from __future__ import annotations
@@ -20,18 +24,25 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from prometheus_client.registry import Collector
 
 from mlmon.dashboard.aggregates import metrics_over_time
 from mlmon.join.counts import read_predicted
 from mlmon.metric_log.layout import METRIC_LOG
 from mlmon.metric_log.reader import MetricLogReader, RowSink, Sinks
 from mlmon.monitoring.detectors import ChangePoint, DetectorConfig
+from mlmon.monitoring.quality.by_time import ByEventTime
 from mlmon.ops.alert_actions import Alerting
+from mlmon.ops.by_time import BucketGauges, bucket_signals
 from mlmon.ops.changes import ChangeLog
 from mlmon.ops.status import ServiceStats
 from mlmon.ops.telemetry import Telemetry
+from mlmon.render.by_time import BY_TIME_PNG, render_quality_by_time
 from mlmon.render.error_distribution import render_error_groups
 from mlmon.render.over_time import render_metrics_over_time
 from mlmon.settings import Settings
@@ -65,29 +76,43 @@ async def run_plot(
     by_time = ByTimeSink(settings.task)
     sink: RowSink = Sinks(summary, by_time)
     changes: tuple[ChangeSink, ChangeLog] | None = None
-    alerting = None
     if settings.change_detection:
         changes = (
             ChangeSink(settings.task, detector_config(settings)),
             ChangeLog(settings.logs_dir),
         )
         sink = Sinks(summary, by_time, changes[0])
-        # A last picture (`once`) announces nothing: the run before it did.
-        alerting = None if once else Alerting.for_changes(settings, stats)
-        if telemetry is not None:
-            telemetry.registry.register(changes[1])
-            if alerting is not None:
-                telemetry.registry.register(alerting)
+    # A last picture (`once`) announces nothing: the run before it did.
+    alerting = None if once else Alerting.for_plot(settings, stats)
+    gauges = BucketGauges()
+    collectors: list[Collector] = [gauges]
+    if changes is not None:
+        collectors.append(changes[1])
+    if alerting is not None:
+        collectors.append(alerting)
+    if telemetry is not None:
+        for collector in collectors:
+            telemetry.registry.register(collector)
     reader = MetricLogReader(settings.logs_dir / METRIC_LOG, sink)
+    outputs = _Outputs(changes, alerting, gauges)
     try:
-        await _plot_loop(settings, stats, stop, once, summary, by_time, reader, changes, alerting)
+        await _plot_loop(settings, stats, stop, once, summary, by_time, reader, outputs)
     finally:
         if changes is not None:
             changes[1].close()
-            if telemetry is not None:
-                telemetry.registry.unregister(changes[1])
-                if alerting is not None:
-                    telemetry.registry.unregister(alerting)
+        if telemetry is not None:
+            for collector in collectors:
+                telemetry.registry.unregister(collector)
+
+
+@dataclass
+class _Outputs:
+    """Where the plot service's findings go besides the PNGs."""
+
+    changes: tuple[ChangeSink, ChangeLog] | None
+    alerting: Alerting | None
+    gauges: BucketGauges
+    drawn: list[dict[str, Any]] | None = None  # the buckets the CSV and PNG last got
 
 
 async def _plot_loop(
@@ -98,17 +123,16 @@ async def _plot_loop(
     summary: LogSummary,
     by_time: ByTimeSink,
     reader: MetricLogReader,
-    changes: tuple[ChangeSink, ChangeLog] | None,
-    alerting: Alerting | None,
+    outputs: _Outputs,
 ) -> None:
     target = settings.logs_dir / PLOT_FILE
+    changes = outputs.changes
     stale = True  # nothing rendered yet, or the last attempt failed
     while True:
         try:
             resets = reader.resets
             rows = await asyncio.to_thread(reader.poll)
-            if changes is not None:
-                await _announce(settings, stats, changes, alerting)
+            signals = {} if changes is None else await _announce(settings, stats, changes)
             # A log cut back to its header, removed or emptied brings no rows, yet changes
             # the picture: the old one must not stay up.
             if rows or reader.resets != resets or stale:
@@ -118,15 +142,14 @@ async def _plot_loop(
                 stats.counters["renders"] += 1
                 stats.ready = True
             # Buckets turn final with time alone, and predictions come before their labels:
-            # the counts are read and the file is written at every poll.
+            # the counts are read and the buckets looked at every poll.
             predicted = await asyncio.to_thread(read_predicted, settings.state_dir)
             by_time.by_time.set_predicted(predicted)
-            rows_by_time = by_time_rows(
-                by_time.by_time.buckets(), time.time(), settings.max_label_wait
-            )
-            await asyncio.to_thread(write_by_time, settings.logs_dir / BY_TIME_FILE, rows_by_time)
+            now = time.time()
+            await _by_time(settings, by_time.by_time, outputs, signals, now)
         except Exception:
             stale = True
+            outputs.drawn = None
             stats.counters["render_errors"] += 1
             log.exception(
                 "could not render %s; trying again in %ss", target, settings.plot_interval
@@ -141,14 +164,39 @@ async def _plot_loop(
             return
 
 
-async def _announce(
+async def _by_time(
     settings: Settings,
-    stats: ServiceStats,
-    changes: tuple[ChangeSink, ChangeLog],
-    alerting: Alerting | None,
+    by_time: ByEventTime,
+    outputs: _Outputs,
+    signals: dict[str, dict[str, float]],
+    now: float,
 ) -> None:
+    """quality_by_time.csv, its PNG (when a bucket changed), the gauges, and the alert rules
+    on the change point and bucket signals together."""
+    rows = by_time_rows(by_time.buckets(), now, settings.max_label_wait)
+    outputs.gauges.update(rows)
+    # A bucket changes with a row or its state: else the file and the PNG stay as they are.
+    if rows != outputs.drawn:
+        await asyncio.to_thread(write_by_time, settings.logs_dir / BY_TIME_FILE, rows)
+        path = settings.logs_dir / BY_TIME_PNG
+        await asyncio.to_thread(render_quality_by_time, rows, path, datetime.now(UTC))
+        outputs.drawn = rows
+    alerting = outputs.alerting
+    if alerting is None:
+        return
+    selectors = alerting.bucket_selectors()
+    if selectors:
+        buckets = bucket_signals(by_time, selectors, now, settings.max_label_wait)
+        for model, values in buckets.items():
+            signals.setdefault(model, {}).update(values)
+    await alerting.check(signals, now)
+
+
+async def _announce(
+    settings: Settings, stats: ServiceStats, changes: tuple[ChangeSink, ChangeLog]
+) -> dict[str, dict[str, float]]:
     """The change points found since the last poll: new ones to the file (and the log line),
-    counted; the alert rules see every series' recent ones."""
+    counted; their alert signals (every series' recent ones) returned."""
     sink, change_log = changes
     taken = sink.take()
     try:
@@ -161,9 +209,7 @@ async def _announce(
     stats.gauges["change_streams"] = len(streams)
     change_log.streams = {(m, s, d) for m, s, detectors in streams for d in detectors}
     stats.gauges["untracked_segment_rows"] = sink.detection.untracked_segment_rows
-    if alerting is not None:
-        now = time.time()
-        await alerting.check(change_log.signals(now, settings.change_alert_hold), now)
+    return change_log.signals(time.time(), settings.change_alert_hold)
 
 
 def _render(summary: LogSummary, points: list[ChangePoint], target: Path) -> None:

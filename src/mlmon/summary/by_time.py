@@ -101,7 +101,7 @@ def write_by_time(path: Path, rows: list[dict[str, Any]]) -> None:
             row["end"],
             row["state"],
             row["rows"],
-            *(finite(row.get(name)) for name in BY_TIME_COLUMNS[5:]),
+            *(finite(row.get(name)) for name in BY_TIME_COLUMNS[5:]),  # None: unknown
         )
         for row in rows
     ]

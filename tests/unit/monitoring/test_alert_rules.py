@@ -20,6 +20,7 @@ from mlmon.monitoring.alert_rules import (
     drift_signals,
     parse_rules,
 )
+from mlmon.monitoring.quality.bucket_selector import BUCKET_SIGNALS
 from mlmon.monitoring.quality.figures import classification_figures, regression_figures
 
 
@@ -152,6 +153,10 @@ def test_every_signal_a_window_gives_is_accepted() -> None:
         ("bare: mae > 60", "mae needs a window"),
         ("col: psi > 0.2", "psi needs a column or `any`"),
         ("sel: label_coverage[all] < 0.9", "label_coverage takes no [selector]"),
+        ("width: mae[final_7m] > 60", "bucket width 7m does not fit the buckets kept"),
+        ("share: mae[final_80] > 60", "only provisional takes a completeness"),
+        ("figure: r2[final] > 0.5", "buckets by event time give mae, rmse"),
+        ("bare-rows: rows < 10", "rows needs a bucket"),
     ],
 )
 def test_rules_that_could_never_fire_are_refused(text: str, problem: str) -> None:
@@ -171,7 +176,16 @@ def test_every_known_rule_passes() -> None:
     rules = [f"q{i}: {s}[all] > 1" for i, s in enumerate(QUALITY_SIGNALS)]
     rules += [f"d{i}: {s}[any] > 1" for i, s in enumerate(DRIFT_SIGNALS)]
     rules += [f"s{i}: {s} > 1" for i, s in enumerate(MODEL_SIGNALS + SERVICE_SIGNALS)]
+    selectors = ("final", "final_1h", "final_15m", "provisional", "provisional_80")
+    rules += [f"b-{s}-{b}: {s}[{b}] > 1" for s in BUCKET_SIGNALS for b in selectors]
     check_rules(parse_rules(";".join(rules)), WINDOWS)
+
+
+def test_a_bucket_rule_reads_its_selectors_signal() -> None:
+    """`mae[final_1h]` fires on the value of that key, per model, like any other."""
+    engine = AlertEngine(parse_rules("late: mae[final_1h] > 60"))
+    fired = engine.evaluate({"m": {"mae[final_1h]": 61.0, "mae[final]": 10.0}}, now=0.0)
+    assert [(t.series, t.state, t.value) for t in fired] == [("m", "firing", 61.0)]
 
 
 def test_quality_signals_are_the_figures_windows_produce() -> None:

@@ -32,7 +32,9 @@ EVERY_KIND = (
     "gaps: missing_rate[island] > 0.2; "
     "wrong: type_mismatch_rate[any] > 0; "
     "categories: chi2_pvalue[any] < 0.01; "
-    "schema: schema_changes > 0"
+    "schema: schema_changes > 0; "
+    "late: mae[final] > 60; "
+    "early: accuracy[provisional_80] < 0.9"
 )
 
 
@@ -65,6 +67,9 @@ def test_each_signal_reads_the_metric_mlmon_exports() -> None:
         "wrong": "max by (model) (mlmon_data_type_mismatch_rate) > 0.0",
         "categories": "min by (model) (mlmon_drift_chi2_pvalue) < 0.01",
         "schema": "mlmon_data_schema_changes > 0.0",
+        "late": 'mlmon_bucket_mae{state="final"} > 60.0',
+        "early": '(mlmon_bucket_accuracy{state="provisional"} and on (model) '
+        'mlmon_bucket_completeness{state="provisional"} >= 0.8) < 0.9',
     }
 
 
@@ -103,6 +108,7 @@ def test_promtool_accepts_the_rule_file(tmp_path: Path) -> None:
         ("x: mape[all] > 0.1", "signal mape[all] has no Prometheus metric"),
         ("x: mae > 3", "mae needs a window"),
         ("x: psi > 3", "psi needs a column or `any`"),
+        ("x: mae[final_1h] > 3", "Prometheus holds only the latest final and provisional"),
     ],
 )
 def test_a_signal_without_a_metric_is_a_clear_error(rule: str, why: str) -> None:

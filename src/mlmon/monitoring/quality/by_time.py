@@ -207,6 +207,15 @@ class ByEventTime:
         """Buckets kept, over all models."""
         return sum(len(tier) for tiers in self._models.values() for tier in tiers)
 
+    def sums(self) -> list[tuple[str, bool, int, int, Sums]]:
+        """Every bucket's sums, unsorted: model, classified, start, width, sums (not copies)."""
+        return [
+            (model, self._classified.get(model, False), start, self.tiers[index][0], sums)
+            for model, tiers in self._models.items()
+            for index, tier in enumerate(tiers)
+            for start, sums in tier.items()
+        ]
+
 
 def _sums(
     y_true: Floats,
