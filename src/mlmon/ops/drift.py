@@ -30,6 +30,8 @@ from mlmon.settings import Settings
 
 log = logging.getLogger(__name__)
 
+FOLD_ROWS = 8192  # vectors gathered before the monitors take them (or a report is asked for)
+
 _DRIFT_GAUGES = {
     "psi": "Population Stability Index against the reference (numeric columns)",
     "ks_statistic": "two-sample Kolmogorov-Smirnov statistic (numeric columns)",
@@ -102,6 +104,10 @@ class LiveDrift(Collector):
         self._lock = threading.Lock()
         self._report: DriftReport | None = None
         self._quality: DataQualityReport | None = None
+        # Vectors not yet folded in: the monitors' numpy work costs about the same per call
+        # whatever the size, and single-record messages come a few at a time.
+        self._waiting: list[tuple[Floats, Floats]] = []
+        self._waiting_rows = 0
 
     @classmethod
     def for_model(cls, settings: Settings, predictor: Predictor) -> LiveDrift | None:
@@ -187,8 +193,20 @@ class LiveDrift(Collector):
         if self.named:  # named records' drift: fed by add_columns only
             return
         with self._lock:
-            self.monitor.add(features, predictions)
-            self.quality.add_columns(columns_from_matrix(features, self.numeric), len(features))
+            self._waiting.append((features, predictions))
+            self._waiting_rows += len(features)
+            if self._waiting_rows >= FOLD_ROWS:
+                self._fold()
+
+    def _fold(self) -> None:
+        """The waiting vectors into both monitors (the lock held)."""
+        if not self._waiting:
+            return
+        features = np.concatenate([f for f, _ in self._waiting])
+        predictions = np.concatenate([p for _, p in self._waiting])
+        self._waiting, self._waiting_rows = [], 0
+        self.monitor.add(features, predictions)
+        self.quality.add_columns(columns_from_matrix(features, self.numeric), len(features))
 
     def observe_rows(self, bodies: Sequence[Mapping[str, Any]]) -> None:
         """Records as they came, refused or not (data quality)."""
@@ -216,6 +234,7 @@ class LiveDrift(Collector):
     def refresh(self) -> tuple[DriftReport, DataQualityReport]:
         """Recompute both reports (a few ms); called by the service once per status interval."""
         with self._lock:
+            self._fold()
             self._report = self.monitor.report()
             self._quality = self.quality.report()
             return self._report, self._quality
