@@ -44,7 +44,8 @@ def feed(
         n = len(part)
         found += detection.add(
             part,
-            ["m"] * n,
+            np.zeros(n, dtype=np.int32),
+            ("m",),
             np.full(n, classified),
             np.zeros(n),
             np.zeros(n),
@@ -81,9 +82,6 @@ def speed(rows: int) -> None:
             )
             path.write_text(format_rows([METRIC_COLUMNS]) + format_rows(lines))
             sink = ChangeSink()
-            ChangeDetection().add(
-                np.zeros(1), ["warm"], np.zeros(1, bool), np.zeros(1), np.zeros(1)
-            )
             started = time.perf_counter()
             MetricLogReader(path, sink).poll()
             seconds = time.perf_counter() - started

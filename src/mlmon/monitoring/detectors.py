@@ -26,6 +26,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from mlmon.arrays import rows_by_model
+
 REGRESSION_DETECTORS = ("adwin", "page_hinkley")
 CLASSIFICATION_DETECTORS = ("adwin", "ddm")
 DETECTORS = tuple(dict.fromkeys(REGRESSION_DETECTORS + CLASSIFICATION_DETECTORS))
@@ -147,25 +149,30 @@ class ChangeDetection:
     def add(
         self,
         errors: npt.NDArray[np.float64],
-        models: Sequence[str],
+        codes: npt.NDArray[np.int32],
+        names: Sequence[str],
         classified: npt.NDArray[np.bool_],
         joined_at: npt.NDArray[np.float64],
         sent_at: npt.NDArray[np.float64],
         tags: Sequence[dict[str, str] | None] | None = None,
     ) -> list[ChangePoint]:
-        """Take the next rows of the log (`models` per row); return their change points in
-        row order."""
+        """Take the next rows of the log (per row its model's code in `names`); return their
+        change points in row order."""
         first = self.rows
         self.rows += len(errors)
-        groups: dict[tuple[str, str], list[int]] = {}
-        for index, model in enumerate(models):
-            groups.setdefault((model, ""), []).append(index)
+        positions = np.arange(len(errors))
+        groups: dict[tuple[str, str], npt.NDArray[np.intp]] = {
+            (names[code], ""): positions[rows] for code, rows in rows_by_model(codes)
+        }
         if tags is not None:
+            segments: dict[tuple[str, str], list[int]] = {}
+            row_codes = codes.tolist()
             for index, row_tags in enumerate(tags):
                 if row_tags:
-                    model = models[index]
+                    model = names[row_codes[index]]
                     for key, value in row_tags.items():
-                        groups.setdefault((model, f"{key}={value}"), []).append(index)
+                        segments.setdefault((model, f"{key}={value}"), []).append(index)
+            groups.update((key, np.array(rows, dtype=np.intp)) for key, rows in segments.items())
         found: list[ChangePoint] = []
         for (model, segment), rows in groups.items():
             stream = self._stream(model, segment, bool(classified[rows[0]]))
@@ -173,7 +180,7 @@ class ChangeDetection:
                 self.untracked_segment_rows += len(rows)
                 continue
             for index, detector, mean, count in stream.update(errors[rows].tolist()):
-                row = rows[index]
+                row = int(rows[index])
                 found.append(
                     ChangePoint(
                         first + row + 1,

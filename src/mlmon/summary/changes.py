@@ -33,10 +33,10 @@ class ChangeSink:
             classified = np.ones(len(block), dtype=np.bool_)
         else:
             classified = block.classified()
-        names = block.names
         found = self.detection.add(
             block.errors,
-            [names[code] for code in block.codes.tolist()],
+            block.codes,
+            block.names,
             classified,
             block.column("joined_at"),
             block.column("sent_at"),

@@ -32,7 +32,8 @@ def _feed(
         n = len(part)
         found += detection.add(
             part,
-            ["m"] * n,
+            np.zeros(n, dtype=np.int32),
+            ("m",),
             np.full(n, classified),
             np.arange(start, start + n, dtype=np.float64),
             np.arange(start, start + n, dtype=np.float64) - 1,
@@ -119,7 +120,8 @@ def _feed_from(
     n = len(part)
     return detection.add(
         part,
-        ["m"] * n,
+        np.zeros(n, dtype=np.int32),
+        ("m",),
         np.zeros(n, dtype=bool),
         np.arange(start, start + n, dtype=np.float64),
         np.arange(start, start + n, dtype=np.float64) - 1,
