@@ -30,6 +30,7 @@ from mlmon.monitoring.quality.bucket_selector import (
     widened,
 )
 from mlmon.monitoring.quality.by_time import ByEventTime
+from mlmon.ops.file_cache import ReadWhenChanged
 from mlmon.summary.by_time import BY_TIME_COLUMNS, BY_TIME_FILE, by_time_rows
 
 SHOWN = 96  # buckets per model the dashboard draws, the latest (8 hours of 5 minutes)
@@ -68,20 +69,12 @@ class ByTimeFile:
     """quality_by_time.csv as the dashboard and the report read it: again only when it changed."""
 
     def __init__(self, logs_dir: Path) -> None:
-        self.path = logs_dir / BY_TIME_FILE
-        self._seen: tuple[int, int] | None = None
-        self._rows: list[dict[str, Any]] = []
+        self._file: ReadWhenChanged[list[dict[str, Any]]] = ReadWhenChanged(
+            logs_dir / BY_TIME_FILE, read_by_time, []
+        )
 
     def rows(self) -> list[dict[str, Any]]:
-        try:
-            status = self.path.stat()
-            seen: tuple[int, int] | None = (status.st_size, status.st_mtime_ns)
-        except FileNotFoundError:
-            seen = None
-        if seen != self._seen:
-            self._seen = seen
-            self._rows = read_by_time(self.path) if seen else []
-        return self._rows
+        return self._file.get()
 
 
 def headline(rows: Iterable[dict[str, Any]]) -> str:

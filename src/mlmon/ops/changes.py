@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from mlmon.metric_log.append import AppendLog
 from mlmon.metric_log.layout import CHANGE_COLUMNS, CHANGE_LOG
 from mlmon.monitoring.detectors import ChangePoint
+from mlmon.ops.file_cache import ReadWhenChanged
 
 log = logging.getLogger(__name__)
 
@@ -137,22 +138,15 @@ class ChangeFile:
     """change_points.csv as the dashboard reads it: again only when it changed."""
 
     def __init__(self, logs_dir: Path) -> None:
-        self.logs_dir = logs_dir
-        self._seen: tuple[int, int] | None = None
-        self._latest: list[dict[str, Any]] = []
+        self._file: ReadWhenChanged[list[dict[str, Any]]] = ReadWhenChanged(
+            logs_dir / CHANGE_LOG,
+            lambda path: [as_dict(f) for f in reversed(read_change_points(path.parent))],
+            [],
+        )
 
     def latest(self, count: int = SHOWN) -> list[dict[str, Any]]:
         """The last `count` change points, the latest first."""
-        try:
-            status = (self.logs_dir / CHANGE_LOG).stat()
-            seen: tuple[int, int] | None = (status.st_size, status.st_mtime_ns)
-        except FileNotFoundError:
-            seen = None
-        if seen != self._seen:
-            self._seen = seen
-            found = read_change_points(self.logs_dir) if seen else []
-            self._latest = [as_dict(f) for f in reversed(found[-count:])]
-        return self._latest
+        return self._file.get()[:count]
 
 
 class ChangeLog(Collector):
