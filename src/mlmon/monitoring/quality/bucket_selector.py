@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mlmon.monitoring.quality.by_time import TIERS, ByEventTime, Sums
+from mlmon.monitoring.quality.by_time import TIERS, ByEventTime, Sums, bucket_row
 
 # The figures a bucket selector can follow: those of `Sums.figures`, and the bucket's own.
 BUCKET_SIGNALS = ("mae", "rmse", "bias", "accuracy", "f1", "log_loss", "rows", "completeness")
@@ -96,17 +96,7 @@ def widened(by_time: ByEventTime, width: int) -> list[dict[str, Any]]:
     out = []
     for (model, start, own), (classified, total, parts) in sorted(merged.items()):
         known = None if any(p is None for p in parts) else sum(parts)
-        out.append(
-            {
-                "model": model,
-                "start": start,
-                "width": own,
-                "rows": total.rows,
-                "predicted": known,
-                "completeness": total.rows / known if known else None,
-                **total.figures(classified),
-            }
-        )
+        out.append(bucket_row(model, start, own, total, known, classified))
     return out
 
 

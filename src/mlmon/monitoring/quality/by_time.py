@@ -81,6 +81,22 @@ class Sums:
         }
 
 
+def bucket_row(
+    model: str, start: int, width: int, sums: Sums, predicted: int | None, classified: bool
+) -> dict[str, Any]:
+    """One bucket as `ByEventTime.buckets` lists it: completeness None when `predicted` is
+    unknown or 0."""
+    return {
+        "model": model,
+        "start": start,
+        "width": width,
+        "rows": sums.rows,
+        "predicted": predicted,
+        "completeness": sums.rows / predicted if predicted else None,
+        **sums.figures(classified),
+    }
+
+
 class ByEventTime:
     """Per model, sums per bucket of event time, in tiers of coarser buckets as they age."""
 
@@ -171,17 +187,7 @@ class ByEventTime:
                 rows.setdefault(bucket, Sums())
             for (start, width), sums in sorted(rows.items()):
                 count = None if self.predicted is None else predicted.get((start, width), 0)
-                out.append(
-                    {
-                        "model": model,
-                        "start": start,
-                        "width": width,
-                        "rows": sums.rows,
-                        "predicted": count,
-                        "completeness": sums.rows / count if count else None,
-                        **sums.figures(classified),
-                    }
-                )
+                out.append(bucket_row(model, start, width, sums, count, classified))
         return out
 
     def _predicted_by_bucket(self, model: str) -> dict[tuple[int, int], int]:
