@@ -139,8 +139,8 @@ class ByEventTime:
         order = np.argsort(starts, kind="stable")
         starts = starts[order]
         cuts = np.flatnonzero(np.diff(starts)) + 1
-        for rows in np.split(order, cuts):
-            start = int(np.floor(sent_at[rows[0]] / width) * width)
+        firsts = starts[np.concatenate(([0], cuts))].tolist()
+        for rows, start in zip(np.split(order, cuts), firsts, strict=True):
             part = _sums(
                 y_true[rows], y_pred[rows], errors[rows], classified,
                 None if log_loss is None else log_loss[rows],
