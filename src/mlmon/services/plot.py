@@ -32,7 +32,7 @@ from typing import Any
 from prometheus_client.registry import Collector
 
 from mlmon.dashboard.aggregates import metrics_over_time
-from mlmon.join.counts import read_predicted
+from mlmon.join.counts import read_estimated, read_predicted
 from mlmon.metric_log.layout import METRIC_LOG
 from mlmon.metric_log.reader import MetricLogReader, RowSink, Sinks
 from mlmon.monitoring.detectors import ChangePoint, DetectorConfig
@@ -143,8 +143,8 @@ async def _plot_loop(
                 stats.ready = True
             # Buckets turn final with time alone, and predictions come before their labels:
             # the counts are read and the buckets looked at every poll.
-            predicted = await asyncio.to_thread(read_predicted, settings.state_dir)
-            by_time.by_time.set_predicted(predicted)
+            predicted, estimated = await asyncio.to_thread(_counts, settings.state_dir)
+            by_time.by_time.set_predicted(predicted, estimated)
             now = time.time()
             await _by_time(settings, by_time.by_time, outputs, signals, now)
         except Exception:
@@ -162,6 +162,11 @@ async def _plot_loop(
             await asyncio.wait_for(stop.wait(), settings.plot_interval)
         if stop.is_set():
             return
+
+
+def _counts(state_dir: Path) -> tuple[dict[str, dict[int, int]] | None, dict[str, Any]]:
+    """The predictions counted per bucket, and their estimate cells."""
+    return read_predicted(state_dir), read_estimated(state_dir)
 
 
 async def _by_time(
