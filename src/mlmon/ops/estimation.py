@@ -134,3 +134,29 @@ class EstimateGauges(Collector):
                 if value is not None and name in families:
                     families[name].add_metric([model], float(value))
         yield from families.values()
+
+
+def estimation_report(statuses: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The metric service's estimation state and live window figures, from its latest status
+    file; None when no metric service has said."""
+    latest = None
+    for status in statuses:
+        details = status.get("details", {}).get("estimation")
+        if details and (latest is None or status.get("updated_at", 0) > latest[0]):
+            latest = (status.get("updated_at", 0), details)
+    return None if latest is None else dict(latest[1])
+
+
+def estimation_lines(report: dict[str, Any] | None) -> list[str]:
+    """`mlmon report`'s lines: the state, and each model's live estimated figures."""
+    if report is None:
+        return []
+    lines = [f"estimated quality before labels: {report.get('state', '?')}"]
+    for model, figures in sorted((report.get("window") or {}).items()):
+        shown = ", ".join(
+            f"{name.removeprefix('est_')} {value:.4g}"
+            for name, value in figures.items()
+            if value is not None
+        )
+        lines.append(f"  {model}, latest estimated predictions: {shown or '-'}")
+    return lines
