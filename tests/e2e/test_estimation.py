@@ -251,7 +251,8 @@ def test_quality_by_time_is_exact_and_estimated_before_labels(
     # The shift moved the realized figure well away from the reference's, and the estimate
     # followed it: its error after the shift is a fraction of the reference figure's.
     assert reference["after"] > 3 * mean["after"], (mean, reference)
-    assert metric.returncode == 0 and plot.returncode == 0
+    assert metric.returncode == 0
+    assert plot.returncode == 0
     _the_card_shows_estimates(logs, state, tmp_path, chromium, case.figure)
 
 
@@ -270,7 +271,8 @@ def _the_card_shows_estimates(
         rows = page.locator("#by-time-table tr[data-state]").all()
         estimates = [row.locator("td.estimated").inner_text() for row in rows]
         errors = [row.locator("td.estimate-error").inner_text() for row in rows]
-        assert estimates and all(e not in ("", "–", "-") for e in estimates + errors)
+        assert estimates
+        assert all(e not in ("", "–", "-") for e in estimates + errors)
         lines = page.evaluate(
             """Chart.getChart('by-time').data.datasets
                .filter((d) => d.type === 'line').map((d) => [d.label, d.data.length])"""
@@ -291,4 +293,3 @@ def _estimated_rows(state: Path) -> dict[int, int]:
     from mlmon.join.counts import read_estimated
 
     return {b: round(c[0]) for model in read_estimated(state).values() for b, c in model.items()}
-
