@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 
 from mlmon.arrays import Floats
 from mlmon.errors import EstimationError
+from mlmon.monitoring.estimation.live import Estimated
 from mlmon.ops.estimation import EstimateGauges, EstimatorSetup, fit_estimator
 from mlmon.ops.status import ServiceStats
 from mlmon.ops.telemetry import Telemetry
@@ -64,11 +65,8 @@ class MetricEstimation:
             return None
         out: list[Floats | None] = [None] * len(halves.keys)
         values = np.asarray(halves.values, dtype=np.float64)
-        try:
-            self._singles(halves, values, out)
-            self._columns(halves, values, out)
-        except EstimationError as error:
-            self._refused(str(error))
+        self._singles(halves, values, out)
+        self._columns(halves, values, out)
         return out if any(c is not None for c in out) else None
 
     def _singles(self, halves: Halves, values: Floats, out: list[Floats | None]) -> None:
@@ -79,7 +77,7 @@ class MetricEstimation:
             if given:
                 spots = [p for p, _ in given]
                 matrix = estimator.features_of([f for _, f in given])
-                self._place(halves, out, spots, estimator.regression(matrix, values[spots]))
+                self._place(halves, out, spots, partial(estimator.regression, matrix, values[spots]))
             return
         groups: dict[tuple[str, ...], list[tuple[int, dict[str, float]]]] = {}
         for position, _, scores in halves.single_inputs:
@@ -88,8 +86,10 @@ class MetricEstimation:
         for names, rows in groups.items():
             spots = [p for p, _ in rows]
             matrix = np.array([[s[n] for n in names] for _, s in rows], dtype=np.float64)
-            estimated = estimator.classification(values[spots], matrix, _classes(names))
-            self._place(halves, out, spots, estimated)
+            self._place(
+                halves, out, spots,
+                partial(estimator.classification, values[spots], matrix, _classes(names)),
+            )  # fmt: skip
 
     def _columns(self, halves: Halves, values: Floats, out: list[Floats | None]) -> None:
         estimator = self.setup.estimator
@@ -101,18 +101,28 @@ class MetricEstimation:
                     continue
                 part = {name: column[kept] for name, column in columns.features.items()}
                 matrix = estimator.features_of_columns(part, len(kept))
-                self._place(halves, out, spots, estimator.regression(matrix, values[spots]))
+                self._place(halves, out, spots, partial(estimator.regression, matrix, values[spots]))
             elif columns.scores is not None and columns.classes:
-                scores = columns.scores[kept]
-                estimated = estimator.classification(
-                    values[spots], scores, _classes(columns.classes)
-                )
-                self._place(halves, out, spots, estimated)
+                scores, classes = columns.scores[kept], _classes(columns.classes)
+                self._place(
+                    halves, out, spots,
+                    partial(estimator.classification, values[spots], scores, classes),
+                )  # fmt: skip
 
     def _place(
-        self, halves: Halves, out: list[Floats | None], spots: Sequence[int], estimated: Any
+        self,
+        halves: Halves,
+        out: list[Floats | None],
+        spots: Sequence[int],
+        estimate: Callable[[], Estimated],
     ) -> None:
-        """Rows' cells into `out`, and into their models' live windows."""
+        """Rows' cells (`estimate()`) into `out` and their models' live windows; a part the
+        estimator refuses is counted and logged, and left unestimated."""
+        try:
+            estimated = estimate()
+        except EstimationError as error:
+            self._refused(str(error))
+            return
         cells = estimated.cells
         for i, position in enumerate(spots):
             if cells[i, 0] > 0:
