@@ -77,7 +77,8 @@ class MetricEstimation:
             if given:
                 spots = [p for p, _ in given]
                 matrix = estimator.features_of([f for _, f in given])
-                self._place(halves, out, spots, partial(estimator.regression, matrix, values[spots]))
+                estimate = partial(estimator.regression, matrix, values[spots])
+                self._place(halves, out, spots, estimate)
             return
         groups: dict[tuple[str, ...], list[tuple[int, dict[str, float]]]] = {}
         for position, _, scores in halves.single_inputs:
@@ -101,7 +102,8 @@ class MetricEstimation:
                     continue
                 part = {name: column[kept] for name, column in columns.features.items()}
                 matrix = estimator.features_of_columns(part, len(kept))
-                self._place(halves, out, spots, partial(estimator.regression, matrix, values[spots]))
+                estimate = partial(estimator.regression, matrix, values[spots])
+                self._place(halves, out, spots, estimate)
             elif columns.scores is not None and columns.classes:
                 scores, classes = columns.scores[kept], _classes(columns.classes)
                 self._place(
