@@ -159,9 +159,8 @@ async def _plot_loop(
         if once or stop.is_set():
             return
         with contextlib.suppress(TimeoutError):
+            # Stopped during the wait: one last pass, so that the files show the final log.
             await asyncio.wait_for(stop.wait(), settings.plot_interval)
-        if stop.is_set():
-            return
 
 
 def _counts(state_dir: Path) -> tuple[dict[str, dict[int, int]] | None, dict[str, Any]]:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from mlmon.arrays import Floats
 from mlmon.errors import EstimationError
@@ -42,6 +43,9 @@ class MetricEstimation:
 
     async def start(self, telemetry: Telemetry | None) -> None:
         """Fit before the first delivery, so that every prediction is estimated."""
+        # OpenMP's threads would spin on the cores the join needs: the trees predict a
+        # batch's rows fast enough on one (fitting too, before the first delivery).
+        threadpool_limits(limits=1, user_api="openmp")
         self.setup = await asyncio.to_thread(fit_estimator, self.settings)
         log.info("estimated quality before labels: %s", self.setup.reason)
         self.stats.details["estimation"] = {"state": self.setup.reason}
