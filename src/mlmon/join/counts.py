@@ -10,13 +10,15 @@ store knows is a duplicate and never reaches them. The counts gather in memory o
 (`PredictedCounts`) and are UPSERTed by `JoinStore.commit`, one statement per (model, bucket)
 touched; a rollback forgets them with the rest. A prediction's estimate cells go with its count,
 summed per (model, bucket, cell) in the `estimated` table, so they too count exactly once.
-Other processes read them with
+Old rows are merged into coarser buckets (`compact`) as `ByEventTime` merges its sums, so the
+tables stay small however long the service runs. Other processes read them with
 `read_predicted`, from a read-only connection: the store is in WAL mode, so a reader never
 blocks the metric service's commits nor sees half of one.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import sqlite3
 from collections.abc import Sequence
@@ -167,6 +169,40 @@ def _cell_matrix(cells: Sequence[Floats | None], skip: Sequence[int]) -> Floats 
         if row is not None and len(row) == width:
             matrix[i] = row
     return matrix
+
+
+def compact(db: sqlite3.Connection) -> None:
+    """Merge old rows into coarser buckets, by `TIERS` and the latest bucket start counted
+    (uncommitted: the caller commits). A reader places a row by its start and the latest event
+    time it knows, never earlier than this one (`ByEventTime.set_predicted`), so a merged row
+    always lands in the coarse bucket it stands for."""
+    latest = db.execute("SELECT MAX(bucket) FROM predicted").fetchone()[0]
+    if latest is None:
+        return
+    for (width, keep), (wider, _) in itertools.pairwise(TIERS):
+        if not math.isfinite(keep):
+            break
+        old = (int(latest - keep - width), wider)  # start + width < latest - keep; unaligned
+        db.execute(
+            "INSERT INTO predicted (model, bucket, count) "
+            "SELECT model, bucket / ?2 * ?2, SUM(count) FROM predicted "
+            "WHERE bucket >= 0 AND bucket < ?1 AND bucket % ?2 != 0 GROUP BY model, bucket / ?2 "
+            "ON CONFLICT (model, bucket) DO UPDATE SET count = count + excluded.count",
+            old,
+        )
+        db.execute(
+            "INSERT INTO estimated (model, bucket, cell, value) "
+            "SELECT model, bucket / ?2 * ?2, cell, SUM(value) FROM estimated "
+            "WHERE bucket >= 0 AND bucket < ?1 AND bucket % ?2 != 0 "
+            "GROUP BY model, bucket / ?2, cell "
+            "ON CONFLICT (model, bucket, cell) DO UPDATE SET value = value + excluded.value",
+            old,
+        )
+        for table in ("predicted", "estimated"):
+            db.execute(
+                f"DELETE FROM {table} WHERE bucket >= 0 AND bucket < ?1 AND bucket % ?2 != 0",  # noqa: S608
+                old,
+            )
 
 
 def read_predicted(state_dir: Path) -> dict[str, dict[int, int]] | None:

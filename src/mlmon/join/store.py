@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from mlmon.join.counts import SCHEMA as PREDICTED_SCHEMA
-from mlmon.join.counts import PredictedCounts
+from mlmon.join.counts import PredictedCounts, compact
 from mlmon.wire import Y_PRED, Y_TRUE
 
 _SCHEMA = """
@@ -289,6 +289,7 @@ class JoinStore:
         db.execute("DELETE FROM predictions WHERE arrived_at < ?", (cutoff,))
         db.execute("DELETE FROM truths WHERE arrived_at < ?", (cutoff,))
         db.execute("DELETE FROM joined WHERE joined_at < ?", (cutoff,))
+        compact(db)  # old prediction counts and estimate cells into coarser buckets
         return orphans
 
     def pending(self) -> dict[str, int]:

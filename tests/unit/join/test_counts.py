@@ -250,3 +250,41 @@ def test_cells_sum_per_model_and_bucket_as_one_by_one(
     assert got.keys() == expected.keys()
     for key, value in expected.items():
         np.testing.assert_allclose(got[key], value)
+
+
+def test_old_counts_and_cells_merge_into_the_buckets_a_reader_shows(tmp_path: Path) -> None:
+    """Compacted, the tables hold few rows, and ByEventTime shows the same buckets from them
+    as from the fine rows (counts and estimates alike)."""
+    from mlmon.monitoring.quality.by_time import ByEventTime
+
+    store = _store(tmp_path)
+    day = 86_400
+    starts = [int(T0) + k * BUCKET_SECONDS for k in range(0, 10 * day // BUCKET_SECONDS, 7)]
+    for start in starts:
+        store.predicted.add("m", np.array([start + 1.0, start + 2.0]), np.array([_cells(1.0)] * 2))
+    store.predicted.add("m", np.array([np.nan]))  # no event time: never merged
+    store.commit({})
+
+    def shown() -> list[tuple[int, int, int | None, float | None]]:
+        by_time = ByEventTime()
+        by_time.set_predicted(read_predicted(tmp_path), read_estimated(tmp_path))
+        buckets = by_time.buckets()
+        return [(b["start"], b["width"], b["predicted"], b.get("est_mae")) for b in buckets]
+
+    before = shown()
+    fine_rows = len(read_predicted(tmp_path)["m"])
+    store.expire(T0 + 20 * day)  # the sweep compacts
+    store.commit({})
+    after = read_predicted(tmp_path)
+    assert len(after["m"]) < fine_rows / 2
+    latest = max(starts)
+    for start in after["m"]:  # each row as coarse as its age: 5 minutes, hours, days
+        if start >= 0 and start + BUCKET_SECONDS < latest - day:
+            assert start % 3_600 == 0
+        if start >= 0 and start + 3_600 < latest - 7 * day:
+            assert start % day == 0
+    assert after["m"][NO_TIME] == 1
+    assert sum(after["m"].values()) == 2 * len(starts) + 1
+    assert shown() == before
+    assert sum(c[0] for c in read_estimated(tmp_path)["m"].values()) == 2 * len(starts)
+    store.close()

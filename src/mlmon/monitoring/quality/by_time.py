@@ -189,6 +189,12 @@ class ByEventTime:
         estimate cells summed the same way."""
         self.predicted = predicted
         self.estimated = estimated or {}
+        # The counts' latest bucket moves the tiers too: the metric service merges its old
+        # counts by it (`join.counts.compact`), so a merged count is never taken for a fine one.
+        starts = [s for buckets in (predicted or {}).values() for s in buckets if s >= 0]
+        if starts and max(starts) > self.latest:
+            self.latest = float(max(starts))
+            self._age()
 
     def buckets(self) -> list[dict[str, Any]]:
         """Every bucket of every model, oldest first: model, start, width, rows, predicted

@@ -96,7 +96,7 @@ def test_completeness_is_labelled_over_predicted_merged_as_the_sums() -> None:
     by_time = ByEventTime()
     start = 1_700_000_100  # a multiple of WIDTH
     day = 86_400
-    predicted = {start: 4, start + WIDTH: 2, start + 2 * day: 5, -1: 3}  # -1: no event time
+    predicted = {start: 4, start + WIDTH: 2, -1: 3}  # -1: no event time
     by_time.set_predicted({"m": predicted, "quiet": {start: 7}})
     one = np.ones(1)
     by_time.add("m", np.array([start + 1.0]), one, one, one, False)
@@ -105,7 +105,13 @@ def test_completeness_is_labelled_over_predicted_merged_as_the_sums() -> None:
     assert rows["m", start + WIDTH, WIDTH]["rows"] == 0  # predictions, no label yet
     assert rows["m", start + WIDTH, WIDTH]["completeness"] == 0
     assert rows["quiet", start, WIDTH]["predicted"] == 7  # a model with no label at all
-    # Two days later the first buckets are merged into their hour, counts and sums alike.
+    # Two days later the first buckets are merged into their hour, counts and sums alike,
+    # whether a prediction or a label comes first.
+    by_time.set_predicted({"m": {**predicted, start + 2 * day: 5}, "quiet": {start: 7}})
+    assert {(b["start"], b["width"]) for b in by_time.buckets() if b["model"] == "m"} == {
+        (start // 3600 * 3600, 3600),
+        (start + 2 * day, WIDTH),
+    }
     by_time.add("m", np.array([start + 2.0 * day]), one, one, one, False)
     hour = start // 3600 * 3600
     rows = {(b["model"], b["start"], b["width"]): b for b in by_time.buckets()}
