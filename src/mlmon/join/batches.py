@@ -256,7 +256,7 @@ def _join(
         y_true, y_pred = truth.values[positions], prediction.values[found]
         truth_sent, prediction_sent = truth.sent_at[positions], prediction.sent_at[found]
         unmatched[positions] = False
-    sent_at = np.where(np.isnan(truth_sent), prediction_sent, truth_sent)
+    sent_at = np.where(np.isnan(prediction_sent), truth_sent, prediction_sent)  # as Joined.append
     joined.extend(
         keys, y_true, y_pred, prediction.model, prediction.version, sent_at, now,
         truth.arrived_at - prediction.arrived_at,

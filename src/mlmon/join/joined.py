@@ -107,7 +107,9 @@ class Joined:
         pairs = self._pairs
         if pairs is None:
             pairs = self._pairs = _Pairs()
-        sent = truth[1] if truth[1] is not None else sent_at
+        # The event time is the prediction's (`ts`, or the features' publish time the model
+        # copied); a label's own stands in only for a prediction that has none.
+        sent = sent_at if sent_at is not None else truth[1]
         pairs.keys.append(key)
         pairs.y_true.append(truth[0])
         pairs.y_pred.append(value)

@@ -288,3 +288,25 @@ def test_old_counts_and_cells_merge_into_the_buckets_a_reader_shows(tmp_path: Pa
     assert shown() == before
     assert sum(c[0] for c in read_estimated(tmp_path)["m"].values()) == 2 * len(starts)
     store.close()
+
+
+def test_a_row_takes_its_predictions_event_time_not_its_labels(tmp_path: Path) -> None:
+    """A label with an event time of its own (hours later) joins into its prediction's bucket,
+    where the prediction was counted: completeness never exceeds 1. Record and batch paths."""
+    store = _store(tmp_path)
+    join = RecordJoin(store)
+    join.offer_truths(["r1"], [1.0], [T0 + 7_200], 1.0, Held([], 0.0))
+    outcome = _predict(join, ["r1", "r2"], [T0 + 5, None])
+    join.offer_truths(["r2"], [1.0], [T0 + 3_600], 1.0, Held([], 0.0))
+    rows = [part.sent_at.tolist() for part in outcome.joined.parts()]
+    assert rows == [[T0 + 5]]
+    store.close()
+    truth = half("b1", ["a", "b"], [1.0, 2.0], sent=T0 + 7_200)
+    prediction = half("b1", ["a", "b"], [1.0, 2.0], model="m")
+    prediction.sent_at[0] = T0 + 1  # b: no event time of its own
+    joined = Joined()
+    batches = BatchJoin(_store(tmp_path / "batches"))
+    batches.offer_truth(truth, Held([], 0.0), joined)
+    batches.offer_prediction(prediction, Held([], 0.0), joined)
+    (part,) = joined.parts()
+    assert part.sent_at.tolist() == [T0 + 1, T0 + 7_200]  # the label's only where none
