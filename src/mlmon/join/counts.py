@@ -23,6 +23,7 @@ import math
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -205,21 +206,29 @@ def compact(db: sqlite3.Connection) -> None:
             )
 
 
-def read_predicted(state_dir: Path) -> dict[str, dict[int, int]] | None:
-    """Per model, predictions per bucket start (NO_TIME: without an event time), as last
-    committed; None when there is no store (no metric service has run here)."""
+def _committed_rows(state_dir: Path, query: str) -> list[Any] | None:
+    """The rows of `query` as last committed, from a read-only connection; None when there is
+    no store, [] when it is from before the table existed."""
     path = state_dir / STORE_FILE
     if not path.exists():
         return None
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
     try:
-        rows = db.execute("SELECT model, bucket, count FROM predicted").fetchall()
+        return db.execute(query).fetchall()
     except sqlite3.OperationalError as error:
         if "no such table" not in str(error):
             raise
-        return {}  # a store from before predictions were counted
+        return []
     finally:
         db.close()
+
+
+def read_predicted(state_dir: Path) -> dict[str, dict[int, int]] | None:
+    """Per model, predictions per bucket start (NO_TIME: without an event time), as last
+    committed; None when there is no store (no metric service has run here)."""
+    rows = _committed_rows(state_dir, "SELECT model, bucket, count FROM predicted")
+    if rows is None:
+        return None
     predicted: dict[str, dict[int, int]] = {}
     for model, bucket, count in rows:
         predicted.setdefault(model, {})[int(bucket)] = int(count)
@@ -229,20 +238,9 @@ def read_predicted(state_dir: Path) -> dict[str, dict[int, int]] | None:
 def read_estimated(state_dir: Path) -> dict[str, dict[int, Floats]]:
     """Per model, the summed estimate cells per bucket start, as last committed ({} when
     there are none or no store)."""
-    path = state_dir / STORE_FILE
-    if not path.exists():
-        return {}
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
-    try:
-        rows = db.execute("SELECT model, bucket, cell, value FROM estimated").fetchall()
-    except sqlite3.OperationalError as error:
-        if "no such table" not in str(error):
-            raise
-        return {}  # a store from before estimates were kept
-    finally:
-        db.close()
+    rows = _committed_rows(state_dir, "SELECT model, bucket, cell, value FROM estimated")
     cells: dict[tuple[str, int], dict[int, float]] = {}
-    for model, bucket, cell, value in rows:
+    for model, bucket, cell, value in rows or []:
         cells.setdefault((model, int(bucket)), {})[int(cell)] = float(value)
     estimated: dict[str, dict[int, Floats]] = {}
     for (model, bucket), values in cells.items():
