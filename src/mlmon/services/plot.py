@@ -33,8 +33,9 @@ from prometheus_client.registry import Collector
 
 from mlmon.dashboard.aggregates import metrics_over_time
 from mlmon.join.counts import read_predicted
-from mlmon.metric_log.layout import METRIC_LOG
-from mlmon.metric_log.reader import MetricLogReader, RowSink, Sinks
+from mlmon.metric_log.layout import shard_dirs
+from mlmon.metric_log.reader import RowSink, Sinks
+from mlmon.metric_log.shards import MergedLogReader
 from mlmon.monitoring.detectors import ChangePoint, DetectorConfig
 from mlmon.monitoring.quality.by_time import ByEventTime
 from mlmon.ops.alert_actions import Alerting
@@ -93,7 +94,7 @@ async def run_plot(
     if telemetry is not None:
         for collector in collectors:
             telemetry.registry.register(collector)
-    reader = MetricLogReader(settings.logs_dir / METRIC_LOG, sink)
+    reader = MergedLogReader(settings.logs_dir, sink)
     outputs = _Outputs(changes, alerting, gauges)
     try:
         await _plot_loop(settings, stats, stop, once, summary, by_time, reader, outputs)
@@ -115,6 +116,21 @@ class _Outputs:
     drawn: list[dict[str, Any]] | None = None  # the buckets the CSV and PNG last got
 
 
+def _read_predicted(settings: Settings) -> dict[str, dict[int, int]] | None:
+    """The metric's predictions per bucket, summed over its workers' join stores."""
+    shards = [settings.model_copy(update={"logs_dir": d}) for d in shard_dirs(settings.logs_dir)]
+    found = [read_predicted(s.state_dir) for s in (settings, *shards)]
+    if all(counts is None for counts in found):
+        return None
+    total: dict[str, dict[int, int]] = {}
+    for counts in found:
+        for model, buckets in (counts or {}).items():
+            mine = total.setdefault(model, {})
+            for bucket, count in buckets.items():
+                mine[bucket] = mine.get(bucket, 0) + count
+    return total
+
+
 async def _plot_loop(
     settings: Settings,
     stats: ServiceStats,
@@ -122,7 +138,7 @@ async def _plot_loop(
     once: bool,
     summary: LogSummary,
     by_time: ByTimeSink,
-    reader: MetricLogReader,
+    reader: MergedLogReader,
     outputs: _Outputs,
 ) -> None:
     target = settings.logs_dir / PLOT_FILE
@@ -143,7 +159,7 @@ async def _plot_loop(
                 stats.ready = True
             # Buckets turn final with time alone, and predictions come before their labels:
             # the counts are read and the buckets looked at every poll.
-            predicted = await asyncio.to_thread(read_predicted, settings.state_dir)
+            predicted = await asyncio.to_thread(_read_predicted, settings)
             by_time.by_time.set_predicted(predicted)
             now = time.time()
             await _by_time(settings, by_time.by_time, outputs, signals, now)
