@@ -18,6 +18,8 @@ import pika
 from mlmon.app.supervisor import settings_env
 from mlmon.bus import OutMessage
 from mlmon.bus.rabbit import RabbitBus
+from mlmon.bus.topology import Topology, shard_groups
+from mlmon.metric_log.layout import metric_logs
 from mlmon.settings import Settings
 from mlmon.wire import BATCH, encode_batch, encode_features, encode_value
 
@@ -41,13 +43,36 @@ def model_and_metric(
     return services
 
 
+def metric_workers(settings: Settings, log_dir: Path) -> list[Service]:
+    """The metric service: one, or one per shard of MLMON_METRIC_WORKERS (not started)."""
+    workers = settings.metric_workers
+    if workers == 1:
+        return [Service("metric", settings, log_dir)]
+    return [
+        Service("metric", settings.model_copy(update={"metric_shard": k}), log_dir, f"metric-{k}")
+        for k in range(1, workers + 1)
+    ]
+
+
+def data_queues(settings: Settings) -> list[str]:
+    """Every queue of the topology (shards and dead letters included), to count or delete."""
+    return [spec.name for spec in Topology.from_settings(settings).all_queues]
+
+
+def dead_queues(settings: Settings) -> list[str]:
+    return [spec.name for spec in Topology.from_settings(settings).dead_letters]
+
+
 class Service:
     """One mlmon service process that the test can kill and restart."""
 
-    def __init__(self, name: str, settings: Settings, log_dir: Path) -> None:
+    def __init__(
+        self, name: str, settings: Settings, log_dir: Path, label: str | None = None
+    ) -> None:
         self.name = name
+        self.label = label or name  # its log file's name: one of several metric workers
         self.env = {**os.environ, **settings_env(settings)}
-        self.log_path = log_dir / f"{name}.log"
+        self.log_path = log_dir / f"{self.label}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -100,10 +125,13 @@ async def publish_records(
     try:
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
-            if features:
-                await bus.publish(settings.queue_features, _messages(part, batch, True))
-            if truths:
-                await bus.publish(settings.queue_y_true, _messages(part, batch, False))
+            # A sharded metric: each message holds one shard's records, as mlmon's services do.
+            for group in shard_groups(part, settings.metric_workers):
+                some = [part[i] for i in group]
+                if features:
+                    await bus.publish(settings.queue_features, _messages(some, batch, True))
+                if truths:
+                    await bus.publish(settings.queue_y_true, _messages(some, batch, False))
     finally:
         await bus.close()
 
@@ -115,8 +143,8 @@ def truth_of(record_id: str) -> float:
 def _messages(ids: list[str], batch: int, features: bool) -> list[OutMessage]:
     if not batch:
         if features:
-            return [OutMessage(encode_features(i, VECTOR)) for i in ids]
-        return [OutMessage(encode_value(i, truth_of(i))) for i in ids]
+            return [OutMessage(encode_features(i, VECTOR), key=i) for i in ids]
+        return [OutMessage(encode_value(i, truth_of(i)), key=i) for i in ids]
     out = []
     for start in range(0, len(ids), batch):
         part = ids[start : start + batch]
@@ -124,16 +152,18 @@ def _messages(ids: list[str], batch: int, features: bool) -> list[OutMessage]:
             np.tile(VECTOR, (len(part), 1)) if features else np.array([truth_of(i) for i in part])
         )
         body = encode_batch(part, values, np.full(len(part), time.time()))
-        out.append(OutMessage(body, {}, BATCH))
+        out.append(OutMessage(body, {}, BATCH, key=part[0]))
     return out
 
 
 def row_ids(logs_dir: Path) -> list[str]:
-    path = logs_dir / "metric_log.csv"
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        return [row["id"] for row in csv.DictReader(handle)]
+    """The ids of every row of the metric log, or of every log shard."""
+    ids: list[str] = []
+    for path in metric_logs(logs_dir):
+        if path.exists():
+            with path.open(newline="") as handle:
+                ids += [row["id"] for row in csv.DictReader(handle)]
+    return ids
 
 
 async def wait_for_ids(logs_dir: Path, expected: set[str], patience: float) -> list[str]:
