@@ -28,5 +28,6 @@ async def test_one_address_stays() -> None:
 def test_robust_connection_still_has_the_attempt_failover_wraps() -> None:
     """aio-pika's private reconnection attempt, which FailoverConnection overrides: an
     upgrade that renames it would silently stop the failover on failed attempts."""
-    assert callable(getattr(aio_pika.RobustConnection, "_RobustConnection__connect_transport"))
+    attempt = getattr(aio_pika.RobustConnection, "_RobustConnection__connect_transport")  # noqa: B009
+    assert callable(attempt)
     assert "_on_connection_close" in vars(aio_pika.RobustConnection)
