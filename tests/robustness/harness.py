@@ -117,9 +117,11 @@ async def publish_records(
     features: bool = True,
     chunk: int = 500,
     batch: int = 0,
+    pause: float = 0.0,
 ) -> None:
     """Publish features and/or true values for `ids`, confirmed by the broker: one record
-    per message, or `batch` records per batched message."""
+    per message, or `batch` records per batched message; `pause` seconds between chunks
+    spread a run over time (for something to happen during it)."""
     bus = RabbitBus(settings, "robustness-producer")
     await bus.connect()
     try:
@@ -132,6 +134,8 @@ async def publish_records(
                     await bus.publish(settings.queue_features, _messages(some, batch, True))
                 if truths:
                     await bus.publish(settings.queue_y_true, _messages(some, batch, False))
+            if pause:
+                await asyncio.sleep(pause)  # pacing the producer, not waiting for an outcome
     finally:
         await bus.close()
 
@@ -164,6 +168,16 @@ def row_ids(logs_dir: Path) -> list[str]:
             with path.open(newline="") as handle:
                 ids += [row["id"] for row in csv.DictReader(handle)]
     return ids
+
+
+async def wait_for_rows(logs_dir: Path, count: int, patience: float) -> int:
+    """Poll the CSV (or its shards) until it holds `count` rows; return how many it holds."""
+    deadline = time.monotonic() + patience
+    while True:
+        rows = len(row_ids(logs_dir))
+        if rows >= count or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.1)
 
 
 async def wait_for_ids(logs_dir: Path, expected: set[str], patience: float) -> list[str]:
