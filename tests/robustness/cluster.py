@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.robustness.harness import terminate
 
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # the package's own, not its su wrapper
 CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
@@ -59,14 +60,8 @@ class Node:
 
     def stop(self, grace: float = 30.0) -> None:
         """SIGTERM (RabbitMQ stops cleanly on it), SIGKILL after `grace` seconds."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None and self.process.poll() is None:
+            terminate(self.process, grace)
 
     @property
     def running(self) -> bool:

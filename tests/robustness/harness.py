@@ -63,6 +63,19 @@ def dead_queues(settings: Settings) -> list[str]:
     return [spec.name for spec in Topology.from_settings(settings).dead_letters]
 
 
+def terminate(process: subprocess.Popen[bytes], grace: float) -> float:
+    """SIGTERM, SIGKILL after `grace` seconds; how long the process took to exit (inf: killed)."""
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return float("inf")
+    return time.monotonic() - started
+
+
 class Service:
     """One mlmon service process that the test can kill and restart."""
 
@@ -95,15 +108,7 @@ class Service:
     def terminate(self, grace: float = 10.0) -> float:
         """SIGTERM and wait; return how long the process took to exit."""
         assert self.process is not None
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            return float("inf")
-        return time.monotonic() - started
+        return terminate(self.process, grace)
 
     @property
     def alive(self) -> bool:
