@@ -4,15 +4,16 @@ the speed-up from 1 to 2 and 3 metric workers on this machine.
     uv run python benchmarks/bench_sizing.py [--records N] [--workers 1,2,3] [--url URL]
         [--budget 0.7] [--rates 10000,100000,500000,1000000,2000000]
 
-Runs `bench_pipeline.run_pipeline` (`mlmon up --broker URL --rate 0 --count N --metric-workers
-K`, batched, fresh queues, every process sampled from /proc) once per K. From the K=1 run:
-each service's CPU seconds per record (features, model, metric, and RabbitMQ's beam.smp for the
-three queues a record crosses), over the whole run; then per rate, workers = ceil(rate x CPU
-per record / budget), budget being the share of a core one worker may use (0.7 leaves room for
-bursts and the GC). RabbitMQ is sized in cores, not nodes: a quorum queue's leader is one
-Erlang process on one node, so the broker scales across queues (the metric's shards), not within
-one. On a 2-core machine K > 1 cannot go faster; the figure shows that nothing serialises them
-(records/s holds), and each worker's CPU per record stays the same.
+Runs `bench_pipeline.run_pipeline` (`mlmon up --broker URL --rate 0 --count N
+--metric-workers K`, batched, fresh queues, every process sampled from /proc) once per K.
+From the K=1 run: each service's CPU seconds per record (features, model, metric, and
+RabbitMQ's beam.smp for the three queues a record crosses) inside the measured span (start-up
+left out); then per rate, workers = ceil(rate x CPU per record / budget), budget being the
+share of a core one worker may use (0.7 leaves room for bursts and the GC). RabbitMQ is sized
+in cores, not nodes: a quorum queue's leader is one Erlang process on one node, so the broker
+scales across queues (the metric's shards), not within one. On a 2-core machine K > 1 cannot
+go faster; the figure shows that nothing serialises them (records/s holds), and each worker's
+CPU per record stays about the same.
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ KINDS = ("features", "model", "metric")
 
 
 def per_record(result: Result) -> dict[str, float]:
-    """CPU microseconds per record of each kind of service (summed over its processes) and
-    of the broker."""
+    """CPU microseconds per record of each kind of service (summed over its processes) and of
+    the broker, inside the measured span (first sent_at to last joined_at): the steady state,
+    without each process's start-up (imports: about a second of CPU each)."""
     rows = max(result.rows, 1)
-    out = {
-        kind: result.processes[kind][0] / rows * 1e6 for kind in KINDS if kind in result.processes
+    return {
+        ("rabbitmq" if name == "rabbit" else name): cpu / rows * 1e6
+        for name, cpu in result.cpu_in_span.items()
+        if name in (*KINDS, "rabbit")
     }
-    if result.broker_cpu is not None:
-        out["rabbitmq"] = result.broker_cpu / rows * 1e6
-    return out
 
 
 def sizing_table(cpu_us: dict[str, float], rates: list[int], budget: float) -> str:
@@ -90,12 +91,12 @@ def main() -> None:
         )
     for r in results:
         print(f"  {r.run.label}: {span_cpu(r)}")
-    print("\nCPU per record, microseconds, per run:")
+    print("\nCPU per record, microseconds, in each run's span:")
     for r in results:
         cells = ", ".join(f"{name} {us:.2f}" for name, us in per_record(r).items())
         print(f"  {r.run.metric_workers} metric workers: {cells}")
     cpu_us = per_record(base)
-    print(f"\nCPU per record, microseconds (whole run, {base.run.metric_workers} metric worker):")
+    print(f"\nCPU per record, microseconds (span, {base.run.metric_workers} metric worker):")
     print("  " + ", ".join(f"{name} {us:.2f}" for name, us in cpu_us.items()))
     print(f"\nworkers needed (ceil(rate x CPU per record / {args.budget:g} core)):")
     print(sizing_table(cpu_us, [int(r) for r in args.rates.split(",")], args.budget))
