@@ -34,9 +34,8 @@ def per_record(result: Result) -> dict[str, float]:
     without each process's start-up (imports: about a second of CPU each)."""
     rows = max(result.rows, 1)
     return {
-        ("rabbitmq" if name == "rabbit" else name): cpu / rows * 1e6
-        for name, cpu in result.cpu_in_span.items()
-        if name in (*KINDS, "rabbit")
+        ("rabbitmq" if name == "rabbit" else name): result.cpu_in_span.get(name, 0.0) / rows * 1e6
+        for name in (*KINDS, "rabbit")
     }
 
 
