@@ -1,7 +1,7 @@
 """The whole pipeline over RabbitMQ, beside the broker's own limit for the same message form.
 
     uv run python benchmarks/bench_pipeline.py
-        [--scenario throughput|single|latency|workers|rich|all]
+        [--scenario throughput|single|latency|workers|rich|estimated|all]
         [--url URL] [--records N] [--rate R] [--batch B] [--limit-records N] [--no-limit]
 
 Per run: `measure_broker_limit` (bench_broker.py) for the same form, then `python -m mlmon up
@@ -31,6 +31,8 @@ Scenarios (counts can be scaled with --records, rates with --rate):
   all         all of the above (the workers=1 run is the throughput run)
   rich        300,000 named records at rate 0, batched (Arrow): 10 numeric + 3 categorical
               features with gaps, 2 tags, a three-class ONNX pipeline answering labels and scores
+  estimated   rich without, then with, estimation before labels (CBPE on the scores; the
+              reference is the model's training file: its cost is what is measured here)
 """
 
 from __future__ import annotations
@@ -84,11 +86,13 @@ class Run:
     rate: float
     workers: int = 1
     rich: bool = False  # named records: 10 numeric + 3 categorical features, a classifier
+    estimated: bool = False  # rich, with estimation before labels on (MLMON_REFERENCE)
     metric_workers: int = 1  # shards of the metric (bench_sizing.py)
 
     @property
     def label(self) -> str:
         kind = f"{self.form}, rich" if self.rich else self.form
+        kind += ", estimated" if self.estimated else ""
         metric = f" metric-workers={self.metric_workers}" if self.metric_workers > 1 else ""
         return f"{kind} n={self.count} rate={self.rate:g} workers={self.workers}{metric}"
 
@@ -99,6 +103,10 @@ SCENARIOS: dict[str, list[Run]] = {
     "latency": [Run("batched", 20_000, 1000)],
     "workers": [Run("batched", 1_000_000, 0, 1), Run("batched", 1_000_000, 0, 2)],
     "rich": [Run("batched", 300_000, 0, rich=True)],
+    "estimated": [
+        Run("batched", 300_000, 0, rich=True),
+        Run("batched", 300_000, 0, rich=True, estimated=True),
+    ],
 }
 SCENARIOS["all"] = [
     *SCENARIOS["throughput"],
@@ -458,6 +466,8 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
         dataset, model = rich_inputs(logs / "rich")
         argv += ["--dataset", str(dataset), "--target", "species", "--model", str(model)]
         argv += ["--tag-columns", "region,device"]
+        if run.estimated:
+            env["MLMON_REFERENCE"] = str(dataset)
     result = Result(run)
     output = logs / "up.out"
     try:
@@ -749,7 +759,7 @@ def plan(args: argparse.Namespace) -> list[Run]:
         rate = run.rate if args.rate is None else args.rate
         if args.records is None and run.rate and args.rate is not None:
             count = int(args.rate * run.count / run.rate)  # keep the latency run's 20 s
-        runs.append(Run(run.form, count, rate, run.workers, run.rich))
+        runs.append(Run(run.form, count, rate, run.workers, run.rich, run.estimated))
     return runs
 
 

@@ -157,10 +157,16 @@ class Settings(BaseSettings):
     quality_seconds: float = Field(60.0, gt=0, description="seconds in the rolling time window")
     reference: Path | None = Field(
         None,
-        description="drift reference dataset (CSV/Parquet with MLMON_TARGET); unset = the "
-        "streamed dataset",
+        description="reference dataset (CSV/Parquet with MLMON_TARGET, not the training set): "
+        "drift's reference (unset = the streamed dataset) and estimation's (unset = off)",
     )
     drift_window: int = Field(1000, ge=10, description="latest rows compared with the reference")
+    estimate_every: int = Field(
+        1,
+        ge=1,
+        description="estimate every n-th prediction of a batch (a regressor's loss model costs "
+        "~15 us a row); estimation is on when MLMON_REFERENCE is set",
+    )
     psi_threshold: float = Field(
         0.2, gt=0, description="PSI marked as a large shift on the dashboard (never flags alone)"
     )

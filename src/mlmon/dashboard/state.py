@@ -40,6 +40,7 @@ from mlmon.metric_log.shards import MergedLogReader
 from mlmon.monitoring.quality.figures import Mode
 from mlmon.ops.by_time import ByTimeFile, dashboard_view
 from mlmon.ops.changes import ChangeFile
+from mlmon.ops.estimation import estimation_report
 from mlmon.settings import ENV_PREFIX
 from mlmon.summary.log_summary import LogSummary
 from mlmon.summary.segments import SegmentSummary
@@ -154,6 +155,7 @@ class DashboardState:
             "alerts": firing_alerts(statuses),
             "change_points": self._changes.latest(),
             "by_time": dashboard_view(self._by_time.rows()),
+            "estimation": estimation_report(statuses),
         }
         return self.latest
 

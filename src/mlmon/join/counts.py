@@ -1,4 +1,5 @@
-"""Predictions counted per model and 300-second bucket of event time, exactly once, in the store.
+"""Predictions counted per model and 300-second bucket of event time, exactly once, in the store;
+with their estimated figures' cells (`monitoring.estimation.live`) when estimation is on.
 
 Label completeness (labelled / predicted, per bucket of `quality_by_time.csv`) needs how many
 predictions each bucket has, labelled or not. A prediction is counted when the join store
@@ -7,7 +8,9 @@ from memory, or when it goes to disk to wait (`persist`). A prediction that wait
 memory is counted by none of those before a crash, so its redelivery counts once; one the
 store knows is a duplicate and never reaches them. The counts gather in memory over a turn
 (`PredictedCounts`) and are UPSERTed by `JoinStore.commit`, one statement per (model, bucket)
-touched; a rollback forgets them with the rest. Other processes read them with
+touched; a rollback forgets them with the rest. A prediction's estimate cells go with its count,
+summed per (model, bucket, cell) in the `estimated` table, so they too count exactly once.
+Other processes read them with
 `read_predicted`, from a read-only connection: the store is in WAL mode, so a reader never
 blocks the metric service's commits nor sees half of one.
 """
@@ -33,20 +36,29 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS predicted (
     model TEXT NOT NULL, bucket INTEGER NOT NULL, count INTEGER NOT NULL,
     PRIMARY KEY (model, bucket));
+CREATE TABLE IF NOT EXISTS estimated (
+    model TEXT NOT NULL, bucket INTEGER NOT NULL, cell INTEGER NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (model, bucket, cell));
 """
 _UPSERT = (
     "INSERT INTO predicted (model, bucket, count) VALUES (?, ?, ?) "
     "ON CONFLICT (model, bucket) DO UPDATE SET count = count + excluded.count"
 )
+_UPSERT_CELLS = (
+    "INSERT INTO estimated (model, bucket, cell, value) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (model, bucket, cell) DO UPDATE SET value = value + excluded.value"
+)
 
 
 class PredictedCounts:
-    """New predictions of one turn per (model, bucket start), until `save` or `clear`."""
+    """New predictions of one turn per (model, bucket start), and their estimate cells, until
+    `save` or `clear`."""
 
-    __slots__ = ("_counts",)
+    __slots__ = ("_cells", "_counts")
 
     def __init__(self) -> None:
         self._counts: dict[tuple[str, int], int] = {}
+        self._cells: dict[tuple[str, int], Floats] = {}
 
     def __bool__(self) -> bool:
         return bool(self._counts)
@@ -57,8 +69,12 @@ class PredictedCounts:
     def counts(self) -> dict[tuple[str, int], int]:
         return dict(self._counts)
 
-    def add(self, model: str, sent_at: Floats) -> None:
-        """One model's new predictions by their event times (NaN: none)."""
+    def cells(self) -> dict[tuple[str, int], Floats]:
+        return {key: value.copy() for key, value in self._cells.items()}
+
+    def add(self, model: str, sent_at: Floats, cells: Floats | None = None) -> None:
+        """One model's new predictions by their event times (NaN: none), with their estimate
+        cells (rows x cells; None: not estimated)."""
         if not len(sent_at):
             return
         counts = self._counts
@@ -71,40 +87,86 @@ class PredictedCounts:
             if untimed == len(buckets):
                 return
             buckets = buckets[timed]
+            cells = None if cells is None else cells[timed]
             low, high = float(buckets.min()), float(buckets.max())
         if low == high:  # a batch's usual case: one send time, or a few close ones
             starts, sizes = [int(low) * BUCKET_SECONDS], [len(buckets)]
+            if cells is not None:
+                self._add_cells(model, starts[0], cells.sum(axis=0))
         else:
-            unique, tally = np.unique(buckets.astype(np.int64), return_counts=True)
+            unique, inverse, tally = np.unique(
+                buckets.astype(np.int64), return_inverse=True, return_counts=True
+            )
             starts, sizes = (unique * BUCKET_SECONDS).tolist(), tally.tolist()
+            if cells is not None:
+                sums = np.zeros((len(unique), cells.shape[1]))
+                np.add.at(sums, inverse, cells)
+                for start, row in zip(starts, sums, strict=True):
+                    self._add_cells(model, start, row)
         for start, size in zip(starts, sizes, strict=True):
             counts[model, start] = counts.get((model, start), 0) + size
 
+    def _add_cells(self, model: str, start: int, row: Floats) -> None:
+        if row[0] <= 0:  # no row of it estimated
+            return
+        mine = self._cells.get((model, start))
+        self._cells[model, start] = (
+            row.copy() if mine is None or len(mine) != len(row) else mine + row
+        )
+
     def add_rows(
-        self, models: Sequence[str], sent_at: Sequence[float | None], skip: Sequence[int] = ()
+        self,
+        models: Sequence[str],
+        sent_at: Sequence[float | None],
+        skip: Sequence[int] = (),
+        cells: Sequence[Floats | None] | None = None,
     ) -> None:
         """Predictions of any models, one event time each (None: none), but those at the
-        positions `skip`."""
+        positions `skip`; `cells`: each one's estimate cells (None: not estimated)."""
         if not models:
             return
         stamps = np.array(sent_at, dtype=np.float64)  # None becomes NaN
+        matrix = _cell_matrix(cells, skip) if cells is not None else None
         first = models[0]
         if models.count(first) == len(models):
-            self.add(first, np.delete(stamps, skip) if skip else stamps)
+            self.add(first, np.delete(stamps, skip) if skip else stamps, matrix)
             return
         names, codes = np.unique(np.asarray(models, dtype=object), return_inverse=True)
         if skip:
             stamps, codes = np.delete(stamps, skip), np.delete(codes, skip)
         for code, name in enumerate(names.tolist()):
-            self.add(name, stamps[codes == code])
+            mine = codes == code
+            self.add(name, stamps[mine], None if matrix is None else matrix[mine])
 
     def save(self, db: sqlite3.Connection) -> None:
-        """Add the turn's counts to the store's (uncommitted: the caller commits)."""
+        """Add the turn's counts and cells to the store's (uncommitted: the caller commits)."""
         db.executemany(_UPSERT, [(m, b, n) for (m, b), n in self._counts.items()])
-        self._counts.clear()
+        if self._cells:
+            db.executemany(
+                _UPSERT_CELLS,
+                [(m, b, i, v) for (m, b), row in self._cells.items()
+                 for i, v in enumerate(row.tolist())],
+            )  # fmt: skip
+        self.clear()
 
     def clear(self) -> None:
         self._counts.clear()
+        self._cells.clear()
+
+
+def _cell_matrix(cells: Sequence[Floats | None], skip: Sequence[int]) -> Floats | None:
+    """Rows' cells as one matrix (zeros where a row has none), `skip` left out; None when no
+    row has any."""
+    left_out = set(skip)
+    kept = [c for i, c in enumerate(cells) if i not in left_out]
+    width = next((len(c) for c in kept if c is not None), 0)
+    if not width:
+        return None
+    matrix = np.zeros((len(kept), width))
+    for i, row in enumerate(kept):
+        if row is not None and len(row) == width:
+            matrix[i] = row
+    return matrix
 
 
 def read_predicted(state_dir: Path) -> dict[str, dict[int, int]] | None:
@@ -126,3 +188,30 @@ def read_predicted(state_dir: Path) -> dict[str, dict[int, int]] | None:
     for model, bucket, count in rows:
         predicted.setdefault(model, {})[int(bucket)] = int(count)
     return predicted
+
+
+def read_estimated(state_dir: Path) -> dict[str, dict[int, Floats]]:
+    """Per model, the summed estimate cells per bucket start, as last committed ({} when
+    there are none or no store)."""
+    path = state_dir / STORE_FILE
+    if not path.exists():
+        return {}
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
+    try:
+        rows = db.execute("SELECT model, bucket, cell, value FROM estimated").fetchall()
+    except sqlite3.OperationalError as error:
+        if "no such table" not in str(error):
+            raise
+        return {}  # a store from before estimates were kept
+    finally:
+        db.close()
+    cells: dict[tuple[str, int], dict[int, float]] = {}
+    for model, bucket, cell, value in rows:
+        cells.setdefault((model, int(bucket)), {})[int(cell)] = float(value)
+    estimated: dict[str, dict[int, Floats]] = {}
+    for (model, bucket), values in cells.items():
+        row = np.zeros(max(values) + 1)
+        for cell, value in values.items():
+            row[cell] = value
+        estimated.setdefault(model, {})[bucket] = row
+    return estimated

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
+from mlmon.arrays import Floats
 from mlmon.join.held import Held, pop_held
 from mlmon.join.joined import Joined
 from mlmon.join.store import Changes, Facts, JoinStore, PredictionFact, TruthFact
 from mlmon.wire import Y_PRED, Y_TRUE
+
+Waiting: TypeAlias = tuple[PredictionFact, Floats | None]  # a prediction and its estimate cells
 
 
 @dataclass(slots=True)
@@ -45,7 +48,8 @@ class RecordJoin:
     def __init__(self, store: JoinStore) -> None:
         self.store = store
         self._truths: dict[str, tuple[float, float | None, float, Held]] = {}
-        self._predictions: dict[str, dict[str, tuple[PredictionFact, Held]]] = {}
+        # key -> model -> ((prediction, its estimate cells or None), held)
+        self._predictions: dict[str, dict[str, tuple[Waiting, Held]]] = {}
         self._waiting_predictions = 0
 
     def __repr__(self) -> str:
@@ -72,7 +76,7 @@ class RecordJoin:
         """Offer true values in arrival order; those left waiting belong to `held`."""
         facts = self.store.facts(keys)
         outcome, changes = Outcome(), Changes()
-        fresh: list[PredictionFact] = []  # predictions the store learns of now, to count
+        fresh: list[Waiting] = []  # predictions the store learns of now, to count
         for index, (key, value, sent) in enumerate(zip(keys, values, sent_at, strict=True)):
             known = self._known_truth(key, facts)
             if known is not None:
@@ -90,7 +94,9 @@ class RecordJoin:
                 changes.joined.append(_joined_row(key, truth, prediction, arrived_at))
         self.store.apply(changes)
         if fresh:
-            self.store.predicted.add_rows([p[0] for p in fresh], [p[3] for p in fresh])
+            self.store.predicted.add_rows(
+                [p[0] for p, _ in fresh], [p[3] for p, _ in fresh], cells=[c for _, c in fresh]
+            )
         return outcome
 
     def offer_predictions(
@@ -103,9 +109,11 @@ class RecordJoin:
         arrived_at: float,
         held: Held,
         extras: Sequence[str] | None = None,
+        cells: Sequence[Floats | None] | None = None,
     ) -> Outcome:
         """Offer predictions in arrival order; those left waiting belong to `held`.
-        `extras`: each prediction's scores and tags cells of the log (None: none has any)."""
+        `extras`: each prediction's scores and tags cells of the log (None: none has any);
+        `cells`: each one's estimate cells (None: no estimates)."""
         facts = self.store.facts(keys)
         outcome, changes = Outcome(), Changes()
         uncounted: list[int] = []  # repeats, and those left waiting in memory
@@ -120,7 +128,8 @@ class RecordJoin:
             prediction = (model, version, value, sent, arrived_at, extra)
             truth = self._take_truth(key, facts, changes)
             if truth is None:
-                self._predictions.setdefault(key, {})[model] = (prediction, held)
+                waiting = (prediction, None if cells is None else cells[index])
+                self._predictions.setdefault(key, {})[model] = (waiting, held)
                 self._waiting_predictions += 1
                 held.wait_prediction(key, model)
                 uncounted.append(index)
@@ -130,7 +139,7 @@ class RecordJoin:
             changes.joined.append(_joined_row(key, truth, prediction, arrived_at))
         self.store.apply(changes)
         if len(uncounted) < len(keys):  # the others join now: the store learns of them
-            self.store.predicted.add_rows(models, sent_at, skip=uncounted)
+            self.store.predicted.add_rows(models, sent_at, skip=uncounted, cells=cells)
         return outcome
 
     def persist(self, held: Held) -> None:
@@ -141,15 +150,18 @@ class RecordJoin:
             if truth is not None and truth[3] is held:
                 del self._truths[key]
                 truths.append((key, *truth[:3]))
-        predictions = []
+        predictions, cells = [], []
         for key, model in held.prediction_keys:
             waiting = pop_held(self._predictions, key, model, held)
             if waiting is not None:
                 self._waiting_predictions -= 1
-                predictions.append((key, *waiting))
+                predictions.append((key, *waiting[0]))
+                cells.append(waiting[1])
         self.store.add_pending(truths, predictions)
         if predictions:  # on disk from now on, so counted now
-            self.store.predicted.add_rows([p[1] for p in predictions], [p[4] for p in predictions])
+            self.store.predicted.add_rows(
+                [p[1] for p in predictions], [p[4] for p in predictions], cells=cells
+            )
         held.stop_waiting(len(truths) + len(predictions))
         held.forget_records()
 
@@ -164,14 +176,14 @@ class RecordJoin:
         """The value of a prediction already seen for (key, model)."""
         hot = self._predictions.get(key)
         if hot is not None and model in hot:
-            return hot[model][0][2]
+            return hot[model][0][0][2]
         on_disk = facts.pending_predictions.get(key)
         if on_disk is not None and model in on_disk:
             return on_disk[model][2]
         return facts.joined.get((key, model))
 
     def _take_predictions(
-        self, key: str, facts: Facts, changes: Changes, fresh: list[PredictionFact]
+        self, key: str, facts: Facts, changes: Changes, fresh: list[Waiting]
     ) -> list[PredictionFact]:
         """Every prediction waiting for `key`, no longer waiting; those from memory also go
         to `fresh`."""
@@ -182,10 +194,10 @@ class RecordJoin:
             partners.extend(on_disk.values())
         hot = self._predictions.pop(key, None)
         if hot is not None:
-            for prediction, held in hot.values():
+            for waiting, held in hot.values():
                 held.stop_waiting()
-                partners.append(prediction)
-                fresh.append(prediction)
+                partners.append(waiting[0])
+                fresh.append(waiting)
             self._waiting_predictions -= len(hot)
         for prediction in partners:
             facts.joined[key, prediction[0]] = prediction[2]

@@ -35,7 +35,15 @@ from mlmon.summary.by_time import BY_TIME_COLUMNS, BY_TIME_FILE, by_time_rows
 
 SHOWN = 96  # buckets per model the dashboard draws, the latest (8 hours of 5 minutes)
 REPORTED = 6  # ... and `mlmon report` lists
-FIGURES = ("mae", "rmse", "bias", "accuracy", "f1", "log_loss")
+FIGURES = (
+    "mae", "rmse", "bias", "accuracy", "f1", "log_loss",
+    "est_mae", "est_rmse", "est_accuracy", "est_precision", "est_recall", "est_f1",
+    "estimate_error",
+)  # fmt: skip
+REPORT_FIGURES = (
+    "mae", "rmse", "bias", "accuracy", "f1", "log_loss", "est_mae", "est_accuracy",
+    "estimate_error",
+)  # fmt: skip
 _INTEGERS = ("bucket_start", "bucket_end", "rows")
 
 
@@ -135,7 +143,7 @@ def by_time_lines(rows: list[dict[str, Any]]) -> list[str]:
         "latest buckets per model, start in UTC; labelled = labelled / predicted):"
     ]
     for model, buckets in by_model(rows).items():
-        shown = [f for f in FIGURES if any(b.get(f) is not None for b in buckets)]
+        shown = [f for f in REPORT_FIGURES if any(b.get(f) is not None for b in buckets)]
         lines.append(f"  {model}")
         head = f"    {'start':<17} {'width':>6} {'state':<12} {'rows':>8} {'labelled':>9}"
         lines.append(head + "".join(f"{f:>10}" for f in shown))

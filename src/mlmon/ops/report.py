@@ -42,6 +42,7 @@ from mlmon.ops.class_report import (
     is_class_window,
     shown_figures,
 )
+from mlmon.ops.estimation import estimation_lines, estimation_report
 from mlmon.ops.report_features import feature_lines, latest_by_model
 from mlmon.ops.report_rows import TrackedRows
 from mlmon.ops.segment_report import read_segments, segment_lines
@@ -199,6 +200,7 @@ def build_report(
         "drift": next(iter(latest_by_model(statuses, "drift")), None),
         "data_quality": next(iter(latest_by_model(statuses, "data_quality")), None),
         "segments": figures.segments,
+        "estimation": estimation_report(statuses),
     }
 
 
@@ -233,6 +235,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines += feature_lines(report)
     lines += change_lines(report.get("change_points") or [])
     lines += by_time_lines(report.get("by_time") or [])
+    lines += estimation_lines(report.get("estimation"))
     if not report["models"]:
         lines.insert(0, "no rows in metric_log.csv yet\n")
     if len(report["models"]) > 1:

@@ -88,6 +88,11 @@ def render_quality_by_time(rows: list[dict[str, Any]], path: Path, now: datetime
         ),
         Patch(facecolor=SHADE, label="provisional span"),
     ]
+    if any(b.get(f"est_{headline(bs)}") is not None for bs in models.values() for b in bs):
+        handles.append(
+            Line2D([], [], color=MUTED, linestyle=":", marker="D", markersize=3,
+                   label="estimated before labels")
+        )  # fmt: skip
     top.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     top.set_ylabel(" / ".join(_NAMES.get(n, n) for n in sorted(names, reverse=True)), color=INK)
     if names == {"accuracy"}:
@@ -147,6 +152,10 @@ def _draw_model(
     ]
     top.plot(x, solid, color=color, linewidth=2.0, marker="o", markersize=4)
     top.plot(x, dashed, color=color, linewidth=1.5, linestyle="--")
+    guess = f"est_{name}"
+    estimated = [float("nan") if b.get(guess) is None else b[guess] for b in buckets]
+    if any(b.get(guess) is not None for b in buckets):
+        top.plot(x, estimated, color=color, linewidth=1.2, linestyle=":", marker="D", markersize=3)
     hollow = [(xi, v) for xi, v, f in zip(x, y, final, strict=True) if not f]
     if hollow:
         top.plot(

@@ -29,10 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from prometheus_client.registry import Collector
 
+from mlmon.arrays import Floats
 from mlmon.dashboard.aggregates import metrics_over_time
-from mlmon.join.counts import read_predicted
+from mlmon.join.counts import read_estimated, read_predicted
 from mlmon.metric_log.layout import shard_dirs
 from mlmon.metric_log.reader import RowSink, Sinks
 from mlmon.metric_log.shards import MergedLogReader
@@ -116,21 +118,6 @@ class _Outputs:
     drawn: list[dict[str, Any]] | None = None  # the buckets the CSV and PNG last got
 
 
-def _read_predicted(settings: Settings) -> dict[str, dict[int, int]] | None:
-    """The metric's predictions per bucket, summed over its workers' join stores."""
-    shards = [settings.model_copy(update={"logs_dir": d}) for d in shard_dirs(settings.logs_dir)]
-    found = [read_predicted(s.state_dir) for s in (settings, *shards)]
-    if all(counts is None for counts in found):
-        return None
-    total: dict[str, dict[int, int]] = {}
-    for counts in found:
-        for model, buckets in (counts or {}).items():
-            mine = total.setdefault(model, {})
-            for bucket, count in buckets.items():
-                mine[bucket] = mine.get(bucket, 0) + count
-    return total
-
-
 async def _plot_loop(
     settings: Settings,
     stats: ServiceStats,
@@ -159,8 +146,8 @@ async def _plot_loop(
                 stats.ready = True
             # Buckets turn final with time alone, and predictions come before their labels:
             # the counts are read and the buckets looked at every poll.
-            predicted = await asyncio.to_thread(_read_predicted, settings)
-            by_time.by_time.set_predicted(predicted)
+            predicted, estimated = await asyncio.to_thread(_counts, settings)
+            by_time.by_time.set_predicted(predicted, estimated)
             now = time.time()
             await _by_time(settings, by_time.by_time, outputs, signals, now)
         except Exception:
@@ -175,9 +162,41 @@ async def _plot_loop(
         if once or stop.is_set():
             return
         with contextlib.suppress(TimeoutError):
+            # Stopped during the wait: one last pass, so that the files show the final log.
             await asyncio.wait_for(stop.wait(), settings.plot_interval)
-        if stop.is_set():
-            return
+
+
+def _counts(
+    settings: Settings,
+) -> tuple[dict[str, dict[int, int]] | None, dict[str, dict[int, Floats]]]:
+    """The predictions counted per bucket, and their estimate cells, summed over the metric's
+    join stores (its workers' own, when it is sharded)."""
+    shards = [settings.model_copy(update={"logs_dir": d}) for d in shard_dirs(settings.logs_dir)]
+    stores = [s.state_dir for s in (settings, *shards)]
+    found = [counts for counts in map(read_predicted, stores) if counts is not None]
+    predicted: dict[str, dict[int, int]] = {}
+    for counts in found:
+        for model, buckets in counts.items():
+            mine = predicted.setdefault(model, {})
+            for bucket, count in buckets.items():
+                mine[bucket] = mine.get(bucket, 0) + count
+    estimated: dict[str, dict[int, Floats]] = {}
+    for cells in (read_estimated(store) for store in stores):
+        for model, rows in cells.items():
+            summed = estimated.setdefault(model, {})
+            for bucket, row in rows.items():
+                summed[bucket] = _add(summed.get(bucket), row)
+    return (predicted if found else None), estimated
+
+
+def _add(total: Floats | None, row: Floats) -> Floats:
+    """Two shards' estimate cells of one bucket, summed (the longer row's length)."""
+    if total is None:
+        return row
+    out = np.zeros(max(len(total), len(row)))
+    out[: len(total)] += total
+    out[: len(row)] += row
+    return out
 
 
 async def _by_time(

@@ -26,6 +26,8 @@ BY_TIME_FILE = "quality_by_time.csv"
 BY_TIME_COLUMNS = (
     "model", "bucket_start", "bucket_end", "state", "rows", "predicted", "completeness",
     "mae", "rmse", "bias", "accuracy", "f1", "log_loss",
+    "est_mae", "est_rmse", "est_accuracy", "est_precision", "est_recall", "est_f1",
+    "estimate_error",
 )  # fmt: skip
 
 
@@ -79,12 +81,16 @@ def by_time_rows(
     buckets: list[dict[str, Any]], now: float, max_label_wait: float
 ) -> list[dict[str, Any]]:
     """The buckets with their end and state: final once `max_label_wait` has passed since
-    their end, else provisional."""
+    their end, else provisional; the estimate's error only for a final bucket."""
     out = []
     for bucket in buckets:
         end = bucket["start"] + bucket["width"]
         state = "final" if now - end >= max_label_wait else "provisional"
-        out.append({**bucket, "end": end, "state": state})
+        row = {**bucket, "end": end, "state": state}
+        if state != "final" and "estimate_error" in row:
+            # against the labels so far, not the bucket's figure: not the estimate's error yet
+            row["estimate_error"] = None
+        out.append(row)
     return out
 
 

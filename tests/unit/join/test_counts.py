@@ -12,7 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlmon.join.batches import BatchJoin
-from mlmon.join.counts import BUCKET_SECONDS, NO_TIME, STORE_FILE, PredictedCounts, read_predicted
+from mlmon.join.counts import (
+    BUCKET_SECONDS,
+    NO_TIME,
+    STORE_FILE,
+    PredictedCounts,
+    read_estimated,
+    read_predicted,
+)
 from mlmon.join.held import Held
 from mlmon.join.joined import Joined
 from mlmon.join.records import Outcome, RecordJoin
@@ -174,3 +181,72 @@ def test_a_reader_sees_the_last_commit_while_the_writer_is_in_a_turn(tmp_path: P
     store.commit({})
     assert read_predicted(tmp_path) == {"m": {int(T0): 2}}
     store.close()
+
+
+def _cells(value: float) -> np.ndarray:
+    return np.array([1.0, value, value * value])
+
+
+def test_estimate_cells_count_once_with_their_predictions(tmp_path: Path) -> None:
+    """A prediction's cells are added where its count is, whichever path it takes: joined at
+    once, taken from memory by its truth, persisted at a release; never again redelivered."""
+    store = _store(tmp_path)
+    join = RecordJoin(store)
+    keys = ["r1", "r2", "r3"]
+    cells = [_cells(1.0), _cells(2.0), None]  # r3 not estimated
+    first = Held([], 0.0)
+    join.offer_predictions(keys, [1.0] * 3, ["m"] * 3, ["1"] * 3, [T0] * 3, 0.0, first, None, cells)
+    store.commit({})
+    assert read_estimated(tmp_path) == {}  # waiting in memory: not counted
+    _label(join, ["r1"])  # from memory
+    join.persist(first)  # r2, r3 to disk
+    store.commit({})
+    again = join.offer_predictions(
+        keys, [1.0] * 3, ["m"] * 3, ["1"] * 3, [T0] * 3, 0.0, Held([], 0.0), None, cells
+    )
+    store.commit({})
+    assert again.duplicates == 3
+    _label(join, ["r4"])
+    join.offer_predictions(
+        ["r4"], [1.0], ["m"], ["1"], [T0 + 300], 0.0, Held([], 0.0), None, [_cells(4.0)]
+    )  # joined at once
+    store.commit({})
+    estimated = read_estimated(tmp_path)
+    np.testing.assert_allclose(estimated["m"][int(T0)], [2.0, 3.0, 5.0])
+    np.testing.assert_allclose(estimated["m"][int(T0) + 300], [1.0, 4.0, 16.0])
+    assert read_predicted(tmp_path) == {"m": {int(T0): 3, int(T0) + 300: 1}}
+    join.offer_predictions(
+        ["r5"], [1.0], ["m"], ["1"], [T0], 0.0, Held([], 0.0), None, [_cells(9.0)]
+    )
+    _label(join, ["r5"])
+    store.rollback()  # the turn failed: its cells go with its rows
+    store.commit({})
+    np.testing.assert_allclose(read_estimated(tmp_path)["m"][int(T0)], [2.0, 3.0, 5.0])
+    store.close()
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b"]), st.floats(T0, T0 + 2000), st.booleans()),
+        max_size=40,
+    ),
+    st.sets(st.integers(0, 39)),
+)
+def test_cells_sum_per_model_and_bucket_as_one_by_one(
+    rows: list[tuple[str, float, bool]], skip: set[int]
+) -> None:
+    models, stamps = [m for m, _, _ in rows], [s for _, s, _ in rows]
+    cells = [_cells(float(i)) if estimated else None for i, (_, _, estimated) in enumerate(rows)]
+    skip_list = sorted(i for i in skip if i < len(rows))
+    counts = PredictedCounts()
+    counts.add_rows(models, stamps, skip=skip_list, cells=cells)
+    expected: dict[tuple[str, int], np.ndarray] = {}
+    for i, (model, stamp, estimated) in enumerate(rows):
+        if i in skip or not estimated:
+            continue
+        key = (model, math.floor(stamp / BUCKET_SECONDS) * BUCKET_SECONDS)
+        expected[key] = expected.get(key, np.zeros(3)) + _cells(float(i))
+    got = counts.cells()
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        np.testing.assert_allclose(got[key], value)

@@ -122,3 +122,26 @@ def test_gauges_hold_the_latest_final_and_provisional_bucket() -> None:
     assert samples[("mlmon_bucket_start_seconds", "m", "final")] == START + 300
     assert samples[("mlmon_bucket_accuracy", "c", "final")] == 0.0
     assert ("mlmon_bucket_mae", "c", "final") not in samples
+
+
+def test_the_estimate_error_is_given_only_for_final_buckets_and_signals_rules(
+    tmp_path: Path,
+) -> None:
+    """A provisional bucket's realized figure is that of its labels so far: the gap to the
+    estimate is not the estimator's error yet. A final one's is, and rules can read it."""
+    by_time = _by_time()
+    cells = {START + k * 300: np.array([2.0, 2.0 * (k + 1.5), 0.0]) for k in range(4)}
+    by_time.set_predicted({"m": {s: 2 for s in cells}}, {"m": cells})
+    rows = by_time_rows(by_time.buckets(), NOW, WAIT)
+    m = [r for r in rows if r["model"] == "m"]
+    assert [r["est_mae"] for r in m] == [1.5, 2.5, 3.5, 4.5]
+    assert [r["estimate_error"] for r in m] == [0.5, 0.5, None, None]
+    write_by_time(tmp_path / BY_TIME_FILE, rows)
+    back = [r for r in read_by_time(tmp_path / BY_TIME_FILE) if r["model"] == "m"]
+    assert [r["est_mae"] for r in back] == [1.5, 2.5, 3.5, 4.5]
+    assert [r["estimate_error"] for r in back] == [0.5, 0.5, None, None]
+    signals = bucket_signals(by_time, ["final", "provisional"], NOW, WAIT)["m"]
+    assert signals["estimate_error[final]"] == 0.5
+    assert signals["est_mae[provisional]"] == 4.5
+    assert "estimate_error[provisional]" not in signals
+    assert any("est_mae" in line for line in by_time_lines(back))

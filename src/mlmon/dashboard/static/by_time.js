@@ -2,7 +2,9 @@
 // time, from the plot service's quality_by_time.csv, and under it each bucket's label
 // completeness. A provisional bucket (labels may still come, so its figure may still move) is a
 // hollow point on a dashed line over a shaded span, with a hollow completeness bar; a final one
-// is filled. Loaded after dashboard.js, whose helpers (colorOf, number, integer, escapeHtml,
+// is filled. Where estimation is on (MLMON_REFERENCE), a dotted line beside it is the figure
+// estimated before labels from every prediction of the bucket; once the bucket is final the
+// table shows how far that estimate was from the realized figure. Loaded after dashboard.js, whose helpers (colorOf, number, integer, escapeHtml,
 // MUTED) it uses; dashboard.js's draw() calls drawByTime().
 "use strict";
 
@@ -63,7 +65,7 @@ const byTimeChart = new Chart(document.getElementById("by-time"), {
           generateLabels: (chart) => [
             ...Chart.defaults.plugins.legend.labels.generateLabels(chart)
               .filter((item) => chart.data.datasets[item.datasetIndex].type !== "bar")
-              .map((item) => ({ ...item, pointStyle: "line", lineDash: [], lineWidth: 3 })),
+              .map((item) => ({ ...item, pointStyle: "line", lineDash: chart.data.datasets[item.datasetIndex].borderDash || [], lineWidth: 3 })),
             { text: "final", pointStyle: "circle", fillStyle: MUTED, strokeStyle: MUTED, lineWidth: 1.5, fontColor: MUTED, key: true },
             { text: "provisional (labels may still come)", pointStyle: "circle", fillStyle: "white", strokeStyle: MUTED, lineWidth: 1.5, fontColor: MUTED, key: true },
             { text: "bars: share of predictions labelled", pointStyle: "rect", fillStyle: SHADE, strokeStyle: MUTED, lineWidth: 1, fontColor: MUTED, key: true },
@@ -87,7 +89,7 @@ const byTimeChart = new Chart(document.getElementById("by-time"), {
   },
 });
 
-function drawByTime(models) {
+function drawByTime(models, estimation) {
   const card = document.getElementById("by-time-card");
   card.hidden = !models.length;
   if (!models.length) return;
@@ -108,6 +110,14 @@ function drawByTime(models) {
       // A segment into a provisional bucket is dashed: its figure may still move.
       segment: { borderDash: (ctx) => (final(points[ctx.p1DataIndex].bucket) ? undefined : [6, 4]) },
     });
+    const estimated = points.map((p) => ({ x: p.x, y: p.bucket[`est_${m.figure}`] ?? null, bucket: p.bucket }));
+    if (estimated.some((p) => p.y !== null)) {
+      datasets.push({
+        type: "line", label: `${m.model} estimated`, model: m.model, figureName: `estimated ${FIGURE_NAMES[m.figure] || m.figure}`, yAxisID: "y",
+        data: estimated, borderColor: color, borderWidth: 1.5, borderDash: [2, 3], pointRadius: 2, pointStyle: "rectRot",
+        pointBackgroundColor: color, pointBorderColor: color,
+      });
+    }
     datasets.push({
       type: "bar", label: `${m.model} labelled`, model: m.model, yAxisID: "labelled",
       data: points.map((p) => ({ x: p.x, y: p.bucket.completeness ?? null, bucket: p.bucket })),
@@ -133,7 +143,8 @@ function drawByTime(models) {
   const known = models.some((m) => m.buckets.some((b) => b.completeness !== null && b.completeness !== undefined));
   document.getElementById("by-time-note").textContent =
     `per bucket of event time (when the prediction was made), latest ${integer(shown)} buckets; a late label revises its bucket` +
-    (known ? "" : "; completeness unknown (no prediction counts from the metric service)");
+    (known ? "" : "; completeness unknown (no prediction counts from the metric service)") +
+    (estimation ? `; estimation before labels ${estimation.state}` : "");
   document.getElementById("by-time-figure").textContent = figures.join(" / ");
   drawByTimeTable(models);
 }
@@ -152,6 +163,7 @@ function drawByTimeTable(models) {
       `<td>${escapeHtml(m.model)}</td><td>${eventTime(b.bucket_start, true)}</td>` +
       `<td>${integer((b.bucket_end - b.bucket_start) / 60)} min</td>` +
       `<td><span class="state-pill state-${b.state}">${b.state}</span></td><td>${integer(b.rows)}</td>` +
-      `<td class="completeness">${labelled(b.completeness)}</td><td>${number(b[m.figure], 3)}</td></tr>`))
+      `<td class="completeness">${labelled(b.completeness)}</td><td>${number(b[m.figure], 3)}</td>` +
+      `<td class="estimated">${number(b[`est_${m.figure}`], 3)}</td><td class="estimate-error">${number(b.estimate_error, 3)}</td></tr>`))
     .join("");
 }

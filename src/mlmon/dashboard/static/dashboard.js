@@ -386,7 +386,7 @@ function draw(snapshot) {
   drawAlerts(snapshot.alerts || [], snapshot.updated_at);
   drawHealth(snapshot.health);
   drawClassification(snapshot); // classification.js
-  drawByTime(snapshot.by_time || []); // by_time.js
+  drawByTime(snapshot.by_time || [], snapshot.estimation || null); // by_time.js
   drawSegments(snapshot); // segments.js
   lastSnapshot = snapshot;
   document.body.dataset.version = snapshot.version; // which snapshot is drawn, for tests

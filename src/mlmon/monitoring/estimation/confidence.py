@@ -119,6 +119,11 @@ class ConfidenceEstimator:
         where = known_positions(predicted, self.classes, "predictions")
         return where, matrix, self._calibrator(matrix)
 
+    def calibrated(self, scores: npt.ArrayLike, classes: Sequence[float]) -> tuple[Floats, Floats]:
+        """Rows' scores in the reference's class order, and their calibrated probabilities."""
+        matrix = self._aligned(scores, classes, len(np.asarray(scores)))
+        return matrix, self._calibrator(matrix)
+
     def confusion(
         self, y_pred: npt.ArrayLike, scores: npt.ArrayLike, classes: Sequence[float]
     ) -> ExpectedConfusion:

@@ -138,16 +138,21 @@ class LossEstimator:
 
         return cls(loss_model(errors), loss_model(errors * errors), width)
 
-    def losses(self, features: npt.ArrayLike, y_pred: npt.ArrayLike) -> LossSums:
-        """The predicted losses of unlabelled rows, summed (additive over rows)."""
+    def row_losses(self, features: npt.ArrayLike, y_pred: npt.ArrayLike) -> tuple[Floats, Floats]:
+        """Each unlabelled row's predicted absolute and squared error."""
         predicted = column(y_pred, "predictions")
         if not len(predicted):
-            return LossSums()
+            return np.zeros(0), np.zeros(0)
         inputs = np.column_stack([_features(features, len(predicted), self.width), predicted])
         # a loss is never negative; the trees' mean of a leaf can be, near 0
         absolute = np.maximum(self._absolute.predict(inputs), 0.0)
         squared = np.maximum(self._squared.predict(inputs), 0.0)
-        return LossSums(len(predicted), float(absolute.sum()), float(squared.sum()))
+        return absolute, squared
+
+    def losses(self, features: npt.ArrayLike, y_pred: npt.ArrayLike) -> LossSums:
+        """The predicted losses of unlabelled rows, summed (additive over rows)."""
+        absolute, squared = self.row_losses(features, y_pred)
+        return LossSums(len(absolute), float(absolute.sum()), float(squared.sum()))
 
     def estimate(self, features: npt.ArrayLike, y_pred: npt.ArrayLike) -> RegressionEstimate:
         """Estimated MAE and RMSE of these rows."""

@@ -22,10 +22,15 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mlmon.arrays import Floats
 from mlmon.monitoring.quality.by_time import TIERS, ByEventTime, Sums, bucket_row
 
 # The figures a bucket selector can follow: those of `Sums.figures`, and the bucket's own.
-BUCKET_SIGNALS = ("mae", "rmse", "bias", "accuracy", "f1", "log_loss", "rows", "completeness")
+BUCKET_SIGNALS = (
+    "mae", "rmse", "bias", "accuracy", "f1", "log_loss", "rows", "completeness",
+    "est_mae", "est_rmse", "est_accuracy", "est_precision", "est_recall", "est_f1",
+    "estimate_error",
+)  # fmt: skip
 State = Literal["final", "provisional"]
 STATES: tuple[State, ...] = ("final", "provisional")
 _SELECTOR = re.compile(
@@ -84,6 +89,8 @@ def widened(by_time: ByEventTime, width: int) -> list[dict[str, Any]]:
         for model, classified, start, own, sums in by_time.sums()
     }
     merged: dict[tuple[str, int, int], tuple[bool, Sums, list[Any]]] = {}
+    cells: dict[tuple[str, int, int], Floats] = {}
+    estimated = {model: by_time.estimated_by_bucket(model) for model in by_time.estimated}
     # buckets(), not sums(): a bucket with predictions and no label yet counts in `predicted`.
     for bucket in by_time.buckets():
         model, start, own = bucket["model"], bucket["start"], bucket["width"]
@@ -93,10 +100,15 @@ def widened(by_time: ByEventTime, width: int) -> list[dict[str, Any]]:
         merged[key] = (was or classified, total, parts)
         total.merge(sums)
         parts.append(bucket.get("predicted"))
+        part = estimated.get(model, {}).get((start, own))
+        if part is not None:
+            mine = cells.get(key)
+            cells[key] = part if mine is None or len(mine) != len(part) else mine + part
     out = []
     for (model, start, own), (classified, total, parts) in sorted(merged.items()):
         known = None if any(p is None for p in parts) else sum(parts)
-        out.append(bucket_row(model, start, own, total, known, classified))
+        cell = cells.get((model, start, own))
+        out.append(bucket_row(model, start, own, total, known, classified, cell))
     return out
 
 

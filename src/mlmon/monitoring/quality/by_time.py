@@ -14,7 +14,10 @@ rows always give the same buckets.
 A bucket is *provisional* until `max_label_wait` seconds have passed since its end (labels may
 still come), then *final*. Its label completeness is its labelled rows over its predictions
 (`set_predicted`: the counts the metric service keeps per 5-minute bucket, labelled or not),
-merged into the coarser buckets by the same rule as the sums.
+merged into the coarser buckets by the same rule as the sums. So are the estimated figures'
+cells (`set_predicted` too: `monitoring.estimation.live`, summed per bucket by the metric
+service): each bucket lists its estimated figures beside the realized ones, and how far the
+estimate was from them (`estimate_error`; meaningful once the bucket is final).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlmon.arrays import Floats
+from mlmon.monitoring.estimation.live import estimate_error, estimated_figures
 
 # (width, keep): buckets `width` seconds wide while their end is within `keep` seconds of the
 # latest event time; older ones merge into the next tier's.
@@ -82,11 +86,17 @@ class Sums:
 
 
 def bucket_row(
-    model: str, start: int, width: int, sums: Sums, predicted: int | None, classified: bool
+    model: str,
+    start: int,
+    width: int,
+    sums: Sums,
+    predicted: int | None,
+    classified: bool,
+    cells: Floats | None = None,
 ) -> dict[str, Any]:
     """One bucket as `ByEventTime.buckets` lists it: completeness None when `predicted` is
-    unknown or 0."""
-    return {
+    unknown or 0; the estimated figures when `cells` has any."""
+    row: dict[str, Any] = {
         "model": model,
         "start": start,
         "width": width,
@@ -95,6 +105,10 @@ def bucket_row(
         "completeness": sums.rows / predicted if predicted else None,
         **sums.figures(classified),
     }
+    if cells is not None:
+        row.update(estimated_figures(cells))
+        row["estimate_error"] = estimate_error(row)
+    return row
 
 
 class ByEventTime:
@@ -104,6 +118,7 @@ class ByEventTime:
         self.tiers = tiers
         # model -> finest bucket start -> predictions; None: unknown (no count to read)
         self.predicted: dict[str, dict[int, int]] | None = None
+        self.estimated: dict[str, dict[int, Floats]] = {}  # model -> finest start -> cells
         self.reset()
 
     def reset(self) -> None:
@@ -164,10 +179,16 @@ class ByEventTime:
                     sums = tiers[index].pop(start)
                     tiers[index + 1].setdefault(start // wider * wider, Sums()).merge(sums)
 
-    def set_predicted(self, predicted: dict[str, dict[int, int]] | None) -> None:
+    def set_predicted(
+        self,
+        predicted: dict[str, dict[int, int]] | None,
+        estimated: dict[str, dict[int, Floats]] | None = None,
+    ) -> None:
         """Every model's predictions per finest bucket start, as counted so far (negative
-        starts: without an event time, in no bucket); None: unknown."""
+        starts: without an event time, in no bucket); None: unknown. `estimated`: their
+        estimate cells summed the same way."""
         self.predicted = predicted
+        self.estimated = estimated or {}
 
     def buckets(self) -> list[dict[str, Any]]:
         """Every bucket of every model, oldest first: model, start, width, rows, predicted
@@ -178,6 +199,7 @@ class ByEventTime:
             classified = self._classified.get(model, False)
             tiers = self._models.get(model) or [{} for _ in self.tiers]
             predicted = self._predicted_by_bucket(model)
+            estimated = self.estimated_by_bucket(model)
             rows = {
                 (start, self.tiers[index][0]): sums
                 for index, tier in enumerate(tiers)
@@ -187,8 +209,21 @@ class ByEventTime:
                 rows.setdefault(bucket, Sums())
             for (start, width), sums in sorted(rows.items()):
                 count = None if self.predicted is None else predicted.get((start, width), 0)
-                out.append(bucket_row(model, start, width, sums, count, classified))
+                cells = estimated.get((start, width))
+                out.append(bucket_row(model, start, width, sums, count, classified, cells))
         return out
+
+    def estimated_by_bucket(self, model: str) -> dict[tuple[int, int], Floats]:
+        """A model's estimate cells per (start, width) of the bucket each fine one is in now."""
+        merged: dict[tuple[int, int], Floats] = {}
+        for start, cells in self.estimated.get(model, {}).items():
+            if start < 0:
+                continue
+            index, own = self._place(start)
+            bucket = (own, self.tiers[index][0])
+            mine = merged.get(bucket)
+            merged[bucket] = cells if mine is None or len(mine) != len(cells) else mine + cells
+        return merged
 
     def _predicted_by_bucket(self, model: str) -> dict[tuple[int, int], int]:
         """A model's predictions per (start, width) of the bucket each fine one is in now."""

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mlmon.arrays import Floats
 from mlmon.bus import Delivery
 from mlmon.errors import DecodeError
 from mlmon.join.batches import BatchHalf, BatchJoin, batch_keys, digest
@@ -82,6 +83,10 @@ class Halves:
         # The named features predictions carried (for drift): rows of singles, Arrow columns.
         self.feature_rows: list[Mapping[str, float | str | None]] = []
         self.feature_columns: list[dict[str, npt.NDArray[Any]]] = []
+        # What estimation needs (predictions only): singles' (position, features, scores),
+        # Arrow batches' (first position, kept rows, columns).
+        self.single_inputs: list[tuple[int, Any, dict[str, float] | None]] = []
+        self.column_inputs: list[tuple[int, list[int], RecordColumns]] = []
         # Per delivery: its first half's position, the delivery, its records, and the rows it
         # kept (None: all of them); conflicts are rare, so they are located by bisection.
         self._starts: list[int] = []
@@ -111,6 +116,8 @@ class Halves:
                 tags = with_feature_tags(tags, record.features, self.segment)
             extra = extra_cells(record.scores, tags)
             self.any_extra = self.any_extra or bool(extra)
+            if not self.truth and (record.features is not None or record.scores):
+                self.single_inputs.append((len(self.keys) - 1, record.features, record.scores))
         self.sent_at.append(sent_at)
         self.models.append(model)
         self.versions.append(version)
@@ -158,6 +165,8 @@ class Halves:
         if not kept:
             return
         sent = header_sent_at(delivery.headers)
+        if not truth and (columns.features is not None or columns.scores is not None):
+            self.column_inputs.append((len(self.keys), kept, columns))
         self._starts.append(len(self.keys))
         self._origins.append((delivery, columns, kept))
         values, stamps = columns.values.tolist(), columns.ts.tolist()
@@ -210,6 +219,7 @@ class Prepared:
 
     whole: list[Whole] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)  # to dead-letter
+    cells: list[Floats | None] | None = None  # each half's estimate cells (services.metric)
 
     def reject_conflicts(self, outcome: Outcome) -> None:
         """Dead-letter the rows the record join refused as conflicts."""
@@ -232,7 +242,7 @@ def offer(
     elif halves.keys:
         outcome = records.offer_predictions(
             halves.keys, halves.values, halves.models, halves.versions, halves.sent_at, now,
-            held, halves.extras if halves.any_extra else None,
+            held, halves.extras if halves.any_extra else None, prepared.cells,
         )  # fmt: skip
     offer_half = batches.offer_truth if prepared.truth else batches.offer_prediction
     for delivery, half, bad_rows in prepared.whole:

@@ -42,6 +42,7 @@ from mlmon.ops.status import ServiceStats
 from mlmon.ops.telemetry import Telemetry
 from mlmon.services.dead_letters import Rejected, dead_letter
 from mlmon.services.metric.drift_feed import DriftFeed
+from mlmon.services.metric.estimation import MetricEstimation
 from mlmon.services.metric.holding import HOLD_SECONDS, Holding, report_orphans, sweep_every
 from mlmon.services.metric.intake import Intake, Prepared, offer
 from mlmon.settings import Settings
@@ -110,6 +111,7 @@ class MetricService:
         self.batches = BatchJoin(self.store)
         self.intake = Intake(settings, stats)
         self.drift = DriftFeed(settings, stats, self.alerting, telemetry)
+        self.estimation = MetricEstimation(settings, stats)
         self.holding = Holding(
             (settings.queue_y_true, settings.queue_y_pred),
             settings.consumer_prefetch,
@@ -138,6 +140,7 @@ class MetricService:
         # numpy imports its quantile machinery on first use, which takes a while: pay it
         # before the first records, not while they wait.
         regression_figures(np.zeros(2), np.ones(2))
+        await self.estimation.start(self.telemetry)
         self.stats.ready = True
         consumers_done = asyncio.Event()
         try:
@@ -170,6 +173,7 @@ class MetricService:
                     self.drift.add(halves.feature_rows, halves.feature_columns, model)
                 except Exception:
                     log.exception("drift could not take a batch's features; left out")
+            prepared.cells = self.estimation.cells(halves)
             async with self._lock:
                 joined, written_at = await self._join(batch, queue, prepared)
             self._observe(joined, written_at)
@@ -342,6 +346,7 @@ class MetricService:
                 for model, windows in self.quality.snapshot(now).items()
             }
             self.stats.details["quality"] = quality
+            self.estimation.refresh()
             if self.alerting is not None:
                 await self.alerting.check(self._signals(quality), now)
 

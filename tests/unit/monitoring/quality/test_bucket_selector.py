@@ -128,3 +128,15 @@ def test_pick_takes_each_models_latest_bucket_of_the_state() -> None:
     # The latest provisional bucket with 80 % of its labels; an unknown share never qualifies.
     enough = pick(buckets, BucketSelector("provisional", None, 0.8))
     assert {m: b["start"] for m, b in enough.items()} == {"a": 600}
+
+
+def test_widened_buckets_sum_their_estimate_cells() -> None:
+    by_time = ByEventTime()
+    hour = int(1.7e9 // 3_600 * 3_600)
+    by_time.set_predicted(
+        {"m": {hour: 1, hour + 300: 1}},
+        {"m": {hour: np.array([1.0, 2.0, 4.0]), hour + 300: np.array([1.0, 4.0, 16.0])}},
+    )
+    by_time.add("m", np.array([hour + 1.0]), np.zeros(1), np.ones(1), np.ones(1), False)
+    (bucket,) = widened(by_time, 3_600)
+    assert (bucket["est_mae"], bucket["estimate_error"]) == (3.0, 2.0)  # 6 / 2, |3 - 1|

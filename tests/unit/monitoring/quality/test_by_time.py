@@ -124,3 +124,22 @@ def test_completeness_is_unknown_without_counts() -> None:
     by_time.set_predicted({})  # known, and nothing counted for this bucket
     (bucket,) = by_time.buckets()
     assert (bucket["predicted"], bucket["completeness"]) == (0, None)
+
+
+def test_estimated_cells_merge_as_the_sums_and_give_the_estimate_error() -> None:
+    by_time = ByEventTime()
+    start, day = 1_700_000_100, 86_400
+    cells = {start: np.array([2.0, 6.0, 20.0]), start + WIDTH: np.array([1.0, 5.0, 25.0])}
+    by_time.set_predicted({"m": {start: 2, start + WIDTH: 1}}, {"m": cells})
+    by_time.add("m", np.array([start + 1.0, start + 2.0]), np.zeros(2), np.full(2, 2.0),
+                np.full(2, 2.0), False)  # fmt: skip
+    rows = {b["start"]: b for b in by_time.buckets()}
+    assert rows[start]["est_mae"] == 3.0
+    assert rows[start]["est_rmse"] == pytest.approx(math.sqrt(10.0))
+    assert rows[start]["estimate_error"] == 1.0  # |3 - 2|
+    assert rows[start + WIDTH]["est_mae"] == 5.0  # no label yet: only the estimate
+    assert rows[start + WIDTH]["estimate_error"] is None
+    by_time.add("m", np.array([start + 2.0 * day]), np.zeros(1), np.ones(1), np.ones(1), False)
+    hour = start // 3600 * 3600
+    merged = {(b["start"], b["width"]): b for b in by_time.buckets()}[hour, 3600]
+    assert merged["est_mae"] == pytest.approx(11.0 / 3)  # (6 + 5) / (2 + 1)

@@ -1,0 +1,104 @@
+"""The metric service estimates single-record predictions as they come (a regressor's from the
+features they carry, a classifier's from their scores), counts the cells with the predictions,
+and goes on joining when a batch cannot be estimated."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlmon.bus import OutMessage
+from mlmon.bus.memory import MemoryBus
+from mlmon.join.counts import read_estimated, read_predicted
+from mlmon.model.dataset import load_dataset
+from mlmon.model.predictors import load_model
+from mlmon.ops.status import ServiceStats
+from mlmon.ops.telemetry import Telemetry
+from mlmon.services.metric.service import MetricService
+from mlmon.settings import Settings
+from tests.unit.ops.test_estimation import diabetes_reference
+
+
+async def _run(settings: Settings, predictions: list[dict], truths: list[dict]) -> ServiceStats:
+    bus, stats = MemoryBus(), ServiceStats("metric")
+    service = MetricService(settings, bus, stats, Telemetry([stats]))
+    task = asyncio.create_task(service.run())
+    for queue, records in ((settings.queue_y_pred, predictions), (settings.queue_y_true, truths)):
+        await bus.publish(queue, [OutMessage(json.dumps(r).encode()) for r in records])
+    for _ in range(300):
+        if stats.counters["joined"] >= len(truths):
+            break
+        await asyncio.sleep(0.02)
+    await bus.stop_consuming()
+    await asyncio.wait_for(task, 10)
+    return stats
+
+
+async def test_single_regression_predictions_are_estimated_from_their_features(
+    tmp_path: Path,
+) -> None:
+    reference = diabetes_reference(tmp_path / "reference.csv")
+    settings = Settings(logs_dir=tmp_path / "logs", reference=reference, target="target")
+    data = load_dataset(None, "target", "id", (), ())
+    predicted = load_model(None).predict(data.features)
+    ts = time.time() // 300 * 300 - 3600
+    predictions = [
+        {"id": f"r{i}", "body": float(predicted[i]), "ts": ts + i % 300,
+         "features": dict(zip(data.feature_names, data.features[i].tolist(), strict=True))}
+        for i in range(100)
+    ]  # fmt: skip
+    predictions.append({"id": "plain", "body": 1.0, "ts": ts})  # no features: not estimated
+    truths = [{"id": f"r{i}", "body": float(data.target[i])} for i in range(0, 100, 2)]
+    stats = await _run(settings, predictions, truths)
+    assert stats.counters["estimated"] == 100
+    (cells,) = read_estimated(settings.state_dir)["unknown"].values()
+    assert cells[0] == 100
+    assert read_predicted(settings.state_dir) == {"unknown": {int(ts): 101}}
+    window = stats.details["estimation"]["window"]["unknown"]
+    assert window["est_mae"] == pytest.approx(cells[1] / 100)
+
+
+async def test_single_classifier_predictions_are_estimated_from_their_scores(
+    tmp_path: Path,
+) -> None:
+    import pandas as pd
+    import skops.io
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 2))
+    labels = np.where(x[:, 0] + rng.normal(0, 0.5, 600) > 0, "yes", "no")
+    model = LogisticRegression().fit(pd.DataFrame(x, columns=["a", "b"]), labels)
+    skops.io.dump(model, tmp_path / "model.skops")
+    reference = tmp_path / "reference.csv"
+    with reference.open("w", newline="") as handle:
+        rows = zip(x.tolist(), labels.tolist(), strict=True)
+        csv.writer(handle).writerows([["a", "b", "label"], *([*r, y] for r, y in rows)])
+    settings = Settings(
+        logs_dir=tmp_path / "logs", reference=reference, target="label",
+        model_path=tmp_path / "model.skops",
+    )  # fmt: skip
+    scores = model.predict_proba(pd.DataFrame(x[:40], columns=["a", "b"]))
+    ts = time.time() // 300 * 300 - 3600
+    predictions = [
+        {"id": f"r{i}", "body": str(model.classes_[row.argmax()]), "ts": ts,
+         "scores": dict(zip(model.classes_.tolist(), row.tolist(), strict=True))}
+        for i, row in enumerate(scores)
+    ]  # fmt: skip
+    # Scores naming a class the reference never had: not estimated, still joined.
+    predictions.append({"id": "odd", "body": "yes", "scores": {"yes": 0.5, "maybe": 0.5}, "ts": ts})
+    truths = [{"id": p["id"], "body": "yes"} for p in predictions]
+    stats = await _run(settings, predictions, truths)
+    assert stats.counters["joined"] == 41
+    assert stats.counters["estimated"] == 40
+    assert stats.counters["estimates_refused"] == 1
+    (cells,) = read_estimated(settings.state_dir)["unknown"].values()
+    assert len(cells) == 5  # 1 + 2 x 2
+    assert cells[0] == 40
+    assert np.isclose(cells[1:].sum(), 40.0)  # each row's calibrated probabilities
