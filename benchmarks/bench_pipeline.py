@@ -70,6 +70,8 @@ from bench_broker import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from mlmon.metric_log.layout import metric_logs
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_EVERY = 0.2  # seconds between /proc samples
 TICK = os.sysconf("SC_CLK_TCK")
@@ -85,12 +87,14 @@ class Run:
     workers: int = 1
     rich: bool = False  # named records: 10 numeric + 3 categorical features, a classifier
     estimated: bool = False  # rich, with estimation before labels on (MLMON_REFERENCE)
+    metric_workers: int = 1  # shards of the metric (bench_sizing.py)
 
     @property
     def label(self) -> str:
         kind = f"{self.form}, rich" if self.rich else self.form
         kind += ", estimated" if self.estimated else ""
-        return f"{kind} n={self.count} rate={self.rate:g} workers={self.workers}"
+        metric = f" metric-workers={self.metric_workers}" if self.metric_workers > 1 else ""
+        return f"{kind} n={self.count} rate={self.rate:g} workers={self.workers}{metric}"
 
 
 SCENARIOS: dict[str, list[Run]] = {
@@ -389,6 +393,14 @@ class Result:
     cpu_in_span: dict[str, float] = field(default_factory=dict)  # CPU seconds in that span
     durable: list[tuple[float, float]] = field(default_factory=list)  # latency histogram
     disk: str = ""  # the disk probe's summary (rate-limited runs)
+    # The metric logs' rows as read, before `finish_log` measures them.
+    ids: set[str] = field(default_factory=set)
+    sent: list[float] = field(default_factory=list)
+    joined: list[float] = field(default_factory=list)
+
+    def finish_log(self) -> None:
+        _measure_log(self)
+        self.ids, self.sent, self.joined = set(), [], []
 
     @property
     def durable_count(self) -> int:
@@ -447,7 +459,7 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
     argv = [
         sys.executable, "-m", "mlmon", "up", "--broker", url,
         "--count", str(run.count), "--rate", f"{run.rate:g}", "--logs", str(logs),
-        "--model-workers", str(run.workers),
+        "--model-workers", str(run.workers), "--metric-workers", str(run.metric_workers),
         "--no-dashboard",  # the page's process would share the 2 cores being measured
     ]  # fmt: skip
     if run.rich:
@@ -493,7 +505,9 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
         if broker0 is not None and broker1 is not None:
             result.broker_cpu = broker1 - broker0
         result.processes = _by_service(sampler.seen)
-        _read_metric_log(logs / "metric_log.csv", result)
+        for path in metric_logs(logs):  # one, or each metric worker's shard
+            _read_metric_log(path, result)
+        result.finish_log()
         if result.measured is not None:
             result.cpu_in_span = sampler.cpu_between(*result.measured)
         if run.rate:
@@ -502,7 +516,13 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
             result.log_tail = "\n".join(output.read_text(errors="replace").splitlines()[-15:])
     finally:
         names = [*queues.values(), *(q + DEAD_SUFFIX for q in queues.values())]
-        asyncio.run(delete_queues(url, names))
+        shards = [
+            f"{queues[kind]}.{k}-of-{run.metric_workers}{dead}"
+            for kind in ("y_true", "y_pred")
+            for k in range(1, run.metric_workers + 1)
+            for dead in ("", DEAD_SUFFIX)
+        ]
+        asyncio.run(delete_queues(url, names + (shards if run.metric_workers > 1 else [])))
         if keep:
             print(f"  logs kept in {logs}")
         else:
@@ -573,21 +593,25 @@ def _port_free(port: int) -> bool:
 
 
 def _read_metric_log(path: Path, result: Result) -> None:
+    """Gather one log's (or log shard's) rows into `result`; `finish_log` then measures."""
     if not path.exists():
         return
-    sent, joined, ids, rows = [], [], set(), 0
     with path.open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
-            rows += 1
-            ids.add(row["id"])
+            result.rows += 1
+            result.ids.add(row["id"])
             try:
                 s, j = float(row["sent_at"]), float(row["joined_at"])
             except (TypeError, ValueError):
                 continue  # a record without a sent_at: counted, not timed
             if math.isfinite(s) and math.isfinite(j):
-                sent.append(s)
-                joined.append(j)
-    result.rows, result.unique = rows, len(ids)
+                result.sent.append(s)
+                result.joined.append(j)
+
+
+def _measure_log(result: Result) -> None:
+    rows, sent, joined = result.rows, result.sent, result.joined
+    result.unique = len(result.ids)
     if not sent:
         return
     sent_at, joined_at = np.array(sent), np.array(joined)

@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
     broker_url: str | None = Field(
-        None, description="AMQP URL of RabbitMQ; unset = embedded in-process bus"
+        None,
+        description="AMQP URL of RabbitMQ, or the comma-separated URLs of a cluster's nodes "
+        "(tried in turn); unset = embedded in-process bus",
     )
     logs_dir: Path = Field(Path("logs"), description="where metric_log.csv and the PNG go")
     queue_features: str = Field("features", min_length=1, description="feature vectors queue")
@@ -217,16 +219,28 @@ class Settings(BaseSettings):
         8050, ge=1, le=65535, description="live dashboard port (`up`, `dashboard`)"
     )
     dashboard_host: str = Field("127.0.0.1", description="address the dashboard listens on")
+    metric_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="metric workers the records are sharded over by id (every service must "
+        "agree: publishers route by it); each writes its own log shard",
+    )
+    metric_shard: int | None = Field(
+        None, ge=1, description="this metric worker's shard, 1..MLMON_METRIC_WORKERS"
+    )
 
     @field_validator("broker_url")
     @classmethod
     def _amqp_scheme(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not value.startswith(("amqp://", "amqps://")):
-            msg = "must start with amqp:// or amqps://"
+        urls = [url.strip() for url in value.split(",") if url.strip()]
+        wrong = [url for url in urls if not url.startswith(("amqp://", "amqps://"))]
+        if not urls or wrong:
+            msg = f"must start with amqp:// or amqps:// ({redact_url(', '.join(wrong))})"
             raise ValueError(msg)
-        return value
+        return ",".join(urls)
 
     @field_validator("features", "exclude")
     @classmethod
@@ -262,6 +276,27 @@ class Settings(BaseSettings):
         windows = (f"last_{self.quality_window}", f"last_{self.quality_seconds:g}s", "all")
         check_rules(parse_rules(self.alerts), windows)
         return self
+
+    @model_validator(mode="after")
+    def _shard_exists(self) -> Settings:
+        if self.metric_workers > 1 and self.broker_url is None:
+            msg = (
+                "MLMON_METRIC_WORKERS > 1 needs a broker (MLMON_BROKER_URL or --broker): "
+                "the embedded bus runs one metric"
+            )
+            raise ValueError(msg)
+        if self.metric_shard is not None and self.metric_shard > self.metric_workers:
+            msg = (
+                f"MLMON_METRIC_SHARD={self.metric_shard} is past "
+                f"MLMON_METRIC_WORKERS={self.metric_workers}"
+            )
+            raise ValueError(msg)
+        return self
+
+    @property
+    def broker_urls(self) -> tuple[str, ...]:
+        """The broker's addresses, in the order they are tried."""
+        return tuple(self.broker_url.split(",")) if self.broker_url else ()
 
     @property
     def batched(self) -> bool:
@@ -317,6 +352,7 @@ _FLAGS = {
     "plot_interval": "--interval",
     "model_name": "--name",
     "model_queue": "--queue",
+    "metric_shard": "--shard",
 }
 
 
@@ -372,7 +408,9 @@ def explain(settings: Settings, flags: dict[str, Any]) -> list[tuple[str, str, s
 
 
 def redact_url(url: object) -> str:
-    """Hide the password of an AMQP URL."""
+    """Hide the password of an AMQP URL (of each, in a comma-separated list)."""
+    if isinstance(url, str) and "," in url:
+        return ",".join(redact_url(part) for part in url.split(","))
     if not isinstance(url, str) or "@" not in url:
         return str(url)
     scheme, rest = url.split("://", 1)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
 
 import matplotlib.image
 
+from mlmon.settings import Settings
 from tests.conftest import delete_queues
 from tests.e2e.cli import mlmon
+from tests.robustness.harness import data_queues, row_ids
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -103,3 +106,33 @@ def test_broker_up_stops_at_once_when_a_service_fails_on_a_wrong_setting(
     assert "MLMON_MAX_MESSAGE_BYTES=100" in result.stderr
     features_log = (logs / "services" / "features.log").read_text()
     assert features_log.count("MLMON_MAX_MESSAGE_BYTES=100") == 1  # started once, not six times
+
+
+def test_broker_up_shards_the_metric_and_every_reader_merges_the_shards(
+    broker_url: str, tmp_path: Path, queue_names: dict[str, str]
+) -> None:
+    """`--metric-workers 2`: two metric processes, each its own log shard; every record is in
+    exactly one, and the plot and `mlmon report` read both as one log."""
+    logs = tmp_path / "logs"
+    env = {f"MLMON_{key.upper()}": value for key, value in queue_names.items()}
+    env["MLMON_BATCH_SIZE"] = "100"  # 40 batches: both shards get some
+    settings = Settings(broker_url=broker_url, metric_workers=2, **queue_names)
+    try:
+        result = mlmon(
+            "up", "--broker", broker_url, "--metric-workers", "2", "--count", "4000",
+            "--rate", "0", "--logs", str(logs), "--no-dashboard", env=env,
+        )  # fmt: skip
+    finally:
+        delete_queues(broker_url, data_queues(settings))
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert not (logs / "metric_log.csv").exists()
+    shards = [logs / "metric-shards" / f"{k}-of-2" / "metric_log.csv" for k in (1, 2)]
+    ids = [row_ids(path.parent) for path in shards]
+    assert all(ids), "a shard got no records"
+    assert len(ids[0]) + len(ids[1]) == len(set(ids[0]) | set(ids[1])) == 4000
+    for service in ("metric-1-of-2", "metric-2-of-2"):
+        assert (logs / "services" / f"{service}.log").exists()
+    assert (logs / "error_distribution.png").read_bytes().startswith(PNG_SIGNATURE)
+    report = mlmon("report", "--logs", str(logs), "--json", "--from-log")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["join"]["rows"] == 4000

@@ -18,6 +18,8 @@ import pika
 from mlmon.app.supervisor import settings_env
 from mlmon.bus import OutMessage
 from mlmon.bus.rabbit import RabbitBus
+from mlmon.bus.topology import Topology, shard_groups
+from mlmon.metric_log.layout import metric_logs
 from mlmon.settings import Settings
 from mlmon.wire import BATCH, encode_batch, encode_features, encode_value
 
@@ -41,13 +43,49 @@ def model_and_metric(
     return services
 
 
+def metric_workers(settings: Settings, log_dir: Path) -> list[Service]:
+    """The metric service: one, or one per shard of MLMON_METRIC_WORKERS (not started)."""
+    workers = settings.metric_workers
+    if workers == 1:
+        return [Service("metric", settings, log_dir)]
+    return [
+        Service("metric", settings.model_copy(update={"metric_shard": k}), log_dir, f"metric-{k}")
+        for k in range(1, workers + 1)
+    ]
+
+
+def data_queues(settings: Settings) -> list[str]:
+    """Every queue of the topology (shards and dead letters included), to count or delete."""
+    return [spec.name for spec in Topology.from_settings(settings).all_queues]
+
+
+def dead_queues(settings: Settings) -> list[str]:
+    return [spec.name for spec in Topology.from_settings(settings).dead_letters]
+
+
+def terminate(process: subprocess.Popen[bytes], grace: float) -> float:
+    """SIGTERM, SIGKILL after `grace` seconds; how long the process took to exit (inf: killed)."""
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return float("inf")
+    return time.monotonic() - started
+
+
 class Service:
     """One mlmon service process that the test can kill and restart."""
 
-    def __init__(self, name: str, settings: Settings, log_dir: Path) -> None:
+    def __init__(
+        self, name: str, settings: Settings, log_dir: Path, label: str | None = None
+    ) -> None:
         self.name = name
+        self.label = label or name  # its log file's name: one of several metric workers
         self.env = {**os.environ, **settings_env(settings)}
-        self.log_path = log_dir / f"{name}.log"
+        self.log_path = log_dir / f"{self.label}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -70,15 +108,7 @@ class Service:
     def terminate(self, grace: float = 10.0) -> float:
         """SIGTERM and wait; return how long the process took to exit."""
         assert self.process is not None
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            return float("inf")
-        return time.monotonic() - started
+        return terminate(self.process, grace)
 
     @property
     def alive(self) -> bool:
@@ -92,18 +122,25 @@ async def publish_records(
     features: bool = True,
     chunk: int = 500,
     batch: int = 0,
+    pause: float = 0.0,
 ) -> None:
     """Publish features and/or true values for `ids`, confirmed by the broker: one record
-    per message, or `batch` records per batched message."""
+    per message, or `batch` records per batched message; `pause` seconds between chunks
+    spread a run over time (for something to happen during it)."""
     bus = RabbitBus(settings, "robustness-producer")
     await bus.connect()
     try:
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
-            if features:
-                await bus.publish(settings.queue_features, _messages(part, batch, True))
-            if truths:
-                await bus.publish(settings.queue_y_true, _messages(part, batch, False))
+            # A sharded metric: each message holds one shard's records, as mlmon's services do.
+            for group in shard_groups(part, settings.metric_workers):
+                some = [part[i] for i in group]
+                if features:
+                    await bus.publish(settings.queue_features, _messages(some, batch, True))
+                if truths:
+                    await bus.publish(settings.queue_y_true, _messages(some, batch, False))
+            if pause:
+                await asyncio.sleep(pause)  # pacing the producer, not waiting for an outcome
     finally:
         await bus.close()
 
@@ -115,8 +152,8 @@ def truth_of(record_id: str) -> float:
 def _messages(ids: list[str], batch: int, features: bool) -> list[OutMessage]:
     if not batch:
         if features:
-            return [OutMessage(encode_features(i, VECTOR)) for i in ids]
-        return [OutMessage(encode_value(i, truth_of(i))) for i in ids]
+            return [OutMessage(encode_features(i, VECTOR), key=i) for i in ids]
+        return [OutMessage(encode_value(i, truth_of(i)), key=i) for i in ids]
     out = []
     for start in range(0, len(ids), batch):
         part = ids[start : start + batch]
@@ -124,16 +161,28 @@ def _messages(ids: list[str], batch: int, features: bool) -> list[OutMessage]:
             np.tile(VECTOR, (len(part), 1)) if features else np.array([truth_of(i) for i in part])
         )
         body = encode_batch(part, values, np.full(len(part), time.time()))
-        out.append(OutMessage(body, {}, BATCH))
+        out.append(OutMessage(body, {}, BATCH, key=part[0]))
     return out
 
 
 def row_ids(logs_dir: Path) -> list[str]:
-    path = logs_dir / "metric_log.csv"
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        return [row["id"] for row in csv.DictReader(handle)]
+    """The ids of every row of the metric log, or of every log shard."""
+    ids: list[str] = []
+    for path in metric_logs(logs_dir):
+        if path.exists():
+            with path.open(newline="") as handle:
+                ids += [row["id"] for row in csv.DictReader(handle)]
+    return ids
+
+
+async def wait_for_rows(logs_dir: Path, count: int, patience: float) -> int:
+    """Poll the CSV (or its shards) until it holds `count` rows; return how many it holds."""
+    deadline = time.monotonic() + patience
+    while True:
+        rows = len(row_ids(logs_dir))
+        if rows >= count or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.1)
 
 
 async def wait_for_ids(logs_dir: Path, expected: set[str], patience: float) -> list[str]:

@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from mlmon.settings import Settings
-from tests.robustness.harness import Service, publish_records, queue_depths, wait_for_ids
+from tests.conftest import delete_queues
+from tests.robustness.harness import (
+    Service,
+    data_queues,
+    dead_queues,
+    metric_workers,
+    publish_records,
+    queue_depths,
+    wait_for_ids,
+)
 from tests.robustness.jepsen import analyse
 
 pytestmark = pytest.mark.robustness
@@ -19,46 +28,48 @@ KILLS_EACH = 5
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("batch", [0, 100], ids=["single", "batched"])
+@pytest.mark.parametrize(
+    ("batch", "workers"), [(0, 1), (100, 3)], ids=["single", "batched-3-metric-workers"]
+)
 async def test_sigkill_model_and_metric_repeatedly(
-    rabbit_settings: Settings, tmp_path: Path, batch: int
+    rabbit_settings: Settings, tmp_path: Path, batch: int, workers: int
 ) -> None:
-    """20,000 confirmed records, one per message or batched; model and metric each
-    SIGKILLed 5+ times and restarted: lost = 0, duplicated = 0."""
-    settings = rabbit_settings
+    """20,000 confirmed records, one per message into one metric, or batched into 3 metric
+    workers (sharded by id); the model and the metric workers each SIGKILLed 5+ times in all
+    (every worker at least once) and restarted: lost = 0, duplicated = 0."""
+    settings = rabbit_settings.model_copy(update={"metric_workers": workers})
     assert settings.broker_url is not None
-    services = {name: Service(name, settings, tmp_path) for name in ("model", "metric")}
-    for service in services.values():
+    metrics = metric_workers(settings, tmp_path)
+    services = [Service("model", settings, tmp_path), *metrics]
+    for service in services:
         service.start()
     ids = [f"crash-{n}" for n in range(RECORDS)]
     producer = asyncio.create_task(publish_records(settings, ids, batch=batch))
     rng = random.Random(20261124)
     kills = {"model": 0, "metric": 0}
     try:
-        while min(kills.values()) < KILLS_EACH or not producer.done():
+        while (
+            min(kills.values()) < KILLS_EACH
+            or any(worker.starts < 2 for worker in metrics)
+            or not producer.done()
+        ):
             await asyncio.sleep(rng.uniform(0.3, 1.5))
-            victim = services[rng.choice(["model", "metric"])]
+            kind = rng.choice(["model", "metric"])
+            victim = services[0] if kind == "model" else rng.choice(metrics)
             victim.kill()
-            kills[victim.name] += 1
+            kills[kind] += 1
             victim.start()
         await producer
         rows = await wait_for_ids(settings.logs_dir, set(ids), patience=120)
-        dead = sum(
-            queue_depths(
-                settings.broker_url,
-                [
-                    settings.queue_features + ".dead",
-                    settings.queue_y_true + ".dead",
-                    settings.queue_y_pred + ".dead",
-                ],
-            ).values()
-        )
+        dead = sum(queue_depths(settings.broker_url, dead_queues(settings)).values())
     finally:
-        for service in services.values():
+        for service in services:
             if service.alive:
                 service.terminate()
+        if workers > 1:
+            delete_queues(settings.broker_url, data_queues(settings))
     report = analyse(ids, ids, rows, dead)
-    form = f"batches of {batch}" if batch else "single-record messages"
+    form = f"batches of {batch}, {workers} metric workers" if batch else "single-record messages"
     print(report.table(f"{form}: SIGKILL x{kills['model']} model, x{kills['metric']} metric"))
     assert kills["model"] >= KILLS_EACH
     assert kills["metric"] >= KILLS_EACH

@@ -64,3 +64,20 @@ def test_an_alert_over_an_untracked_window_is_refused_naming_the_windows() -> No
         load_settings(alerts="x: mae[last_300] > 5")
     assert load_settings(alerts="x: mae[last_300] > 5", quality_window=300).alerts
     assert load_settings(alerts="d: psi[bmi] > 0.2").alerts  # drift selectors are columns
+
+
+def test_a_cluster_is_a_comma_separated_list_of_broker_urls() -> None:
+    settings = load_settings(broker_url=" amqp://u:secret@a:5672/ , amqp://u:secret@b:5673/")
+    assert settings.broker_urls == ("amqp://u:secret@a:5672/", "amqp://u:secret@b:5673/")
+    assert "secret" not in redact_url(settings.broker_url)
+    with pytest.raises(ConfigError, match=r"--broker=.*amqp://.*http://b"):
+        load_settings(broker_url="amqp://a/,http://b/")
+
+
+def test_metric_workers_need_a_broker_and_a_shard_within_them() -> None:
+    with pytest.raises(ConfigError, match=r"MLMON_METRIC_WORKERS > 1 needs a broker"):
+        load_settings(metric_workers=2)
+    with pytest.raises(ConfigError, match=r"MLMON_METRIC_SHARD=4 is past MLMON_METRIC_WORKERS=3"):
+        load_settings(broker_url="amqp://a/", metric_workers=3, metric_shard=4)
+    with pytest.raises(ConfigError, match=r"--metric-workers=0"):
+        load_settings(broker_url="amqp://a/", metric_workers=0)

@@ -52,6 +52,17 @@ Logs = Annotated[
     Path | None,
     typer.Option("--logs", metavar="DIR", help=_help("logs directory", _default("logs_dir"))),
 ]
+MetricWorkers = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N",
+        help=_help(
+            "metric workers the records are sharded over by id (--broker; every service of "
+            "the run must agree)",
+            _default("metric_workers"),
+        ),
+    ),
+]
 Count = Annotated[
     int | None, typer.Option("--count", metavar="N", help="records to send, then stop")
 ]
@@ -181,6 +192,7 @@ def up(
     model_workers: Annotated[
         int, typer.Option(min=1, metavar="N", help="competing processes per model (--broker)")
     ] = 1,
+    metric_workers: MetricWorkers = None,
     dataset: Dataset = None,
     target: Target = None,
     id_column: IdColumn = None,
@@ -225,6 +237,7 @@ def up(
         tag_columns=tag_columns,
         dashboard_port=dashboard_port,
         alerts=alerts,
+        metric_workers=metric_workers,
     )
     if example is not None:
         settings = _with_example(settings, example, with_model=True)
@@ -299,10 +312,12 @@ def features(
         str | None,
         typer.Option(metavar="ORDER", help=_help("random or sequential", _default("order"))),
     ] = None,
+    metric_workers: MetricWorkers = None,
 ) -> None:
     """Stream dataset rows to the features and y_true queues."""
     settings = _settings(
         broker_url=broker,
+        metric_workers=metric_workers,
         count=count,
         rate=rate,
         dataset=dataset,
@@ -341,10 +356,12 @@ def model(
             help=_help("own features queue, for a challenger", _default("queue_features")),
         ),
     ] = None,
+    metric_workers: MetricWorkers = None,
 ) -> None:
     """Predict each feature vector and publish it to y_pred."""
     settings = _settings(
         broker_url=broker,
+        metric_workers=metric_workers,
         model_path=model,
         trust_pickle=trust_pickle,
         model_name=name,
@@ -382,9 +399,19 @@ def dashboard(
 
 
 @app.command()
-def metric(broker: Broker = None, logs: Logs = None) -> None:
-    """Join y_true and y_pred by id and append rows to metric_log.csv."""
-    _service("metric", _settings(broker_url=broker, logs_dir=logs))
+def metric(
+    broker: Broker = None,
+    logs: Logs = None,
+    metric_workers: MetricWorkers = None,
+    shard: Annotated[
+        int | None,
+        typer.Option(metavar="K", help="with several metric workers: this one's shard, 1..N"),
+    ] = None,
+) -> None:
+    """Join y_true and y_pred by id and append rows to metric_log.csv (a worker of several:
+    to its shard's, metric-shards/K-of-N/metric_log.csv)."""
+    flags = {"metric_workers": metric_workers, "metric_shard": shard}
+    _service("metric", _settings(broker_url=broker, logs_dir=logs, **flags))
 
 
 @app.command()

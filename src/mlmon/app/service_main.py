@@ -11,9 +11,12 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from mlmon.bus import Bus, make_bus
+from mlmon.bus.topology import shard_name
 from mlmon.errors import ConfigError
+from mlmon.metric_log.layout import shard_dir
 from mlmon.model.predictors import Predictor
 from mlmon.ops.alert_actions import Alerting
 from mlmon.ops.drift import LiveDrift
@@ -92,7 +95,12 @@ async def run_service(
         await _with_status(settings, stats, run_dashboard(settings, stats, stop))
         return
     _needs_broker(settings, service)
-    bus = make_bus(settings, f"mlmon-{service}")
+    status = settings.state_dir  # a metric worker's status goes with the run's, not its shard's
+    name = f"mlmon-{service}"
+    if service == "metric" and settings.metric_workers > 1:
+        settings = metric_shard_settings(settings)
+        name += f"-{settings.queue_y_true.rsplit('.', 1)[-1]}"
+    bus = make_bus(settings, name)
     await bus.connect()
     stats.broker = lambda: bus.connected
     consumed = {
@@ -102,10 +110,32 @@ async def run_service(
     lag = asyncio.create_task(watch_queue_depths(bus, consumed, stats, settings.status_interval))
     try:
         work = _service_work(service, settings, bus, stats, stop, predictor, telemetry)
-        await _with_status(settings, stats, work, on_stop=(stop, bus.stop_consuming))
+        await _with_status(settings, stats, work, (stop, bus.stop_consuming), status)
     finally:
         lag.cancel()
         await bus.close()
+
+
+def metric_shard_settings(settings: Settings) -> Settings:
+    """What one metric worker of several sees: its shard's two queues and its own logs
+    directory (log shard, orphans, join store), as if it were the only metric; its status
+    file and /metrics stay the run's."""
+    if settings.metric_shard is None:
+        msg = (
+            f"MLMON_METRIC_WORKERS={settings.metric_workers}: say which shard this metric "
+            f"worker takes (--shard 1..{settings.metric_workers}, MLMON_METRIC_SHARD)"
+        )
+        raise ConfigError(msg)
+    name = shard_name(settings.metric_shard, settings.metric_workers)
+    return settings.model_copy(
+        update={
+            "queue_y_true": f"{settings.queue_y_true}.{name}",
+            "queue_y_pred": f"{settings.queue_y_pred}.{name}",
+            "logs_dir": shard_dir(settings.logs_dir, name),
+            "metric_workers": 1,
+            "metric_shard": None,
+        }
+    )
 
 
 async def watch_queue_depths(
@@ -162,10 +192,12 @@ async def _with_status(
     stats: ServiceStats,
     work: Awaitable[object],
     on_stop: tuple[asyncio.Event, Callable[[], Awaitable[None]]] | None = None,
+    state_dir: Path | None = None,
 ) -> None:
-    """Run `work` with a fresh status file; when `stop` is set, call the stop hook."""
+    """Run `work` with a fresh status file (in `state_dir`, by default the settings'); when
+    `stop` is set, call the stop hook."""
     reporter = asyncio.create_task(
-        publish_status(settings.state_dir, stats, settings.status_interval)
+        publish_status(state_dir or settings.state_dir, stats, settings.status_interval)
     )
     watcher = asyncio.create_task(_on_event(*on_stop)) if on_stop else None
     try:

@@ -92,11 +92,11 @@ class Supervisor:
                 for slot in self.models
                 for i in range(1, model_workers + 1)
             ),
-            Child("metric", [*base, "metric"], log_dir / "metric.log"),
+            *self._metric_workers(base, log_dir),
             Child("plot", [*base, "plot"], log_dir / "plot.log"),
         ]
         if external:
-            self.children = self.children[-2:]
+            self.children = [c for c in self.children if c.service not in ("features", "model")]
         if dashboard:  # its port comes with the settings, as every child's does
             self.children.append(
                 Child("dashboard", [*base, "dashboard"], log_dir / "dashboard.log")
@@ -109,6 +109,21 @@ class Supervisor:
                 log.info("%s serves /metrics on port %d", child.log_path.stem, port)
         self._stopping = False
         self._failure: BaseException | None = None
+
+    def _metric_workers(self, base: list[str], log_dir: Path) -> list[Child]:
+        """One metric process, or one per shard (each told its shard)."""
+        workers = self.settings.metric_workers
+        if workers == 1:
+            return [Child("metric", [*base, "metric"], log_dir / "metric.log")]
+        return [
+            Child(
+                "metric",
+                [*base, "metric"],
+                log_dir / f"metric-{shard}-of-{workers}.log",
+                env={env_name("metric_shard"): str(shard)},
+            )
+            for shard in range(1, workers + 1)
+        ]
 
     async def _spawn(self, child: Child) -> None:
         with child.log_path.open("ab") as log_file:

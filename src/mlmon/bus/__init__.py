@@ -24,6 +24,9 @@ class OutMessage:
     body: bytes
     headers: dict[str, Any] = field(default_factory=dict)
     content_type: str = JSON
+    # What a sharded queue's shard is chosen by: the batch name, else the records' id (every
+    # record of a message to a sharded queue is of that key's shard); None for other queues.
+    key: str | None = None
 
 
 @dataclass(slots=True)

@@ -10,6 +10,9 @@ Known client traps handled here:
 - unroutable messages look confirmed (aio-pika #78): we publish `mandatory` with returns raised;
 - delivery tags die with their channel: an ack that fails after a reconnect is logged and left
   to redelivery, which the idempotent consumers absorb.
+
+With several broker addresses (a cluster) every connection is a `FailoverConnection`: it moves
+to the next node when its own goes away.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from mlmon.bus.confirmed_publish import (
     send_confirmed,
 )
 from mlmon.bus.consumer import QueueConsumer
+from mlmon.bus.failover import connect_failover
 from mlmon.bus.topology import QueueSpec, Topology
 from mlmon.errors import BrokerError
 from mlmon.settings import Settings, redact_url
@@ -64,6 +68,8 @@ class RabbitBus:
             msg = "RabbitBus needs a broker URL (MLMON_BROKER_URL or --broker)"
             raise BrokerError(msg)
         self._url = settings.broker_url
+        self._addresses = settings.broker_urls
+        self._first = 0  # the address the next first connection tries
         self._settings = settings
         self._topology = Topology.from_settings(settings)
         self._specs = {spec.name: spec for spec in self._topology.all_queues}
@@ -102,6 +108,7 @@ class RabbitBus:
                     with contextlib.suppress(*_TRANSIENT):
                         await self._connection.close()
                     self._connection = None
+                self._first = (self._first + 1) % len(self._addresses)  # another node's turn
                 if loop.time() + delay > deadline:
                     msg = f"cannot reach RabbitMQ at {redact_url(self._url)}: {error!r}"
                     raise BrokerError(msg) from None
@@ -110,9 +117,7 @@ class RabbitBus:
                 delay = min(delay * 2, 5.0)
 
     async def _connect_once(self) -> None:
-        self._connection = await aio_pika.connect_robust(
-            self._url, client_properties={"connection_name": self._name}, timeout=5
-        )
+        self._connection = await connect_failover(self._addresses, self._first, self._name, 5)
         self._publisher = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
@@ -146,11 +151,26 @@ class RabbitBus:
         return self._publisher
 
     async def publish(self, queue: str, messages: Sequence[OutMessage]) -> None:
-        # Feature vectors fan out to every model service's queue; the rest go straight.
+        # Feature vectors fan out to every model service's queue; the rest go straight, to
+        # their shard's queue when the metric is sharded.
         if queue == self._topology.features_exchange and self._fanout is not None:
-            exchange, key = self._topology.features_exchange, ""
-        else:
-            exchange, key = "", queue
+            await self._publish_to(self._topology.features_exchange, "", queue, messages)
+            return
+        routed: dict[str, list[OutMessage]] = {}
+        for message in messages:
+            routed.setdefault(self._topology.destination(queue, message.key), []).append(message)
+        if len(routed) == 1:
+            destination = next(iter(routed))
+            await self._publish_to("", destination, destination, messages)
+            return
+        async with asyncio.TaskGroup() as group:  # in flight together, confirmed together
+            for destination, some in routed.items():
+                group.create_task(self._publish_to("", destination, destination, some))
+
+    async def _publish_to(
+        self, exchange: str, key: str, queue: str, messages: Sequence[OutMessage]
+    ) -> None:
+        """Publish to one exchange and routing key until the broker confirms every message."""
         pending = [Outgoing(m.body, m.headers, m.content_type) for m in messages]
         attempt = 0
         while pending:
@@ -271,10 +291,8 @@ class RabbitBus:
     async def _consumer_connection(self) -> aio_pika.abc.AbstractRobustConnection:
         async with self._consuming_lock:  # the metric starts two consumers at once: one each
             if self._consuming is None:
-                self._consuming = await aio_pika.connect_robust(
-                    self._url,
-                    client_properties={"connection_name": f"{self._name} (consuming)"},
-                    timeout=5,
+                self._consuming = await connect_failover(
+                    self._addresses, self._first, f"{self._name} (consuming)", 5
                 )
             return self._consuming
 
@@ -360,7 +378,7 @@ async def remove_queues(url: str, names: Sequence[str]) -> dict[str, int]:
     """Delete queues (a finished run's challenger queues, which would otherwise stay bound to
     the features fan-out and fill up forever); return how many messages each still held."""
     dropped: dict[str, int] = {}
-    connection = await aio_pika.connect(url, timeout=10)
+    connection = await aio_pika.connect(url.split(",")[0], timeout=10)
     async with connection:
         for name in names:
             channel = await connection.channel()  # a missing queue closes its channel

@@ -18,9 +18,10 @@ import numpy as np
 
 from mlmon.bus import OutMessage
 from mlmon.bus.rabbit import RabbitBus
+from mlmon.bus.topology import shard_groups
 from mlmon.errors import MlmonError
 from mlmon.settings import Settings, load_settings
-from mlmon.wire import HEADER_MODEL, HEADER_MODEL_VERSION, JSON, RecordId
+from mlmon.wire import HEADER_MODEL, HEADER_MODEL_VERSION, JSON, RecordId, record_key
 from mlmon.wire.arrow import ARROW
 from mlmon.wire.arrow_rows import encode_rows_arrow
 
@@ -277,7 +278,12 @@ class Monitor:
             return
         queue = self.settings.queue_y_pred if kind == "y_pred" else self.settings.queue_y_true
         headers = {HEADER_MODEL: self.model, HEADER_MODEL_VERSION: self.version}
-        messages = self._messages(records, kind == "y_pred", headers)
+        # A sharded metric: each message holds one shard's records, and says which.
+        messages = [
+            message
+            for group in shard_groups([r.id for r in records], self.settings.metric_workers)
+            for message in self._messages([records[i] for i in group], kind == "y_pred", headers)
+        ]
         await bus.publish(queue, messages)
         with self._lock:
             self.published[kind] += len(records)
@@ -298,7 +304,8 @@ def _messages_of(
         singles = []
         for record in records:
             try:
-                singles.append(OutMessage(_single(record, prediction, monitor), headers, JSON))
+                body = _single(record, prediction, monitor)
+                singles.append(OutMessage(body, headers, JSON, key=record_key(record.id)))
             except Exception as bad:
                 log.error("mlmon client: record %r cannot be encoded, left out: %s", record.id, bad)
         return singles
@@ -307,7 +314,7 @@ def _messages_of(
         return _messages_of(monitor, records[:half], prediction, headers) + _messages_of(
             monitor, records[half:], prediction, headers
         )
-    return [OutMessage(body, headers, ARROW)]
+    return [OutMessage(body, headers, ARROW, key=record_key(records[0].id))]
 
 
 def _arrow(records: list[_Record], prediction: bool, monitor: Monitor) -> bytes:

@@ -35,8 +35,8 @@ from mlmon.dashboard.class_aggregates import (
     confusion_tables,
 )
 from mlmon.dashboard.classifiers import Classifiers
-from mlmon.metric_log.layout import METRIC_LOG
-from mlmon.metric_log.reader import MetricLogReader, RowBlock
+from mlmon.metric_log.reader import RowBlock
+from mlmon.metric_log.shards import MergedLogReader
 from mlmon.monitoring.quality.figures import Mode
 from mlmon.ops.by_time import ByTimeFile, dashboard_view
 from mlmon.ops.changes import ChangeFile
@@ -108,7 +108,7 @@ class DashboardState:
         self.task: Mode = task or _task_from_environment()
         self.log = DashboardLog(self.task)
         self.summary = self.log.summary
-        self.reader = MetricLogReader(logs_dir / METRIC_LOG, self.log)
+        self.reader = MergedLogReader(logs_dir, self.log)
         self._changes = ChangeFile(logs_dir)
         # The plot service's quality_by_time.csv, not a second ByTimeSink on this reader: the
         # page shows what a notebook reads, and the buckets are kept once.

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from mlmon.metric_log.layout import METRIC_LOG
+from mlmon.metric_log.layout import metric_logs
 from mlmon.metric_log.tail import LineTail
 from mlmon.ops.status import pending_halves, read_statuses, totals
 
@@ -57,10 +57,9 @@ class Snapshot:
 def closing_line(final: Snapshot, logs_dir: Path) -> str:
     """What `mlmon up` says last: where the rows and the plot are, or why there are none."""
     if final.joined:
-        return (
-            f"{final.joined:,} rows in {logs_dir / METRIC_LOG}, "
-            f"plot in {logs_dir / 'error_distribution.png'}"
-        )
+        logs = metric_logs(logs_dir)
+        where = logs[0] if len(logs) == 1 else f"{len(logs)} log shards ({logs[0].parent.parent})"
+        return f"{final.joined:,} rows in {where}, plot in {logs_dir / 'error_distribution.png'}"
     if final.sent == 0:
         why = "no record was sent"
     elif final.dead_lettered:
@@ -92,6 +91,20 @@ class RowCounter:
 
     def _start_again(self, reason: str) -> None:
         self._count = 0
+
+
+class LogRows:
+    """Complete rows of every metric log of a logs directory (one, or each worker's shard)."""
+
+    def __init__(self, logs_dir: Path) -> None:
+        self._logs_dir = logs_dir
+        self._counters: dict[Path, RowCounter] = {}
+
+    def poll(self) -> int:
+        for path in metric_logs(self._logs_dir):
+            if path not in self._counters:
+                self._counters[path] = RowCounter(path)
+        return sum(counter.poll() for counter in self._counters.values())
 
 
 def overall_mae(statuses: list[dict[str, Any]]) -> float:
@@ -127,7 +140,7 @@ class Progress:
     def __init__(self, logs_dir: Path, statuses: StatusSource) -> None:
         """`statuses` gives the services' status dicts: live objects or their files."""
         self._statuses = statuses
-        self._rows = RowCounter(logs_dir / METRIC_LOG)
+        self._rows = LogRows(logs_dir)
         self._baseline = self._rows.poll()  # rows written before this run
 
     def snapshot(self) -> Snapshot:

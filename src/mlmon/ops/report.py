@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from mlmon.metric_log.layout import METRIC_LOG, ORPHAN_LOG
-from mlmon.metric_log.reader import MetricLogReader, Sinks
+from mlmon.metric_log.layout import METRIC_LOG, ORPHAN_LOG, metric_logs
+from mlmon.metric_log.reader import Sinks
+from mlmon.metric_log.shards import MergedLogReader
 from mlmon.monitoring.quality import QUANTILES, ClassificationFigures, QualityTracker
 from mlmon.monitoring.quality.figures import Mode
 from mlmon.monitoring.quality.time_window import WINDOW_RECORDS
@@ -103,7 +104,7 @@ def read_log(
         EXACT_ROWS,
     )
     segments = SegmentSummary()
-    MetricLogReader(logs_dir / METRIC_LOG, Sinks(sink, segments)).poll()
+    MergedLogReader(logs_dir, Sinks(sink, segments)).poll()
     finished = not live and math.isfinite(sink.last_joined)
     end = sink.last_joined if finished else now
     timed, count = f"last_{time_window:g}s", f"last_{count_window}"
@@ -151,9 +152,10 @@ def mark_live_quantiles(models: dict[str, dict[str, dict[str, Any]]]) -> None:
 
 
 def count_orphans(logs_dir: Path) -> dict[str, int]:
-    path = logs_dir / ORPHAN_LOG
     counts = {"y_true": 0, "y_pred": 0}
-    if path.exists():
+    for path in metric_logs(logs_dir, ORPHAN_LOG):
+        if not path.exists():
+            continue
         with path.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 if row.get("kind") in counts:
@@ -350,8 +352,13 @@ def current_report(
         ),
         None,
     )
+    running = [s for s in statuses if s.get("service") == "metric" and not s.get("stopped")]
+    if len(running) > 1:  # metric workers each know their shard only: the merged log knows all
+        live = None
     if from_log or live is None:
-        live_run = metric_running(statuses) or _written_since(logs_dir / METRIC_LOG, now)
+        live_run = metric_running(statuses) or any(
+            _written_since(path, now) for path in metric_logs(logs_dir)
+        )
         figures = read_log(logs_dir, now, count_window, time_window, task, live=live_run)
         source = METRIC_LOG
     else:

@@ -7,15 +7,14 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from mlmon.metric_log.layout import METRIC_LOG
-from mlmon.metric_log.reader import MetricLogReader
+from mlmon.metric_log.shards import MergedLogReader
 from mlmon.summary.segments import SegmentSummary
 
 
 def read_segments(logs_dir: Path, classifiers: Collection[str] = ()) -> dict[str, Any]:
     """The segments' view of the log (a read of its own: the live report reads no other)."""
     summary = SegmentSummary()
-    MetricLogReader(logs_dir / METRIC_LOG, summary).poll()
+    MergedLogReader(logs_dir, summary).poll()
     return summary.view(classifiers)
 
 

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from mlmon.bus import Bus, OutMessage
 from mlmon.bus.publish_window import PublishWindow
+from mlmon.bus.topology import shard_groups
 from mlmon.errors import ConfigError
 from mlmon.ids import IdGenerator
 from mlmon.model.columns_data import labels, record_bodies
@@ -91,7 +92,9 @@ async def run_features(
             ids = next_id.take(n) if data.ids is None else data.record_ids(next_id.run, sent, rows)
             now = time.time()
             if data.named:
-                features, truths = _named(ids, data, rows, now, batch_size, settings.batched)
+                features, truths = _named(
+                    ids, data, rows, now, (batch_size, settings.metric_workers), settings.batched
+                )
             elif settings.batched:
                 features, truths = _batches(ids, data, rows, now, batch_size)
             else:
@@ -163,7 +166,12 @@ def _batches(
             OutMessage(encode_batch(ids[part], data.features[rows[part]], stamps), headers, BATCH)
         )
         truths.append(
-            OutMessage(encode_batch(ids[part], data.target[rows[part]], stamps), headers, BATCH)
+            OutMessage(
+                encode_batch(ids[part], data.target[rows[part]], stamps),
+                headers,
+                BATCH,
+                key=ids[start],  # a sharded metric: the batch goes whole to its name's shard
+            )
         )
     return features, truths
 
@@ -173,11 +181,13 @@ def _named(
     data: Dataset,
     rows: npt.NDArray[np.intp],
     now: float,
-    size: int,
+    sizes: tuple[int, int],
     batched: bool,
 ) -> tuple[list[OutMessage], list[OutMessage]]:
     """Records with named features (categories, missing values) or class labels: Arrow
-    batches, or one JSON message each (the single form with an object body)."""
+    batches, or one JSON message each (the single form with an object body). `sizes`: records
+    per batch, and metric workers, whose shards each batch keeps to (named records join one by
+    one, so both halves of a record must reach its own shard)."""
     truth = labels(data, rows)
     values: list[Any] = truth if isinstance(truth, list) else truth.tolist()
     tags = _tags(data, rows)
@@ -185,7 +195,7 @@ def _named(
         headers = sent_at_header(now)
 
         def single(record: dict[str, Any]) -> OutMessage:
-            return OutMessage(_json.encode(record), headers)
+            return OutMessage(_json.encode(record), headers, key=record["id"])
 
         bodies = record_bodies(data, rows)
         return (
@@ -196,17 +206,20 @@ def _named(
             [single({"id": i, "body": v}) for i, v in zip(ids, values, strict=True)],
         )
     features, truths = [], []
-    for start in range(0, len(ids), size):
-        part = slice(start, start + size)
-        taken = rows[part]
-        columns = {name: column[taken] for name, column in data.columns.items()}
-        stamps = np.full(len(taken), now)
-        part_tags = None if tags is None else tags[part]
-        body = encode_features_arrow(ids[part], columns, ts=stamps, tags=part_tags)
-        features.append(OutMessage(body, {}, ARROW))
-        truths.append(
-            OutMessage(encode_values_arrow(ids[part], values[part], ts=stamps), {}, ARROW)
-        )
+    size, workers = sizes
+    for group in shard_groups(ids, workers):
+        for start in range(0, len(group), size):
+            part = group[start : start + size]
+            part_ids = [ids[i] for i in part]
+            taken = rows[part]
+            columns = {name: column[taken] for name, column in data.columns.items()}
+            stamps = np.full(len(taken), now)
+            part_tags = None if tags is None else [tags[i] for i in part]
+            body = encode_features_arrow(part_ids, columns, ts=stamps, tags=part_tags)
+            features.append(OutMessage(body, {}, ARROW))
+            part_values = [values[i] for i in part]
+            truth_body = encode_values_arrow(part_ids, part_values, ts=stamps)
+            truths.append(OutMessage(truth_body, {}, ARROW, key=part_ids[0]))
     return features, truths
 
 
@@ -231,7 +244,7 @@ def _singles(
         for i, r in zip(ids, rows, strict=True)
     ]
     truths = [
-        OutMessage(encode_value(i, float(data.target[r])), headers)
+        OutMessage(encode_value(i, float(data.target[r])), headers, key=i)
         for i, r in zip(ids, rows, strict=True)
     ]
     return features, truths

@@ -42,6 +42,7 @@ from mlmon.wire import (
     encode_value,
     header_sent_at,
     header_str,
+    record_key,
     sent_at_header,
 )
 from mlmon.wire.arrow import ARROW
@@ -324,7 +325,8 @@ def _predict_singles(
             failed.append(Rejected.message(single.delivery, reason))
             continue
         extra = {} if single.sent_at is None else sent_at_header(single.sent_at)
-        outgoing.append(OutMessage(encode_value(record.id, value), {**headers, **extra}))
+        body = encode_value(record.id, value)
+        outgoing.append(OutMessage(body, {**headers, **extra}, key=record_key(record.id)))
     return outgoing, failed
 
 
@@ -370,4 +372,6 @@ def _publishable(
     batch_id = header_str(delivery.headers, HEADER_BATCH)
     if batch_id:  # the predictions' batch answers the features' batch
         headers = {**headers, HEADER_BATCH: batch_id}
-    return [OutMessage(body, headers, BATCH)], failed
+    # A sharded metric: to the shard of the batch's name, where its true values went.
+    key = batch_id or record_key(records.ids[0])
+    return [OutMessage(body, headers, BATCH, key=key)], failed

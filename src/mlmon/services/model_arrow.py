@@ -20,6 +20,7 @@ from mlmon.model.predictors import Predictor
 from mlmon.model.records import ColumnKinds, predict_either_way, score_keys
 from mlmon.ops.drift import LiveDrift
 from mlmon.services.dead_letters import Rejected, json_row
+from mlmon.wire import record_key
 from mlmon.wire.arrow import (
     ARROW,
     RecordColumns,
@@ -147,11 +148,13 @@ def _answer(
     tags = None if columns.tags is None else [columns.tags[i] for i in rows.tolist()]
     if segment:
         tags = feature_tag_rows(tags, arrow_inputs(item, predictor, rows), segment, len(rows))
+    ids = [columns.ids[i] for i in rows.tolist()]
     body = encode_values_arrow(
-        [columns.ids[i] for i in rows.tolist()],
+        ids,
         values.tolist() if values.dtype == object else values,
         ts=columns.ts[rows],
         tags=tags,
         scores=scores,
     )
-    return OutMessage(body, headers, ARROW)
+    # Features kept a batch to one shard of a sharded metric: so does its predictions' batch.
+    return OutMessage(body, headers, ARROW, key=record_key(ids[0]))

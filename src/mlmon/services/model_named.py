@@ -23,7 +23,7 @@ from mlmon.model.records import (
 )
 from mlmon.ops.drift import LiveDrift
 from mlmon.services.dead_letters import Rejected
-from mlmon.wire import FeatureRecord, sent_at_header
+from mlmon.wire import FeatureRecord, record_key, sent_at_header
 from mlmon.wire.segment_tags import with_feature_tags
 
 _encoder = msgspec.json.Encoder()
@@ -106,5 +106,6 @@ def predict_named(
         if tags:
             message["tags"] = tags
         extra = {} if item.sent_at is None else sent_at_header(item.sent_at)
-        outgoing.append(OutMessage(_encoder.encode(message), {**headers, **extra}))
+        encoded = _encoder.encode(message)
+        outgoing.append(OutMessage(encoded, {**headers, **extra}, key=record_key(item.record.id)))
     return outgoing, rejected

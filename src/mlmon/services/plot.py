@@ -29,12 +29,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from prometheus_client.registry import Collector
 
+from mlmon.arrays import Floats
 from mlmon.dashboard.aggregates import metrics_over_time
 from mlmon.join.counts import read_estimated, read_predicted
-from mlmon.metric_log.layout import METRIC_LOG
-from mlmon.metric_log.reader import MetricLogReader, RowSink, Sinks
+from mlmon.metric_log.layout import shard_dirs
+from mlmon.metric_log.reader import RowSink, Sinks
+from mlmon.metric_log.shards import MergedLogReader
 from mlmon.monitoring.detectors import ChangePoint, DetectorConfig
 from mlmon.monitoring.quality.by_time import ByEventTime
 from mlmon.ops.alert_actions import Alerting
@@ -93,7 +96,7 @@ async def run_plot(
     if telemetry is not None:
         for collector in collectors:
             telemetry.registry.register(collector)
-    reader = MetricLogReader(settings.logs_dir / METRIC_LOG, sink)
+    reader = MergedLogReader(settings.logs_dir, sink)
     outputs = _Outputs(changes, alerting, gauges)
     try:
         await _plot_loop(settings, stats, stop, once, summary, by_time, reader, outputs)
@@ -122,7 +125,7 @@ async def _plot_loop(
     once: bool,
     summary: LogSummary,
     by_time: ByTimeSink,
-    reader: MetricLogReader,
+    reader: MergedLogReader,
     outputs: _Outputs,
 ) -> None:
     target = settings.logs_dir / PLOT_FILE
@@ -143,7 +146,7 @@ async def _plot_loop(
                 stats.ready = True
             # Buckets turn final with time alone, and predictions come before their labels:
             # the counts are read and the buckets looked at every poll.
-            predicted, estimated = await asyncio.to_thread(_counts, settings.state_dir)
+            predicted, estimated = await asyncio.to_thread(_counts, settings)
             by_time.by_time.set_predicted(predicted, estimated)
             now = time.time()
             await _by_time(settings, by_time.by_time, outputs, signals, now)
@@ -163,9 +166,37 @@ async def _plot_loop(
             await asyncio.wait_for(stop.wait(), settings.plot_interval)
 
 
-def _counts(state_dir: Path) -> tuple[dict[str, dict[int, int]] | None, dict[str, Any]]:
-    """The predictions counted per bucket, and their estimate cells."""
-    return read_predicted(state_dir), read_estimated(state_dir)
+def _counts(
+    settings: Settings,
+) -> tuple[dict[str, dict[int, int]] | None, dict[str, dict[int, Floats]]]:
+    """The predictions counted per bucket, and their estimate cells, summed over the metric's
+    join stores (its workers' own, when it is sharded)."""
+    shards = [settings.model_copy(update={"logs_dir": d}) for d in shard_dirs(settings.logs_dir)]
+    stores = [s.state_dir for s in (settings, *shards)]
+    found = [counts for counts in map(read_predicted, stores) if counts is not None]
+    predicted: dict[str, dict[int, int]] = {}
+    for counts in found:
+        for model, buckets in counts.items():
+            mine = predicted.setdefault(model, {})
+            for bucket, count in buckets.items():
+                mine[bucket] = mine.get(bucket, 0) + count
+    estimated: dict[str, dict[int, Floats]] = {}
+    for cells in (read_estimated(store) for store in stores):
+        for model, rows in cells.items():
+            summed = estimated.setdefault(model, {})
+            for bucket, row in rows.items():
+                summed[bucket] = _add(summed.get(bucket), row)
+    return (predicted if found else None), estimated
+
+
+def _add(total: Floats | None, row: Floats) -> Floats:
+    """Two shards' estimate cells of one bucket, summed (the longer row's length)."""
+    if total is None:
+        return row
+    out = np.zeros(max(len(total), len(row)))
+    out[: len(total)] += total
+    out[: len(row)] += row
+    return out
 
 
 async def _by_time(
