@@ -173,7 +173,7 @@ def test_any_mix_writes_exactly_what_the_generic_formatter_writes(
             key, y_true, y_pred, model, version, truth_sent, prediction_sent, at = op
             prediction = (model, version, y_pred, prediction_sent, 0.0, "")
             joined.append(key, (y_true, truth_sent, at), prediction, at)
-            sent = truth_sent if truth_sent is not None else prediction_sent
+            sent = prediction_sent if prediction_sent is not None else truth_sent  # as append
             sent = None if sent is None or math.isnan(sent) else sent
             expected.append((key, y_true, y_pred, error(y_true, y_pred), model, version, sent,
                              at))  # fmt: skip
