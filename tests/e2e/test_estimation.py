@@ -152,6 +152,7 @@ def test_quality_by_time_is_exact_and_estimated_before_labels(
         "MLMON_BROKER_URL": broker_url,
         "MLMON_REFERENCE": str(tmp_path / "reference.csv"),
         "MLMON_TARGET": "target",
+        "MLMON_MODEL_NAME": "m",  # the name the client logs under: the reference is m's
         "MLMON_MAX_LABEL_WAIT": "900",  # the buckets lie 3 hours back: final, labels or not
         "MLMON_PLOT_INTERVAL": "0.3",
         "MLMON_STATUS_INTERVAL": "0.5",

@@ -206,41 +206,65 @@ def compact(db: sqlite3.Connection) -> None:
             )
 
 
-def _committed_rows(state_dir: Path, query: str) -> list[Any] | None:
-    """The rows of `query` as last committed, from a read-only connection; None when there is
-    no store, [] when it is from before the table existed."""
+def _committed_rows(state_dir: Path, *queries: str) -> list[list[Any]] | None:
+    """The rows of each query as last committed, all from one snapshot (one read transaction
+    on a read-only connection); None when there is no store, [] for a table it lacks."""
     path = state_dir / STORE_FILE
     if not path.exists():
         return None
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
     try:
-        return db.execute(query).fetchall()
-    except sqlite3.OperationalError as error:
-        if "no such table" not in str(error):
-            raise
-        return []
+        db.execute("BEGIN")
+        results = []
+        for query in queries:
+            try:
+                results.append(db.execute(query).fetchall())
+            except sqlite3.OperationalError as error:
+                if "no such table" not in str(error):
+                    raise
+                results.append([])  # a store from before the table
+        return results
     finally:
         db.close()
+
+
+_PREDICTED = "SELECT model, bucket, count FROM predicted"
+_ESTIMATED = "SELECT model, bucket, cell, value FROM estimated"
+
+
+def read_counts(
+    state_dir: Path,
+) -> tuple[dict[str, dict[int, int]] | None, dict[str, dict[int, Floats]]]:
+    """`read_predicted` and `read_estimated` from one snapshot, so that a compaction between
+    them cannot show one merged and the other not."""
+    found = _committed_rows(state_dir, _PREDICTED, _ESTIMATED)
+    if found is None:
+        return None, {}
+    return _predicted(found[0]), _estimated(found[1])
 
 
 def read_predicted(state_dir: Path) -> dict[str, dict[int, int]] | None:
     """Per model, predictions per bucket start (NO_TIME: without an event time), as last
     committed; None when there is no store (no metric service has run here)."""
-    rows = _committed_rows(state_dir, "SELECT model, bucket, count FROM predicted")
-    if rows is None:
-        return None
+    return read_counts(state_dir)[0]
+
+
+def read_estimated(state_dir: Path) -> dict[str, dict[int, Floats]]:
+    """Per model, the summed estimate cells per bucket start, as last committed ({} when
+    there are none or no store)."""
+    return read_counts(state_dir)[1]
+
+
+def _predicted(rows: list[Any]) -> dict[str, dict[int, int]]:
     predicted: dict[str, dict[int, int]] = {}
     for model, bucket, count in rows:
         predicted.setdefault(model, {})[int(bucket)] = int(count)
     return predicted
 
 
-def read_estimated(state_dir: Path) -> dict[str, dict[int, Floats]]:
-    """Per model, the summed estimate cells per bucket start, as last committed ({} when
-    there are none or no store)."""
-    rows = _committed_rows(state_dir, "SELECT model, bucket, cell, value FROM estimated")
+def _estimated(rows: list[Any]) -> dict[str, dict[int, Floats]]:
     cells: dict[tuple[str, int], dict[int, float]] = {}
-    for model, bucket, cell, value in rows or []:
+    for model, bucket, cell, value in rows:
         cells.setdefault((model, int(bucket)), {})[int(cell)] = float(value)
     estimated: dict[str, dict[int, Floats]] = {}
     for (model, bucket), values in cells.items():

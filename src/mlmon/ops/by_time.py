@@ -87,7 +87,9 @@ class ByTimeFile:
 
 def headline(rows: Iterable[dict[str, Any]]) -> str:
     """The figure a model's buckets are drawn by: MAE, or accuracy for a classifier."""
-    return "mae" if any(row.get("mae") is not None for row in rows) else "accuracy"
+    regression = ("mae", "est_mae")  # before any label a regressor has only its estimate
+    figures = (row.get(name) for row in rows for name in regression)
+    return "mae" if any(value is not None for value in figures) else "accuracy"
 
 
 def by_model(

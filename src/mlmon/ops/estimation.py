@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from mlmon.errors import MlmonError
 from mlmon.model.dataset import dataset_of
 from mlmon.model.predictors import Predictor, load_model
+from mlmon.model.records import score_keys
 from mlmon.monitoring.estimation import ConfidenceEstimator, LossEstimator
 from mlmon.monitoring.estimation.live import (
     CLASSIFICATION_FIGURES,
@@ -50,6 +51,7 @@ class EstimatorSetup:
 
     estimator: LiveEstimator | None
     reason: str
+    model: str = ""  # the predictions it estimates: the model file's (or MLMON_MODEL_NAME)
 
 
 def _codes(labels: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -79,7 +81,8 @@ def fit_estimator(settings: Settings) -> EstimatorSetup:
             confidence = ConfidenceEstimator.fit(
                 _codes(truth), _codes(prediction.values), prediction.scores, classes.tolist()
             )
-            estimator = LiveEstimator("classification", confidence=confidence)
+            names = dict(zip(score_keys(predictor.classes), classes.tolist(), strict=True))
+            estimator = LiveEstimator("classification", confidence=confidence, class_names=names)
         else:
             coder = FeatureCoder.fit(data.columns)
             features = coder.columns(data.columns, len(data.target))
@@ -92,11 +95,16 @@ def fit_estimator(settings: Settings) -> EstimatorSetup:
             )
     except (MlmonError, ValueError) as error:
         return EstimatorSetup(None, f"off: {error}")
+    except Exception as error:  # a model library's own error: estimation off, the join goes on
+        log.exception("estimation could not be fitted")
+        return EstimatorSetup(None, f"off: {type(error).__name__}: {error}")
     rows = len(data.target)
     method = "CBPE" if task == "classification" else "DLE"
-    return EstimatorSetup(
-        estimator, f"on: {method} fitted on {rows:,} rows of {settings.reference.name}"
+    reason = (
+        f"on: {method} fitted on {rows:,} rows of {settings.reference.name}, "
+        f"for model {predictor.name!r}"
     )
+    return EstimatorSetup(estimator, reason, predictor.name)
 
 
 class EstimateGauges(Collector):

@@ -34,7 +34,7 @@ from prometheus_client.registry import Collector
 
 from mlmon.arrays import Floats
 from mlmon.dashboard.aggregates import metrics_over_time
-from mlmon.join.counts import read_estimated, read_predicted
+from mlmon.join.counts import read_counts
 from mlmon.metric_log.layout import shard_dirs
 from mlmon.metric_log.reader import RowSink, Sinks
 from mlmon.metric_log.shards import MergedLogReader
@@ -173,7 +173,8 @@ def _counts(
     join stores (its workers' own, when it is sharded)."""
     shards = [settings.model_copy(update={"logs_dir": d}) for d in shard_dirs(settings.logs_dir)]
     stores = [s.state_dir for s in (settings, *shards)]
-    found = [counts for counts in map(read_predicted, stores) if counts is not None]
+    read = [read_counts(store) for store in stores]  # each store one snapshot
+    found = [counts for counts, _ in read if counts is not None]
     predicted: dict[str, dict[int, int]] = {}
     for counts in found:
         for model, buckets in counts.items():
@@ -181,7 +182,7 @@ def _counts(
             for bucket, count in buckets.items():
                 mine[bucket] = mine.get(bucket, 0) + count
     estimated: dict[str, dict[int, Floats]] = {}
-    for cells in (read_estimated(store) for store in stores):
+    for _, cells in read:
         for model, rows in cells.items():
             summed = estimated.setdefault(model, {})
             for bucket, row in rows.items():

@@ -227,7 +227,11 @@ def test_estimate_cells_count_once_with_their_predictions(tmp_path: Path) -> Non
 
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["a", "b"]), st.floats(T0, T0 + 2000), st.booleans()),
+        st.tuples(
+            st.sampled_from(["a", "b"]),
+            st.one_of(st.just(math.nan), st.floats(T0, T0 + 2000)),
+            st.booleans(),
+        ),
         max_size=40,
     ),
     st.sets(st.integers(0, 39)),
@@ -242,8 +246,8 @@ def test_cells_sum_per_model_and_bucket_as_one_by_one(
     counts.add_rows(models, stamps, skip=skip_list, cells=cells)
     expected: dict[tuple[str, int], np.ndarray] = {}
     for i, (model, stamp, estimated) in enumerate(rows):
-        if i in skip or not estimated:
-            continue
+        if i in skip or not estimated or math.isnan(stamp):
+            continue  # no event time: counted in NO_TIME, its cells in no bucket
         key = (model, math.floor(stamp / BUCKET_SECONDS) * BUCKET_SECONDS)
         expected[key] = expected.get(key, np.zeros(3)) + _cells(float(i))
     got = counts.cells()
@@ -260,8 +264,9 @@ def test_old_counts_and_cells_merge_into_the_buckets_a_reader_shows(tmp_path: Pa
     store = _store(tmp_path)
     day = 86_400
     starts = [int(T0) + k * BUCKET_SECONDS for k in range(0, 10 * day // BUCKET_SECONDS, 7)]
-    for start in starts:
-        store.predicted.add("m", np.array([start + 1.0, start + 2.0]), np.array([_cells(1.0)] * 2))
+    for start in starts:  # cells that differ per start: a wrong merge changes the estimates
+        cells = np.array([_cells(float(start % 97))] * 2)
+        store.predicted.add("m", np.array([start + 1.0, start + 2.0]), cells)
     store.predicted.add("m", np.array([np.nan]))  # no event time: never merged
     store.commit({})
 
@@ -297,9 +302,11 @@ def test_a_row_takes_its_predictions_event_time_not_its_labels(tmp_path: Path) -
     join = RecordJoin(store)
     join.offer_truths(["r1"], [1.0], [T0 + 7_200], 1.0, Held([], 0.0))
     outcome = _predict(join, ["r1", "r2"], [T0 + 5, None])
-    join.offer_truths(["r2"], [1.0], [T0 + 3_600], 1.0, Held([], 0.0))
+    later = join.offer_truths(["r2"], [1.0], [T0 + 3_600], 1.0, Held([], 0.0))
     rows = [part.sent_at.tolist() for part in outcome.joined.parts()]
     assert rows == [[T0 + 5]]
+    # r2's prediction had no event time: its label's stands in
+    assert [part.sent_at.tolist() for part in later.joined.parts()] == [[T0 + 3_600]]
     store.close()
     truth = half("b1", ["a", "b"], [1.0, 2.0], sent=T0 + 7_200)
     prediction = half("b1", ["a", "b"], [1.0, 2.0], model="m")

@@ -145,3 +145,9 @@ def test_the_estimate_error_is_given_only_for_final_buckets_and_signals_rules(
     assert signals["est_mae[provisional]"] == 4.5
     assert "estimate_error[provisional]" not in signals
     assert any("est_mae" in line for line in by_time_lines(back))
+
+
+def test_a_regressor_before_any_label_is_drawn_by_its_estimated_mae() -> None:
+    rows = [{"model": "m", "bucket_start": START, "state": "provisional", "mae": None,
+             "accuracy": None, "est_mae": 12.0}]  # fmt: skip
+    assert dashboard_view(rows)[0]["figure"] == "mae"

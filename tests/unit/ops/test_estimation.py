@@ -45,7 +45,10 @@ def test_a_reference_and_the_shipped_model_fit_a_loss_estimator(tmp_path: Path) 
     setup = fit_estimator(Settings(reference=reference, target="target"))
     assert setup.estimator is not None
     assert setup.estimator.kind == "regression"
-    assert setup.reason == "on: DLE fitted on 442 rows of reference.csv"
+    assert setup.reason == (
+        "on: DLE fitted on 442 rows of reference.csv, for model 'diabetes-linear'"
+    )
+    assert setup.model == "diabetes-linear"
     data = load_dataset(None, "target", "id", (), ())
     predicted = load_model(None).predict(data.features)
     estimated = setup.estimator.regression(data.features, predicted)

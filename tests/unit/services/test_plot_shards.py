@@ -28,8 +28,9 @@ def test_counts_and_cells_of_every_worker_are_summed(
         one / ".mlmon": {"m": {0: np.array([1.0, 2.0])}},
         two / ".mlmon": {"m": {0: np.array([0.5, 0.5, 4.0])}},
     }
-    monkeypatch.setattr(plot, "read_predicted", predicted.get)
-    monkeypatch.setattr(plot, "read_estimated", lambda store: estimated.get(store, {}))
+    monkeypatch.setattr(
+        plot, "read_counts", lambda store: (predicted.get(store), estimated.get(store, {}))
+    )
     counts, cells = plot._counts(settings)
     assert counts == {"m": {0: 5, 60: 1}, "other": {60: 5}}
     assert cells["m"][0].tolist() == [1.5, 2.5, 4.0]

@@ -3,7 +3,7 @@
 // completeness. A provisional bucket (labels may still come, so its figure may still move) is a
 // hollow point on a dashed line over a shaded span, with a hollow completeness bar; a final one
 // is filled. Where estimation is on (MLMON_REFERENCE), a dotted line beside it is the figure
-// estimated before labels from every prediction of the bucket; once the bucket is final the
+// estimated before labels from the bucket's predictions; once the bucket is final the
 // table shows how far that estimate was from the realized figure. Loaded after dashboard.js, whose helpers (colorOf, number, integer, escapeHtml,
 // MUTED) it uses; dashboard.js's draw() calls drawByTime().
 "use strict";

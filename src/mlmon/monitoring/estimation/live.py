@@ -37,6 +37,7 @@ from mlmon.monitoring.estimation.roc_auc import estimated_roc_auc
 Kind = Literal["regression", "classification"]
 REGRESSION_CELLS = 3
 MAX_CATEGORIES = 254  # per categorical feature, coded 0..253 for the trees (others: missing)
+MAX_ESTIMATED_CLASSES = 32  # CBPE's cells grow as k²: past this, estimation is off
 REGRESSION_FIGURES = ("est_mae", "est_rmse")
 CLASSIFICATION_FIGURES = ("est_accuracy", "est_precision", "est_recall", "est_f1")
 
@@ -106,6 +107,7 @@ class Estimated:
     cells: Floats
     scores: Floats | None = None
     calibrated: Floats | None = None
+    unusable: int = 0  # rows that could not be estimated (not those sampled out)
 
     def select(self, rows: npt.NDArray[np.bool_]) -> Estimated:
         return Estimated(
@@ -127,9 +129,19 @@ class LiveEstimator:
         coder: FeatureCoder | None = None,
         confidence: ConfidenceEstimator | None = None,
         every: int = 1,
+        class_names: Mapping[str, float] | None = None,
     ) -> None:
         self.kind, self.every = kind, max(1, every)
         self._loss, self._coder, self._confidence = loss, coder, confidence
+        # The scores' keys of the reference's classes (their text): live scores name classes
+        # by text, looked up here rather than coded, so that a stranger's key is refused, not
+        # added to the process's labels.
+        self.class_names = dict(class_names or {})
+        if confidence is not None and len(confidence.classes) > MAX_ESTIMATED_CLASSES:
+            raise EstimationError(
+                f"{len(confidence.classes)} classes: estimation keeps k x k sums per bucket and "
+                f"is off past {MAX_ESTIMATED_CLASSES} classes"
+            )
 
     @property
     def cells(self) -> int:
@@ -140,6 +152,17 @@ class LiveEstimator:
     @property
     def classes(self) -> tuple[float, ...]:
         return () if self._confidence is None else self._confidence.classes
+
+    def classes_named(self, names: Sequence[str]) -> list[float]:
+        """The class codes of scores' keys; EstimationError naming those the reference lacks."""
+        found = [self.class_names.get(name) for name in names]
+        unknown = [n for n, code in zip(names, found, strict=True) if code is None]
+        if unknown:
+            raise EstimationError(
+                f"scores name classes the reference does not have: {sorted(unknown)[:10]} "
+                f"(the reference's: {sorted(self.class_names)[:10]})"
+            )
+        return [code for code in found if code is not None]
 
     def features_of(self, rows: Sequence[Mapping[str, Any] | Sequence[float]]) -> Floats:
         """Records' features (named, or vectors in the reference's order) as the matrix."""
@@ -154,11 +177,13 @@ class LiveEstimator:
         """Cells of regression predictions from their features (rows x the reference's)."""
         assert self._loss is not None
         cells = np.zeros((len(y_pred), REGRESSION_CELLS))
-        rows = np.flatnonzero(np.isfinite(y_pred))[:: self.every]
+        # A row none of whose features the reference knows would get the trees' one guess.
+        usable = np.isfinite(y_pred) & ~np.isnan(features).all(axis=1)
+        rows = np.flatnonzero(usable)[:: self.every]
         if len(rows):
             absolute, squared = self._loss.row_losses(features[rows], y_pred[rows])
             cells[rows, 0], cells[rows, 1], cells[rows, 2] = 1.0, absolute, squared
-        return Estimated(cells)
+        return Estimated(cells, unusable=len(y_pred) - int(np.count_nonzero(usable)))
 
     def classification(self, y_pred: Floats, scores: Floats, classes: Sequence[float]) -> Estimated:
         """Cells of classification predictions (class codes) from their scores (rows x
@@ -177,7 +202,7 @@ class LiveEstimator:
             cells[usable, 0] = 1.0
             for t in range(k):
                 cells[usable, 1 + t * k + where[usable]] = probabilities[:, t]
-        return Estimated(cells, aligned, calibrated)
+        return Estimated(cells, aligned, calibrated, len(y_pred) - len(usable))
 
 
 def estimated_figures(cells: Floats, roc_auc: float | None = None) -> dict[str, float | None]:

@@ -5,8 +5,10 @@ window's figures.
 A classifier's predictions are estimated from the scores they carry; a regressor's from the
 features they carry (a model mlmon does not run sends them, `mlmon.client`'s `features=`).
 Batches of mlmon's own numeric stream carry neither, so they are not estimated. A batch the
-estimator refuses (its scores name other classes than the reference's) is counted in
-`estimates_refused` and logged once per reason; its predictions go on unestimated.
+estimator refuses (its scores name other classes than the reference's), rows it cannot estimate
+(no scores, no feature the reference knows) and other models' predictions (the estimator is
+fitted for one model) are counted in `not_estimated` and logged once per reason; they go on
+unestimated.
 """
 
 from __future__ import annotations
@@ -21,13 +23,12 @@ from threadpoolctl import threadpool_limits
 
 from mlmon.arrays import Floats
 from mlmon.errors import EstimationError
-from mlmon.monitoring.estimation.live import Estimated
+from mlmon.monitoring.estimation.live import Estimated, LiveEstimator
 from mlmon.ops.estimation import EstimateGauges, EstimatorSetup, fit_estimator
 from mlmon.ops.status import ServiceStats
 from mlmon.ops.telemetry import Telemetry
 from mlmon.services.metric.intake import Halves
 from mlmon.settings import Settings
-from mlmon.wire.labels import label_code
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ class MetricEstimation:
 
     def cells(self, halves: Halves) -> list[Floats | None] | None:
         """Per prediction of `halves` its estimate cells (None: not estimated); None when
-        none is."""
+        none is. Only the predictions of the model the estimator was fitted for are; the
+        others are counted in `not_estimated`."""
         estimator = self.setup.estimator
         if estimator is None or halves.truth:
             return None
@@ -73,11 +75,26 @@ class MetricEstimation:
         self._columns(halves, values, out)
         return out if any(c is not None for c in out) else None
 
+    def _ours(self, halves: Halves, positions: Sequence[int]) -> list[int]:
+        """Which of `positions` (indices into them) are the fitted model's predictions."""
+        model = self.setup.model
+        mine = [i for i, p in enumerate(positions) if halves.models[p] == model]
+        if len(mine) < len(positions):
+            others = sorted({halves.models[p] for p in positions} - {model})
+            reason = (
+                f"no estimator for model(s) {others[:5]}: the reference was fitted for model "
+                f"{model!r} (MLMON_MODEL_NAME names the model a reference is for)"
+            )
+            self._not_estimated(len(positions) - len(mine), reason)
+        return mine
+
     def _singles(self, halves: Halves, values: Floats, out: list[Floats | None]) -> None:
         estimator = self.setup.estimator
         assert estimator is not None
+        inputs = halves.single_inputs
+        inputs = [inputs[i] for i in self._ours(halves, [p for p, _, _ in inputs])]
         if estimator.kind == "regression":
-            given = [(p, f) for p, f, _ in halves.single_inputs if f is not None]
+            given = [(p, f) for p, f, _ in inputs if f is not None]
             if given:
                 spots = [p for p, _ in given]
                 matrix = estimator.features_of([f for _, f in given])
@@ -85,35 +102,39 @@ class MetricEstimation:
                 self._place(halves, out, spots, estimate)
             return
         groups: dict[tuple[str, ...], list[tuple[int, dict[str, float]]]] = {}
-        for position, _, scores in halves.single_inputs:
+        for position, _, scores in inputs:
             if scores:
                 groups.setdefault(tuple(scores), []).append((position, scores))
         for names, rows in groups.items():
             spots = [p for p, _ in rows]
             matrix = np.array([[s[n] for n in names] for _, s in rows], dtype=np.float64)
-            self._place(
-                halves, out, spots,
-                partial(estimator.classification, values[spots], matrix, _classes(names)),
-            )  # fmt: skip
+            estimate = partial(_classified, estimator, values[spots], matrix, names)
+            self._place(halves, out, spots, estimate)
 
     def _columns(self, halves: Halves, values: Floats, out: list[Floats | None]) -> None:
         estimator = self.setup.estimator
         assert estimator is not None
-        for start, kept, columns in halves.column_inputs:
-            spots = list(range(start, start + len(kept)))
+        for start, kept_rows, columns in halves.column_inputs:
+            mine = self._ours(halves, range(start, start + len(kept_rows)))
+            if not mine:
+                continue
+            kept = [kept_rows[i] for i in mine]
+            spots = [start + i for i in mine]
             if estimator.kind == "regression":
-                if columns.features is None:
+                if columns.features is not None:
+                    part = {name: column[kept] for name, column in columns.features.items()}
+                    matrix = estimator.features_of_columns(part, len(kept))
+                elif columns.vector is not None:
+                    matrix = estimator.features_of(columns.vector[kept].tolist())
+                else:
                     continue
-                part = {name: column[kept] for name, column in columns.features.items()}
-                matrix = estimator.features_of_columns(part, len(kept))
                 estimate = partial(estimator.regression, matrix, values[spots])
-                self._place(halves, out, spots, estimate)
             elif columns.scores is not None and columns.classes:
-                scores, classes = columns.scores[kept], _classes(columns.classes)
-                self._place(
-                    halves, out, spots,
-                    partial(estimator.classification, values[spots], scores, classes),
-                )  # fmt: skip
+                scores = columns.scores[kept]
+                estimate = partial(_classified, estimator, values[spots], scores, columns.classes)
+            else:
+                continue
+            self._place(halves, out, spots, estimate)
 
     def _place(
         self,
@@ -127,24 +148,30 @@ class MetricEstimation:
         try:
             estimated = estimate()
         except EstimationError as error:
-            self._refused(str(error))
+            self._not_estimated(len(spots), str(error))
             return
         cells = estimated.cells
+        done = cells[:, 0] > 0
         for i, position in enumerate(spots):
-            if cells[i, 0] > 0:
-                out[position] = cells[i]
-        self.stats.counters["estimated"] += int(np.count_nonzero(cells[:, 0] > 0))
+            if done[i]:
+                out[position] = cells[i].copy()  # a row alone: it may wait long in memory
+        self.stats.counters["estimated"] += int(np.count_nonzero(done))
+        if estimated.unusable:
+            reason = "rows without scores, or whose features hold none of the reference's"
+            self._not_estimated(estimated.unusable, reason)
         models = [halves.models[p] for p in spots]
         for model in set(models):
             mine = np.array([m == model for m in models])
             self.gauges.add(model, estimated.select(mine))
 
-    def _refused(self, reason: str) -> None:
-        self.stats.counters["estimates_refused"] += 1
+    def _not_estimated(self, rows: int, reason: str) -> None:
+        self.stats.counters["not_estimated"] += rows
         if reason not in self._warned and len(self._warned) < 100:
             self._warned.add(reason)
             log.warning("predictions not estimated: %s", reason)
 
 
-def _classes(names: Sequence[str]) -> list[float]:
-    return [label_code(name) for name in names]
+def _classified(
+    estimator: LiveEstimator, y_pred: Floats, scores: Floats, names: Sequence[str]
+) -> Estimated:
+    return estimator.classification(y_pred, scores, estimator.classes_named(names))

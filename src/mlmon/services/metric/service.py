@@ -173,7 +173,11 @@ class MetricService:
                     self.drift.add(halves.feature_rows, halves.feature_columns, model)
                 except Exception:
                     log.exception("drift could not take a batch's features; left out")
-            prepared.cells = self.estimation.cells(halves)
+            try:  # estimation is a side view too
+                prepared.cells = self.estimation.cells(halves)
+            except Exception:
+                log.exception("estimation could not take a batch; its predictions unestimated")
+                self.stats.counters["not_estimated"] += len(halves.keys)
             async with self._lock:
                 joined, written_at = await self._join(batch, queue, prepared)
             self._observe(joined, written_at)

@@ -146,3 +146,33 @@ def test_a_classifier_window_has_the_roc_auc_of_its_rows(classifier: LiveEstimat
     figures = window.figures()
     assert figures["est_roc_auc"] == pytest.approx(estimated_roc_auc(scores, calibrated[-300:]))
     assert 0.5 < figures["est_roc_auc"] < 1.0
+
+
+def test_score_names_are_looked_up_not_coded_and_strangers_refused() -> None:
+    reference = classified(500, 1.0, seed=10)
+    fitted = ConfidenceEstimator.fit(reference.y_true, reference.y_pred, reference.scores, CLASSES)
+    names = {"a": 0.0, "b": 1.0, "c": 2.0}
+    estimator = LiveEstimator("classification", confidence=fitted, class_names=names)
+    assert estimator.classes_named(["c", "a", "b"]) == [2.0, 0.0, 1.0]
+    with pytest.raises(EstimationError, match=r"does not have: \['zz'\]"):
+        estimator.classes_named(["a", "zz"])
+
+
+def test_too_many_classes_turn_estimation_off() -> None:
+    k = 40
+    rng = np.random.default_rng(11)
+    scores = rng.dirichlet(np.ones(k), size=400)
+    truth = (rng.random(400)[:, None] > scores.cumsum(axis=1)).sum(axis=1).clip(0, k - 1)
+    classes = tuple(float(c) for c in range(k))
+    fitted = ConfidenceEstimator.fit(truth.astype(float), scores.argmax(axis=1), scores, classes)
+    with pytest.raises(EstimationError, match="off past 32 classes"):
+        LiveEstimator("classification", confidence=fitted)
+
+
+def test_rows_whose_features_the_reference_does_not_know_are_not_estimated(
+    regressor: LiveEstimator,
+) -> None:
+    features = regressor.features_of([{"x0": 1.0, "x1": 2.0}, {"other": 3.0}, {}])
+    estimated = regressor.regression(features, np.array([1.0, 2.0, 3.0]))
+    assert estimated.cells[:, 0].tolist() == [1.0, 0.0, 0.0]
+    assert estimated.unusable == 2

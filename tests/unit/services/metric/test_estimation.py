@@ -22,6 +22,7 @@ from mlmon.ops.status import ServiceStats
 from mlmon.ops.telemetry import Telemetry
 from mlmon.services.metric.service import MetricService
 from mlmon.settings import Settings
+from mlmon.wire.labels import known_labels
 from tests.unit.ops.test_estimation import diabetes_reference
 
 
@@ -44,7 +45,9 @@ async def test_single_regression_predictions_are_estimated_from_their_features(
     tmp_path: Path,
 ) -> None:
     reference = diabetes_reference(tmp_path / "reference.csv")
-    settings = Settings(logs_dir=tmp_path / "logs", reference=reference, target="target")
+    settings = Settings(
+        logs_dir=tmp_path / "logs", reference=reference, target="target", model_name="unknown"
+    )
     data = load_dataset(None, "target", "id", (), ())
     predicted = load_model(None).predict(data.features)
     ts = time.time() // 300 * 300 - 3600
@@ -54,12 +57,21 @@ async def test_single_regression_predictions_are_estimated_from_their_features(
         for i in range(100)
     ]  # fmt: skip
     predictions.append({"id": "plain", "body": 1.0, "ts": ts})  # no features: not estimated
+    # Another model's: the estimator is fitted for one model only.
+    predictions.append({"id": "other", "body": 1.0, "ts": ts, "model": "challenger",
+                        "features": predictions[0]["features"]})  # fmt: skip
     truths = [{"id": f"r{i}", "body": float(data.target[i])} for i in range(0, 100, 2)]
     stats = await _run(settings, predictions, truths)
     assert stats.counters["estimated"] == 100
-    (cells,) = read_estimated(settings.state_dir)["unknown"].values()
+    assert stats.counters["not_estimated"] == 1  # the challenger's
+    estimated = read_estimated(settings.state_dir)
+    assert list(estimated) == ["unknown"]
+    (cells,) = estimated["unknown"].values()
     assert cells[0] == 100
-    assert read_predicted(settings.state_dir) == {"unknown": {int(ts): 101}}
+    assert read_predicted(settings.state_dir) == {
+        "unknown": {int(ts): 101},
+        "challenger": {int(ts): 1},
+    }
     window = stats.details["estimation"]["window"]["unknown"]
     assert window["est_mae"] == pytest.approx(cells[1] / 100)
 
@@ -82,7 +94,7 @@ async def test_single_classifier_predictions_are_estimated_from_their_scores(
         csv.writer(handle).writerows([["a", "b", "label"], *([*r, y] for r, y in rows)])
     settings = Settings(
         logs_dir=tmp_path / "logs", reference=reference, target="label",
-        model_path=tmp_path / "model.skops",
+        model_path=tmp_path / "model.skops", model_name="unknown",
     )  # fmt: skip
     scores = model.predict_proba(pd.DataFrame(x[:40], columns=["a", "b"]))
     ts = time.time() // 300 * 300 - 3600
@@ -97,7 +109,8 @@ async def test_single_classifier_predictions_are_estimated_from_their_scores(
     stats = await _run(settings, predictions, truths)
     assert stats.counters["joined"] == 41
     assert stats.counters["estimated"] == 40
-    assert stats.counters["estimates_refused"] == 1
+    assert stats.counters["not_estimated"] == 1
+    assert "maybe" not in known_labels().values()  # a stranger's key is refused, not coded
     (cells,) = read_estimated(settings.state_dir)["unknown"].values()
     assert len(cells) == 5  # 1 + 2 x 2
     assert cells[0] == 40
