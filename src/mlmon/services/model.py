@@ -32,6 +32,7 @@ from mlmon.settings import Settings
 from mlmon.wire import (
     BATCH,
     HEADER_BATCH,
+    HEADER_FEATURES_FOR,
     HEADER_MODEL,
     HEADER_MODEL_VERSION,
     FeatureRecord,
@@ -93,6 +94,9 @@ async def run_model(
     )
     stats.ready = True
     headers = {HEADER_MODEL: predictor.name, HEADER_MODEL_VERSION: predictor.version}
+    if forwards_features(settings, predictor):
+        # The metric service estimates a regressor's loss from each prediction's features.
+        headers[HEADER_FEATURES_FOR] = "estimation"
     refresher = (
         asyncio.create_task(
             refresh_drift(drift, stats, max(settings.status_interval, DRIFT_EVERY), alerting)
@@ -106,6 +110,12 @@ async def run_model(
         if refresher is not None and drift is not None:
             refresher.cancel()
             await drift_round(drift, stats, alerting)  # the last word, for the final status
+
+
+def forwards_features(settings: Settings, predictor: Predictor) -> bool:
+    """Whether predictions carry their features: for a regressor's estimation (DLE needs them;
+    a classifier's scores suffice), only when a reference turns estimation on."""
+    return settings.reference is not None and (predictor.task or settings.task) == "regression"
 
 
 async def _predict_stream(
@@ -125,6 +135,7 @@ async def _predict_stream(
     and its error comes out as if it had been awaited."""
     queue = settings.features_queue_of_model
     kinds = ColumnKinds.of(predictor)  # which named features hold categories
+    forward = HEADER_FEATURES_FOR in headers
     room = asyncio.Semaphore(BATCHES_IN_FLIGHT)
     previous: asyncio.Task[None] | None = None
     try:
@@ -142,11 +153,13 @@ async def _predict_stream(
                 outgoing += more
                 failed += failed_singles
                 segment = settings.segment_feature_names
-                more, failed_named = predict_named(predictor, named, headers, kinds, drift, segment)
+                more, failed_named = predict_named(
+                    predictor, named, headers, kinds, drift, segment, forward
+                )
                 outgoing += more
                 failed += failed_named
                 more, failed_arrow = predict_arrow(
-                    predictor, arrows, headers, drift, kinds, segment
+                    predictor, arrows, headers, drift, kinds, segment, forward
                 )
                 outgoing += more
                 failed += failed_arrow

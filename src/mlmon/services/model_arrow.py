@@ -68,9 +68,11 @@ def predict_arrow(
     drift: LiveDrift | None = None,
     kinds: ColumnKinds | None = None,
     segment: tuple[str, ...] = (),
+    forward: bool = False,
 ) -> tuple[list[OutMessage], list[Rejected]]:
     """Each message's usable rows predicted in one call (row by row if the call fails); the
-    values of the `segment` features go with each row's tags (`wire.segment_tags`)."""
+    values of the `segment` features go with each row's tags (`wire.segment_tags`), and with
+    `forward` the rows' features (for the metric service's estimation)."""
     outgoing: list[OutMessage] = []
     rejected: list[Rejected] = []
     for item in items:
@@ -97,7 +99,7 @@ def predict_arrow(
                 scores = None if found.scores is None else found.scores[finite]
                 found, kept = Prediction(found.values[finite], scores), kept[finite]
         if found is not None and len(kept):
-            outgoing.append(_answer(predictor, item, kept, found, headers, segment))
+            outgoing.append(_answer(predictor, item, kept, found, headers, segment, forward))
     return outgoing, rejected
 
 
@@ -134,6 +136,7 @@ def _answer(
     prediction: Prediction,
     headers: dict[str, str],
     segment: tuple[str, ...],
+    forward: bool = False,
 ) -> OutMessage:
     columns = item.columns
     values = prediction.values
@@ -155,6 +158,7 @@ def _answer(
         ts=columns.ts[rows],
         tags=tags,
         scores=scores,
+        features=arrow_inputs(item, predictor, rows) if forward else None,
     )
     # Features kept a batch to one shard of a sharded metric: so does its predictions' batch.
     return OutMessage(body, headers, ARROW, key=record_key(ids[0]))

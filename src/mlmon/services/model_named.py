@@ -60,9 +60,11 @@ def predict_named(
     kinds: ColumnKinds,
     drift: LiveDrift | None = None,
     segment: tuple[str, ...] = (),
+    forward: bool = False,
 ) -> tuple[list[OutMessage], list[Rejected]]:
     """One model call for every usable record; each answered in a JSON message of its own,
-    the values of the `segment` features added to its tags (`wire.segment_tags`)."""
+    the values of the `segment` features added to its tags (`wire.segment_tags`), and with
+    `forward` the record's features (for the metric service's estimation)."""
     if not items:
         return [], []
     names = predictor.feature_names or tuple(map(str, range(predictor.n_features)))
@@ -83,7 +85,9 @@ def predict_named(
             return [], [*rejected, Rejected.message(item.delivery, reason)]
         outgoing: list[OutMessage] = []
         for index in usable:  # find the records it fails on
-            more, failed = predict_named(predictor, [items[index]], headers, kinds, drift, segment)
+            more, failed = predict_named(
+                predictor, [items[index]], headers, kinds, drift, segment, forward
+            )
             outgoing += more
             rejected += failed
         return outgoing, rejected
@@ -105,6 +109,8 @@ def predict_named(
         tags = with_feature_tags(item.record.tags, bodies[index], segment)
         if tags:
             message["tags"] = tags
+        if forward:
+            message["features"] = bodies[index]
         extra = {} if item.sent_at is None else sent_at_header(item.sent_at)
         encoded = _encoder.encode(message)
         outgoing.append(OutMessage(encoded, {**headers, **extra}, key=record_key(item.record.id)))

@@ -50,6 +50,9 @@ HEADER_MODEL = "x-mlmon-model"
 HEADER_MODEL_VERSION = "x-mlmon-model-version"
 HEADER_REASON = "x-mlmon-reason"  # why a message was dead-lettered
 HEADER_SOURCE_QUEUE = "x-mlmon-source-queue"
+# On predictions carrying their features for estimation only: their drift was computed where
+# they were predicted (mlmon's model service), so the metric service must not count it again.
+HEADER_FEATURES_FOR = "x-mlmon-features-for"
 
 
 NamedValues = dict[str, float | str | None]  # a named features body: None is missing

@@ -4,6 +4,7 @@ values: each record it cannot take is refused alone, with the reason; the others
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 from sklearn.linear_model import LinearRegression
@@ -11,8 +12,11 @@ from sklearn.linear_model import LinearRegression
 from mlmon.bus import Delivery
 from mlmon.model.estimator import EstimatorModel
 from mlmon.model.records import ColumnKinds
+from mlmon.services.metric.intake import Halves
+from mlmon.services.model import forwards_features
 from mlmon.services.model_named import Named, predict_named
-from mlmon.wire import decode_features
+from mlmon.settings import Settings
+from mlmon.wire import HEADER_FEATURES_FOR, decode_features, decode_value
 
 
 def _named(body: bytes) -> Named:
@@ -62,3 +66,25 @@ def test_segment_features_go_with_the_answers_tags() -> None:
         2: {"r": "eu", "island": "(missing)"},
         3: {"island": "mine"},
     }
+
+
+def test_a_regressors_answers_carry_their_features_when_estimation_needs_them(
+    tmp_path: Path,
+) -> None:
+    """With a reference (estimation on), mlmon's own regressor forwards each record's features
+    with its prediction, marked so that the metric service leaves their drift to the model
+    service; the metric estimates them. Without one, or for a classifier, nothing extra."""
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [0.0, 1.0, 0.0, 1.0]})
+    model = EstimatorModel("lin", "1", 2, LinearRegression().fit(frame, frame["a"]))
+    assert not forwards_features(Settings(), model)
+    assert forwards_features(Settings(reference=tmp_path / "ref.csv"), model)
+    items = [_named(b'{"id": 1, "body": {"a": 1.0, "b": 1.0}}')]
+    (plain,), _ = predict_named(model, items, {}, ColumnKinds())
+    assert "features" not in json.loads(plain.body)
+    (sent,), _ = predict_named(model, items, {}, ColumnKinds(), forward=True)
+    assert json.loads(sent.body)["features"] == {"a": 1.0, "b": 1.0}
+    delivery = Delivery("y_pred", sent.body, {HEADER_FEATURES_FOR: "estimation"}, False)
+    halves = Halves()
+    halves.add_one(delivery, decode_value(sent.body), None, "lin", "1")
+    assert halves.feature_rows == []  # drift: the model service's
+    assert halves.single_inputs == [(0, {"a": 1.0, "b": 1.0}, None)]  # estimation: here

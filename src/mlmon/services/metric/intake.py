@@ -32,6 +32,7 @@ from mlmon.settings import Settings
 from mlmon.wire import (
     BATCH,
     HEADER_BATCH,
+    HEADER_FEATURES_FOR,
     HEADER_MODEL,
     HEADER_MODEL_VERSION,
     Records,
@@ -112,7 +113,8 @@ class Halves:
             version = record.version if record.version is not None else version
             tags = record.tags
             if isinstance(record.features, dict):
-                self.feature_rows.append(record.features)
+                if HEADER_FEATURES_FOR not in delivery.headers:  # else drift was done upstream
+                    self.feature_rows.append(record.features)
                 tags = with_feature_tags(tags, record.features, self.segment)
             extra = extra_cells(record.scores, tags)
             self.any_extra = self.any_extra or bool(extra)
@@ -174,7 +176,7 @@ class Halves:
         if columns.features is not None and self.segment:
             tags = feature_tag_rows(tags, columns.features, self.segment, len(columns))
         extras = extra_cells_columns(len(columns), columns.classes, columns.scores, tags)
-        if columns.features is not None:
+        if columns.features is not None and HEADER_FEATURES_FOR not in delivery.headers:
             self.feature_columns.append(
                 {name: column[kept] for name, column in columns.features.items()}
             )
