@@ -10,9 +10,11 @@ the same data directory, and it rejoins.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -54,14 +56,20 @@ class Node:
 
     def start(self) -> None:
         with self.log.open("ab") as out:
+            # A session of its own: rabbitmq-server runs the Erlang VM as its child, and a
+            # SIGKILL of the script alone would leave the VM running with the node's ports.
             self.process = subprocess.Popen(
-                [SERVER], env=self.env, stdout=out, stderr=out, stdin=subprocess.DEVNULL
-            )
+                [SERVER], env=self.env, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
 
     def stop(self, grace: float = 30.0) -> None:
-        """SIGTERM (RabbitMQ stops cleanly on it), SIGKILL after `grace` seconds."""
-        if self.process is not None and self.process.poll() is None:
-            terminate(self.process, grace)
+        """SIGTERM (RabbitMQ stops cleanly on it); after `grace` seconds SIGKILL to the whole
+        process group, the Erlang VM included."""
+        running = self.process is not None and self.process.poll() is None
+        if running and self.process and terminate(self.process, grace) == float("inf"):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
     @property
     def running(self) -> bool:

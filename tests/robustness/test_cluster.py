@@ -81,6 +81,7 @@ async def test_a_node_stopped_and_restarted_mid_run_loses_and_doubles_nothing(
                 service.terminate()
     report = analyse(ids, ids, rows, dead)
     print(report.table(f"3-node cluster, {first.name} stopped at {before} rows and restarted"))
+    assert len(members) == 3, members  # features, y_true, y_pred
     assert all(count == 3 for count in members.values()), members
     assert while_down >= before + ROWS_WHILE_DOWN, "no progress while the first node was down"
     assert report.lost == 0
