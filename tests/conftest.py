@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -91,9 +93,49 @@ def delete_queues(url: str, names: object) -> None:
         connection.close()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.path.parts or "robustness" in item.path.parts:
             item.add_marker(pytest.mark.rabbitmq)
         if "e2e" in item.path.parts:
             item.add_marker(pytest.mark.e2e)
+    if hasattr(config, "workerinput"):  # an xdist worker: every worker sorts the same way
+        items.sort(key=_parallel_order)
+
+
+# Under xdist the workers take tests in collection order, a few at a time: the long ones go
+# first so that no worker is left with one at the end while the others idle, and the tests that
+# stop the broker come after every other broker test, while the other workers run unit tests
+# (which do not wait for the broker lock below). Only the order changes (a stable sort), and
+# only under xdist; a run without -n, or with -p no:xdist, keeps the files' order.
+_ORDER = {"robustness": 0, "test_static.py": 1, "e2e": 2, "integration": 3}  # the rest: 5
+
+
+def _parallel_order(item: pytest.Item) -> int:
+    if item.get_closest_marker("stops_broker") is not None:
+        return 4
+    top = item.path.relative_to(Path(__file__).parent).parts[0]
+    return _ORDER.get(top, 5)
+
+
+# A test that stops the broker (marked `stops_broker`) must have it to itself: it holds this
+# file's lock exclusively, and every other test that uses the broker (asks for `broker_url`)
+# holds it shared, so none of them runs meanwhile on another xdist worker. The file is the same
+# for every worker and every pytest run on the machine (flock; let go when the process dies).
+# The lock is taken before the test's setup (the session `broker_url` checks the broker is
+# reachable) and let go after its teardown (which deletes its queues), outside the count of
+# pytest-timeout (this wrapper is outside the timeout plugin's).
+BROKER_LOCK = Path(tempfile.gettempdir()) / "mlmon-tests-broker.lock"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    if item.get_closest_marker("stops_broker") is not None:
+        mode = fcntl.LOCK_EX
+    elif "broker_url" in getattr(item, "fixturenames", ()):
+        mode = fcntl.LOCK_SH
+    else:
+        return (yield)
+    with BROKER_LOCK.open("a") as handle:  # closing it lets the lock go
+        fcntl.flock(handle, mode)
+        return (yield)

@@ -14,7 +14,7 @@ from mlmon.settings import Settings
 from tests.robustness.harness import Service, publish_records, queue_consumers, wait_for_ids
 from tests.robustness.jepsen import analyse
 
-pytestmark = pytest.mark.robustness
+pytestmark = [pytest.mark.robustness, pytest.mark.stops_broker]
 
 RECORDS = 10_000
 
