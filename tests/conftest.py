@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -14,6 +15,15 @@ from urllib.parse import urlparse
 import pytest
 
 from mlmon.settings import Settings
+
+# Under xdist (addopts' -n) each worker, and every service it starts, shares the CPUs with the
+# other workers: scikit-learn's OpenMP and OpenBLAS would each start a thread per CPU, whose
+# busy-waiting then fights the other workers' (a 1 s scikit-learn fit took 60 s so). Each worker
+# gets its share instead; a value set outside the tests is kept.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _threads = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_variable, str(_threads))
 
 BROKER_URL = os.environ.get("MLMON_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 # The seeds' myfile.pkl (scikit-learn 1.0.2 LinearRegression), byte for byte, as a fixture.
@@ -106,36 +116,47 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # Under xdist the workers take tests in collection order, a few at a time: the long ones go
 # first so that no worker is left with one at the end while the others idle, and the tests that
 # stop the broker come after every other broker test, while the other workers run unit tests
-# (which do not wait for the broker lock below). Only the order changes (a stable sort), and
+# (which do not wait for the broker lock below); the tests marked `alone` come last, when the
+# other workers have only short tests left to finish. Only the order changes (a stable sort), and
 # only under xdist; a run without -n, or with -p no:xdist, keeps the files' order.
 _ORDER = {"robustness": 0, "test_static.py": 1, "e2e": 2, "integration": 3}  # the rest: 5
 
 
 def _parallel_order(item: pytest.Item) -> int:
+    if item.get_closest_marker("alone") is not None:
+        return 6
     if item.get_closest_marker("stops_broker") is not None:
         return 4
     top = item.path.relative_to(Path(__file__).parent).parts[0]
     return _ORDER.get(top, 5)
 
 
-# A test that stops the broker (marked `stops_broker`) must have it to itself: it holds this
-# file's lock exclusively, and every other test that uses the broker (asks for `broker_url`)
-# holds it shared, so none of them runs meanwhile on another xdist worker. The file is the same
-# for every worker and every pytest run on the machine (flock; let go when the process dies).
-# The lock is taken before the test's setup (the session `broker_url` checks the broker is
-# reachable) and let go after its teardown (which deletes its queues), outside the count of
-# pytest-timeout (this wrapper is outside the timeout plugin's).
+# Two locks between xdist workers, each a file that is the same for every worker and every
+# pytest run on the machine (flock; let go when the process dies), taken before a test's setup
+# and let go after its teardown, outside the count of pytest-timeout (this wrapper is outside the
+# timeout plugin's):
+# - a test marked `alone` (it bounds how long something takes) holds MACHINE_LOCK exclusively,
+#   every other test holds it shared: no other test loads the machine meanwhile;
+# - a test that stops the broker (marked `stops_broker`) holds BROKER_LOCK exclusively, every
+#   other test that uses the broker (asks for `broker_url`, whose session check that the broker
+#   is reachable is in the setup) holds it shared: none of them runs meanwhile.
+# Always MACHINE_LOCK first, then BROKER_LOCK, so no two tests wait for each other.
+MACHINE_LOCK = Path(tempfile.gettempdir()) / "mlmon-tests-machine.lock"
 BROKER_LOCK = Path(tempfile.gettempdir()) / "mlmon-tests-broker.lock"
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
-    if item.get_closest_marker("stops_broker") is not None:
-        mode = fcntl.LOCK_EX
-    elif "broker_url" in getattr(item, "fixturenames", ()):
-        mode = fcntl.LOCK_SH
-    else:
+    with contextlib.ExitStack() as held:
+        alone = item.get_closest_marker("alone") is not None
+        _lock(held, MACHINE_LOCK, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        if item.get_closest_marker("stops_broker") is not None:
+            _lock(held, BROKER_LOCK, fcntl.LOCK_EX)
+        elif "broker_url" in getattr(item, "fixturenames", ()):
+            _lock(held, BROKER_LOCK, fcntl.LOCK_SH)
         return (yield)
-    with BROKER_LOCK.open("a") as handle:  # closing it lets the lock go
-        fcntl.flock(handle, mode)
-        return (yield)
+
+
+def _lock(held: contextlib.ExitStack, path: Path, mode: int) -> None:
+    handle = held.enter_context(path.open("a"))  # closing it lets the lock go
+    fcntl.flock(handle, mode)

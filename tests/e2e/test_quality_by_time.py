@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import sync_playwright
 
 from mlmon.metric_log.append import format_rows
@@ -51,6 +52,7 @@ def _gauge(text: str, name: str, state: str) -> float:
     return float(found[1])
 
 
+@pytest.mark.alone  # its /metrics read waits 5 s at most on a plot service drawing every 0.2 s
 def test_final_and_provisional_buckets_everywhere(tmp_path: Path, chromium: str) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -47,6 +47,7 @@ async def test_logged_predictions_and_labels_reach_the_log(rabbit_settings: Sett
     assert json.loads(row["scores"]) == {"spam": 0.9, "ham": 0.1}
 
 
+@pytest.mark.alone  # bounds a duration
 def test_a_full_buffer_raises_at_once_instead_of_blocking(
     rabbit_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

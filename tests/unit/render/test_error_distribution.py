@@ -178,6 +178,7 @@ async def test_run_plot_once_renders_and_reports(tmp_path: Path) -> None:
     assert stats.gauges["rows"] == 25
 
 
+@pytest.mark.alone  # bounds a duration
 async def test_run_plot_rerenders_only_on_new_rows_and_stops_promptly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

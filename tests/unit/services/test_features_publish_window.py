@@ -157,6 +157,7 @@ class SlowConfirmBus(MemoryBus):
         await asyncio.sleep(self.delay)
 
 
+@pytest.mark.alone  # bounds a duration
 @pytest.mark.parametrize("form", ["batched", "single"])
 async def test_paced_features_keep_publishing_while_confirms_are_slow(
     tmp_path: Path, form: str
