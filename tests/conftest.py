@@ -118,7 +118,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # stop the broker come after every other broker test, while the other workers run unit tests
 # (which do not wait for the broker lock below); the tests marked `alone` come last, when the
 # other workers have only short tests left to finish. Only the order changes (a stable sort), and
-# only under xdist; a run without -n, or with -p no:xdist, keeps the files' order.
+# only under xdist; a run with -n 0 keeps the files' order.
 _ORDER = {"robustness": 0, "test_static.py": 1, "e2e": 2, "integration": 3}  # the rest: 5
 
 
