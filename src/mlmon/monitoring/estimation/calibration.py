@@ -11,13 +11,21 @@ divided by their sum: the normalisation is written here because scikit-learn's
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
+
+if TYPE_CHECKING:
+    from sklearn.isotonic import IsotonicRegression
 
 from mlmon.arrays import Floats
 
 
 def _isotonic(score: Floats, hit: Floats) -> IsotonicRegression:
+    # scikit-learn (with scipy and pandas) is imported when a reference is fitted, not by every
+    # process that only sums estimates (the plot service, the dashboard)
+    from sklearn.isotonic import IsotonicRegression
+
     # clip: a score outside the reference's range gets the nearest calibrated value
     return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(score, hit)
 

@@ -23,10 +23,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.ensemble import HistGradientBoostingRegressor
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
 from mlmon.arrays import Floats
 from mlmon.errors import EstimationError
@@ -125,6 +128,9 @@ class LossEstimator:
         mask = np.zeros(width + 1, dtype=bool)
         mask[list(categorical)] = True
         errors = np.abs(truth - predicted)
+
+        # imported here: processes that only sum estimates need not load scikit-learn
+        from sklearn.ensemble import HistGradientBoostingRegressor
 
         def loss_model(target: Floats) -> HistGradientBoostingRegressor:
             model = HistGradientBoostingRegressor(

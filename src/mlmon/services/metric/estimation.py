@@ -44,10 +44,12 @@ class MetricEstimation:
 
     async def start(self, telemetry: Telemetry | None) -> None:
         """Fit before the first delivery, so that every prediction is estimated."""
-        # OpenMP's threads would spin on the cores the join needs: the trees predict a
-        # batch's rows fast enough on one (fitting too, before the first delivery).
-        threadpool_limits(limits=1, user_api="openmp")
         self.setup = await asyncio.to_thread(fit_estimator, self.settings)
+        if self.setup.estimator is not None:
+            # OpenMP's threads would spin on the cores the join needs: the trees predict a
+            # batch's rows fast enough on one. Set here, on the loop's thread that predicts,
+            # once the fit has loaded scikit-learn's OpenMP runtime.
+            threadpool_limits(limits=1, user_api="openmp")
         log.info("estimated quality before labels: %s", self.setup.reason)
         self.stats.details["estimation"] = {"state": self.setup.reason}
         if self.setup.estimator is not None and telemetry is not None:
