@@ -77,6 +77,18 @@ class MetricEstimation:
         self._columns(halves, values, out)
         return out if any(c is not None for c in out) else None
 
+    def count_unestimable(self, halves: Halves, batch_rows: int) -> None:
+        """Predictions that carry neither features nor scores (the seeds' and mlmon's own
+        numeric ones, batches joined whole): counted and said once, so that an estimation
+        that is on yet shows nothing explains itself."""
+        if self.setup.estimator is None or halves.truth:
+            return
+        rows = batch_rows + len(halves.keys) - len(halves.single_inputs)
+        rows -= sum(len(kept) for _, kept, _ in halves.column_inputs)
+        if rows > 0:
+            reason = "predictions without features or scores (numeric batches or bare values)"
+            self._not_estimated(rows, reason)
+
     def _ours(self, halves: Halves, positions: Sequence[int]) -> list[int]:
         """Which of `positions` (indices into them) are the fitted model's predictions."""
         model = self.setup.model

@@ -175,6 +175,8 @@ class MetricService:
                     log.exception("drift could not take a batch's features; left out")
             try:  # estimation is a side view too
                 prepared.cells = self.estimation.cells(halves)
+                whole = sum(len(half.keys) for _, half, _ in prepared.whole)
+                self.estimation.count_unestimable(halves, whole)
             except Exception:
                 log.exception("estimation could not take a batch; its predictions unestimated")
                 self.stats.counters["not_estimated"] += len(halves.keys)
