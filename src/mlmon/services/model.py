@@ -18,6 +18,7 @@ import numpy as np
 
 from mlmon.arrays import Floats
 from mlmon.bus import CONSUMER_LINGER, Bus, Delivery, OutMessage
+from mlmon.bus.topology import shard_groups
 from mlmon.errors import DecodeError
 from mlmon.model.predictors import Predictor, width_problem
 from mlmon.model.records import ColumnKinds
@@ -148,7 +149,9 @@ async def _predict_stream(
                 usable += sum(len(item.rows) for item in arrows)
                 if drift is not None:
                     _observe(drift, predictor, named, arrows)
-                outgoing, failed = _predict(predictor, messages, headers, drift)
+                outgoing, failed = _predict(
+                    predictor, messages, headers, drift, settings.metric_workers
+                )
                 more, failed_singles = _predict_singles(predictor, singles, headers, drift)
                 outgoing += more
                 failed += failed_singles
@@ -159,8 +162,9 @@ async def _predict_stream(
                 outgoing += more
                 failed += failed_named
                 more, failed_arrow = predict_arrow(
-                    predictor, arrows, headers, drift, kinds, segment, forward
-                )
+                    predictor, arrows, headers, drift, kinds, segment, forward,
+                    settings.metric_workers,
+                )  # fmt: skip
                 outgoing += more
                 failed += failed_arrow
                 rejected += failed
@@ -267,8 +271,10 @@ def _predict(
     messages: list[_Message],
     headers: dict[str, str],
     drift: LiveDrift | None = None,
+    workers: int = 1,
 ) -> tuple[list[OutMessage], list[Rejected]]:
-    """One model call for every usable row of every message; results split back per message."""
+    """One model call for every usable row of every message; results split back per message
+    (and per metric shard, `workers` > 1, where a message has no batch name)."""
     rows = [m.records.values[m.usable] for m in messages]
     if not rows or sum(len(r) for r in rows) == 0:
         return [], []
@@ -277,13 +283,13 @@ def _predict(
         predictions = predictor.predict(features)
     except Exception:  # one bad row must not fail the others: find it message by message
         if len(messages) == 1:
-            return _predict_rows(predictor, messages[0], headers)
-        return _one_by_one(lambda one: _predict(predictor, one, headers), messages)
+            return _predict_rows(predictor, messages[0], headers, workers)
+        return _one_by_one(lambda one: _predict(predictor, one, headers, workers=workers), messages)
     if drift is not None:
         drift.add(features, predictions)
     outgoing, failed, start = [], [], 0
     for message, count in zip(messages, (len(r) for r in rows), strict=True):
-        more, bad = _publishable(message, predictions[start : start + count], headers)
+        more, bad = _publishable(message, predictions[start : start + count], headers, workers)
         outgoing += more
         failed += bad
         start += count
@@ -344,7 +350,7 @@ def _predict_singles(
 
 
 def _predict_rows(
-    predictor: Predictor, message: _Message, headers: dict[str, str]
+    predictor: Predictor, message: _Message, headers: dict[str, str], workers: int = 1
 ) -> tuple[list[OutMessage], list[Rejected]]:
     """The model failed on this message: predict row by row, rejecting the rows it fails on."""
     values = np.full(len(message.records), np.nan)
@@ -356,14 +362,15 @@ def _predict_rows(
             reason = f"record {message.records.ids[index]!r}: the model failed: {error!r}"
             failed.append(Rejected.row(message.delivery, message.records, int(index), reason))
             message.usable[index] = False
-    outgoing, bad = _publishable(message, values[message.usable], headers)
+    outgoing, bad = _publishable(message, values[message.usable], headers, workers)
     return outgoing, failed + bad
 
 
 def _publishable(
-    message: _Message, predictions: Floats, headers: dict[str, str]
+    message: _Message, predictions: Floats, headers: dict[str, str], workers: int = 1
 ) -> tuple[list[OutMessage], list[Rejected]]:
-    """Predictions for a batch's usable rows, as a batch."""
+    """Predictions for a batch's usable rows, as a batch; a batch without a name split by
+    metric shard (`workers`), as its records' true values are routed one by one."""
     records, delivery = message.records, message.delivery
     indices = np.flatnonzero(message.usable)
     finite = np.isfinite(predictions)
@@ -376,15 +383,24 @@ def _publishable(
     indices, predictions = indices[finite], predictions[finite]
     if len(indices) == 0:
         return [], failed
-    every = len(indices) == len(records)  # as usual: no per-record list to build
-    body = encode_batch(
-        records.ids if every else [records.ids[i] for i in indices.tolist()],
-        predictions,
-        records.sent_at if every else records.sent_at[indices],
-    )
     batch_id = header_str(delivery.headers, HEADER_BATCH)
     if batch_id:  # the predictions' batch answers the features' batch
         headers = {**headers, HEADER_BATCH: batch_id}
-    # A sharded metric: to the shard of the batch's name, where its true values went.
-    key = batch_id or record_key(records.ids[0])
-    return [OutMessage(body, headers, BATCH, key=key)], failed
+    every = len(indices) == len(records)  # as usual: no per-record list to build
+    if batch_id or workers == 1:
+        body = encode_batch(
+            records.ids if every else [records.ids[i] for i in indices.tolist()],
+            predictions,
+            records.sent_at if every else records.sent_at[indices],
+        )
+        # A sharded metric: to the shard of the batch's name, where its true values went.
+        key = batch_id or record_key(records.ids[0])
+        return [OutMessage(body, headers, BATCH, key=key)], failed
+    ids = [records.ids[i] for i in indices.tolist()]
+    outgoing = []
+    for group in shard_groups(ids, workers):
+        body = encode_batch(
+            [ids[g] for g in group], predictions[group], records.sent_at[indices[group]]
+        )
+        outgoing.append(OutMessage(body, headers, BATCH, key=record_key(ids[group[0]])))
+    return outgoing, failed

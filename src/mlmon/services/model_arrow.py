@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlmon.bus import Delivery, OutMessage
+from mlmon.bus.topology import shard_groups
 from mlmon.errors import DecodeError
 from mlmon.model.frame import Prediction, columns_from_matrix
 from mlmon.model.predictors import Predictor
@@ -69,6 +70,7 @@ def predict_arrow(
     kinds: ColumnKinds | None = None,
     segment: tuple[str, ...] = (),
     forward: bool = False,
+    workers: int = 1,
 ) -> tuple[list[OutMessage], list[Rejected]]:
     """Each message's usable rows predicted in one call (row by row if the call fails); the
     values of the `segment` features go with each row's tags (`wire.segment_tags`), and with
@@ -99,7 +101,15 @@ def predict_arrow(
                 scores = None if found.scores is None else found.scores[finite]
                 found, kept = Prediction(found.values[finite], scores), kept[finite]
         if found is not None and len(kept):
-            outgoing.append(_answer(predictor, item, kept, found, headers, segment, forward))
+            # One answer per metric shard: a batch from a producer other than mlmon's features
+            # service may mix shards, and its records' true values are routed one by one.
+            for group in shard_groups([item.columns.ids[i] for i in kept.tolist()], workers):
+                part = Prediction(
+                    found.values[group], None if found.scores is None else found.scores[group]
+                )
+                outgoing.append(
+                    _answer(predictor, item, kept[group], part, headers, segment, forward)
+                )
     return outgoing, rejected
 
 
