@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mlmon.arrays import Floats
+from mlmon.monitoring.estimation.live import add_cells
 from mlmon.monitoring.quality.by_time import TIERS
 
 BUCKET_SECONDS = TIERS[0][0]  # the finest buckets of quality by event time
@@ -112,10 +113,7 @@ class PredictedCounts:
     def _add_cells(self, model: str, start: int, row: Floats) -> None:
         if row[0] <= 0:  # no row of it estimated
             return
-        mine = self._cells.get((model, start))
-        self._cells[model, start] = (
-            row.copy() if mine is None or len(mine) != len(row) else mine + row
-        )
+        self._cells[model, start] = add_cells(self._cells.get((model, start)), row)
 
     def add_rows(
         self,
@@ -246,13 +244,15 @@ def read_counts(
 def read_predicted(state_dir: Path) -> dict[str, dict[int, int]] | None:
     """Per model, predictions per bucket start (NO_TIME: without an event time), as last
     committed; None when there is no store (no metric service has run here)."""
-    return read_counts(state_dir)[0]
+    found = _committed_rows(state_dir, _PREDICTED)
+    return None if found is None else _predicted(found[0])
 
 
 def read_estimated(state_dir: Path) -> dict[str, dict[int, Floats]]:
     """Per model, the summed estimate cells per bucket start, as last committed ({} when
     there are none or no store)."""
-    return read_counts(state_dir)[1]
+    found = _committed_rows(state_dir, _ESTIMATED)
+    return {} if found is None else _estimated(found[0])
 
 
 def _predicted(rows: list[Any]) -> dict[str, dict[int, int]]:

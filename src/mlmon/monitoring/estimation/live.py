@@ -230,6 +230,12 @@ def estimated_figures(cells: Floats, roc_auc: float | None = None) -> dict[str, 
     return figures
 
 
+def add_cells(total: Floats | None, part: Floats) -> Floats:
+    """Two sets of predictions' cells summed (new arrays, never in place); a total of another
+    layout (the reference's kind or classes changed: other cells) gives way to the part."""
+    return part if total is None or len(total) != len(part) else total + part
+
+
 def estimate_error(figures: Mapping[str, Any]) -> float | None:
     """How far a bucket's estimate was from its realized figure: |est - realized| of MAE
     (regression) or accuracy (classification); None without both."""

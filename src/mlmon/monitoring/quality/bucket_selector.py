@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mlmon.arrays import Floats
+from mlmon.monitoring.estimation.live import add_cells
 from mlmon.monitoring.quality.by_time import TIERS, ByEventTime, Sums, bucket_row
 
 # The figures a bucket selector can follow: those of `Sums.figures`, and the bucket's own.
@@ -102,8 +103,7 @@ def widened(by_time: ByEventTime, width: int) -> list[dict[str, Any]]:
         parts.append(bucket.get("predicted"))
         part = estimated.get(model, {}).get((start, own))
         if part is not None:
-            mine = cells.get(key)
-            cells[key] = part if mine is None or len(mine) != len(part) else mine + part
+            cells[key] = add_cells(cells.get(key), part)
     out = []
     for (model, start, own), (classified, total, parts) in sorted(merged.items()):
         known = None if any(p is None for p in parts) else sum(parts)

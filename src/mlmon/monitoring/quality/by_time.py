@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mlmon.arrays import Floats
-from mlmon.monitoring.estimation.live import estimate_error, estimated_figures
+from mlmon.monitoring.estimation.live import add_cells, estimate_error, estimated_figures
 
 # (width, keep): buckets `width` seconds wide while their end is within `keep` seconds of the
 # latest event time; older ones merge into the next tier's.
@@ -227,8 +227,7 @@ class ByEventTime:
                 continue
             index, own = self._place(start)
             bucket = (own, self.tiers[index][0])
-            mine = merged.get(bucket)
-            merged[bucket] = cells if mine is None or len(mine) != len(cells) else mine + cells
+            merged[bucket] = add_cells(merged.get(bucket), cells)
         return merged
 
     def _predicted_by_bucket(self, model: str) -> dict[tuple[int, int], int]:
