@@ -431,11 +431,10 @@ def plot(
 
 
 def _load_model(settings: Settings) -> Predictor:
-    from mlmon.model.predictors import load_model
+    from mlmon.model.predictors import model_of
 
     try:
-        trusted = [name.strip() for name in settings.skops_trusted.split(",") if name.strip()]
-        return load_model(settings.model_path, settings.trust_pickle, settings.model_name, trusted)
+        return model_of(settings)
     except MlmonError as error:
         _fail(error)
 

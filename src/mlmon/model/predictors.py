@@ -28,6 +28,7 @@ from mlmon.arrays import Floats
 from mlmon.errors import ModelLoadError, UnsafeModelError
 from mlmon.model.estimator import EstimatorModel
 from mlmon.model.frame import Columns, Label, Prediction, Task, numeric_matrix
+from mlmon.settings import Settings, column_list
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,13 @@ def load_model(
     """The model in `path` (the shipped one if None), renamed to `name` if given;
     `skops_trusted` names the types a .skops file may hold beyond skops' defaults."""
     return renamed(_load(path or default_model_path(), trust_pickle, skops_trusted), name)
+
+
+def model_of(settings: Settings) -> Predictor:
+    """The model the settings name (MLMON_MODEL_PATH, MLMON_MODEL_NAME, MLMON_TRUST_PICKLE,
+    MLMON_SKOPS_TRUSTED), as every service loads it."""
+    trusted = column_list(settings.skops_trusted)
+    return load_model(settings.model_path, settings.trust_pickle, settings.model_name, trusted)
 
 
 def renamed(model: Predictor, name: str | None) -> Predictor:

@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 
 from mlmon.errors import MlmonError
 from mlmon.model.dataset import dataset_of
-from mlmon.model.predictors import Predictor, load_model
+from mlmon.model.predictors import model_of
 from mlmon.model.records import score_keys
 from mlmon.monitoring.estimation import ConfidenceEstimator, LossEstimator
 from mlmon.monitoring.estimation.live import (
@@ -59,18 +59,13 @@ def _codes(labels: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
     return np.array([label_code(str(v)) for v in np.asarray(labels).tolist()], dtype=np.float64)
 
 
-def _predictor(settings: Settings) -> Predictor:
-    trusted = [name.strip() for name in settings.skops_trusted.split(",") if name.strip()]
-    return load_model(settings.model_path, settings.trust_pickle, settings.model_name, trusted)
-
-
 def fit_estimator(settings: Settings) -> EstimatorSetup:
     """Fit on MLMON_REFERENCE with the model's predictions of it; see the module."""
     if settings.reference is None:
         return EstimatorSetup(None, OFF_NO_REFERENCE)
     try:
         data = dataset_of(settings, settings.reference)
-        predictor = _predictor(settings)
+        predictor = model_of(settings)
         prediction = predictor.predict_columns(data.columns)
         task = predictor.task or settings.task
         if task == "classification":
