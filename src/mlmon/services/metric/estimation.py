@@ -45,14 +45,15 @@ class MetricEstimation:
     async def start(self, telemetry: Telemetry | None) -> None:
         """Fit before the first delivery, so that every prediction is estimated."""
         self.setup = await asyncio.to_thread(fit_estimator, self.settings)
-        if self.setup.estimator is not None:
-            # OpenMP's threads would spin on the cores the join needs: the trees predict a
-            # batch's rows fast enough on one. Set here, on the loop's thread that predicts,
-            # once the fit has loaded scikit-learn's OpenMP runtime.
-            threadpool_limits(limits=1, user_api="openmp")
         log.info("estimated quality before labels: %s", self.setup.reason)
         self.stats.details["estimation"] = {"state": self.setup.reason}
-        if self.setup.estimator is not None and telemetry is not None:
+        if self.setup.estimator is None:
+            return
+        # OpenMP's threads would spin on the cores the join needs: the trees predict a batch's
+        # rows fast enough on one. Set here, on the loop's thread that predicts, once the fit
+        # has loaded scikit-learn's OpenMP runtime.
+        threadpool_limits(limits=1, user_api="openmp")
+        if telemetry is not None:
             telemetry.registry.register(self.gauges)
 
     def refresh(self) -> None:
