@@ -6,10 +6,12 @@ real metric_log.csv with fsync and its SQLite store, and times it until every ro
 The bus holds at most `--capacity` messages per queue, as the broker's prefetch would.
 
     uv run python benchmarks/bench_metric.py [--records 200000] [--batch 2000] [--lag 4]
-        [--capacity 64] [--repeat 3] [--unnamed | --single]
+        [--capacity 64] [--repeat 3] [--unnamed | --single | --rich]
 
 `--single`: one record per message in the seeds' JSON (the single wire form), `--batch`
-messages per publish, the queues holding up to `--prefetch` messages.
+messages per publish, the queues holding up to `--prefetch` messages. `--rich`: Arrow batches
+of a classifier's records (a class label, 3 class scores, 2 tags), named as mlmon's features
+and model services name them.
 
 Profile it with `uv run --with py-spy py-spy record -o metric.svg -- python
 benchmarks/bench_metric.py`.
@@ -41,6 +43,7 @@ from mlmon.wire import (
     encode_value,
     sent_at_header,
 )
+from mlmon.wire.arrow import ARROW, encode_values_arrow
 
 
 def messages(
@@ -60,6 +63,37 @@ def messages(
         truths.append(OutMessage(encode_batch(ids, y_true, sent_at), name, BATCH))
         y_pred = y_true + rng.normal(0, 20, size)
         predictions.append(OutMessage(encode_batch(ids, y_pred, sent_at), headers, BATCH))
+    return truths, predictions
+
+
+def rich_messages(
+    records: int, batch: int, seed: int = 0
+) -> tuple[list[OutMessage], list[OutMessage]]:
+    """A classifier's records as Arrow batches: labels, three class scores, two tags."""
+    rng = np.random.default_rng(seed)
+    classes = ("Adelie", "Chinstrap", "Gentoo")
+    regions, devices = ("eu", "us", "apac"), ("ios", "android", "web", "tv")
+    truths, predictions = [], []
+    for first in range(0, records, batch):
+        size = min(batch, records - first)
+        ids = [f"5f3a9c1b2d4e-{n}" for n in range(first, first + size)]
+        name = {HEADER_BATCH: ids[0]}
+        sent_at = np.full(size, time.time())
+        truth = rng.integers(0, 3, size)
+        scores = rng.dirichlet((1.0, 1.0, 1.0), size)
+        tags = [
+            {"region": regions[i % 3], "device": devices[i % 4]} for i in range(first, first + size)
+        ]
+        truths.append(
+            OutMessage(
+                encode_values_arrow(ids, [classes[t] for t in truth], ts=sent_at), name, ARROW
+            )
+        )
+        body = encode_values_arrow(
+            ids, [classes[p] for p in scores.argmax(axis=1)], ts=sent_at, tags=tags,
+            scores=(np.round(scores, 6), classes), model="bench", version="1",
+        )  # fmt: skip
+        predictions.append(OutMessage(body, name, ARROW))
     return truths, predictions
 
 
@@ -107,7 +141,10 @@ async def one_run(args: argparse.Namespace, logs: Path) -> tuple[float, float, i
         truths, predictions = (chunked(m, args.batch) for m in single_messages(args.records))
         bus = MemoryBus(capacity=args.prefetch)
     else:
-        batches = messages(args.records, args.batch, named=not args.unnamed)
+        if args.rich:
+            batches = rich_messages(args.records, args.batch)
+        else:
+            batches = messages(args.records, args.batch, named=not args.unnamed)
         truths, predictions = ([[m] for m in side] for side in batches)
         bus = MemoryBus(capacity=args.capacity)
     stats = ServiceStats("metric")
@@ -134,6 +171,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--single", action="store_true", help="one record per message, the seeds' JSON"
+    )
+    parser.add_argument(
+        "--rich", action="store_true", help="Arrow batches: labels, class scores, tags"
     )
     parser.add_argument("--lag", type=int, default=4, help="predictions trail by N batches")
     parser.add_argument("--capacity", type=int, default=64, help="messages queued per queue")

@@ -20,11 +20,17 @@ the first time and not on redelivery) is refused whole, to the dead-letter queue
 Records of such batches are known by their batch: the same id sent again in some other message
 is not recognised as one of them (mlmon's services never do that; hand-made batches without the
 header take the record-by-record path).
+
+Both batch forms join whole: the numeric one (msgpack) and the Arrow one (named records, class
+labels, scores, tags). A stored batch keeps its message as it came, so a prediction batch that
+waited on disk still gives its rows' scores and tags cells (`ExtrasOf`, the log's formatting,
+which this package may not import, handed in by the service).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,8 +40,12 @@ from mlmon.join.held import Held, pop_held
 from mlmon.join.joined import Joined
 from mlmon.join.store import JoinStore, Orphan, StoredPredictionBatch, StoredTruthBatch
 from mlmon.wire import Y_PRED, Y_TRUE, RecordId, decode_batch, record_key
+from mlmon.wire.arrow import RecordColumns, decode_values_arrow, is_arrow_stream
 
 _ROWS = np.dtype("<i4")
+
+# A prediction batch's per-row scores and tags cells of the log (None: no row has any).
+ExtrasOf = Callable[[RecordColumns], list[str] | None]
 
 
 def digest(body: bytes) -> bytes:
@@ -67,17 +77,23 @@ class BatchHalf:
     arrived_at: float
     model: str = ""
     version: str = ""
+    extras: list[str] | None = None  # per row, the log's scores and tags cells ("" for none)
+    cells: Floats | None = None  # per row, its estimate cells (a row of zeros: none)
 
     @classmethod
-    def stored(cls, batch: str, row: StoredTruthBatch | StoredPredictionBatch) -> BatchHalf:
-        records = decode_batch(row.body)
-        keys = batch_keys(records.ids) or []
+    def stored(
+        cls,
+        batch: str,
+        row: StoredTruthBatch | StoredPredictionBatch,
+        extras_of: ExtrasOf | None = None,
+    ) -> BatchHalf:
+        keys, values, sent_at, extras = read_body(row.body, extras_of)
         model, version = (
             (row.model, row.version) if isinstance(row, StoredPredictionBatch) else ("", "")
         )
         return cls(
-            batch, keys, records.values, records.sent_at, row.body, row.digest, row.arrived_at,
-            model, version,
+            batch, keys, values, sent_at, row.body, row.digest, row.arrived_at, model, version,
+            extras,
         )  # fmt: skip
 
     def as_stored_prediction(self) -> StoredPredictionBatch:
@@ -95,11 +111,25 @@ class BatchOutcome:
     orphans: list[Orphan] = field(default_factory=list)  # predictions without a true value
 
 
+def read_body(
+    body: bytes, extras_of: ExtrasOf | None = None
+) -> tuple[list[str], Floats, Floats, list[str] | None]:
+    """A stored batch's keys, values, event times and (Arrow, with `extras_of`) log cells."""
+    if is_arrow_stream(body):
+        columns = decode_values_arrow(body)
+        assert columns.values is not None  # stored only once decoded as values
+        extras = None if extras_of is None else extras_of(columns)
+        return batch_keys(columns.ids) or [], columns.values, columns.ts, extras
+    records = decode_batch(body)
+    return batch_keys(records.ids) or [], records.values, records.sent_at, None
+
+
 class BatchJoin:
     """Batches waiting in memory for their partner, over the durable JoinStore."""
 
-    def __init__(self, store: JoinStore) -> None:
+    def __init__(self, store: JoinStore, extras_of: ExtrasOf | None = None) -> None:
         self.store = store
+        self.extras_of = extras_of
         self._truths: dict[str, tuple[BatchHalf, Held]] = {}
         self._predictions: dict[str, dict[str, tuple[BatchHalf, Held]]] = {}
 
@@ -133,9 +163,10 @@ class BatchJoin:
         for prediction, prediction_held in self._predictions.pop(half.batch, {}).values():
             prediction_held.stop_waiting()
             partners.append(prediction)
-            self.store.predicted.add(prediction.model, prediction.sent_at)  # from memory: new
+            # From memory: new to the store, so counted now.
+            self.store.predicted.add(prediction.model, prediction.sent_at, prediction.cells)
         partners += [
-            BatchHalf.stored(half.batch, row)
+            BatchHalf.stored(half.batch, row, self.extras_of)
             for row in self.store.waiting_prediction_batches(half.batch)
         ]
         if not partners:
@@ -175,7 +206,7 @@ class BatchJoin:
             unmatched = np.zeros(len(truth.keys), dtype=bool)
             unmatched[np.frombuffer(stored.unmatched, dtype=_ROWS)] = True
         outcome.orphans = _join(truth, half, unmatched, half.arrived_at, joined)
-        self.store.predicted.add(half.model, half.sent_at)
+        self.store.predicted.add(half.model, half.sent_at, half.cells)
         self.store.save_prediction_batch(
             half.batch, half.as_stored_prediction(), len(half.keys), joined_at=half.arrived_at
         )
@@ -196,7 +227,7 @@ class BatchJoin:
                 self.store.save_prediction_batch(
                     batch, prediction.as_stored_prediction(), len(prediction.keys), None
                 )
-                self.store.predicted.add(model, prediction.sent_at)
+                self.store.predicted.add(model, prediction.sent_at, prediction.cells)
                 held.stop_waiting()
         held.forget_batches()
 
@@ -206,17 +237,16 @@ class BatchJoin:
         truths, predictions = self.store.expire_batches(now)
         orphans = []
         for row in truths:
-            records = decode_batch(row.body)
+            keys, values, _, _ = read_body(row.body)
             for index in np.frombuffer(row.unmatched, dtype=_ROWS).tolist():
-                key = record_key(records.ids[index])
                 orphans.append(
-                    Orphan(key, Y_TRUE, float(records.values[index]), "", row.arrived_at)
+                    Orphan(keys[index], Y_TRUE, float(values[index]), "", row.arrived_at)
                 )
         for prediction in predictions:
-            records = decode_batch(prediction.body)
+            keys, values, _, _ = read_body(prediction.body)
             orphans += [
-                Orphan(record_key(i), Y_PRED, value, prediction.model, prediction.arrived_at)
-                for i, value in zip(records.ids, records.values.tolist(), strict=True)
+                Orphan(key, Y_PRED, value, prediction.model, prediction.arrived_at)
+                for key, value in zip(keys, values.tolist(), strict=True)
             ]
         return orphans
 
@@ -237,6 +267,7 @@ def _join(
     if prediction.keys == truth.keys:  # as mlmon's services send them
         keys, y_true, y_pred = prediction.keys, truth.values, prediction.values
         truth_sent, prediction_sent = truth.sent_at, prediction.sent_at
+        extras = prediction.extras
         unmatched[:] = False
         unknown: list[Orphan] = []
     else:  # a model refused some rows, or the true values' batch lost some
@@ -252,14 +283,16 @@ def _join(
             for row in np.flatnonzero(~found).tolist()
         ]  # fmt: skip
         positions = positions[found]
-        keys = [prediction.keys[row] for row in np.flatnonzero(found).tolist()]
+        rows = np.flatnonzero(found).tolist()
+        keys = [prediction.keys[row] for row in rows]
+        extras = None if prediction.extras is None else [prediction.extras[r] for r in rows]
         y_true, y_pred = truth.values[positions], prediction.values[found]
         truth_sent, prediction_sent = truth.sent_at[positions], prediction.sent_at[found]
         unmatched[positions] = False
     sent_at = np.where(np.isnan(prediction_sent), truth_sent, prediction_sent)  # as Joined.append
     joined.extend(
         keys, y_true, y_pred, prediction.model, prediction.version, sent_at, now,
-        truth.arrived_at - prediction.arrived_at,
+        truth.arrived_at - prediction.arrived_at, extras,
     )  # fmt: skip
     return unknown
 

@@ -133,10 +133,11 @@ class Joined:
         sent_at: Floats,
         joined_at: float,
         label_delay: float,
+        extras: list[str] | None = None,
     ) -> None:
-        """Many pairs of one model joined at once; `sent_at` NaN where unknown. The arrays
-        are kept, not copied: they may be read-only views of a message, and nobody writes to
-        them."""
+        """Many pairs of one model joined at once; `sent_at` NaN where unknown; `extras` each
+        row's scores and tags cells (None: no row has any). The arrays are kept, not copied:
+        they may be read-only views of a message, and nobody writes to them."""
         n = len(keys)
         if not n:
             return
@@ -160,6 +161,7 @@ class Joined:
                 version=version,
                 one_send_time=one_send_time,
                 sent_once=sent_once,
+                extras=extras if extras is not None and any(extras) else None,
             )
         )
         self._count += n

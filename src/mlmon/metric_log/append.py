@@ -29,7 +29,7 @@ def format_rows(rows: Iterable[Sequence[Cell]]) -> str:
     Written by hand rather than with the csv module: with a "\n" line terminator the csv
     module leaves a lone "\r" unquoted, which a reader then takes for a line break.
     """
-    return "".join(",".join(map(_cell, row)) + "\n" for row in rows)
+    return "".join(",".join(map(format_cell, row)) + "\n" for row in rows)
 
 
 def float_rows(columns: Sequence[np.ndarray]) -> list[str]:
@@ -55,7 +55,7 @@ def float_rows(columns: Sequence[np.ndarray]) -> list[str]:
 
 def format_row(row: Sequence[Cell]) -> str:
     """One row's cells as CSV, without the line end."""
-    return ",".join(map(_cell, row))
+    return ",".join(map(format_cell, row))
 
 
 def needs_quotes(text: str) -> bool:
@@ -63,7 +63,7 @@ def needs_quotes(text: str) -> bool:
     return "," in text or '"' in text or "\r" in text or "\n" in text
 
 
-def _cell(value: Cell) -> str:
+def format_cell(value: Cell) -> str:
     if value is None:
         return ""
     if isinstance(value, float):

@@ -12,9 +12,10 @@ from itertools import repeat
 from typing import Protocol
 
 import msgspec
+import numpy as np
 
 from mlmon.arrays import Floats
-from mlmon.metric_log.append import Cell, float_rows, format_row, needs_quotes
+from mlmon.metric_log.append import Cell, float_rows, format_cell, format_row, needs_quotes
 from mlmon.wire import Y_PRED, Y_TRUE
 from mlmon.wire.labels import cell, code_mask
 
@@ -94,10 +95,7 @@ def metric_lines(joined: Rows, classification: bool = False) -> str:
         return ""
     parts = joined.parts()
     y_true, y_pred = joined.column(Y_TRUE), joined.column(Y_PRED)
-    extras = joined.extras
     errors = joined.errors(classification)
-    if extras is not None or bool(code_mask(y_true).any() or code_mask(y_pred).any()):
-        return _generic_lines(joined, y_true, y_pred, errors, extras)
     names: set[str] = set()
     for part in parts:
         if part.model is not None and part.version is not None:
@@ -106,7 +104,11 @@ def metric_lines(joined: Rows, classification: bool = False) -> str:
             names.update((*part.models, *part.versions))
     keys_text = "".join("".join(part.keys) for part in parts)
     if any(needs_quotes(text) for text in names) or needs_quotes(keys_text):
-        return _generic_lines(joined, y_true, y_pred, errors, None)
+        return _generic_lines(joined, y_true, y_pred, errors, joined.extras)
+    if any(part.extras is not None for part in parts) or bool(
+        code_mask(y_true).any() or code_mask(y_pred).any()
+    ):
+        return _labelled_lines(parts, y_true, y_pred, errors)
     numbers = float_rows((y_true, y_pred, errors))  # "y_true,y_pred,absolute_error" per row
     pieces, done = [], 0
     for part in parts:
@@ -122,6 +124,54 @@ def metric_lines(joined: Rows, classification: bool = False) -> str:
         lines = zip(part.keys, number_cells, part.models, part.versions, *times, strict=True)
         pieces.append(",,\n".join(map(",".join, lines)) + ",,\n")
     return "".join(pieces)
+
+
+def _labelled_lines(parts: Sequence[Part], y_true: Floats, y_pred: Floats, errors: Floats) -> str:
+    """Lines with class labels, or scores and tags cells, column by column: each distinct
+    label's text made once, the numbers in one pass (`float_rows`), a batch's shared cells
+    once. For ids and model names that need no quoting (else `_generic_lines`); cell per cell
+    through the generic formatter, a classifier's batches cost the metric a quarter of its
+    time."""
+    true_cells, pred_cells = _value_cells(y_true), _value_cells(y_pred)
+    error_cells = float_rows((errors,))
+    pieces, done = [], 0
+    for part in parts:
+        rows = slice(done, done + len(part))
+        done += len(part)
+        extras = part.extras if part.extras is not None else repeat("")
+        if part.one_send_time:  # a batch: model, version, send and join time once
+            sent = "" if part.sent_once is None else repr(part.sent_once)
+            shared = f",{part.model},{part.version},{sent},{float(part.joined_at[0])!r},"
+            pieces += [
+                f"{key},{t},{p},{e}{shared}{x or ','}\n"
+                for key, t, p, e, x in zip(
+                    part.keys, true_cells[rows], pred_cells[rows], error_cells[rows], extras,
+                    strict=False,
+                )
+            ]  # fmt: skip
+            continue
+        columns = (
+            part.keys, true_cells[rows], pred_cells[rows], error_cells[rows], part.models,
+            part.versions, _time_cells(part.sent_at), _time_cells(part.joined_at),
+        )  # fmt: skip
+        pieces += [
+            f"{','.join(row)},{x or ','}\n"
+            for row, x in zip(zip(*columns, strict=True), extras, strict=False)
+        ]
+    return "".join(pieces)
+
+
+def _value_cells(values: Floats) -> list[str]:
+    """Each value's cell: a class label's text (each distinct one formatted once), or the
+    number's repr."""
+    codes = code_mask(values)
+    texts = {code: format_cell(cell(code)) for code in set(values[codes].tolist())}
+    if codes.all():
+        return [texts[value] for value in values.tolist()]
+    cells = float_rows((values,))
+    for row in np.flatnonzero(codes).tolist():
+        cells[row] = texts[float(values[row])]
+    return cells
 
 
 def _generic_lines(

@@ -186,8 +186,8 @@ def _named(
 ) -> tuple[list[OutMessage], list[OutMessage]]:
     """Records with named features (categories, missing values) or class labels: Arrow
     batches, or one JSON message each (the single form with an object body). `sizes`: records
-    per batch, and metric workers, whose shards each batch keeps to (named records join one by
-    one, so both halves of a record must reach its own shard)."""
+    per batch, and metric workers, whose shards each batch keeps to (both halves of a record
+    must reach its own shard). A batch is named by its first id, as the numeric ones are."""
     truth = labels(data, rows)
     values: list[Any] = truth if isinstance(truth, list) else truth.tolist()
     tags = _tags(data, rows)
@@ -216,10 +216,12 @@ def _named(
             stamps = np.full(len(taken), now)
             part_tags = None if tags is None else [tags[i] for i in part]
             body = encode_features_arrow(part_ids, columns, ts=stamps, tags=part_tags)
-            features.append(OutMessage(body, {}, ARROW))
+            # Named as the numeric batches are: the metric joins the two answers whole.
+            name = {HEADER_BATCH: part_ids[0]}
+            features.append(OutMessage(body, name, ARROW))
             part_values = [values[i] for i in part]
             truth_body = encode_values_arrow(part_ids, part_values, ts=stamps)
-            truths.append(OutMessage(truth_body, {}, ARROW, key=part_ids[0]))
+            truths.append(OutMessage(truth_body, name, ARROW, key=part_ids[0]))
     return features, truths
 
 

@@ -21,7 +21,7 @@ from mlmon.model.predictors import Predictor
 from mlmon.model.records import ColumnKinds, predict_either_way, score_keys
 from mlmon.ops.drift import LiveDrift
 from mlmon.services.dead_letters import Rejected, json_row
-from mlmon.wire import record_key
+from mlmon.wire import HEADER_BATCH, header_str, record_key
 from mlmon.wire.arrow import (
     ARROW,
     RecordColumns,
@@ -103,14 +103,23 @@ def predict_arrow(
         if found is not None and len(kept):
             # One answer per metric shard: a batch from a producer other than mlmon's features
             # service may mix shards, and its records' true values are routed one by one.
-            for group in shard_groups([item.columns.ids[i] for i in kept.tolist()], workers):
+            groups = shard_groups([item.columns.ids[i] for i in kept.tolist()], workers)
+            named = _named(headers, item.delivery) if len(groups) == 1 else headers
+            for group in groups:
                 part = Prediction(
                     found.values[group], None if found.scores is None else found.scores[group]
                 )
                 outgoing.append(
-                    _answer(predictor, item, kept[group], part, headers, segment, forward)
+                    _answer(predictor, item, kept[group], part, named, segment, forward)
                 )
     return outgoing, rejected
+
+
+def _named(headers: dict[str, str], delivery: Delivery) -> dict[str, str]:
+    """The answer of a named features batch carries its name: the metric joins it whole with
+    the true values' batch of that name."""
+    name = header_str(delivery.headers, HEADER_BATCH)
+    return {**headers, HEADER_BATCH: name} if name else headers
 
 
 def _row_by_row(

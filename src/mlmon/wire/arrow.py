@@ -52,10 +52,19 @@ __all__ = [
     "decode_values_arrow",
     "encode_features_arrow",
     "encode_values_arrow",
+    "is_arrow_stream",
     "row_json",
 ]
 
 ARROW = "application/vnd.apache.arrow.stream"
+_CONTINUATION = b"\xff\xff\xff\xff"  # how every message of an Arrow IPC stream begins
+
+
+def is_arrow_stream(raw: bytes) -> bool:
+    """Whether a stored body is an Arrow IPC stream (else mlmon's msgpack batch, which begins
+    with a msgpack map or array)."""
+    return raw[:4] == _CONTINUATION
+
 
 Kind = Literal["features", "y_true", "y_pred"]  # the queue a message came from
 _KINDS = ("features", Y_TRUE, Y_PRED)

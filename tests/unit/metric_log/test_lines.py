@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from mlmon.join.joined import Joined
 from mlmon.metric_log.append import format_rows as format_cells
 from mlmon.metric_log.lines import extra_cells, extra_cells_columns, metric_lines
+from mlmon.wire.labels import cell, label_code
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 Row = tuple[str, float, float, str, str, float | None, float]
@@ -215,3 +216,53 @@ def test_column_wise_extra_cells_read_back_as_the_row_wise_ones() -> None:
         got = next(iter(csv.reader(io.StringIO(cells[i]))))
         want = next(iter(csv.reader(io.StringIO(expected))))
         assert [json.loads(c) for c in got] == [json.loads(c) for c in want]
+
+
+# Class labels (one that needs quoting) and the scores and tags cells a classifier's rows carry.
+LABELS = ("Adelie", "Gentoo", "a,b", 'say "hi"', "7b")
+EXTRAS = ("", '"{""Adelie"":0.25,""Gentoo"":0.75}",', ',"{""region"":""eu""}"',
+          '"{""a"":1.0}","{""d"":""x,y""}"')  # fmt: skip
+a_value = st.sampled_from(LABELS) | finite
+a_labelled_batch = st.tuples(
+    st.lists(st.tuples(plain_ish, a_value, a_value, st.sampled_from(EXTRAS)), max_size=6),
+    plain_ish, plain_ish, st.sampled_from(["one send", "per row"]), finite, finite,
+    st.booleans(),
+)  # fmt: skip
+
+
+@given(st.lists(a_labelled_batch, min_size=1, max_size=4), st.booleans())
+def test_labels_scores_and_tags_write_exactly_what_the_generic_formatter_writes(
+    batches: list[tuple[Any, ...]], classification: bool
+) -> None:
+    """Batches and pairs with class labels (some needing quotes) and
+    numbers mixed, scores and tags cells or none: the column-wise lines are byte for byte the
+    generic formatter's."""
+    joined, expected = Joined(), []
+
+    def code(value: str | float) -> float:
+        return label_code(value) if isinstance(value, str) else value
+
+    for rows, model, version, stamping, stamp, at, as_pairs in batches:
+        codes = [(code(t), code(p)) for _, t, p, _ in rows]
+        stamps = [stamp if stamping == "one send" else stamp + i for i in range(len(rows))]
+        extras = [row[3] for row in rows]
+        if as_pairs:
+            for (key, *_), (t, p), sent, extra in zip(rows, codes, stamps, extras, strict=True):
+                joined.append(key, (t, None, at), (model, version, p, sent, 0.0, extra), at)
+        else:
+            joined.extend(
+                [row[0] for row in rows], np.array([t for t, _ in codes]),
+                np.array([p for _, p in codes]), model, version, np.array(stamps), at, 0.0,
+                extras,
+            )  # fmt: skip
+        for (key, t, p, extra), (tc, pc), sent in zip(rows, codes, stamps, strict=True):
+            labelled = (
+                classification
+                or isinstance(t, str)
+                or isinstance(p, str)
+                or (bool(extra) and extra[0] != ",")
+            )
+            error = float(tc != pc) if labelled else abs(tc - pc)
+            line = format_cells([(key, cell(tc), cell(pc), error, model, version, sent, at)])
+            expected.append(f"{line[:-1]},{extra or ','}\n")
+    assert metric_lines(joined, classification) == "".join(expected)

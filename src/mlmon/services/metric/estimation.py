@@ -23,12 +23,14 @@ from threadpoolctl import threadpool_limits
 
 from mlmon.arrays import Floats
 from mlmon.errors import EstimationError
+from mlmon.join.batches import BatchHalf
 from mlmon.monitoring.estimation.live import Estimated, LiveEstimator
 from mlmon.ops.estimation import EstimateGauges, EstimatorSetup, fit_estimator
 from mlmon.ops.status import ServiceStats
 from mlmon.ops.telemetry import Telemetry
 from mlmon.services.metric.intake import Halves
 from mlmon.settings import Settings
+from mlmon.wire.arrow import RecordColumns
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,22 @@ class MetricEstimation:
         self._singles(halves, values, out)
         self._columns(halves, values, out)
         return out if any(c is not None for c in out) else None
+
+    def batch_cells(self, half: BatchHalf, columns: RecordColumns) -> Floats | None:
+        """A prediction batch joined whole: its rows' cells (rows x cells, zeros where a row
+        is not estimated), or None when none is; the same estimation as `cells`."""
+        if self.setup.estimator is None or (columns.features is None and columns.scores is None):
+            return None
+        n = len(half.keys)
+        part = Halves()
+        part.keys, part.values, part.models = half.keys, half.values.tolist(), [half.model] * n
+        part.column_inputs = [(0, list(range(n)), columns)]
+        rows = self.cells(part)
+        if rows is None:
+            return None
+        width = next(len(row) for row in rows if row is not None)
+        empty = np.zeros(width)
+        return np.stack([empty if row is None else row for row in rows])
 
     def count_unestimable(self, halves: Halves, batch_rows: int) -> None:
         """Predictions that carry neither features nor scores (the seeds' and mlmon's own

@@ -1,7 +1,8 @@
 """From deliveries to the join: decode and check a batch of deliveries, then offer its halves.
 
 mlmon's own named batches go to the BatchJoin (a batch of true values meets a batch of
-predictions as a whole); every other record goes to the RecordJoin, one by one. What cannot be
+predictions as a whole), numeric and Arrow alike; every other record goes to the RecordJoin, one
+by one. What cannot be
 used (too large, undecodable, non-finite, a conflict) is gathered to be dead-lettered.
 """
 
@@ -25,9 +26,10 @@ from mlmon.join.batches import BatchHalf, BatchJoin, batch_keys, digest
 from mlmon.join.held import Held
 from mlmon.join.records import Outcome, RecordJoin
 from mlmon.join.store import Orphan
-from mlmon.metric_log.lines import extra_cells, extra_cells_columns
+from mlmon.metric_log.lines import extra_cells
 from mlmon.ops.status import ServiceStats
 from mlmon.services.dead_letters import Rejected, json_row, too_large
+from mlmon.services.metric.arrow_halves import arrow_extras, whole_arrow_half
 from mlmon.settings import Settings
 from mlmon.wire import (
     BATCH,
@@ -45,7 +47,7 @@ from mlmon.wire import (
     record_key,
 )
 from mlmon.wire.arrow import ARROW, Kind, RecordColumns, decode_values_arrow, row_json
-from mlmon.wire.segment_tags import feature_tag_rows, with_feature_tags
+from mlmon.wire.segment_tags import with_feature_tags
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ class Halves:
         self.versions: list[str] = []
         self.extras: list[str] = []  # the log's scores and tags cells, "" for none
         self.any_extra = False
+        self.feature_model = ""  # whose features `feature_columns` holds, if not `models`
         # The named features predictions carried (for drift): rows of singles, Arrow columns.
         self.feature_rows: list[Mapping[str, float | str | None]] = []
         self.feature_columns: list[dict[str, npt.NDArray[Any]]] = []
@@ -172,10 +175,7 @@ class Halves:
         self._starts.append(len(self.keys))
         self._origins.append((delivery, columns, kept))
         values, stamps = columns.values.tolist(), columns.ts.tolist()
-        tags = columns.tags
-        if columns.features is not None and self.segment:
-            tags = feature_tag_rows(tags, columns.features, self.segment, len(columns))
-        extras = extra_cells_columns(len(columns), columns.classes, columns.scores, tags)
+        extras = arrow_extras(columns, self.segment)
         if columns.features is not None and HEADER_FEATURES_FOR not in delivery.headers:
             self.feature_columns.append(
                 {name: column[kept] for name, column in columns.features.items()}
@@ -189,6 +189,13 @@ class Halves:
             self.versions.append((versions[i] if versions else "") or version)
             self.extras.append(extras[i])
         self.any_extra = self.any_extra or any(extras)
+
+    def add_whole_arrow(self, delivery: Delivery, columns: RecordColumns, model: str) -> None:
+        """What a prediction batch joined whole gives drift: the features it carries (unless
+        its model service counted their drift already)."""
+        if columns.features is not None and HEADER_FEATURES_FOR not in delivery.headers:
+            self.feature_columns.append(columns.features)
+            self.feature_model = self.feature_model or model
 
     def rejected_at(self, position: int, reason: str) -> Rejected:
         """The half at `position` refused: its record cut out of its message."""
@@ -220,6 +227,8 @@ class Prepared:
         self.halves.truth = self.truth
 
     whole: list[Whole] = field(default_factory=list)
+    # Prediction batches of the Arrow form joined whole, with their columns (estimation).
+    whole_arrow: list[tuple[BatchHalf, RecordColumns]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)  # to dead-letter
     cells: list[Floats | None] | None = None  # each half's estimate cells (services.metric)
 
@@ -293,7 +302,18 @@ class Intake:
                 halves.add_one(delivery, records, sent_at, model, version)
                 continue
             if isinstance(records, RecordColumns):
-                halves.add_arrow(delivery, records, model, version, truth, rejected)
+                name = header_str(delivery.headers, HEADER_BATCH)
+                half = whole_arrow_half(name, delivery.body, records, model, version, now, truth,
+                                        self.settings.segment_feature_names)  # fmt: skip
+                if half is None:
+                    self._unnamed_batch(truth, named=bool(name))
+                    halves.add_arrow(delivery, records, model, version, truth, rejected)
+                else:
+                    self._named_truths = self._named_truths or truth
+                    whole.append((delivery, half, []))
+                    if not truth:
+                        halves.add_whole_arrow(delivery, records, half.model)
+                        prepared.whole_arrow.append((half, records))
                 continue
             name = header_str(delivery.headers, HEADER_BATCH)
             keys = batch_keys(records.ids) if name and delivery.content_type == BATCH else None

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -41,6 +42,7 @@ from mlmon.ops.monitors import LiveQuality
 from mlmon.ops.status import ServiceStats
 from mlmon.ops.telemetry import Telemetry
 from mlmon.services.dead_letters import Rejected, dead_letter
+from mlmon.services.metric.arrow_halves import arrow_extras
 from mlmon.services.metric.drift_feed import DriftFeed
 from mlmon.services.metric.estimation import MetricEstimation
 from mlmon.services.metric.holding import HOLD_SECONDS, Holding, report_orphans, sweep_every
@@ -108,7 +110,9 @@ class MetricService:
         self._predicted: set[float] = set()  # the classes the model has predicted
         self._unpredicted: set[float] = set()  # true classes it has not, already logged
         self._labels_saved = len(known_labels())
-        self.batches = BatchJoin(self.store)
+        self.batches = BatchJoin(
+            self.store, partial(arrow_extras, segment=settings.segment_feature_names)
+        )
         self.intake = Intake(settings, stats)
         self.drift = DriftFeed(settings, stats, self.alerting, telemetry)
         self.estimation = MetricEstimation(settings, stats)
@@ -168,15 +172,19 @@ class MetricService:
             prepared = self.intake.prepare(batch, truth)
             halves = prepared.halves
             if halves.feature_rows or halves.feature_columns:
-                model = halves.models[0] if halves.models else "unknown"
+                model = halves.models[0] if halves.models else halves.feature_model or "unknown"
                 try:  # drift is a side view: it must never stop the join
                     self.drift.add(halves.feature_rows, halves.feature_columns, model)
                 except Exception:
                     log.exception("drift could not take a batch's features; left out")
             try:  # estimation is a side view too
                 prepared.cells = self.estimation.cells(halves)
-                whole = sum(len(half.keys) for _, half, _ in prepared.whole)
-                self.estimation.count_unestimable(halves, whole)
+                unestimable = sum(len(half.keys) for _, half, _ in prepared.whole)
+                for half, columns in prepared.whole_arrow:
+                    half.cells = self.estimation.batch_cells(half, columns)
+                    if columns.features is not None or columns.scores is not None:
+                        unestimable -= len(half.keys)  # estimated, or counted if not
+                self.estimation.count_unestimable(halves, unestimable)
             except Exception:
                 log.exception("estimation could not take a batch; its predictions unestimated")
                 self.stats.counters["not_estimated"] += len(halves.keys)

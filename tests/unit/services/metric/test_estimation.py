@@ -115,3 +115,59 @@ async def test_single_classifier_predictions_are_estimated_from_their_scores(
     assert len(cells) == 5  # 1 + 2 x 2
     assert cells[0] == 40
     assert np.isclose(cells[1:].sum(), 40.0)  # each row's calibrated probabilities
+
+
+async def test_arrow_batches_joined_whole_are_estimated_as_record_by_record(
+    tmp_path: Path,
+) -> None:
+    """A classifier's Arrow batches named as mlmon's services name them (joined whole) get the
+    same estimate cells, counted once with their predictions, as the same batches unnamed."""
+    import pandas as pd
+    import skops.io
+    from sklearn.linear_model import LogisticRegression
+
+    from mlmon.wire import HEADER_BATCH
+    from mlmon.wire.arrow import ARROW, encode_values_arrow
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(400, 2))
+    labels = np.where(x[:, 0] + rng.normal(0, 0.5, 400) > 0, "yes", "no")
+    model = LogisticRegression().fit(pd.DataFrame(x, columns=["a", "b"]), labels)
+    skops.io.dump(model, tmp_path / "model.skops")
+    reference = tmp_path / "reference.csv"
+    with reference.open("w", newline="") as handle:
+        rows = zip(x.tolist(), labels.tolist(), strict=True)
+        csv.writer(handle).writerows([["a", "b", "label"], *([*r, y] for r, y in rows)])
+    scores = model.predict_proba(pd.DataFrame(x[:60], columns=["a", "b"]))
+    ids = [f"r{i}" for i in range(60)]
+    ts = np.full(60, time.time() // 300 * 300 - 3600)
+    predicted = [str(model.classes_[row.argmax()]) for row in scores]
+    bodies = (
+        encode_values_arrow(ids, labels[:60].tolist(), ts=ts),
+        encode_values_arrow(ids, predicted, ts=ts, scores=(scores, tuple(model.classes_)),
+                            model="unknown"),
+    )  # fmt: skip
+    found = {}
+    for named in (True, False):
+        settings = Settings(
+            logs_dir=tmp_path / f"logs-{named}", reference=reference, target="label",
+            model_path=tmp_path / "model.skops", model_name="unknown", wire_format="batched",
+        )  # fmt: skip
+        bus, stats = MemoryBus(), ServiceStats("metric")
+        task = asyncio.create_task(MetricService(settings, bus, stats, Telemetry([stats])).run())
+        headers = {HEADER_BATCH: ids[0]} if named else {}
+        for queue, body in zip((settings.queue_y_true, settings.queue_y_pred), bodies, strict=True):
+            await bus.publish(queue, [OutMessage(body, headers, ARROW)])
+        for _ in range(300):
+            if stats.counters["joined"] >= 60:
+                break
+            await asyncio.sleep(0.02)
+        await bus.stop_consuming()
+        await asyncio.wait_for(task, 10)
+        assert stats.counters["estimated"] == 60
+        assert stats.counters["not_estimated"] == 0
+        assert read_predicted(settings.state_dir) == {"unknown": {int(ts[0]): 60}}
+        (cells,) = read_estimated(settings.state_dir)["unknown"].values()
+        found[named] = cells
+    assert found[True][0] == 60
+    np.testing.assert_allclose(found[True], found[False])
