@@ -69,6 +69,11 @@ def test_a_classifier_is_monitored_with_classification_figures(tmp_path: Path) -
     assert abs(figures["f1"] - f1_score(y_true, y_pred, average="macro")) < 1e-12
     assert sum(map(sum, figures["confusion"])) == 600
     assert 0.5 < figures["accuracy"] < 1.0  # a real classifier, not a constant
+    # Its numeric batches feed drift: the features by position and the top class probability.
+    drift = json.loads(report.stdout)["drift"]
+    assert drift is not None
+    assert set(drift["columns"]) == {"f0", "f1", "f2", "f3", "f4", "prediction"}
+    assert drift["columns"]["prediction"]["rows"] > 0
     table = mlmon("report", "--logs", str(logs), env={"MLMON_TASK": "classification"}).stdout
     assert "accuracy" in table
 

@@ -26,6 +26,7 @@ from mlmon.ops.report_features import feature_lines
 from mlmon.ops.status import ServiceStats
 from mlmon.ops.telemetry import Telemetry
 from mlmon.settings import Settings
+from mlmon.wire import BATCH, encode_batch
 from tests.integration.pipeline import running, wait_for_rows
 
 ROWS = 300  # past the drift's min_rows (200)
@@ -176,6 +177,72 @@ async def test_the_metric_service_shows_them_for_a_model_mlmon_does_not_run(
     finally:
         await bus.close()
     _check(stats["metric"].details, _metrics(telemetry.registry), tmp_path)
+
+
+class NumericLengthRule:
+    """The length rule with classes 0 and 1, fed the seeds' numeric vectors."""
+
+    name, version, n_features, task = "numeric-rule", "1", 2, "classification"
+    feature_names = ("length", "depth")
+    classes = (0, 1)
+
+    def predict(self, features: Any) -> Any:
+        return (np.asarray(features)[:, 0] > 46).astype(np.float64)
+
+    def predict_columns(self, columns: Any) -> Prediction:
+        # Surer the further the length is from 46: a shifted stream's top probability shifts.
+        p = 1 / (1 + np.exp(46 - np.asarray(columns["length"], dtype=np.float64)))
+        return Prediction((p > 0.5).astype(np.int64).astype(object), np.column_stack([1 - p, p]))
+
+
+async def test_the_model_service_shows_drift_of_a_classifier_fed_numeric_batches(
+    rabbit_settings: Settings, tmp_path: Path
+) -> None:
+    """mlmon's numeric batches (all-numeric features, numeric classes) to a classifier: drift
+    of its features by name and of its top class probability, in the status and Prometheus."""
+    rng = np.random.default_rng(13)
+    reference = tmp_path / "reference.csv"
+    lines = ["length,depth,species"]
+    for _ in range(600):
+        length = rng.normal(45, 5)
+        lines.append(f"{length:.2f},{rng.normal(17, 2):.2f},{int(length > 46)}")
+    reference.write_text("\n".join(lines) + "\n")
+    predictor = NumericLengthRule()
+    s = rabbit_settings.model_copy(update={"reference": reference, "target": "species"})
+    drift = LiveDrift.for_model(s, predictor)
+    assert drift is not None
+    registry = CollectorRegistry()
+    registry.register(drift)
+    vectors = np.column_stack([rng.normal(60, 5, ROWS), rng.normal(17, 2, ROWS)])
+    batches = [
+        OutMessage(
+            encode_batch(
+                [f"n-{i}" for i in range(start, start + 100)],
+                vectors[start : start + 100],
+                np.zeros(100),
+            ),
+            {},
+            BATCH,
+        )
+        for start in range(0, ROWS, 100)
+    ]
+    bus = RabbitBus(s, "test-numeric-drift")
+    await bus.connect()
+    try:
+        async with running(s, services=("model",), predictor=predictor, drift=drift) as stats:
+            await bus.publish(s.queue_features, batches)
+            await _wait_for_predictions(stats["model"], ROWS)
+    finally:
+        await bus.close()
+    report, quality = stats["model"].details["drift"], stats["model"].details["data_quality"]
+    assert report["drifted_columns"] == ["length", "prediction"], report
+    assert report["columns"]["prediction"]["rows"] == ROWS
+    assert quality["rows"] == ROWS
+    assert stats["model"].gauges["drifted_columns"] == 2
+    metrics = _metrics(registry)
+    assert metrics["mlmon_drift_detected", "length"] == 1.0
+    assert metrics["mlmon_drift_detected", "depth"] == 0.0
+    assert metrics["mlmon_drift_detected", "prediction"] == 1.0
 
 
 async def _wait_for_predictions(stats: ServiceStats, count: int, patience: float = 20) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 from mlmon.arrays import Floats
 from mlmon.errors import DatasetError
 from mlmon.model.dataset import Dataset, dataset_of
-from mlmon.model.frame import Prediction, columns_from_matrix, is_categorical
+from mlmon.model.frame import Label, Prediction, columns_from_matrix, is_categorical
 from mlmon.model.predictors import Predictor
 from mlmon.monitoring.data_quality import RATES, DataQuality, DataQualityReport, as_numbers
 from mlmon.monitoring.drift import DriftMonitor, DriftReport, Reference
@@ -77,26 +77,62 @@ def _monitors(
     return monitor, DataQuality(reference, window)
 
 
-def prediction_signal(prediction: Prediction) -> Floats | None:
+# Vectors (rows in the model's feature order) and the model's predictions of them, to the
+# signal prediction drift compares.
+VectorSignal = Callable[[Floats, Floats], Floats | None]
+
+
+def prediction_signal(
+    prediction: Prediction, classes: Sequence[Label] | None = None
+) -> Floats | None:
     """What prediction drift compares: the value for regression, the top class
-    probability for a classifier with scores, nothing for one without."""
+    probability for a classifier with scores, the predicted label's code (its index in
+    `classes`, NaN for a label not there) for one without, nothing when `classes` is unknown."""
     if prediction.values.dtype != object:
         return np.asarray(prediction.values, dtype=np.float64)
     if prediction.scores is not None:
         top: Floats = prediction.scores.max(axis=1)
         return top
+    if classes:
+        codes = {label: float(code) for code, label in enumerate(classes)}
+        return np.array([codes.get(label, np.nan) for label in prediction.values.tolist()])
     return None
+
+
+def _columns_signal(predictor: Predictor, names: Sequence[str]) -> VectorSignal:
+    """A classifier's signal of vectors: the one of the same rows as named columns, so that
+    vectors and named records compare with one reference (predict() keeps only the labels)."""
+
+    def signal(vectors: Floats, _: Floats) -> Floats | None:
+        prediction = predictor.predict_columns(columns_from_matrix(vectors, names))
+        return prediction_signal(prediction, predictor.classes)
+
+    return signal
+
+
+def _predictions(vectors: Floats, predictions: Floats) -> Floats:
+    """A regressor's signal of vectors: its predictions."""
+    return predictions
 
 
 class LiveDrift(Collector):
     """Feature and prediction drift, and data quality, of the latest rows against a reference."""
 
     def __init__(
-        self, monitor: DriftMonitor, quality: DataQuality, model: str, named: bool = True
+        self,
+        monitor: DriftMonitor,
+        quality: DataQuality,
+        model: str,
+        named: bool = True,
+        vectors: VectorSignal | None = None,
+        classes: Sequence[Label] | None = None,
     ) -> None:
         self.monitor, self.quality, self.model = monitor, quality, model
-        # Named records feed add_columns; vectors (the seeds' form) feed add.
+        self.classes = classes  # a classifier's labels: the codes of a prediction without scores
+        # Named records feed add_columns; vectors (the seeds' form) feed add, when their
+        # columns are the reference's numeric features in order (`vectors` gives their signal).
         self.named = named
+        self._vector_signal = vectors
         self.numeric = monitor.reference.feature_names
         self.categorical = monitor.reference.categorical_names
         self._warned_skip = False
@@ -127,24 +163,34 @@ class LiveDrift(Collector):
             )
             return None
         made = _monitors(settings, data, data.feature_names, predictor.predict(data.features))
-        return None if made is None else cls(*made, predictor.name, named=False)
+        return None if made is None else cls(*made, predictor.name, False, _predictions)
 
     @classmethod
     def _for_columns(
         cls, settings: Settings, predictor: Predictor, data: Dataset
     ) -> LiveDrift | None:
-        """Drift of named records: their features, and the prediction's signal (the value
-        for regression, the top class probability for a classifier)."""
+        """Drift of named records, and of numeric vectors when every feature is a number:
+        their features, and the prediction's signal (the value for regression, the top class
+        probability or the label's code for a classifier)."""
         names = predictor.feature_names or tuple(data.columns)
         try:
             signal = prediction_signal(
-                predictor.predict_columns({name: data.columns[name] for name in names})
+                predictor.predict_columns({name: data.columns[name] for name in names}),
+                predictor.classes,
             )
         except Exception as error:
             log.warning("drift of predictions is off: the model failed on the reference: %s", error)
             signal = None
         made = _monitors(settings, data, names, signal)
-        return None if made is None else cls(*made, predictor.name)
+        if made is None:
+            return None
+        # Vectors are the model's features in its order: readable only when all are numbers.
+        numeric = made[0].reference.feature_names
+        readable = len(names) == predictor.n_features and numeric == tuple(names)
+        regression = predictor.task == "regression"  # its predictions are the signal
+        signal_of = _predictions if regression else _columns_signal(predictor, names)
+        vectors = signal_of if readable else None
+        return cls(*made, predictor.name, vectors=vectors, classes=predictor.classes)
 
     @classmethod
     def for_reference(cls, settings: Settings, model: str) -> LiveDrift | None:
@@ -179,7 +225,7 @@ class LiveDrift(Collector):
                     as_numbers(np.asarray(columns[name]))[0] if name in columns else np.nan
                 )
             categories = {name: columns[name] for name in self.categorical if name in columns}
-            signal = None if prediction is None else prediction_signal(prediction)
+            signal = None if prediction is None else prediction_signal(prediction, self.classes)
             with self._lock:
                 if self.monitor.reference.prediction is None:
                     self.monitor.add(matrix, categories=categories)
@@ -190,7 +236,7 @@ class LiveDrift(Collector):
 
     def add(self, features: Floats, predictions: Floats) -> None:
         """Vectors the model predicted (the seeds' form), and their predictions."""
-        if self.named:  # named records' drift: fed by add_columns only
+        if self._vector_signal is None:  # vectors that cannot fit the reference: left out
             return
         with self._lock:
             self._waiting.append((features, predictions))
@@ -205,8 +251,23 @@ class LiveDrift(Collector):
         features = np.concatenate([f for f, _ in self._waiting])
         predictions = np.concatenate([p for _, p in self._waiting])
         self._waiting, self._waiting_rows = [], 0
-        self.monitor.add(features, predictions)
         self.quality.add_columns(columns_from_matrix(features, self.numeric), len(features))
+        # Only the last window's rows stay in the monitor: a classifier rescores no more.
+        features, predictions = (
+            features[-self.monitor.window :],
+            predictions[-self.monitor.window :],
+        )
+        if self.monitor.reference.prediction is None or self._vector_signal is None:
+            self.monitor.add(features)
+            return
+        try:
+            signal = self._vector_signal(features, predictions)
+            if signal is None:
+                msg = "the model gave no prediction signal for the vectors"
+                raise ValueError(msg)
+            self.monitor.add(features, signal)
+        except Exception as error:  # the model, again on rows it took: skipped, never fatal
+            self._skipped(error, len(features))
 
     def observe_rows(self, bodies: Sequence[Mapping[str, Any]]) -> None:
         """Records as they came, refused or not (data quality)."""
