@@ -108,7 +108,9 @@ def load_onnx(path: Path) -> OnnxModel:
     data = path.read_bytes()
     try:
         graph = onnx.load_from_string(data)
-        session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            data, _one_thread(onnxruntime), providers=["CPUExecutionProvider"]
+        )
     except Exception as error:
         msg = f"model file {path} is not a valid ONNX model: {error}"
         raise ModelLoadError(msg) from None
@@ -137,6 +139,17 @@ def load_onnx(path: Path) -> OnnxModel:
         task = "regression"  # skl2onnx writes one output for a regressor
     version = hashlib.sha256(data).hexdigest()[:12]
     return OnnxModel(path.stem, version, width, names, task, classes, session, inputs, per_column)
+
+
+def _one_thread(onnxruntime: Any) -> Any:
+    """Session options for one thread: a model service scales by processes (--model-workers),
+    and onnxruntime's own pool, spinning while it waits, took CPU the other services needed
+    (docs/performance-history.md)."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 def _column_type(onnx_type: str) -> bool:
