@@ -21,7 +21,10 @@ from mlmon.bus.rabbit import RabbitBus
 from mlmon.bus.topology import Topology, shard_groups
 from mlmon.metric_log.layout import metric_logs
 from mlmon.settings import Settings
-from mlmon.wire import BATCH, encode_batch, encode_features, encode_value
+from mlmon.wire import BATCH, HEADER_BATCH, encode_batch, encode_features, encode_value
+from mlmon.wire.arrow import ARROW, encode_features_arrow, encode_values_arrow
+
+NAMED_BATCH = "named"  # `publish_records`' form: mlmon's msgpack batches, named
 
 VECTOR = [0.01, -0.02, 0.03, 0.04, -0.05, 0.06, 0.07, -0.08, 0.09, 0.1]
 
@@ -123,10 +126,13 @@ async def publish_records(
     chunk: int = 500,
     batch: int = 0,
     pause: float = 0.0,
+    form: str = BATCH,
 ) -> None:
     """Publish features and/or true values for `ids`, confirmed by the broker: one record
-    per message, or `batch` records per batched message; `pause` seconds between chunks
-    spread a run over time (for something to happen during it)."""
+    per message, or `batch` records per batched message, unnamed, or named as mlmon's features
+    service names them (`named`: joined whole), in mlmon's msgpack `form` or Arrow (ARROW, with
+    tags); `pause` seconds between chunks spread a run over time (for something to happen
+    during it)."""
     bus = RabbitBus(settings, "robustness-producer")
     await bus.connect()
     try:
@@ -136,9 +142,9 @@ async def publish_records(
             for group in shard_groups(part, settings.metric_workers):
                 some = [part[i] for i in group]
                 if features:
-                    await bus.publish(settings.queue_features, _messages(some, batch, True))
+                    await bus.publish(settings.queue_features, _messages(some, batch, True, form))
                 if truths:
-                    await bus.publish(settings.queue_y_true, _messages(some, batch, False))
+                    await bus.publish(settings.queue_y_true, _messages(some, batch, False, form))
             if pause:
                 await asyncio.sleep(pause)  # pacing the producer, not waiting for an outcome
     finally:
@@ -149,7 +155,9 @@ def truth_of(record_id: str) -> float:
     return float(len(record_id))
 
 
-def _messages(ids: list[str], batch: int, features: bool) -> list[OutMessage]:
+def _messages(ids: list[str], batch: int, features: bool, form: str = BATCH) -> list[OutMessage]:
+    """`form`: BATCH (unnamed: joined record by record), NAMED_BATCH or ARROW (named, with
+    tags: joined whole)."""
     if not batch:
         if features:
             return [OutMessage(encode_features(i, VECTOR), key=i) for i in ids]
@@ -157,11 +165,21 @@ def _messages(ids: list[str], batch: int, features: bool) -> list[OutMessage]:
     out = []
     for start in range(0, len(ids), batch):
         part = ids[start : start + batch]
+        stamps = np.full(len(part), time.time())
         values = (
             np.tile(VECTOR, (len(part), 1)) if features else np.array([truth_of(i) for i in part])
         )
-        body = encode_batch(part, values, np.full(len(part), time.time()))
-        out.append(OutMessage(body, {}, BATCH, key=part[0]))
+        if form == ARROW:
+            tags = [{"region": ("eu", "us")[len(i) % 2]} for i in part]
+            body = (
+                encode_features_arrow(part, values, ts=stamps, tags=tags)
+                if features
+                else encode_values_arrow(part, values, ts=stamps)
+            )
+        else:
+            body = encode_batch(part, values, stamps)
+        headers = {} if form == BATCH else {HEADER_BATCH: part[0]}
+        out.append(OutMessage(body, headers, ARROW if form == ARROW else BATCH, key=part[0]))
     return out
 
 

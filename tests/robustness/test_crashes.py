@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from mlmon.settings import Settings
+from mlmon.wire import BATCH
+from mlmon.wire.arrow import ARROW
 from tests.conftest import delete_queues
 from tests.robustness.harness import (
+    NAMED_BATCH,
     Service,
     data_queues,
     dead_queues,
@@ -29,14 +32,18 @@ KILLS_EACH = 5
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(
-    ("batch", "workers"), [(0, 1), (100, 3)], ids=["single", "batched-3-metric-workers"]
+    ("batch", "workers", "form"),
+    [(0, 1, BATCH), (100, 3, BATCH), (100, 3, NAMED_BATCH), (100, 1, ARROW)],
+    ids=["single", "batched-3-metric-workers", "named-batches-3-metric-workers", "named-arrow"],
 )
 async def test_sigkill_model_and_metric_repeatedly(
-    rabbit_settings: Settings, tmp_path: Path, batch: int, workers: int
+    rabbit_settings: Settings, tmp_path: Path, batch: int, workers: int, form: str
 ) -> None:
     """20,000 confirmed records, one per message into one metric, or batched into 3 metric
-    workers (sharded by id); the model and the metric workers each SIGKILLed 5+ times in all
-    (every worker at least once) and restarted: lost = 0, duplicated = 0."""
+    workers (sharded by id) unnamed (joined record by record) or named as mlmon's features
+    names them (joined whole), or named Arrow batches with tags (joined whole); the model and
+    the metric workers each SIGKILLed 5+ times in all (every worker at least once) and
+    restarted: lost = 0, duplicated = 0."""
     settings = rabbit_settings.model_copy(update={"metric_workers": workers})
     assert settings.broker_url is not None
     metrics = metric_workers(settings, tmp_path)
@@ -44,7 +51,7 @@ async def test_sigkill_model_and_metric_repeatedly(
     for service in services:
         service.start()
     ids = [f"crash-{n}" for n in range(RECORDS)]
-    producer = asyncio.create_task(publish_records(settings, ids, batch=batch))
+    producer = asyncio.create_task(publish_records(settings, ids, batch=batch, form=form))
     rng = random.Random(20261124)
     kills = {"model": 0, "metric": 0}
     try:
@@ -69,8 +76,8 @@ async def test_sigkill_model_and_metric_repeatedly(
         if workers > 1:
             delete_queues(settings.broker_url, data_queues(settings))
     report = analyse(ids, ids, rows, dead)
-    form = f"batches of {batch}, {workers} metric workers" if batch else "single-record messages"
-    print(report.table(f"{form}: SIGKILL x{kills['model']} model, x{kills['metric']} metric"))
+    what = f"{form} batches of {batch}, {workers} metric workers" if batch else "single records"
+    print(report.table(f"{what}: SIGKILL x{kills['model']} model, x{kills['metric']} metric"))
     assert kills["model"] >= KILLS_EACH
     assert kills["metric"] >= KILLS_EACH
     assert report.lost == 0

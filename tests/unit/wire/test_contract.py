@@ -271,8 +271,9 @@ def test_the_asyncapi_document_fits_the_code() -> None:
     messages = doc["components"]["messages"].values()
     assert {message["contentType"] for message in messages} == {wire.JSON, wire.BATCH, ARROW}
     headers = doc["components"]["schemas"]["predictionHeaders"]["properties"]
-    assert set(headers) == {wire.HEADER_SENT_AT, wire.HEADER_MODEL, wire.HEADER_MODEL_VERSION}
-    assert set(doc["components"]["schemas"]["headers"]["properties"]) == {wire.HEADER_SENT_AT}
+    common = {wire.HEADER_SENT_AT, wire.HEADER_BATCH}
+    assert set(headers) == {*common, wire.HEADER_MODEL, wire.HEADER_MODEL_VERSION}
+    assert set(doc["components"]["schemas"]["headers"]["properties"]) == common
 
 
 def test_every_asyncapi_example_validates_against_its_messages_schema() -> None:
