@@ -50,6 +50,8 @@ def class_window(
     confusion matrix in that order, per-class figures; and with `scores` (for `all`) the
     score figures and unknown-class rows when the model gave any scores."""
     window = figures.to_dict() if isinstance(figures, ClassificationFigures) else dict(figures)
+    if "roc_auc" in window:  # a live window's (the metric service's status): the table's name
+        window["roc_auc_ovr"] = window.pop("roc_auc")
     codes = [float(label) for label in window.get("labels", [])]
     names = window.pop("names", None)
     if isinstance(names, list) and len(names) == len(codes):
