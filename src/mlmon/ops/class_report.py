@@ -113,7 +113,15 @@ def class_notes(report: dict[str, Any]) -> list[str]:
     """What the score figures cover, and the classes an AUC was not computed for."""
     lines = []
     models = report["models"]
-    if any(figures.get("scored_rows") for w in models.values() for figures in w.values()):
+    scored_all = any(w.get("all", {}).get("scored_rows") for w in models.values())
+    if not scored_all and any(
+        figures.get("scored_rows") for w in models.values() for figures in w.values()
+    ):  # the metric service's live windows (ops/score_windows.py)
+        lines.append(
+            "log_loss, brier, roc_auc_ovr (one-vs-rest, macro), ece (15 bins): over the rows "
+            "with scores of the count and time windows, exactly"
+        )
+    if scored_all:
         lines.append(
             "log_loss, brier, roc_auc_ovr (one-vs-rest, macro), ece (15 bins): over the rows "
             "of `all` with scores"
