@@ -151,6 +151,8 @@ class LiveQuality(Collector):
             return
         waiting, self._waiting, self._waiting_rows = self._waiting, [], 0
         scored = self.tracker.mode == "classification"
+        # Scores stay text here: JSON costs 1-2 us a row, so ScoreWindows keeps only the rows its
+        # windows can still hold and parses them when a snapshot first reads them.
         extras = _extras(waiting) if scored else None
         y_true = np.concatenate([part[1] for part in waiting])
         y_pred = np.concatenate([part[2] for part in waiting])

@@ -126,7 +126,8 @@ def test_older_rows_leave_the_time_window_and_the_count_window() -> None:
     join(joined, "m", truth[50:], cells[50:], 100.0, 50)
     quality.add(joined)
     found = gauges(quality)  # now: the clock's, long after both: read `details` for times
-    details = quality.details(120.0)["m"]
+    assert quality.details(50.0)["m"]["last_60s"]["scored_rows"] == 100  # both batches
+    details = quality.details(120.0)["m"]  # the bad batch expired: no longer the same figures
     good = sklearn_figures(truth[50:], probabilities[50:])
     both = sklearn_figures(bad_truth + truth[50:], probabilities)
     assert details["last_60s"]["log_loss"] == pytest.approx(good["log_loss"], rel=1e-9)
