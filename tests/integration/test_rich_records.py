@@ -9,10 +9,14 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from sklearn.metrics import log_loss, roc_auc_score
 
 from mlmon.bus import OutMessage
 from mlmon.bus.rabbit import RabbitBus
 from mlmon.metric_log.layout import METRIC_COLUMNS
+from mlmon.ops.telemetry import Telemetry
 from mlmon.settings import Settings
 from tests.integration.pipeline import running, wait_for_rows
 from tests.integration.test_bad_input import drain
@@ -61,13 +65,15 @@ async def test_labels_scores_tags_and_ts_reach_the_log(rabbit_settings: Settings
     ]
     bus = RabbitBus(s, "test-rich")
     await bus.connect()
+    telemetry = Telemetry([])
     try:
-        async with running(s, services=("metric",)):
+        async with running(s, services=("metric",), telemetry=telemetry):
             await bus.publish(s.queue_y_true, truths[:15])  # labels first for half of them
             await bus.publish(s.queue_y_pred, predictions + bad_predictions)
             await bus.publish(s.queue_y_true, truths[15:])
             rows = await wait_for_rows(s.logs_dir, 30)
             dead = await drain(bus, s.queue_y_pred + ".dead", len(bad_predictions))
+            scraped = generate_latest(telemetry.registry).decode()  # what /metrics serves
     finally:
         await bus.close()
     header = (s.logs_dir / "metric_log.csv").read_text().splitlines()[0]
@@ -83,6 +89,22 @@ async def test_labels_scores_tags_and_ts_reach_the_log(rabbit_settings: Settings
         assert float(row["sent_at"]) == ts + i  # the event time, not the publish time
         assert json.loads(row["scores"])[SPECIES[i % 3]] == 0.8
         assert json.loads(row["tags"]) == {"region": "eu" if i % 2 else "us"}
+    # The live windows' score figures, as scikit-learn computes them on the 30 rows.
+    window = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+        if sample.labels.get("model") == "penguins-hgb"
+        and sample.labels.get("window") == f"last_{s.quality_window}"
+    }
+    truth = [SPECIES[(i + (i % 5 == 0)) % 3] for i in range(30)]
+    probabilities = [[0.8 if c == SPECIES[i % 3] else 0.1 for c in SPECIES] for i in range(30)]
+    assert window["mlmon_window_records"] == 30
+    assert window["mlmon_window_log_loss"] == pytest.approx(log_loss(truth, probabilities))
+    assert window["mlmon_window_roc_auc"] == pytest.approx(
+        roc_auc_score(truth, probabilities, multi_class="ovr", average="macro")
+    )
+    assert {"mlmon_window_brier", "mlmon_window_ece"} <= set(window)
     reasons = sorted(reason for _, reason in dead)
     assert any("scores sum to 0.7" in r for r in reasons), reasons
     assert any("score of class 'Adelie' is 1.2, not a probability" in r for r in reasons)

@@ -9,6 +9,8 @@ A rule reads `NAME: SIGNAL[SELECTOR] OP THRESHOLD [for DURATION] [severity=LEVEL
     coverage: label_coverage < 0.9 for 1m
 
 SIGNAL is a quality figure (mae, rmse, r2, bias, max_abs_error, abs_error_p50/p90/p99, count;
+a classifier's accuracy, precision, recall, f1, and over its rows with scores log_loss, brier,
+roc_auc and ece, in its count and time windows only;
 SELECTOR = a window such as last_500, last_60s or all; evaluated per model), a drift figure
 (psi, ks_statistic, ks_pvalue, js_distance, chi2_pvalue; SELECTOR = a column name, or `any`
 for the worst column), a data quality figure (missing_rate, out_of_range_rate, unseen_rate,
@@ -66,12 +68,19 @@ DATA_QUALITY_SIGNALS = (
 _PVALUES = ("ks_pvalue", "chi2_pvalue")  # the worst column is the lowest
 CHANGE_SIGNALS = ("change_points",)  # per model and segment, from the plot service's detectors
 # The numbers a quality window gives: the SIGNALs a `[window]` selector can follow.
+# A classifier's score figures over its rows with scores (ops/score_windows.py) follow them.
+SCORE_SIGNALS = ("log_loss", "brier", "roc_auc", "ece")
 QUALITY_SIGNALS = tuple(
     dict.fromkeys(
-        name
-        for figures in (RegressionFigures, ClassificationFigures)
-        for name, kind in figures.__annotations__.items()
-        if kind in ("int", "float | None")
+        [
+            *(
+                name
+                for figures in (RegressionFigures, ClassificationFigures)
+                for name, kind in figures.__annotations__.items()
+                if kind in ("int", "float | None")
+            ),
+            *SCORE_SIGNALS,
+        ]
     )
 )
 # Per model, from the drift report and the data quality (features appeared or went missing).
@@ -191,6 +200,8 @@ def _problem(rule: Rule, windows: tuple[str, ...] | None) -> str | None:
             return f"{rule.signal} needs a window ([last_500], [last_60s], [all])"
         if is_bucket_selector(rule.selector):
             return f"buckets by event time give {', '.join(BUCKET_SIGNALS)}, not {rule.signal}"
+        if rule.signal in SCORE_SIGNALS and rule.selector == "all":
+            return f"{rule.signal} is live over the count and time windows only, not [all]"
         if windows is not None and rule.selector not in windows:
             return (
                 f"window {rule.selector!r} is not tracked (MLMON_QUALITY_WINDOW and "

@@ -50,6 +50,8 @@ def class_window(
     confusion matrix in that order, per-class figures; and with `scores` (for `all`) the
     score figures and unknown-class rows when the model gave any scores."""
     window = figures.to_dict() if isinstance(figures, ClassificationFigures) else dict(figures)
+    if "roc_auc" in window:  # a live window's (the metric service's status): the table's name
+        window["roc_auc_ovr"] = window.pop("roc_auc")
     codes = [float(label) for label in window.get("labels", [])]
     names = window.pop("names", None)
     if isinstance(names, list) and len(names) == len(codes):
@@ -111,7 +113,15 @@ def class_notes(report: dict[str, Any]) -> list[str]:
     """What the score figures cover, and the classes an AUC was not computed for."""
     lines = []
     models = report["models"]
-    if any(figures.get("scored_rows") for w in models.values() for figures in w.values()):
+    scored_all = any(w.get("all", {}).get("scored_rows") for w in models.values())
+    if not scored_all and any(
+        figures.get("scored_rows") for w in models.values() for figures in w.values()
+    ):  # the metric service's live windows (ops/score_windows.py)
+        lines.append(
+            "log_loss, brier, roc_auc_ovr (one-vs-rest, macro), ece (15 bins): over the rows "
+            "with scores of the count and time windows, exactly"
+        )
+    if scored_all:
         lines.append(
             "log_loss, brier, roc_auc_ovr (one-vs-rest, macro), ece (15 bins): over the rows "
             "of `all` with scores"

@@ -20,6 +20,9 @@ from prometheus_client.registry import Collector
 from mlmon.arrays import Floats
 from mlmon.join.joined import Joined, JoinedPart
 from mlmon.monitoring.quality import QualityTracker, RegressionFigures
+from mlmon.monitoring.quality.figures import WindowFigures
+from mlmon.monitoring.quality.scores import ScoreFigures
+from mlmon.ops.score_windows import SCORE_GAUGES, ScoreWindows
 from mlmon.settings import Settings
 from mlmon.wire.labels import code_mask
 
@@ -42,6 +45,23 @@ _WINDOW_GAUGES = {
 }
 
 
+def _extras(
+    waiting: list[tuple[Any, Floats, Floats, Floats, list[str] | None]],
+) -> list[str] | None:
+    """The waiting parts' scores and tags cells as one list ("" for a row of none), or None
+    when no part has any."""
+    if all(part[4] is None for part in waiting):
+        return None
+    return [cell for part in waiting for cell in (part[4] or [""] * len(part[1]))]
+
+
+def _score_details(figures: ScoreFigures) -> dict[str, Any]:
+    return {
+        "scored_rows": figures.scored_rows,
+        **{name: getattr(figures, field) for name, (field, _) in SCORE_GAUGES.items()},
+    }
+
+
 def _classified(part: JoinedPart) -> bool:
     """Whether joined rows are a classifier's: a class label as a value, or scores."""
     if part.extras is not None and any(e and e[0] != "," for e in part.extras):
@@ -59,10 +79,13 @@ class LiveQuality(Collector):
             time_windows=(settings.quality_seconds,),
             mode=settings.task,
         )
+        # Classifiers' score figures over the same two windows (ops/score_windows.py).
+        self.scores = ScoreWindows(settings.quality_window, settings.quality_seconds)
         self._lock = threading.Lock()
         self._warned_unusable = False
-        # Rows not yet folded: per part, its (model or per-row models, y_true, y_pred, at).
-        self._waiting: list[tuple[str | list[str], Floats, Floats, Floats]] = []
+        # Rows not yet folded: per part, its (model or per-row models, y_true, y_pred, at,
+        # scores and tags cells or None).
+        self._waiting: list[tuple[str | list[str], Floats, Floats, Floats, list[str] | None]] = []
         self._waiting_rows = 0
 
     def add(self, joined: Joined) -> None:
@@ -74,7 +97,9 @@ class LiveQuality(Collector):
                 if self.tracker.mode == "regression" and _classified(part):
                     self._classify()
                 models = part.model if part.model is not None else part.models
-                self._waiting.append((models, part.y_true, part.y_pred, part.joined_at))
+                self._waiting.append(
+                    (models, part.y_true, part.y_pred, part.joined_at, part.extras)
+                )
                 self._waiting_rows += len(part)
             if self._waiting_rows >= FOLD_ROWS:
                 self._fold()
@@ -90,17 +115,45 @@ class LiveQuality(Collector):
             time_windows=(settings.quality_seconds,),
             mode="classification",
         )
+        self.scores = ScoreWindows(settings.quality_window, settings.quality_seconds)
 
-    def snapshot(self, now: float) -> dict[str, dict[str, Any]]:
+    def snapshot(self, now: float) -> dict[str, dict[str, WindowFigures]]:
         with self._lock:
             self._fold()
             return self.tracker.snapshot(now)
+
+    def score_snapshot(self, now: float) -> dict[str, dict[str, ScoreFigures]]:
+        """Model -> count or time window -> score figures, for classifiers that gave scores."""
+        with self._lock:
+            self._fold()
+            return self.scores.figures(now)
+
+    def details(self, now: float) -> dict[str, dict[str, dict[str, Any]]]:
+        """The figures as the status file holds them: each window's, with a classifier's
+        score figures (`scored_rows`, `log_loss`, `brier`, `roc_auc`, `ece`) where it gave
+        scores."""
+        with self._lock:
+            self._fold()
+            figures, scores = self.tracker.snapshot(now), self.scores.figures(now)
+        details = {
+            model: {window: f.to_dict() for window, f in windows.items()}
+            for model, windows in figures.items()
+        }
+        for model, windows in scores.items():
+            for window, score in windows.items():
+                if window in details.get(model, {}):
+                    details[model][window].update(_score_details(score))
+        return details
 
     def _fold(self) -> None:
         """The waiting records into the tracker, one numpy batch per model (usually one)."""
         if not self._waiting:
             return
         waiting, self._waiting, self._waiting_rows = self._waiting, [], 0
+        scored = self.tracker.mode == "classification"
+        # Scores stay text here: JSON costs 1-2 us a row, so ScoreWindows keeps only the rows its
+        # windows can still hold and parses them when a snapshot first reads them.
+        extras = _extras(waiting) if scored else None
         y_true = np.concatenate([part[1] for part in waiting])
         y_pred = np.concatenate([part[2] for part in waiting])
         at = np.concatenate([part[3] for part in waiting])
@@ -120,6 +173,8 @@ class LiveQuality(Collector):
         first = waiting[0][0]
         if every_row and isinstance(first, str) and all(part[0] == first for part in waiting):
             self.tracker.add_many(first, y_true, y_pred, at)
+            if scored:
+                self.scores.add(first, y_true, at, extras)
             return
         models: list[str] = []
         for part in waiting:
@@ -130,6 +185,9 @@ class LiveQuality(Collector):
                 by_model[model].append(index)
         for model, rows in by_model.items():
             self.tracker.add_many(model, y_true[rows], y_pred[rows], at[rows])
+            if scored:
+                cells = None if extras is None else [extras[i] for i in rows]
+                self.scores.add(model, y_true[rows], at[rows], cells)
 
     def describe(self) -> Iterator[Metric]:
         """The families' names, so that a scrape asking for other names (`?name[]=...`)
@@ -138,10 +196,14 @@ class LiveQuality(Collector):
         yield from families.values()
         yield from labelled.values()
         yield quantiles
+        yield from _score_families().values()
 
     def collect(self) -> Iterator[Metric]:
-        snapshot = self.snapshot(time.time())
+        now = time.time()
+        snapshot = self.snapshot(now)
+        scored = self.score_snapshot(now)
         families, labelled, quantiles = self._families()
+        score_families = _score_families()
         for model, windows in snapshot.items():
             for window, figures in windows.items():
                 if not isinstance(figures, RegressionFigures):
@@ -150,6 +212,11 @@ class LiveQuality(Collector):
                         if value is not None:
                             family.add_metric([model, window], float(value))
                     families["count"].add_metric([model, window], float(figures.count))
+                    score = scored.get(model, {}).get(window)
+                    for name, family in score_families.items() if score is not None else ():
+                        value = getattr(score, SCORE_GAUGES[name][0])
+                        if value is not None:
+                            family.add_metric([model, window], float(value))
                     continue
                 for name, family in families.items():
                     value = getattr(figures, name)
@@ -165,6 +232,7 @@ class LiveQuality(Collector):
         yield from families.values()
         yield from labelled.values()
         yield quantiles
+        yield from score_families.values()
 
     @staticmethod
     def _families() -> tuple[
@@ -188,3 +256,10 @@ class LiveQuality(Collector):
             for name, help_text in _CLASSIFICATION_GAUGES.items()
         }
         return families, labelled, quantiles
+
+
+def _score_families() -> dict[str, GaugeMetricFamily]:
+    return {
+        name: GaugeMetricFamily(f"mlmon_window_{name}", help_text, labels=["model", "window"])
+        for name, (_, help_text) in SCORE_GAUGES.items()
+    }

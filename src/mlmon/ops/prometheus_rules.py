@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import yaml
 
 from mlmon.errors import ConfigError
-from mlmon.monitoring.alert_rules import DATA_QUALITY_SIGNALS, DRIFT_SIGNALS, Rule
+from mlmon.monitoring.alert_rules import DATA_QUALITY_SIGNALS, DRIFT_SIGNALS, SCORE_SIGNALS, Rule
 from mlmon.monitoring.quality.bucket_selector import (
     BUCKET_SIGNALS,
     is_bucket_selector,
@@ -29,7 +29,9 @@ from mlmon.monitoring.quality.bucket_selector import (
 
 GROUP = "mlmon"
 # Quality figures exported per model and window as `mlmon_window_<name>`.
-_WINDOW_FIGURES = ("mae", "rmse", "r2", "bias", "accuracy", "precision", "recall", "f1")
+_WINDOW_FIGURES = (
+    "mae", "rmse", "r2", "bias", "accuracy", "precision", "recall", "f1", *SCORE_SIGNALS,
+)  # fmt: skip
 _QUANTILES = {"abs_error_p50": "0.5", "abs_error_p90": "0.9", "abs_error_p99": "0.99"}
 # Per model and column: drift as `mlmon_drift_<name>`, data quality as `mlmon_data_<name>`.
 _COLUMN_METRICS = {

@@ -12,6 +12,7 @@ from mlmon.monitoring.alert_rules import (
     DRIFT_SIGNALS,
     MODEL_SIGNALS,
     QUALITY_SIGNALS,
+    SCORE_SIGNALS,
     SERVICE_SIGNALS,
     AlertEngine,
     Rule,
@@ -157,6 +158,8 @@ def test_every_signal_a_window_gives_is_accepted() -> None:
         ("share: mae[final_80] > 60", "only provisional takes a completeness"),
         ("figure: r2[final] > 0.5", "buckets by event time give mae, rmse"),
         ("bare-rows: rows < 10", "rows needs a bucket"),
+        ("ll-all: log_loss[all] > 0.8", "log_loss is live over the count and time windows"),
+        ("bare-ll: log_loss > 0.8", "log_loss needs a window"),
     ],
 )
 def test_rules_that_could_never_fire_are_refused(text: str, problem: str) -> None:
@@ -173,7 +176,8 @@ def test_rules_that_could_never_fire_are_refused(text: str, problem: str) -> Non
 
 def test_every_known_rule_passes() -> None:
     """Each listed signal, with the selector it takes, is accepted."""
-    rules = [f"q{i}: {s}[all] > 1" for i, s in enumerate(QUALITY_SIGNALS)]
+    windowed = [(s, "last_60s" if s in SCORE_SIGNALS else "all") for s in QUALITY_SIGNALS]
+    rules = [f"q{i}: {s}[{w}] > 1" for i, (s, w) in enumerate(windowed)]
     rules += [f"d{i}: {s}[any] > 1" for i, s in enumerate(DRIFT_SIGNALS)]
     rules += [f"s{i}: {s} > 1" for i, s in enumerate(MODEL_SIGNALS + SERVICE_SIGNALS)]
     selectors = ("final", "final_1h", "final_15m", "provisional", "provisional_80")
@@ -198,4 +202,23 @@ def test_quality_signals_are_the_figures_windows_produce() -> None:
         for name, value in figures.to_dict().items()
         if isinstance(value, int | float)
     }
-    assert produced == set(QUALITY_SIGNALS)
+    # and a classifier's score figures (ops/score_windows.py), over its count and time windows
+    assert produced | set(SCORE_SIGNALS) == set(QUALITY_SIGNALS)
+
+
+def test_a_log_loss_rule_parses_and_fires() -> None:
+    """A classifier's live score figures are window figures: `log_loss[last_500] > 0.8` fires
+    on the status's `log_loss[last_500]`, per model; roc_auc, brier and ece likewise."""
+    rules = parse_rules(
+        "ll: log_loss[last_500] > 0.8 for 10s; auc: roc_auc[last_60s] < 0.7; "
+        "b: brier[last_500] > 0.5; e: ece[last_60s] > 0.1"
+    )
+    check_rules(rules, WINDOWS)
+    assert rules[0] == Rule("ll", "log_loss", "last_500", ">", 0.8, 10.0)
+    engine = AlertEngine(rules[:1])
+    signals = {"m": {"log_loss[last_500]": 0.9}, "ok": {"log_loss[last_500]": 0.2}}
+    assert engine.evaluate(signals, now=0.0) == []
+    (fired,) = engine.evaluate(signals, now=10.0)
+    assert (fired.series, fired.state, fired.value) == ("m", "firing", 0.9)
+    (resolved,) = engine.evaluate({"m": {"log_loss[last_500]": 0.5}}, now=11.0)
+    assert resolved.state == "resolved"

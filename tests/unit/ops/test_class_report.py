@@ -225,6 +225,26 @@ def test_live_classification_windows_get_names_and_per_class_figures() -> None:
     assert window["accuracy"] == 2 / 3  # the service's own figure, as it was
 
 
+def test_live_score_figures_show_in_the_table() -> None:
+    """A live window's score figures (the metric service's status: `roc_auc` as its gauge and
+    alert rules name it) show in the report's table as the log's do (`roc_auc_ovr`)."""
+    from mlmon.ops.class_report import class_notes, shown_figures
+    from mlmon.ops.report import CLASSIFICATION_FIGURES
+
+    live = {
+        "count": 2, "accuracy": 0.5, "precision": 0.5, "recall": 0.5, "f1": 0.5,
+        "labels": [0.0, 1.0], "confusion": [[1, 0], [1, 0]],
+        "scored_rows": 2, "log_loss": 0.7, "brier": 0.5, "roc_auc": 0.75, "ece": 0.1,
+    }  # fmt: skip
+    window = class_window(live)
+    assert (window["roc_auc_ovr"], window["log_loss"], window["scored_rows"]) == (0.75, 0.7, 2)
+    assert "roc_auc" not in window
+    shown = shown_figures({"last_500": window}, CLASSIFICATION_FIGURES)
+    assert {"log_loss", "brier", "roc_auc_ovr", "ece"} <= set(shown)
+    notes = class_notes({"models": {"m": {"last_500": window, "all": {"count": 2}}}})
+    assert "with scores of the count and time windows, exactly" in notes[0]
+
+
 def test_current_report_on_a_text_label_log(tmp_path: Path) -> None:
     write_rows(tmp_path / "metric_log.csv", FULL, classifier_rows(100, 7, ("x", "y", "z")))
     report = current_report(tmp_path, tmp_path / "state", 5_000.0, from_log=True)

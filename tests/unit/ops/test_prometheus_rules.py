@@ -73,6 +73,14 @@ def test_each_signal_reads_the_metric_mlmon_exports() -> None:
     }
 
 
+def test_score_rules_read_the_score_gauges() -> None:
+    """A classifier's live score figures read the mlmon_window_* gauges LiveQuality exports."""
+    assert expressions("ll: log_loss[last_500] > 0.8; auc: roc_auc[last_60s] < 0.7") == {
+        "ll": 'mlmon_window_log_loss{window="last_500"} > 0.8',
+        "auc": 'mlmon_window_roc_auc{window="last_60s"} < 0.7',
+    }
+
+
 def test_names_durations_severities_and_annotations_carry_over() -> None:
     text = prometheus_rules(parse_rules(EVERY_KIND), dashboard_url="http://dash.example/")
     rules = {rule["alert"]: rule for rule in yaml.safe_load(text)["groups"][0]["rules"]}

@@ -355,10 +355,7 @@ class MetricService:
             now = time.time()
             # The live figures, for `mlmon report` without re-reading the log (they have a
             # lock of their own: a batch may be written meanwhile).
-            quality = {
-                model: {window: figures.to_dict() for window, figures in windows.items()}
-                for model, windows in self.quality.snapshot(now).items()
-            }
+            quality = self.quality.details(now)
             self.stats.details["quality"] = quality
             self.estimation.refresh()
             if self.alerting is not None:
