@@ -7,6 +7,7 @@ import csv
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -151,6 +152,15 @@ async def publish_records(
         await bus.close()
 
 
+def batches_of(ids: list[str], batch: int, workers: int, chunk: int = 500) -> int:
+    """How many batches of true values `publish_records` sends for `ids`."""
+    return sum(
+        -(-len(group) // batch)
+        for start in range(0, len(ids), chunk)
+        for group in shard_groups(ids[start : start + chunk], workers)
+    )
+
+
 def truth_of(record_id: str) -> float:
     return float(len(record_id))
 
@@ -181,6 +191,20 @@ def _messages(ids: list[str], batch: int, features: bool, form: str = BATCH) -> 
         headers = {} if form == BATCH else {HEADER_BATCH: part[0]}
         out.append(OutMessage(body, headers, ARROW if form == ARROW else BATCH, key=part[0]))
     return out
+
+
+def join_store_rows(logs_dir: Path) -> tuple[int, int]:
+    """(true values' batches, record pairs) the metric workers' join stores keep: which join
+    took the records, whole batches or record by record."""
+    batches = records = 0
+    for path in logs_dir.rglob("join.sqlite"):
+        db = sqlite3.connect(path)
+        try:
+            batches += db.execute("SELECT COUNT(*) FROM truth_batches").fetchone()[0]
+            records += db.execute("SELECT COUNT(*) FROM joined").fetchone()[0]
+        finally:
+            db.close()
+    return batches, records
 
 
 def row_ids(logs_dir: Path) -> list[str]:

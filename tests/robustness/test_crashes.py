@@ -15,8 +15,10 @@ from tests.conftest import delete_queues
 from tests.robustness.harness import (
     NAMED_BATCH,
     Service,
+    batches_of,
     data_queues,
     dead_queues,
+    join_store_rows,
     metric_workers,
     publish_records,
     queue_depths,
@@ -84,3 +86,8 @@ async def test_sigkill_model_and_metric_repeatedly(
     assert report.duplicated == 0
     assert report.unexpected == 0
     assert report.dead_lettered == 0
+    batches, pairs = join_store_rows(settings.logs_dir)
+    if form == BATCH:  # unnamed: the record-by-record join took them
+        assert batches == 0
+    else:  # named: joined whole, every batch (it stays in the store for max_wait)
+        assert (batches, pairs) == (batches_of(ids, batch, workers), 0)
