@@ -40,7 +40,7 @@ def is_label_code(values: Floats) -> npt.NDArray[np.bool_]:
     return values <= LABEL_CODE_CEILING
 
 
-def label_value(text: str) -> float:
+def label_value(text: str, remember: bool = True) -> float:
     """A label cell's value: NaN when empty, the number it reads as, else its label's code (NaN
     past wire.labels' bound on distinct labels: a free-text column is no class label)."""
     if not text:
@@ -49,7 +49,7 @@ def label_value(text: str) -> float:
     if number is not None:
         return number
     try:
-        return label_code(text)
+        return label_code(text, remember)
     except DecodeError:
         return math.nan
 
@@ -101,12 +101,13 @@ class ScoreMatrix:
         return out
 
 
-def parse_scores(cells: Iterable[str | bytes]) -> ScoreMatrix:
-    """One `ScoreMatrix` row per cell, in order."""
+def parse_scores(cells: Iterable[str | bytes], remember: bool = True) -> ScoreMatrix:
+    """One `ScoreMatrix` row per cell, in order; `remember=False`: class keys not known as
+    labels are not kept (`wire.labels.label_code`)."""
     rows: list[dict[float, float] | None] = []
     unreadable = 0
     for cell in cells:
-        row = _score_row(cell) if cell else None
+        row = _score_row(cell, remember) if cell else None
         if row is None and cell:
             unreadable += 1
         rows.append(row)
@@ -123,7 +124,7 @@ def parse_scores(cells: Iterable[str | bytes]) -> ScoreMatrix:
     return ScoreMatrix(tuple(column), values, unreadable)
 
 
-def _score_row(cell: str | bytes) -> dict[float, float] | None:
+def _score_row(cell: str | bytes, remember: bool = True) -> dict[float, float] | None:
     """A cell's probabilities by class code, or None unless it is a non-empty object of
     probabilities in [0, 1] that do not all vanish."""
     try:
@@ -139,7 +140,7 @@ def _score_row(cell: str | bytes) -> dict[float, float] | None:
         probability = float(value)
         if not 0.0 <= probability <= 1.0:  # NaN fails this too
             return None
-        code = label_value(key)
+        code = label_value(key, remember)
         if math.isnan(code):
             return None
         row[code] = row.get(code, 0.0) + probability  # "1" and "1.0" are one class

@@ -126,7 +126,8 @@ class LiveQuality(Collector):
         """Model -> count or time window -> score figures, for classifiers that gave scores."""
         with self._lock:
             self._fold()
-            return self.scores.figures(now)
+            view = self.scores.view()
+        return view.figures(now)
 
     def details(self, now: float) -> dict[str, dict[str, dict[str, Any]]]:
         """The figures as the status file holds them: each window's, with a classifier's
@@ -134,7 +135,8 @@ class LiveQuality(Collector):
         scores."""
         with self._lock:
             self._fold()
-            figures, scores = self.tracker.snapshot(now), self.scores.figures(now)
+            figures, view = self.tracker.snapshot(now), self.scores.view()
+        scores = view.figures(now)
         details = {
             model: {window: f.to_dict() for window, f in windows.items()}
             for model, windows in figures.items()

@@ -58,7 +58,9 @@ class _Chunk:
                 self.matrix = ScoreMatrix.empty(len(self.y_true))
             else:
                 first = (row[0] if row else "" for row in csv.reader(self.cells))
-                self.matrix = parse_scores(list(first))
+                # Keys stay uncoded: in the metric service a producer's score keys must not
+                # use up the labels' budget (wire.labels), and a code needs no remembering.
+                self.matrix = parse_scores(list(first), remember=False)
         return self.matrix
 
 
@@ -111,16 +113,41 @@ class ScoreWindows:
     def held(self) -> int:
         return sum(self._held.values())
 
+    def view(self) -> ScoreView:
+        """What `figures` reads, copied under the caller's lock: the figures themselves are
+        then computed outside it (tens of ms over a full window), so that joined rows go on
+        being added meanwhile."""
+        return ScoreView(
+            self,
+            {model: list(chunks) for model, chunks in self._chunks.items()},
+            dict(self._added),
+        )
+
     def figures(self, now: float) -> dict[str, dict[str, ScoreFigures]]:
         """Model -> window name -> score figures, for the models that gave scores at all."""
+        return self.view().figures(now)
+
+
+@dataclass
+class ScoreView:
+    """The rows of every model's windows at one moment, to compute their figures from."""
+
+    windows: ScoreWindows
+    chunks: dict[str, list[_Chunk]]
+    added: dict[str, int]
+
+    def figures(self, now: float) -> dict[str, dict[str, ScoreFigures]]:
+        """Model -> window name -> score figures, for the models that gave scores at all; a
+        model's are computed again only when its rows or its time window changed."""
+        windows = self.windows
         report: dict[str, dict[str, ScoreFigures]] = {}
-        for model, chunks in self._chunks.items():
+        for model, chunks in self.chunks.items():
             if all(chunk.cells is None for chunk in chunks):
                 continue
             at = np.concatenate([chunk.at for chunk in chunks])
-            timed = np.flatnonzero(at > now - self.seconds)[-self.keep :]
-            key = (self._added[model], int(timed[0]) if timed.size else len(at))
-            cached = self._cached.get(model)
+            timed = np.flatnonzero(at > now - windows.seconds)[-windows.keep :]
+            key = (self.added[model], int(timed[0]) if timed.size else len(at))
+            cached = windows._cached.get(model)
             if cached is not None and cached[0] == key:
                 report[model] = cached[1]
                 continue
@@ -130,12 +157,12 @@ class ScoreWindows:
                 continue
             scores = np.concatenate([m.aligned(classes) for m in matrices])
             y_true = np.concatenate([chunk.y_true for chunk in chunks])
-            last = slice(max(0, len(y_true) - self.count), len(y_true))
+            last = slice(max(0, len(y_true) - windows.count), len(y_true))
             report[model] = {
-                self.names[0]: _figures(y_true[last], scores[last], classes),
-                self.names[1]: _figures(y_true[timed], scores[timed], classes),
+                windows.names[0]: _figures(y_true[last], scores[last], classes),
+                windows.names[1]: _figures(y_true[timed], scores[timed], classes),
             }
-            self._cached[model] = (key, report[model])
+            windows._cached[model] = (key, report[model])
         return report
 
 

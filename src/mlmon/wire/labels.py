@@ -35,25 +35,33 @@ _texts: dict[float, str] = {}
 _remembered = [0]
 
 
-def label_code(text: str) -> float:
-    """The float that stands for label `text` (a number written as text is that number)."""
+def label_code(text: str, remember: bool = True) -> float:
+    """The float that stands for label `text` (a number written as text is that number).
+    `remember=False`: the code alone, neither kept nor counted against MAX_LABELS (for texts
+    a producer chose freely, such as score keys, which must not use up the labels' budget)."""
     code = _codes.get(text)
     if code is not None:
         return code
     number = as_number(text)
     if number is not None:
         return number
+    if not remember:
+        return _hashed(text)
     if coded_here() >= MAX_LABELS:
         msg = (
             f"more than {MAX_LABELS} distinct class labels: {text[:40]!r} would be one more "
             "(is the label a free-text field?)"
         )
         raise DecodeError(msg, text.encode())
-    digest = blake2b(text.encode(), digest_size=8).digest()
-    code = -(_BASE + (int.from_bytes(digest, "little") & _MASK))
+    code = _hashed(text)
     _codes[text] = code
     _texts[code] = text
     return code
+
+
+def _hashed(text: str) -> float:
+    digest = blake2b(text.encode(), digest_size=8).digest()
+    return -(_BASE + (int.from_bytes(digest, "little") & _MASK))
 
 
 def label_text(code: float) -> str | None:

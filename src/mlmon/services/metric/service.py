@@ -354,8 +354,10 @@ class MetricService:
                 self._update_gauges()
             now = time.time()
             # The live figures, for `mlmon report` without re-reading the log (they have a
-            # lock of their own: a batch may be written meanwhile).
-            quality = self.quality.details(now)
+            # lock of their own: a batch may be written meanwhile), in a thread: a
+            # classifier's score figures take tens of ms over a full window, which the loop
+            # would otherwise wait for.
+            quality = await asyncio.to_thread(self.quality.details, now)
             self.stats.details["quality"] = quality
             self.estimation.refresh()
             if self.alerting is not None:
