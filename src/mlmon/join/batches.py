@@ -37,15 +37,24 @@ import numpy as np
 
 from mlmon.arrays import Floats
 from mlmon.join.held import Held, pop_held
-from mlmon.join.joined import Joined
+from mlmon.join.joined import Joined, ScoreColumns
 from mlmon.join.store import JoinStore, Orphan, StoredPredictionBatch, StoredTruthBatch
 from mlmon.wire import Y_PRED, Y_TRUE, RecordId, decode_batch, record_key
 from mlmon.wire.arrow import RecordColumns, decode_values_arrow, is_arrow_stream
+from mlmon.wire.labels import label_code
 
 _ROWS = np.dtype("<i4")
 
 # A prediction batch's per-row scores and tags cells of the log (None: no row has any).
 ExtrasOf = Callable[[RecordColumns], list[str] | None]
+
+
+def score_columns(columns: RecordColumns) -> ScoreColumns | None:
+    """An Arrow batch's scores with their classes' codes (None: it carries none). Codes are
+    computed, not remembered: a producer's score keys must not use up the labels' budget."""
+    if columns.scores is None:
+        return None
+    return tuple(label_code(c, remember=False) for c in columns.classes), columns.scores
 
 
 def digest(body: bytes) -> bytes:
@@ -79,6 +88,7 @@ class BatchHalf:
     version: str = ""
     extras: list[str] | None = None  # per row, the log's scores and tags cells ("" for none)
     cells: Floats | None = None  # per row, its estimate cells (a row of zeros: none)
+    scores: ScoreColumns | None = None  # the scores as numbers, for the live windows
 
     @classmethod
     def stored(
@@ -87,13 +97,17 @@ class BatchHalf:
         row: StoredTruthBatch | StoredPredictionBatch,
         extras_of: ExtrasOf | None = None,
     ) -> BatchHalf:
-        keys, values, sent_at, extras = read_body(row.body, extras_of)
+        keys, values, sent_at, columns = read_body(row.body)
         model, version = (
             (row.model, row.version) if isinstance(row, StoredPredictionBatch) else ("", "")
         )
+        extras = scores = None
+        if columns is not None:
+            extras = extras_of(columns) if extras_of is not None else None
+            scores = score_columns(columns)
         return cls(
             batch, keys, values, sent_at, row.body, row.digest, row.arrived_at, model, version,
-            extras,
+            extras, None, scores,
         )  # fmt: skip
 
     def as_stored_prediction(self) -> StoredPredictionBatch:
@@ -111,15 +125,12 @@ class BatchOutcome:
     orphans: list[Orphan] = field(default_factory=list)  # predictions without a true value
 
 
-def read_body(
-    body: bytes, extras_of: ExtrasOf | None = None
-) -> tuple[list[str], Floats, Floats, list[str] | None]:
-    """A stored batch's keys, values, event times and (Arrow, with `extras_of`) log cells."""
+def read_body(body: bytes) -> tuple[list[str], Floats, Floats, RecordColumns | None]:
+    """A stored batch's keys, values and event times, and its columns if it is Arrow."""
     if is_arrow_stream(body):
         columns = decode_values_arrow(body)
         assert columns.values is not None  # stored only once decoded as values
-        extras = None if extras_of is None else extras_of(columns)
-        return batch_keys(columns.ids) or [], columns.values, columns.ts, extras
+        return batch_keys(columns.ids) or [], columns.values, columns.ts, columns
     records = decode_batch(body)
     return batch_keys(records.ids) or [], records.values, records.sent_at, None
 
@@ -267,7 +278,7 @@ def _join(
     if prediction.keys == truth.keys:  # as mlmon's services send them
         keys, y_true, y_pred = prediction.keys, truth.values, prediction.values
         truth_sent, prediction_sent = truth.sent_at, prediction.sent_at
-        extras = prediction.extras
+        extras, scores = prediction.extras, prediction.scores
         unmatched[:] = False
         unknown: list[Orphan] = []
     else:  # a model refused some rows, or the true values' batch lost some
@@ -286,13 +297,16 @@ def _join(
         rows = np.flatnonzero(found).tolist()
         keys = [prediction.keys[row] for row in rows]
         extras = None if prediction.extras is None else [prediction.extras[r] for r in rows]
+        scores = None
+        if prediction.scores is not None:
+            scores = (prediction.scores[0], prediction.scores[1][found])
         y_true, y_pred = truth.values[positions], prediction.values[found]
         truth_sent, prediction_sent = truth.sent_at[positions], prediction.sent_at[found]
         unmatched[positions] = False
     sent_at = np.where(np.isnan(prediction_sent), truth_sent, prediction_sent)  # as Joined.append
     joined.extend(
         keys, y_true, y_pred, prediction.model, prediction.version, sent_at, now,
-        truth.arrived_at - prediction.arrived_at, extras,
+        truth.arrived_at - prediction.arrived_at, extras, scores,
     )  # fmt: skip
     return unknown
 

@@ -20,6 +20,10 @@ from mlmon.join.store import PredictionFact, TruthFact
 from mlmon.wire import Y_PRED, Y_TRUE
 from mlmon.wire.labels import code_mask
 
+# Rows' class scores as numbers: the classes' label codes, and a rows x classes matrix (NaN
+# where a row, or a class of it, has none).
+ScoreColumns = tuple[tuple[float, ...], Floats]
+
 
 @dataclass(slots=True)
 class JoinedPart:
@@ -45,6 +49,9 @@ class JoinedPart:
     sent_once: float | None = None
     # Per row, the log's scores and tags cells ("" for none); None when no row has any.
     extras: list[str] | None = None
+    # The scores of `extras` as numbers, when the rows came so (a batch joined whole): the
+    # live windows read them without parsing the cells.
+    scores: ScoreColumns | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -134,9 +141,11 @@ class Joined:
         joined_at: float,
         label_delay: float,
         extras: list[str] | None = None,
+        scores: ScoreColumns | None = None,
     ) -> None:
         """Many pairs of one model joined at once; `sent_at` NaN where unknown; `extras` each
-        row's scores and tags cells (None: no row has any). The arrays are kept, not copied:
+        row's scores and tags cells (None: no row has any), `scores` the same scores as
+        numbers if known. The arrays are kept, not copied:
         they may be read-only views of a message, and nobody writes to them."""
         n = len(keys)
         if not n:
@@ -162,6 +171,7 @@ class Joined:
                 one_send_time=one_send_time,
                 sent_once=sent_once,
                 extras=extras if extras is not None and any(extras) else None,
+                scores=scores,
             )
         )
         self._count += n

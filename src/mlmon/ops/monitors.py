@@ -18,7 +18,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mlmon.arrays import Floats
-from mlmon.join.joined import Joined, JoinedPart
+from mlmon.join.joined import Joined, JoinedPart, ScoreColumns
+from mlmon.metric_log.cells import ScoreMatrix
 from mlmon.monitoring.quality import QualityTracker, RegressionFigures
 from mlmon.monitoring.quality.figures import WindowFigures
 from mlmon.monitoring.quality.scores import ScoreFigures
@@ -45,9 +46,33 @@ _WINDOW_GAUGES = {
 }
 
 
-def _extras(
-    waiting: list[tuple[Any, Floats, Floats, Floats, list[str] | None]],
-) -> list[str] | None:
+# A joined part waiting to be folded: its model (or per-row models), y_true, y_pred, join
+# times, scores and tags cells, and those scores as numbers.
+Waiting = tuple[str | list[str], Floats, Floats, Floats, list[str] | None, ScoreColumns | None]
+
+
+def _score_matrix(waiting: list[Waiting]) -> ScoreMatrix | None:
+    """The waiting parts' scores as one matrix when every part that has cells brought its
+    scores as numbers too (batches joined whole), else None: the cells are parsed then."""
+    if any(part[4] is not None and part[5] is None for part in waiting):
+        return None
+    if any(part[5] is not None and len(set(part[5][0])) < len(part[5][0]) for part in waiting):
+        return None  # keys of one class ("1", "1.0"): the parser adds them up
+    classes = tuple(dict.fromkeys(c for part in waiting if part[5] for c in part[5][0]))
+    blocks = []
+    for part in waiting:
+        block = np.full((len(part[1]), len(classes)), np.nan)
+        if part[5] is not None:
+            known, values = part[5]
+            scored = ~np.isnan(values).all(axis=1)
+            block[scored] = 0.0  # a class a row's scores do not name has probability 0
+            columns = np.array([classes.index(c) for c in known], dtype=np.intp)
+            block[np.ix_(np.flatnonzero(scored), columns)] = np.nan_to_num(values[scored], nan=0.0)
+        blocks.append(block)
+    return ScoreMatrix(classes, np.concatenate(blocks))
+
+
+def _extras(waiting: list[Waiting]) -> list[str] | None:
     """The waiting parts' scores and tags cells as one list ("" for a row of none), or None
     when no part has any."""
     if all(part[4] is None for part in waiting):
@@ -85,7 +110,7 @@ class LiveQuality(Collector):
         self._warned_unusable = False
         # Rows not yet folded: per part, its (model or per-row models, y_true, y_pred, at,
         # scores and tags cells or None).
-        self._waiting: list[tuple[str | list[str], Floats, Floats, Floats, list[str] | None]] = []
+        self._waiting: list[Waiting] = []
         self._waiting_rows = 0
 
     def add(self, joined: Joined) -> None:
@@ -98,7 +123,7 @@ class LiveQuality(Collector):
                     self._classify()
                 models = part.model if part.model is not None else part.models
                 self._waiting.append(
-                    (models, part.y_true, part.y_pred, part.joined_at, part.extras)
+                    (models, part.y_true, part.y_pred, part.joined_at, part.extras, part.scores)
                 )
                 self._waiting_rows += len(part)
             if self._waiting_rows >= FOLD_ROWS:
@@ -156,6 +181,7 @@ class LiveQuality(Collector):
         # Scores stay text here: JSON costs 1-2 us a row, so ScoreWindows keeps only the rows its
         # windows can still hold and parses them when a snapshot first reads them.
         extras = _extras(waiting) if scored else None
+        matrix = _score_matrix(waiting) if scored else None
         y_true = np.concatenate([part[1] for part in waiting])
         y_pred = np.concatenate([part[2] for part in waiting])
         at = np.concatenate([part[3] for part in waiting])
@@ -176,7 +202,7 @@ class LiveQuality(Collector):
         if every_row and isinstance(first, str) and all(part[0] == first for part in waiting):
             self.tracker.add_many(first, y_true, y_pred, at)
             if scored:
-                self.scores.add(first, y_true, at, extras)
+                self.scores.add(first, y_true, at, extras, matrix)
             return
         models: list[str] = []
         for part in waiting:
@@ -189,7 +215,8 @@ class LiveQuality(Collector):
             self.tracker.add_many(model, y_true[rows], y_pred[rows], at[rows])
             if scored:
                 cells = None if extras is None else [extras[i] for i in rows]
-                self.scores.add(model, y_true[rows], at[rows], cells)
+                numbers = None if matrix is None else matrix.select(np.array(rows, dtype=np.intp))
+                self.scores.add(model, y_true[rows], at[rows], cells, numbers)
 
     def describe(self) -> Iterator[Metric]:
         """The families' names, so that a scrape asking for other names (`?name[]=...`)

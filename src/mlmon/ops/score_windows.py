@@ -79,8 +79,16 @@ class ScoreWindows:
         self._cached: dict[str, tuple[tuple[int, int], dict[str, ScoreFigures]]] = {}
         self._added: dict[str, int] = {}
 
-    def add(self, model: str, y_true: Floats, at: Floats, extras: list[str] | None) -> None:
-        """A model's rows, oldest first; `extras` each row's "scores,tags" cells (None: none)."""
+    def add(
+        self,
+        model: str,
+        y_true: Floats,
+        at: Floats,
+        extras: list[str] | None,
+        scores: ScoreMatrix | None = None,
+    ) -> None:
+        """A model's rows, oldest first; `extras` each row's "scores,tags" cells (None: none),
+        `scores` the same scores as numbers when the rows brought them so (not parsed then)."""
         n = len(y_true)
         if n == 0:
             return
@@ -97,6 +105,8 @@ class ScoreWindows:
         if extras is not None and not any(extras[start:]):
             extras = None
         chunk = _Chunk(y_true[start:], at[start:], None if extras is None else extras[start:])
+        if scores is not None and chunk.cells is not None:
+            chunk.matrix = scores.select(slice(start, n))
         chunks = self._chunks.setdefault(model, deque())
         chunks.append(chunk)
         held = self._held.get(model, 0) + len(chunk.y_true)

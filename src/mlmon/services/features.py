@@ -190,8 +190,8 @@ def _named(
     must reach its own shard). A batch is named by its first id, as the numeric ones are."""
     truth = labels(data, rows)
     values: list[Any] = truth if isinstance(truth, list) else truth.tolist()
-    tags = _tags(data, rows)
     if not batched:
+        tags = _tags(data, rows)
         headers = sent_at_header(now)
 
         def single(record: dict[str, Any]) -> OutMessage:
@@ -214,7 +214,7 @@ def _named(
             taken = rows[part]
             columns = {name: column[taken] for name, column in data.columns.items()}
             stamps = np.full(len(taken), now)
-            part_tags = None if tags is None else [tags[i] for i in part]
+            part_tags = {name: column[taken] for name, column in data.tags.items()} or None
             body = encode_features_arrow(part_ids, columns, ts=stamps, tags=part_tags)
             # Named as the numeric batches are: the metric joins the two answers whole.
             name = {HEADER_BATCH: part_ids[0]}

@@ -24,6 +24,8 @@ FeatureColumns = Mapping[str, npt.NDArray[Any]] | Floats  # named columns, or a 
 # Class scores: a rows x classes matrix (NaN where absent) with the class names, or one dict
 # per row (None where absent).
 Scores = tuple[Floats, Sequence[str]] | Sequence[Mapping[str, float] | None]
+# Tags column-wise: per tag name, one text (or None: the row lacks it) per row.
+TagColumns = Mapping[str, npt.NDArray[np.object_]]
 
 
 def _ids(ids: Sequence[RecordId]) -> Any:
@@ -50,7 +52,8 @@ def _numbers(values: Any) -> Any:
 
 def _strings(values: Sequence[str | None] | npt.NDArray[Any]) -> Any:
     """Dictionary-encoded utf8: each distinct text is written once."""
-    return pa.array(list(values), type=pa.string(), from_pandas=True).dictionary_encode()
+    given = values if isinstance(values, np.ndarray) else list(values)
+    return pa.array(given, type=pa.string(), from_pandas=True).dictionary_encode()
 
 
 def _features(columns: FeatureColumns, n: int) -> Any:
@@ -88,8 +91,26 @@ def _values(values: Sequence[float | str] | npt.NDArray[Any]) -> Any:
     return pa.array(np.asarray(values, dtype=np.float64), type=pa.float64())
 
 
-def _tags(tags: Sequence[Mapping[str, str] | None]) -> Any:
+def _tag_columns(columns: TagColumns) -> Any:
+    """`_tags` from one column of text per tag name (None: the row lacks that tag), built
+    column-wise: a dict per row cost the features service a quarter of its time."""
+    names = list(columns)
+    grid = np.column_stack([np.asarray(columns[name], dtype=object) for name in names])
+    present = grid != None  # noqa: E711 - elementwise, on an object array
+    offsets = np.zeros(len(grid) + 1, dtype=np.int32)
+    np.cumsum(present.sum(axis=1), out=offsets[1:])
+    keys = np.broadcast_to(np.array(names, dtype=object), grid.shape)[present]
+    return pa.MapArray.from_arrays(
+        pa.array(offsets),
+        pa.array(keys, type=pa.string()),
+        pa.array(grid[present], type=pa.string()),
+    )
+
+
+def _tags(tags: Sequence[Mapping[str, str] | None] | TagColumns) -> Any:
     """A map<utf8, utf8> per row; a row without tags is an empty map (it reads as None)."""
+    if isinstance(tags, Mapping):
+        return _tag_columns(tags)
     counts = [len(row) if row else 0 for row in tags]
     offsets = np.zeros(len(tags) + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
@@ -131,7 +152,7 @@ def _stream(arrays: dict[str, Any], metadata: dict[str, str] | None = None) -> b
 def _common(
     arrays: dict[str, Any],
     ts: Floats | Sequence[float | None] | None,
-    tags: Sequence[Mapping[str, str] | None] | None,
+    tags: Sequence[Mapping[str, str] | None] | TagColumns | None,
 ) -> None:
     if ts is not None:
         arrays["ts"] = _numbers(np.array(ts, dtype=np.float64))
@@ -143,10 +164,11 @@ def encode_features_arrow(
     ids: Sequence[RecordId],
     columns: FeatureColumns,
     ts: Floats | Sequence[float | None] | None = None,
-    tags: Sequence[Mapping[str, str] | None] | None = None,
+    tags: Sequence[Mapping[str, str] | None] | TagColumns | None = None,
 ) -> bytes:
     """Features as one Arrow message: named columns (model/frame.py's Columns) as a struct
-    `body`, or a rows x width matrix as a fixed_size_list<float64> `body`."""
+    `body`, or a rows x width matrix as a fixed_size_list<float64> `body`; `tags` one dict per
+    row, or one column of text per tag name (None where a row lacks it)."""
     arrays = {"id": _ids(ids), "body": _features(columns, len(ids))}
     _common(arrays, ts, tags)
     return _stream(arrays)

@@ -266,3 +266,25 @@ def test_labels_scores_and_tags_write_exactly_what_the_generic_formatter_writes(
             line = format_cells([(key, cell(tc), cell(pc), error, model, version, sent, at)])
             expected.append(f"{line[:-1]},{extra or ','}\n")
     assert metric_lines(joined, classification) == "".join(expected)
+
+
+@given(
+    st.lists(st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3), min_size=1, max_size=8),
+    st.sampled_from([("A", "B", "C"), ('q"x', "{b}", "c,d"), ("1", "2", "3")]),
+)
+def test_score_cells_of_whole_rows_are_the_row_wise_cells_byte_for_byte(
+    rows: list[list[float]], classes: tuple[str, str, str]
+) -> None:
+    """Rows that score every class take the column-wise path: each cell byte for byte the JSON
+    object of its scores as repr writes them, CSV-quoted (tiny and whole-number scores,
+    braces and quotes in keys), and the same object as one row's `extra_cells` writes."""
+    import json
+
+    scores = np.array(rows, dtype=np.float64)
+    cells = extra_cells_columns(len(rows), classes, scores, None)
+    for row, got in zip(rows, cells, strict=True):
+        pairs = ",".join(f"{json.dumps(c)}:{v!r}" for c, v in zip(classes, row, strict=True))
+        assert got == '"{' + pairs.replace('"', '""') + '}",'
+        single = extra_cells(dict(zip(classes, row, strict=True)), None)
+        cell, other = next(csv.reader([got]))[0], next(csv.reader([single]))[0]
+        assert json.loads(cell) == json.loads(other)

@@ -175,3 +175,32 @@ def test_a_true_label_the_scores_do_not_name_has_probability_zero() -> None:
     eps = np.finfo(np.float64).eps
     assert details["log_loss"] == pytest.approx((-np.log(eps) - np.log(0.75)) / 2)
     assert details["brier"] == pytest.approx(((1 + 0.75**2 + 0.25**2) + (0.25**2 + 0.25**2)) / 2)
+
+
+def test_scores_given_as_numbers_give_the_figures_their_cells_give() -> None:
+    """Batches joined whole bring their scores as numbers (not parsed from the cells): the same
+    figures as the same rows with cells only; mixed with pairs (cells only) too."""
+    truth, probabilities, cells = rows(300, seed=5)
+    classes = tuple(label_code(label, remember=False) for label in CLASSES)
+    found = {}
+    for numbers in (True, False):
+        quality = LiveQuality(Settings(task="classification", quality_window=250))
+        for start in (0, 100, 200):
+            joined = Joined()
+            part = slice(start, start + 100)
+            codes = np.array([label_code(label) for label in truth[part]])
+            scores = (classes, probabilities[part]) if numbers else None
+            joined.extend(
+                [f"k{start + i}" for i in range(100)], codes, np.full(100, classes[0]), "m",
+                "1", np.full(100, 5.0 + start), 5.0 + start, 0.0, cells[part], scores,
+            )  # fmt: skip
+            if start == 100:  # a pair one by one: cells only, so this fold parses them
+                prediction = ("m", "1", classes[0], 5.0, 5.0, cells[0])
+                joined.append("pair", (label_code(truth[0]), 5.0, 5.0), prediction, 5.0)
+            quality.add(joined)
+            quality.details(210.0)  # a fold per batch: two of them all numbers
+        found[numbers] = quality.details(210.0)["m"]
+    for window in ("last_250", "last_60s"):
+        for name in (*SCORE_NAMES, "scored_rows"):
+            assert found[True][window][name] == pytest.approx(found[False][window][name]), name
+    assert found[True]["last_250"]["scored_rows"] > 150

@@ -608,3 +608,25 @@ def test_per_row_model_nulls_take_the_metadata_and_null_features_rows_are_absent
     second = json.loads(row_json(decoded, 1, "y_pred"))
     assert second["model"] == "batch-model"
     assert "features" not in second
+
+
+def test_tags_given_column_wise_read_back_as_the_rows_dicts() -> None:
+    """Tags as one column per name (None: the row lacks it) encode to what one dict per row
+    encodes: rows with some, all or none of the tags."""
+    region = np.array(["eu", None, "us", None, "a,b"], dtype=object)
+    device = np.array(["ios", "web", None, None, 'say "x"'], dtype=object)
+    rows = [
+        {name: value for name, value in (("region", r), ("device", d)) if value is not None} or None
+        for r, d in zip(region, device, strict=True)
+    ]
+    ids = [f"t{i}" for i in range(5)]
+    vector = np.zeros((5, 2))
+    by_column = decode_features_arrow(
+        encode_features_arrow(ids, vector, tags={"region": region, "device": device})
+    )
+    by_row = decode_features_arrow(encode_features_arrow(ids, vector, tags=rows))
+    assert by_column.tags == by_row.tags
+    assert by_column.tags == [
+        {"region": "eu", "device": "ios"}, {"device": "web"}, {"region": "us"}, None,
+        {"region": "a,b", "device": 'say "x"'},
+    ]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlmon.join.batches import BatchHalf, batch_keys, digest
+from mlmon.join.batches import BatchHalf, batch_keys, digest, score_columns
 from mlmon.metric_log.lines import extra_cells_columns
 from mlmon.wire.arrow import RecordColumns
 from mlmon.wire.segment_tags import feature_tag_rows
@@ -46,5 +46,6 @@ def whole_arrow_half(
     extras = None if truth else arrow_extras(columns, segment)
     return BatchHalf(
         name, keys, columns.values, columns.ts, body, digest(body), now, model, version,
-        extras if extras is not None and any(extras) else None,
+        extras if extras is not None and any(extras) else None, None,
+        None if truth else score_columns(columns),
     )  # fmt: skip
