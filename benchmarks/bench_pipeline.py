@@ -393,6 +393,7 @@ class Result:
     cpu_in_span: dict[str, float] = field(default_factory=dict)  # CPU seconds in that span
     durable: list[tuple[float, float]] = field(default_factory=list)  # latency histogram
     disk: str = ""  # the disk probe's summary (rate-limited runs)
+    model_alone: float | None = None  # rich runs: the model file's own CPU us per record
     # The metric logs' rows as read, before `finish_log` measures them.
     ids: set[str] = field(default_factory=set)
     sent: list[float] = field(default_factory=list)
@@ -462,13 +463,14 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
         "--model-workers", str(run.workers), "--metric-workers", str(run.metric_workers),
         "--no-dashboard",  # the page's process would share the 2 cores being measured
     ]  # fmt: skip
+    result = Result(run)
     if run.rich:
         dataset, model = rich_inputs(logs / "rich")
+        result.model_alone = model_alone(dataset, model)
         argv += ["--dataset", str(dataset), "--target", "species", "--model", str(model)]
         argv += ["--tag-columns", "region,device"]
         if run.estimated:
             env["MLMON_REFERENCE"] = str(dataset)
-    result = Result(run)
     output = logs / "up.out"
     try:
         broker0 = broker_cpu_seconds()
@@ -560,6 +562,23 @@ def rich_inputs(directory: Path, rows: int = 5_000) -> tuple[Path, Path]:
     tags = ("region", "device")
     model = train_pipeline(directory / "rich.onnx", "onnx", path, "species", exclude=tags).output
     return path, model
+
+
+def model_alone(dataset: Path, model: Path, repeat: int = 5) -> float:
+    """CPU microseconds a record the model file takes alone, on one thread, loaded as the model
+    service loads it and fed the dataset's columns in batches of 5,000: the part of the
+    pipeline's cost that is the model's, not mlmon's."""
+    from mlmon.model.dataset import load_dataset
+    from mlmon.model.predictors import load_model
+
+    data = load_dataset(dataset, "species", tags=("region", "device"))
+    predictor = load_model(model)
+    columns = {name: data.columns[name] for name in predictor.feature_names or data.columns}
+    predictor.predict_columns(columns)  # warm
+    started = time.process_time()
+    for _ in range(repeat):
+        predictor.predict_columns(columns)
+    return (time.process_time() - started) / (repeat * len(data.target)) * 1e6
 
 
 def _by_service(seen: dict[int, ProcessSample]) -> dict[str, tuple[float, float, int]]:
@@ -843,6 +862,12 @@ def main() -> None:
     )
     for r in results:
         print(f"  {r.run.label}: {span_cpu(r)}")
+    for r in results:
+        if r.model_alone is not None:
+            print(
+                f"  {r.run.label}: the model file alone (onnxruntime, one thread, in this "
+                f"process) {r.model_alone:.1f} us CPU a record"
+            )
     for r in results:
         if r.disk:
             print(f"\ndisk probe during {r.run.label}: {r.disk}")
