@@ -9,6 +9,8 @@ import math
 import numpy as np
 import pytest
 import sklearn
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from sklearn.metrics import (
     accuracy_score,
     brier_score_loss,
@@ -24,6 +26,7 @@ from mlmon.monitoring.quality.figures import confusion_of
 from mlmon.monitoring.quality.scores import (
     ECE_BINS,
     EPS,
+    binary_auc,
     score_figures,
     scored_classification,
 )
@@ -239,3 +242,15 @@ def test_label_names_and_display_order() -> None:
 def test_shapes_must_agree() -> None:
     with pytest.raises(ValueError, match="scores of shape"):
         score_figures(np.zeros(3), np.zeros((3, 2)), (0.0, 1.0, 2.0))
+
+
+TIED = st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.9, 1.0]) | st.floats(0, 1)
+
+
+@given(st.lists(st.tuples(st.booleans(), TIED), min_size=2, max_size=60))
+def test_binary_auc_is_scikit_learns_with_ties(rows: list[tuple[bool, float]]) -> None:
+    """Scores with many ties (a rounding model): the rank statistic equals roc_auc_score."""
+    positive = np.array([p for p, _ in rows])
+    assume(positive.any() and not positive.all())
+    score = np.array([s for _, s in rows])
+    assert binary_auc(positive, score) == pytest.approx(roc_auc_score(positive, score), abs=1e-12)
