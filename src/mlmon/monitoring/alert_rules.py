@@ -87,7 +87,8 @@ QUALITY_SIGNALS = tuple(
 MODEL_SIGNALS = ("drifted_columns", "schema_changes")
 SERVICE_SIGNALS = (  # the metric service's gauges and counters
     "label_coverage", "pending_y_true", "pending_y_pred", "joined", "duplicates", "orphans",
-    "orphaned_predictions", "held_to_store", "batches_joined_by_record", "dead_lettered",
+    "orphaned_predictions", "held_to_store", "batches_joined_by_record",
+    "named_batches_joined_by_record", "dead_lettered",
     "alerts_firing", "alerts_resolved", "alert_notifications_sent", "alert_notification_retries",
     "alert_notifications_failed", "alert_notifications_dropped", "alert_notifications_suppressed",
 )  # fmt: skip

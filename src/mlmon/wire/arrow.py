@@ -42,7 +42,7 @@ from mlmon.wire.arrow_read import (
     read_vector,
     text_or_default,
 )
-from mlmon.wire.arrow_write import encode_features_arrow, encode_values_arrow
+from mlmon.wire.arrow_write import encode_features_arrow, encode_values_arrow, rewrite_rows
 from mlmon.wire.labels import label_text
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "encode_features_arrow",
     "encode_values_arrow",
     "is_arrow_stream",
+    "rewrite_rows",
     "row_json",
 ]
 

@@ -199,3 +199,24 @@ def encode_values_arrow(
     if features is not None:
         arrays["features"] = _features(features, len(ids))
     return _stream(arrays, metadata)
+
+
+def rewrite_rows(raw: bytes, rows: Sequence[int] | None, ts: Floats | None = None) -> bytes:
+    """The Arrow message `raw` (already decoded once: it is valid) cut to `rows` (all: None),
+    with `ts` as its float64 `ts` column if given, written in the current IPC stream format:
+    what a batch joined whole keeps of a message some of whose rows were refused."""
+    table = pa.ipc.open_stream(pa.py_buffer(raw)).read_all()
+    if rows is not None:
+        table = table.take(pa.array(np.asarray(rows, dtype=np.int64)))
+    if ts is not None:
+        field, column = pa.field("ts", pa.float64()), _numbers(ts)
+        where = table.schema.get_field_index("ts")
+        table = (
+            table.set_column(where, field, column)
+            if where >= 0
+            else table.append_column(field, column)
+        )
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())

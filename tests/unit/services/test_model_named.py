@@ -12,7 +12,7 @@ from sklearn.linear_model import LinearRegression
 from mlmon.bus import Delivery
 from mlmon.model.estimator import EstimatorModel
 from mlmon.model.records import ColumnKinds
-from mlmon.services.metric.intake import Halves
+from mlmon.services.metric.halves import Halves
 from mlmon.services.model import forwards_features
 from mlmon.services.model_named import Named, predict_named
 from mlmon.settings import Settings

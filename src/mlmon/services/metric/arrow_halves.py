@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 from mlmon.join.batches import BatchHalf, batch_keys, digest, score_columns
 from mlmon.metric_log.lines import extra_cells_columns
-from mlmon.wire.arrow import RecordColumns
+from mlmon.wire.arrow import RecordColumns, is_arrow_stream, rewrite_rows
 from mlmon.wire.segment_tags import feature_tag_rows
 
 
@@ -20,32 +23,57 @@ def arrow_extras(columns: RecordColumns, segment: tuple[str, ...] = ()) -> list[
     return extra_cells_columns(len(columns), columns.classes, columns.scores, tags)
 
 
+@dataclass(frozen=True)
+class ArrowWhole:
+    """A named Arrow batch to join whole: its half (its usable rows) and which rows those are;
+    its refused rows (`RecordColumns.bad`) are dead-lettered one by one, as JSON."""
+
+    half: BatchHalf
+    kept: list[int]
+
+
 def whole_arrow_half(
-    name: str, body: bytes, columns: RecordColumns, model: str, version: str, now: float,
-    truth: bool, segment: tuple[str, ...] = (),
-) -> BatchHalf | None:  # fmt: skip
-    """An Arrow batch to join whole, or None for the record-by-record path: it must be named
-    (`x-mlmon-batch`, as mlmon's features and model services send them), with unique ids,
-    every row usable and timed, and one model and version (a refused row, a row without `ts`
-    or a mix of models takes the record path, which handles each row)."""
-    if not name or columns.bad or not len(columns) or columns.values is None:
+    name: str, body: bytes, columns: RecordColumns, model: str, version: str,
+    sent_at: float | None, now: float, truth: bool, segment: tuple[str, ...] = (),
+) -> ArrowWhole | str | None:  # fmt: skip
+    """A named Arrow batch (`x-mlmon-batch`, as mlmon's features and model services send
+    them) to join whole, as the msgpack batches are: its usable rows, whatever the refused
+    ones (so that both halves of a batch go the same way, however each one's rows fare); a row
+    without `ts` takes the publish time (`sent_at`), as in the record join. None for an
+    unnamed batch; the reason (a text) why a named one cannot join whole (an id twice, rows
+    of several models or versions): the caller joins it record by record and says so."""
+    if not name or columns.values is None:
         return None
-    if not bool(np.isfinite(columns.ts).all()):
-        return None
-    if columns.models:
-        if len(set(columns.models)) > 1:
-            return None
-        model = columns.models[0] or model
-    if columns.versions:
-        if len(set(columns.versions)) > 1:
-            return None
-        version = columns.versions[0] or version
-    keys = batch_keys(columns.ids)
+    kept = [i for i in range(len(columns)) if i not in columns.bad]
+    keys = batch_keys([columns.ids[i] for i in kept])
     if keys is None:
-        return None
-    extras = None if truth else arrow_extras(columns, segment)
-    return BatchHalf(
-        name, keys, columns.values, columns.ts, body, digest(body), now, model, version,
-        extras if extras is not None and any(extras) else None, None,
-        None if truth else score_columns(columns),
+        return "an id appears twice in it"
+    if columns.models and len({columns.models[i] or model for i in kept}) > 1:
+        return "its rows name several models"
+    if columns.versions and len({columns.versions[i] or version for i in kept}) > 1:
+        return "its rows name several versions"
+    if kept and columns.models:
+        model = columns.models[kept[0]] or model
+    if kept and columns.versions:
+        version = columns.versions[kept[0]] or version
+    ts = columns.ts[kept]
+    filled = sent_at is not None and bool(np.isnan(ts).any())
+    if filled:
+        ts = np.where(np.isnan(ts), sent_at if sent_at is not None else math.nan, ts)
+    stored = body
+    if len(kept) < len(columns) or filled or not is_arrow_stream(body):
+        # What the store keeps reads back as exactly these rows (`join.batches.read_body`).
+        stored = rewrite_rows(
+            body, kept if len(kept) < len(columns) else None, ts if filled else None
+        )
+    extras = scores = None
+    if not truth:
+        every = arrow_extras(columns, segment)
+        extras = [every[i] for i in kept] if any(every) else None
+        found = score_columns(columns)
+        scores = None if found is None else (found[0], found[1][kept])
+    half = BatchHalf(
+        name, keys, columns.values[kept], ts, stored, digest(body), now, model, version,
+        extras, None, scores,
     )  # fmt: skip
+    return ArrowWhole(half, kept)

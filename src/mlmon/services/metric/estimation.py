@@ -28,7 +28,8 @@ from mlmon.monitoring.estimation.live import Estimated, LiveEstimator
 from mlmon.ops.estimation import EstimateGauges, EstimatorSetup, fit_estimator
 from mlmon.ops.status import ServiceStats
 from mlmon.ops.telemetry import Telemetry
-from mlmon.services.metric.intake import Halves
+from mlmon.services.metric.halves import Halves
+from mlmon.services.metric.intake import Prepared
 from mlmon.settings import Settings
 from mlmon.wire.arrow import RecordColumns
 
@@ -80,15 +81,30 @@ class MetricEstimation:
         self._columns(halves, values, out)
         return out if any(c is not None for c in out) else None
 
-    def batch_cells(self, half: BatchHalf, columns: RecordColumns) -> Floats | None:
-        """A prediction batch joined whole: its rows' cells (rows x cells, zeros where a row
-        is not estimated), or None when none is; the same estimation as `cells`."""
-        if self.setup.estimator is None or (columns.features is None and columns.scores is None):
+    def estimate(self, prepared: Prepared) -> None:
+        """Every new prediction of a prepared batch gets its cells: those joined one by one
+        (`prepared.cells`) and each Arrow batch joined whole (`half.cells`); the others are
+        counted as not estimable."""
+        prepared.cells = self.cells(prepared.halves)
+        unestimable = sum(len(half.keys) for _, half, _ in prepared.whole)
+        for half, columns, kept in prepared.whole_arrow:
+            half.cells = self.batch_cells(half, columns, kept)
+            if any(x is not None for x in (columns.features, columns.vector, columns.scores)):
+                unestimable -= len(half.keys)  # estimated, or counted if not
+        self.count_unestimable(prepared.halves, unestimable)
+
+    def batch_cells(
+        self, half: BatchHalf, columns: RecordColumns, kept: list[int]
+    ) -> Floats | None:
+        """A prediction batch joined whole (its `kept` rows of `columns`): its rows' cells
+        (rows x cells, zeros where a row is not estimated), or None when none is; the same
+        estimation as `cells`."""
+        if self.setup.estimator is None:
             return None
         n = len(half.keys)
         part = Halves()
         part.keys, part.values, part.models = half.keys, half.values.tolist(), [half.model] * n
-        part.column_inputs = [(0, list(range(n)), columns)]
+        part.column_inputs = [(0, kept, columns)]
         rows = self.cells(part)
         if rows is None:
             return None

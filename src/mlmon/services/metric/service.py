@@ -178,13 +178,7 @@ class MetricService:
                 except Exception:
                     log.exception("drift could not take a batch's features; left out")
             try:  # estimation is a side view too
-                prepared.cells = self.estimation.cells(halves)
-                unestimable = sum(len(half.keys) for _, half, _ in prepared.whole)
-                for half, columns in prepared.whole_arrow:
-                    half.cells = self.estimation.batch_cells(half, columns)
-                    if columns.features is not None or columns.scores is not None:
-                        unestimable -= len(half.keys)  # estimated, or counted if not
-                self.estimation.count_unestimable(halves, unestimable)
+                self.estimation.estimate(prepared)
             except Exception:
                 log.exception("estimation could not take a batch; its predictions unestimated")
                 self.stats.counters["not_estimated"] += len(halves.keys)

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pytest
 
 from mlmon.bus import OutMessage
 from mlmon.bus.memory import MemoryBus
@@ -19,7 +21,7 @@ from mlmon.join.counts import read_predicted
 from mlmon.ops.status import ServiceStats
 from mlmon.services.metric.service import MetricService
 from mlmon.settings import Settings
-from mlmon.wire import HEADER_BATCH
+from mlmon.wire import HEADER_BATCH, sent_at_header
 from mlmon.wire.arrow import ARROW, encode_values_arrow
 
 CLASSES = ("Adelie", "Chinstrap", "Gentoo")
@@ -184,3 +186,97 @@ async def test_a_repeated_batch_counts_as_duplicates_and_an_altered_one_is_refus
     assert second.counters["duplicates"] == 40  # the predictions' copy and the true values'
     assert second.counters["dead_lettered"] == 1  # the altered batch, whole
     assert len(log_rows(settings)) == 20
+
+
+def legacy(body: bytes) -> bytes:
+    """The same Arrow message in the pre-0.15 IPC format (no continuation marker)."""
+    table = pa.ipc.open_stream(body).read_all()
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(use_legacy_format=True)
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())
+
+
+async def test_a_refused_row_is_dead_lettered_alone_and_the_rest_joins_whole(
+    tmp_path: Path,
+) -> None:
+    """One true value and one prediction refused (an empty label; scores summing to 0.8): each
+    is dead-lettered alone, the 48 others join whole, also once the true values waited on
+    disk across a restart (the store keeps the usable rows only)."""
+    settings = settings_in(tmp_path)
+    _, _, ids = batch(0, 50)
+    truths = [CLASSES[i % 3] for i in range(50)]
+    truths[7] = ""
+    scores = np.tile([0.2, 0.3, 0.5], (50, 1))
+    scores[9] = (0.5, 0.2, 0.1)
+    stamps = np.full(50, TS)
+    truth = encode_values_arrow(ids, truths, ts=stamps)
+    prediction = encode_values_arrow(
+        ids, ["Gentoo"] * 50, ts=stamps, scores=(scores, CLASSES), model="hgb", version="3"
+    )
+    first, second = await run_phases(
+        settings,
+        [[("y_true", message(truth, ids, True))], [("y_pred", message(prediction, ids, True))]],
+        [0, 48],
+    )
+    assert first.counters["dead_lettered"] == 1
+    assert second.counters["dead_lettered"] == 1
+    rows = log_rows(settings)
+    assert sorted(rows) == sorted(set(ids) - {"r7", "r9"})
+    assert rows["r8"]["y_true"] == CLASSES[8 % 3]
+    assert rows["r8"]["scores"] == '{"Adelie":0.2,"Chinstrap":0.3,"Gentoo":0.5}'
+    assert stored(settings) == (1, 0)
+
+
+async def test_a_legacy_format_batch_waits_on_disk_and_joins(tmp_path: Path) -> None:
+    """An Arrow stream in the pre-0.15 format (another producer's older library) is stored in
+    the current one, so the store reads it back after a restart."""
+    settings = settings_in(tmp_path)
+    truth, prediction, ids = batch(0, 50)
+    await run_phases(
+        settings,
+        [[("y_true", message(legacy(truth), ids, True))],
+         [("y_pred", message(legacy(prediction), ids, True))]],
+        [0, 50],
+    )  # fmt: skip
+    assert len(log_rows(settings)) == 50
+    assert stored(settings) == (1, 0)
+
+
+async def test_rows_without_ts_take_the_publish_time_both_ways(tmp_path: Path) -> None:
+    """A named batch without `ts` joins whole; its rows are dated by the publish header, in
+    memory and after waiting on disk alike."""
+    for phases_of in ("memory", "disk"):
+        settings = settings_in(tmp_path / phases_of)
+        _, _, ids = batch(0, 10)
+        truth = encode_values_arrow(ids, ["Adelie"] * 10)
+        prediction = encode_values_arrow(ids, ["Adelie"] * 10, model="hgb")
+        headers = {HEADER_BATCH: ids[0], **sent_at_header(TS + 7)}
+        halves = [
+            ("y_true", OutMessage(truth, headers, ARROW)),
+            ("y_pred", OutMessage(prediction, headers, ARROW)),
+        ]
+        phases = [halves] if phases_of == "memory" else [halves[:1], halves[1:]]
+        await run_phases(settings, phases, [10] if phases_of == "memory" else [0, 10])
+        rows = log_rows(settings)
+        assert len(rows) == 10
+        assert {float(row["sent_at"]) for row in rows.values()} == {TS + 7}
+        assert stored(settings) == (1, 0)
+
+
+async def test_a_named_batch_of_several_models_is_joined_by_record_and_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rows of two models under one batch name cannot join whole: record by record, counted
+    and warned about (its named true values' batch, joined whole, will not meet them)."""
+    settings = settings_in(tmp_path)
+    _, _, ids = batch(0, 4)
+    prediction = encode_values_arrow(
+        ids, ["Adelie"] * 4, ts=np.full(4, TS), model=["a", "b", "a", "b"]
+    )
+    (stats,) = await run_phases(
+        settings, [[("y_pred", OutMessage(prediction, {HEADER_BATCH: ids[0]}, ARROW))]], [0]
+    )
+    assert stats.counters["named_batches_joined_by_record"] == 1
+    assert "its rows name several models" in caplog.text
