@@ -3,6 +3,7 @@
     uv run python benchmarks/bench_pipeline.py
         [--scenario throughput|single|latency|workers|rich|estimated|all]
         [--url URL] [--records N] [--rate R] [--batch B] [--limit-records N] [--no-limit]
+        [--rich-model boosting|linear]
 
 Per run: `measure_broker_limit` (bench_broker.py) for the same form, then `python -m mlmon up
 --broker URL --count N --rate R --logs TMP [--model-workers K]` on fresh uuid-named queues
@@ -33,6 +34,10 @@ Scenarios (counts can be scaled with --records, rates with --rate):
               features with gaps, 2 tags, a three-class ONNX pipeline answering labels and scores
   estimated   rich without, then with, estimation before labels (CBPE on the scores; the
               reference is the model's training file: its cost is what is measured here)
+
+`--rich-model linear`: the rich runs' classifier is a logistic regression (`mlmon train
+--estimator linear`) instead of gradient boosting (~1 against ~11 us of CPU a record), so
+that what remains is mostly mlmon's own cost.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ from bench_broker import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlmon.metric_log.layout import metric_logs
+from mlmon.model.pipeline import Estimator
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_EVERY = 0.2  # seconds between /proc samples
@@ -88,10 +94,12 @@ class Run:
     rich: bool = False  # named records: 10 numeric + 3 categorical features, a classifier
     estimated: bool = False  # rich, with estimation before labels on (MLMON_REFERENCE)
     metric_workers: int = 1  # shards of the metric (bench_sizing.py)
+    model: Estimator = "boosting"  # rich runs: the classifier `mlmon train` fits
 
     @property
     def label(self) -> str:
         kind = f"{self.form}, rich" if self.rich else self.form
+        kind += ", linear model" if self.rich and self.model == "linear" else ""
         kind += ", estimated" if self.estimated else ""
         metric = f" metric-workers={self.metric_workers}" if self.metric_workers > 1 else ""
         return f"{kind} n={self.count} rate={self.rate:g} workers={self.workers}{metric}"
@@ -465,7 +473,7 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
     ]  # fmt: skip
     result = Result(run)
     if run.rich:
-        dataset, model = rich_inputs(logs / "rich")
+        dataset, model = rich_inputs(logs / "rich", estimator=run.model)
         result.model_alone = model_alone(dataset, model)
         argv += ["--dataset", str(dataset), "--target", "species", "--model", str(model)]
         argv += ["--tag-columns", "region,device"]
@@ -532,10 +540,12 @@ def run_pipeline(url: str, run: Run, batch: int | None, timeout: float, keep: bo
     return result
 
 
-def rich_inputs(directory: Path, rows: int = 5_000) -> tuple[Path, Path]:
+def rich_inputs(
+    directory: Path, rows: int = 5_000, estimator: Estimator = "boosting"
+) -> tuple[Path, Path]:
     """A dataset of 10 numeric and 3 categorical features (some missing), 2 tag columns and a
-    three-class target, and an ONNX classifier (imputation, one-hot, gradient boosting) fitted
-    on the features by `mlmon train`'s own code."""
+    three-class target, and an ONNX classifier (imputation, one-hot, gradient boosting or a
+    logistic regression) fitted on the features by `mlmon train`'s own code."""
     from mlmon.model.training import train_pipeline
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -560,7 +570,9 @@ def rich_inputs(directory: Path, rows: int = 5_000) -> tuple[Path, Path]:
                 [*cells, islands[i], sexes[i], sites[i], regions[i], devices[i], species[i]]
             )
     tags = ("region", "device")
-    model = train_pipeline(directory / "rich.onnx", "onnx", path, "species", exclude=tags).output
+    model = train_pipeline(
+        directory / "rich.onnx", "onnx", path, "species", exclude=tags, estimator=estimator
+    ).output
     return path, model
 
 
@@ -778,7 +790,9 @@ def plan(args: argparse.Namespace) -> list[Run]:
         rate = run.rate if args.rate is None else args.rate
         if args.records is None and run.rate and args.rate is not None:
             count = int(args.rate * run.count / run.rate)  # keep the latency run's 20 s
-        runs.append(Run(run.form, count, rate, run.workers, run.rich, run.estimated))
+        runs.append(
+            Run(run.form, count, rate, run.workers, run.rich, run.estimated, model=args.rich_model)
+        )
     return runs
 
 
@@ -801,6 +815,10 @@ def main() -> None:
     parser.add_argument("--no-limit", action="store_true", help="skip the broker limit")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per pipeline run")
     parser.add_argument("--keep-logs", action="store_true", help="keep each run's logs dir")
+    parser.add_argument(
+        "--rich-model", choices=["boosting", "linear"], default="boosting",
+        help="rich runs: gradient boosting (mlmon train's default) or a logistic regression",
+    )  # fmt: skip
     args = parser.parse_args()
 
     if args.queue_type != "quorum":

@@ -22,32 +22,43 @@ BOOLEAN_ATTRIBUTE_WARNING = r".*Expected an int, got a boolean"
 MISSING_CATEGORY = ""  # what mlmon's ONNX models take for a missing category (frame.strings)
 
 
+Estimator = Literal["boosting", "linear"]
+
+
 def build_pipeline(
-    numeric: Sequence[str], categorical: Sequence[str], classifier: bool, model_format: ModelFormat
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    classifier: bool,
+    model_format: ModelFormat,
+    estimator: Estimator = "boosting",
 ) -> Any:
+    """Imputation, one-hot categories, and gradient boosting, or (`linear`) standardised
+    numbers and a logistic or ridge regression: a model ~10 times cheaper to run."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     missing: Any = MISSING_CATEGORY if model_format == "onnx" else np.nan
     steps: list[tuple[str, Any, list[str]]] = []
     if numeric:
-        steps.append(("numeric", SimpleImputer(strategy="mean"), list(numeric)))
+        impute = SimpleImputer(strategy="mean")
+        numbers = make_pipeline(impute, StandardScaler()) if estimator == "linear" else impute
+        steps.append(("numeric", numbers, list(numeric)))
     if categorical:
         encode = make_pipeline(
             SimpleImputer(missing_values=missing, strategy="most_frequent"),
             OneHotEncoder(handle_unknown="ignore", sparse_output=False),
         )
         steps.append(("categorical", encode, list(categorical)))
-    booster = HistGradientBoostingClassifier if classifier else HistGradientBoostingRegressor
-    return Pipeline(
-        [
-            ("prepare", ColumnTransformer(steps, sparse_threshold=0.0)),
-            ("model", booster(random_state=0)),
-        ]
-    )
+    if estimator == "linear":
+        model: Any = LogisticRegression(max_iter=1000) if classifier else Ridge()
+    else:
+        booster = HistGradientBoostingClassifier if classifier else HistGradientBoostingRegressor
+        model = booster(random_state=0)
+    return Pipeline([("prepare", ColumnTransformer(steps, sparse_threshold=0.0)), ("model", model)])
 
 
 def write_skops(pipeline: Any, output: Path) -> list[str]:

@@ -23,7 +23,7 @@ from mlmon.errors import ConfigError, DatasetError
 from mlmon.model.columns_data import select_features, text_nulls
 from mlmon.model.dataset import DEFAULT_ID_COLUMN, load_dataset
 from mlmon.model.frame import columns_from_matrix, is_categorical, to_dataframe
-from mlmon.model.pipeline import MISSING_CATEGORY, ModelFormat, build_pipeline
+from mlmon.model.pipeline import MISSING_CATEGORY, Estimator, ModelFormat, build_pipeline
 from mlmon.model.predictors import LinearModel
 
 MAX_INTEGER_CLASSES = 10
@@ -74,8 +74,10 @@ def train_pipeline(
     id_column: str = DEFAULT_ID_COLUMN,
     features: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    estimator: Estimator = "boosting",
 ) -> Trained:
-    """Fit the pipeline on `dataset` (diabetes if None) and write it to `output`."""
+    """Fit the pipeline (`estimator`: gradient boosting, or a linear model) on `dataset`
+    (diabetes if None) and write it to `output`."""
     from mlmon.model.pipeline import write_onnx, write_skops
 
     if output.suffix.lower() != SUFFIXES[model_format]:
@@ -90,7 +92,7 @@ def train_pipeline(
     frame = to_dataframe(columns, list(columns))
     if model_format == "onnx" and categorical:
         frame[list(categorical)] = frame[list(categorical)].fillna(MISSING_CATEGORY)
-    pipeline = build_pipeline(numeric, categorical, classifier, model_format)
+    pipeline = build_pipeline(numeric, categorical, classifier, model_format, estimator)
     pipeline.fit(frame, y)
     output.parent.mkdir(parents=True, exist_ok=True)
     untrusted: list[str] = []
