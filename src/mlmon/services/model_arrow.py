@@ -29,6 +29,7 @@ from mlmon.wire.arrow import (
     encode_values_arrow,
     row_json,
 )
+from mlmon.wire.arrow_read import take_tags
 from mlmon.wire.segment_tags import feature_tag_rows
 
 
@@ -167,7 +168,7 @@ def _answer(
     classes = predictor.classes
     if prediction.scores is not None and classes is not None:
         scores = (np.round(prediction.scores, 6), score_keys(classes))
-    tags = None if columns.tags is None else [columns.tags[i] for i in rows.tolist()]
+    tags = take_tags(columns.tags, rows.tolist())
     if segment:
         tags = feature_tag_rows(tags, arrow_inputs(item, predictor, rows), segment, len(rows))
     ids = [columns.ids[i] for i in rows.tolist()]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -92,7 +93,7 @@ class RecordColumns:
     ids: list[RecordId]
     values: Floats | None
     ts: Floats
-    tags: list[dict[str, str] | None] | None = None
+    tags: Sequence[dict[str, str] | None] | None = None
     scores: Floats | None = None
     classes: tuple[str, ...] = ()
     models: list[str] | None = None

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from mlmon.arrays import Floats
 from mlmon.wire import RecordId
+from mlmon.wire.arrow_read import TagRows
 from mlmon.wire.labels import label_text
 
 FeatureColumns = Mapping[str, npt.NDArray[Any]] | Floats  # named columns, or a vector matrix
@@ -111,6 +112,13 @@ def _tags(tags: Sequence[Mapping[str, str] | None] | TagColumns) -> Any:
     """A map<utf8, utf8> per row; a row without tags is an empty map (it reads as None)."""
     if isinstance(tags, Mapping):
         return _tag_columns(tags)
+    if isinstance(tags, TagRows):  # decoded column-wise: written back so
+        return _tag_columns(
+            {
+                name: np.array(column, dtype=object)
+                for name, column in zip(tags.names, tags.columns, strict=True)
+            }
+        )
     counts = [len(row) if row else 0 for row in tags]
     offsets = np.zeros(len(tags) + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])

@@ -630,3 +630,32 @@ def test_tags_given_column_wise_read_back_as_the_rows_dicts() -> None:
         {"region": "eu", "device": "ios"}, {"device": "web"}, {"region": "us"}, None,
         {"region": "a,b", "device": 'say "x"'},
     ]  # fmt: skip
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=5), st.sampled_from(["ios", 'we"b', "a\\b", "é", "{x}"])),
+        min_size=1, max_size=12,
+    )
+)  # fmt: skip
+def test_tags_of_the_same_names_decode_column_wise_and_read_as_the_rows_dicts(
+    rows: list[tuple[str, str]],
+) -> None:
+    """A batch whose rows all name the same tags decodes them column-wise (`TagRows`): each
+    row reads as its dict, they encode back to the same tags, and their log cells are byte for
+    byte the row-wise ones."""
+    from mlmon.metric_log.lines import extra_cells, extra_cells_columns
+    from mlmon.wire.arrow_read import TagRows
+
+    tags = [{"region": region, "de{v}ice": device} for region, device in rows]
+    ids = [f"t{i}" for i in range(len(rows))]
+    decoded = decode_features_arrow(encode_features_arrow(ids, np.zeros((len(rows), 1)), tags=tags))
+    assert isinstance(decoded.tags, TagRows)
+    assert decoded.tags == tags
+    assert [decoded.tags[i] for i in range(len(rows))] == tags
+    again = decode_features_arrow(
+        encode_features_arrow(ids, np.zeros((len(rows), 1)), tags=decoded.tags)
+    )
+    assert again.tags == tags
+    cells = extra_cells_columns(len(rows), (), None, decoded.tags)
+    assert cells == [extra_cells(None, row) for row in tags]
