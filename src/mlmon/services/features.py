@@ -32,7 +32,7 @@ from mlmon.wire import (
     sent_at_header,
     single_bytes_at_most,
 )
-from mlmon.wire.arrow import ARROW, encode_features_arrow, encode_values_arrow
+from mlmon.wire.arrow import ARROW, ArrowDataset
 
 log = logging.getLogger(__name__)
 
@@ -188,9 +188,9 @@ def _named(
     batches, or one JSON message each (the single form with an object body). `sizes`: records
     per batch, and metric workers, whose shards each batch keeps to (both halves of a record
     must reach its own shard). A batch is named by its first id, as the numeric ones are."""
-    truth = labels(data, rows)
-    values: list[Any] = truth if isinstance(truth, list) else truth.tolist()
     if not batched:
+        truth = labels(data, rows)
+        values: list[Any] = truth if isinstance(truth, list) else truth.tolist()
         tags = _tags(data, rows)
         headers = sent_at_header(now)
 
@@ -207,22 +207,33 @@ def _named(
         )
     features, truths = [], []
     size, workers = sizes
+    table = _arrow_dataset(data)
     for group in shard_groups(ids, workers):
         for start in range(0, len(group), size):
             part = group[start : start + size]
             part_ids = [ids[i] for i in part]
             taken = rows[part]
-            columns = {name: column[taken] for name, column in data.columns.items()}
             stamps = np.full(len(taken), now)
-            part_tags = {name: column[taken] for name, column in data.tags.items()} or None
-            body = encode_features_arrow(part_ids, columns, ts=stamps, tags=part_tags)
             # Named as the numeric batches are: the metric joins the two answers whole.
             name = {HEADER_BATCH: part_ids[0]}
+            body = table.features_message(part_ids, taken, stamps)
             features.append(OutMessage(body, name, ARROW))
-            part_values = [values[i] for i in part]
-            truth_body = encode_values_arrow(part_ids, part_values, ts=stamps)
+            truth_body = table.values_message(part_ids, taken, stamps)
             truths.append(OutMessage(truth_body, name, ARROW, key=part_ids[0]))
     return features, truths
+
+
+_ARROW_DATASET: list[tuple[Dataset, ArrowDataset]] = []  # the dataset streamed, as Arrow
+
+
+def _arrow_dataset(data: Dataset) -> ArrowDataset:
+    """The dataset as Arrow arrays, built at its first batch (a service streams one)."""
+    if _ARROW_DATASET and _ARROW_DATASET[0][0] is data:
+        return _ARROW_DATASET[0][1]
+    every = np.arange(len(data.target), dtype=np.intp)
+    table = ArrowDataset(data.columns, labels(data, every), data.tags or None)
+    _ARROW_DATASET[:] = [(data, table)]
+    return table
 
 
 def _tags(data: Dataset, rows: npt.NDArray[np.intp]) -> list[dict[str, str]] | None:

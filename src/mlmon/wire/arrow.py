@@ -43,11 +43,17 @@ from mlmon.wire.arrow_read import (
     read_vector,
     text_or_default,
 )
-from mlmon.wire.arrow_write import encode_features_arrow, encode_values_arrow, rewrite_rows
+from mlmon.wire.arrow_write import (
+    ArrowDataset,
+    encode_features_arrow,
+    encode_values_arrow,
+    rewrite_rows,
+)
 from mlmon.wire.labels import label_text
 
 __all__ = [
     "ARROW",
+    "ArrowDataset",
     "RecordColumns",
     "decode_features_arrow",
     "decode_values_arrow",
