@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from mlmon.arrays import Floats
 
@@ -74,17 +75,24 @@ class CategoryReference:
         if array.dtype.kind in "biuf":  # numbers (NaN where missing): no category among them
             numbers = np.asarray(array, dtype=np.float64)
             return np.where(np.isnan(numbers), MISSING, MISMATCH).astype(np.int64)
-        array = array.astype(object)
-        return np.fromiter(
-            (
-                index.get(value, unseen)
-                if isinstance(value, str)
-                else (MISSING if not _present(value) else MISMATCH)
-                for value in array.ravel().tolist()
-            ),
-            dtype=np.int64,
-            count=array.size,
-        )
+        array = array.astype(object).ravel()
+        try:  # texts and gaps (the usual column): each distinct text looked up once
+            encoded = pa.array(array, type=pa.string(), from_pandas=True).dictionary_encode()
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # a number or a boolean among them
+            return np.fromiter(
+                (
+                    index.get(value, unseen)
+                    if isinstance(value, str)
+                    else (MISSING if not _present(value) else MISMATCH)
+                    for value in array.tolist()
+                ),
+                dtype=np.int64,
+                count=array.size,
+            )
+        texts = encoded.dictionary.to_pylist()
+        lookup = np.array([*(index.get(text, unseen) for text in texts), MISSING], dtype=np.int64)
+        result: Codes = lookup[encoded.indices.fill_null(len(texts)).to_numpy()]
+        return result
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -5,10 +5,13 @@ keeps coming and never a crash."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency
 
@@ -152,3 +155,30 @@ def test_a_reference_with_categories_round_trips_as_json() -> None:
     raw["categorical"][0]["counts"] = [1, 2]
     with pytest.raises(ValueError, match="one positive integer"):
         Reference.from_json(json.dumps(raw))
+
+
+@given(
+    st.lists(
+        st.none()
+        | st.just(float("nan"))
+        | st.sampled_from(["a", "b", "c", "z", ""])
+        | st.text(max_size=3),
+        max_size=40,
+    ),
+    st.booleans(),
+)
+def test_codes_of_a_text_column_are_each_values_code(values: list[object], mixed: bool) -> None:
+    """A column of texts and gaps is coded in one pass over its distinct values; with a number
+    or a boolean among them, value by value: both give each value's own code."""
+    reference = CategoryReference.from_values("c", ["a", "a", "b", "c", "d"], keep=3)
+    column = [*values, 7, True] if mixed else values
+    expected = []
+    for value in column:
+        if isinstance(value, str):
+            known = value in reference.categories
+            expected.append(reference.categories.index(value) if known else reference.unseen_cell)
+        elif value is None or (isinstance(value, float) and math.isnan(value)):
+            expected.append(MISSING)
+        else:
+            expected.append(MISMATCH)
+    assert reference.codes(np.array(column, dtype=object)).tolist() == expected
