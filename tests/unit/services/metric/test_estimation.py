@@ -9,6 +9,7 @@ import csv
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +25,27 @@ from mlmon.services.metric.service import MetricService
 from mlmon.settings import Settings
 from mlmon.wire.labels import known_labels
 from tests.unit.ops.test_estimation import diabetes_reference
+
+
+def yes_no_classifier(
+    directory: Path, rows: int, seed: int
+) -> tuple[Any, np.ndarray, np.ndarray, Path]:
+    """A logistic regression of "yes"/"no" on two features, saved as model.skops, and its
+    training rows as reference.csv (the estimator's reference)."""
+    import pandas as pd
+    import skops.io
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 2))
+    labels = np.where(x[:, 0] + rng.normal(0, 0.5, rows) > 0, "yes", "no")
+    model = LogisticRegression().fit(pd.DataFrame(x, columns=["a", "b"]), labels)
+    skops.io.dump(model, directory / "model.skops")
+    reference = directory / "reference.csv"
+    with reference.open("w", newline="") as handle:
+        pairs = zip(x.tolist(), labels.tolist(), strict=True)
+        csv.writer(handle).writerows([["a", "b", "label"], *([*r, y] for r, y in pairs)])
+    return model, x, labels, reference
 
 
 async def _run(settings: Settings, predictions: list[dict], truths: list[dict]) -> ServiceStats:
@@ -80,18 +102,8 @@ async def test_single_classifier_predictions_are_estimated_from_their_scores(
     tmp_path: Path,
 ) -> None:
     import pandas as pd
-    import skops.io
-    from sklearn.linear_model import LogisticRegression
 
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(600, 2))
-    labels = np.where(x[:, 0] + rng.normal(0, 0.5, 600) > 0, "yes", "no")
-    model = LogisticRegression().fit(pd.DataFrame(x, columns=["a", "b"]), labels)
-    skops.io.dump(model, tmp_path / "model.skops")
-    reference = tmp_path / "reference.csv"
-    with reference.open("w", newline="") as handle:
-        rows = zip(x.tolist(), labels.tolist(), strict=True)
-        csv.writer(handle).writerows([["a", "b", "label"], *([*r, y] for r, y in rows)])
+    model, x, _, reference = yes_no_classifier(tmp_path, 600, seed=3)
     settings = Settings(
         logs_dir=tmp_path / "logs", reference=reference, target="label",
         model_path=tmp_path / "model.skops", model_name="unknown",
@@ -123,21 +135,11 @@ async def test_arrow_batches_joined_whole_are_estimated_as_record_by_record(
     """A classifier's Arrow batches named as mlmon's services name them (joined whole) get the
     same estimate cells, counted once with their predictions, as the same batches unnamed."""
     import pandas as pd
-    import skops.io
-    from sklearn.linear_model import LogisticRegression
 
     from mlmon.wire import HEADER_BATCH
     from mlmon.wire.arrow import ARROW, encode_values_arrow
 
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=(400, 2))
-    labels = np.where(x[:, 0] + rng.normal(0, 0.5, 400) > 0, "yes", "no")
-    model = LogisticRegression().fit(pd.DataFrame(x, columns=["a", "b"]), labels)
-    skops.io.dump(model, tmp_path / "model.skops")
-    reference = tmp_path / "reference.csv"
-    with reference.open("w", newline="") as handle:
-        rows = zip(x.tolist(), labels.tolist(), strict=True)
-        csv.writer(handle).writerows([["a", "b", "label"], *([*r, y] for r, y in rows)])
+    model, x, labels, reference = yes_no_classifier(tmp_path, 400, seed=5)
     scores = model.predict_proba(pd.DataFrame(x[:60], columns=["a", "b"]))
     ids = [f"r{i}" for i in range(60)]
     ts = np.full(60, time.time() // 300 * 300 - 3600)
