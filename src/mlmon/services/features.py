@@ -72,6 +72,7 @@ async def run_features(
     # Flat out, each call fills the window and waits for its confirms; paced, the small
     # calls go on while earlier ones wait (see PublishWindow).
     window = PublishWindow(chunk, PACED_CALLS_IN_FLIGHT, confirmed)
+    table = arrow_dataset(data) if data.named and settings.batched else None
     stats.ready = True
     try:
         while not stop.is_set() and (settings.count is None or sent < settings.count):
@@ -93,7 +94,7 @@ async def run_features(
             now = time.time()
             if data.named:
                 features, truths = _named(
-                    ids, data, rows, now, (batch_size, settings.metric_workers), settings.batched
+                    ids, data, rows, now, (batch_size, settings.metric_workers), table
                 )
             elif settings.batched:
                 features, truths = _batches(ids, data, rows, now, batch_size)
@@ -182,13 +183,14 @@ def _named(
     rows: npt.NDArray[np.intp],
     now: float,
     sizes: tuple[int, int],
-    batched: bool,
+    table: ArrowDataset | None,
 ) -> tuple[list[OutMessage], list[OutMessage]]:
     """Records with named features (categories, missing values) or class labels: Arrow
-    batches, or one JSON message each (the single form with an object body). `sizes`: records
-    per batch, and metric workers, whose shards each batch keeps to (both halves of a record
-    must reach its own shard). A batch is named by its first id, as the numeric ones are."""
-    if not batched:
+    batches taken from `table` (the dataset as Arrow), or without it one JSON message each
+    (the single form with an object body). `sizes`: records per batch, and metric workers,
+    whose shards each batch keeps to (both halves of a record must reach its own shard). A
+    batch is named by its first id, as the numeric ones are."""
+    if table is None:
         truth = labels(data, rows)
         values: list[Any] = truth if isinstance(truth, list) else truth.tolist()
         tags = _tags(data, rows)
@@ -207,7 +209,6 @@ def _named(
         )
     features, truths = [], []
     size, workers = sizes
-    table = _arrow_dataset(data)
     for group in shard_groups(ids, workers):
         for start in range(0, len(group), size):
             part = group[start : start + size]
@@ -223,17 +224,10 @@ def _named(
     return features, truths
 
 
-_ARROW_DATASET: list[tuple[Dataset, ArrowDataset]] = []  # the dataset streamed, as Arrow
-
-
-def _arrow_dataset(data: Dataset) -> ArrowDataset:
-    """The dataset as Arrow arrays, built at its first batch (a service streams one)."""
-    if _ARROW_DATASET and _ARROW_DATASET[0][0] is data:
-        return _ARROW_DATASET[0][1]
+def arrow_dataset(data: Dataset) -> ArrowDataset:
+    """The dataset as Arrow arrays, built once before streaming: each batch takes its rows."""
     every = np.arange(len(data.target), dtype=np.intp)
-    table = ArrowDataset(data.columns, labels(data, every), data.tags or None)
-    _ARROW_DATASET[:] = [(data, table)]
-    return table
+    return ArrowDataset(data.columns, labels(data, every), data.tags or None)
 
 
 def _tags(data: Dataset, rows: npt.NDArray[np.intp]) -> list[dict[str, str]] | None:
