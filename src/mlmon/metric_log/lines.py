@@ -17,8 +17,8 @@ import numpy as np
 from mlmon.arrays import Floats
 from mlmon.metric_log.append import Cell, float_rows, format_cell, format_row, needs_quotes
 from mlmon.wire import Y_PRED, Y_TRUE
-from mlmon.wire.arrow_read import TagRows
 from mlmon.wire.labels import cell, code_mask
+from mlmon.wire.tag_rows import TagRows
 
 _json = msgspec.json.Encoder()
 

@@ -29,8 +29,8 @@ from mlmon.wire.arrow import (
     encode_values_arrow,
     row_json,
 )
-from mlmon.wire.arrow_read import take_tags
 from mlmon.wire.segment_tags import feature_tag_rows
+from mlmon.wire.tag_rows import take_tags
 
 
 @dataclass

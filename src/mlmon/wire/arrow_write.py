@@ -18,8 +18,8 @@ import pyarrow as pa
 
 from mlmon.arrays import Floats
 from mlmon.wire import RecordId
-from mlmon.wire.arrow_read import TagRows
 from mlmon.wire.labels import label_text
+from mlmon.wire.tag_rows import TagRows
 
 FeatureColumns = Mapping[str, npt.NDArray[Any]] | Floats  # named columns, or a vector matrix
 # Class scores: a rows x classes matrix (NaN where absent) with the class names, or one dict

@@ -645,7 +645,7 @@ def test_tags_of_the_same_names_decode_column_wise_and_read_as_the_rows_dicts(
     row reads as its dict, they encode back to the same tags, and their log cells are byte for
     byte the row-wise ones."""
     from mlmon.metric_log.lines import extra_cells, extra_cells_columns
-    from mlmon.wire.arrow_read import TagRows
+    from mlmon.wire.tag_rows import TagRows
 
     tags = [{"region": region, "de{v}ice": device} for region, device in rows]
     ids = [f"t{i}" for i in range(len(rows))]
