@@ -81,6 +81,13 @@ class ScoreMatrix:
     def empty(cls, rows: int) -> ScoreMatrix:
         return cls((), np.full((rows, 0), np.nan))
 
+    @classmethod
+    def of_columns(cls, classes: tuple[float, ...], values: Floats) -> ScoreMatrix:
+        """From scores as an Arrow batch carries them: NaN where a row, or a class of it, has
+        none (here: a row without any is a row of NaN, a class a row lacks 0)."""
+        unscored = np.isnan(values).all(axis=1, keepdims=True)
+        return cls(classes, np.where(unscored, np.nan, np.nan_to_num(values, nan=0.0)))
+
     def scored(self) -> npt.NDArray[np.bool_]:
         """Per row: whether its prediction came with scores."""
         if not self.classes:

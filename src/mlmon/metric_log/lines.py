@@ -244,22 +244,24 @@ def _whole_score_cells(keys: Sequence[str], scores: Floats) -> list[str]:
     """Score cells of rows that give every class a score: each column's numbers as text in one
     C pass (`float_rows`: repr's text), put in place by one format string; a repr per score
     cost a classifier's batch about a fifth of the metric's time."""
-    fields = ",".join(f"{k.replace('{', '{{').replace('}', '}}')}:{{}}" for k in keys)
-    columns = [float_rows((scores[:, j],)) for j in range(scores.shape[1])]
-    return list(map(('"{{' + fields + '}}"').format, *columns))
+    return _object_cells(keys, [float_rows((scores[:, j],)) for j in range(scores.shape[1])])
 
 
 def _tag_row_cells(tags: TagRows) -> list[str]:
     """`_json_cell` of rows that all name the same tags, column by column: each distinct value
     encoded once, put in place by one format string per row."""
     keys = [_json.encode(name).decode().replace('"', '""') for name in tags.names]
-    fields = ",".join(f"{k.replace('{', '{{').replace('}', '}}')}:{{}}" for k in keys)
     columns = []
     for column in tags.columns:
-        texts: dict[str, str] = {}
-        for value in set(column):
-            texts[value] = _json.encode(value).decode().replace('"', '""')
+        texts = {value: _json.encode(value).decode().replace('"', '""') for value in set(column)}
         columns.append([texts[value] for value in column])
+    return _object_cells(keys, columns)
+
+
+def _object_cells(keys: Sequence[str], columns: Sequence[Sequence[str]]) -> list[str]:
+    """Per row, the CSV-quoted JSON object of `keys` (JSON text, quotes doubled) to that row's
+    value in each column (JSON text, quotes doubled): one format string per row."""
+    fields = ",".join(f"{k.replace('{', '{{').replace('}', '}}')}:{{}}" for k in keys)
     return list(map(('"{{' + fields + '}}"').format, *columns))
 
 

@@ -58,18 +58,12 @@ def _score_matrix(waiting: list[Waiting]) -> ScoreMatrix | None:
         return None
     if any(part[5] is not None and len(set(part[5][0])) < len(part[5][0]) for part in waiting):
         return None  # keys of one class ("1", "1.0"): the parser adds them up
-    classes = tuple(dict.fromkeys(c for part in waiting if part[5] for c in part[5][0]))
-    blocks = []
-    for part in waiting:
-        block = np.full((len(part[1]), len(classes)), np.nan)
-        if part[5] is not None:
-            known, values = part[5]
-            scored = ~np.isnan(values).all(axis=1)
-            block[scored] = 0.0  # a class a row's scores do not name has probability 0
-            columns = np.array([classes.index(c) for c in known], dtype=np.intp)
-            block[np.ix_(np.flatnonzero(scored), columns)] = np.nan_to_num(values[scored], nan=0.0)
-        blocks.append(block)
-    return ScoreMatrix(classes, np.concatenate(blocks))
+    matrices = [
+        ScoreMatrix.empty(len(part[1])) if part[5] is None else ScoreMatrix.of_columns(*part[5])
+        for part in waiting
+    ]
+    classes = tuple(dict.fromkeys(code for m in matrices for code in m.classes))
+    return ScoreMatrix(classes, np.concatenate([m.aligned(classes) for m in matrices]))
 
 
 def _extras(waiting: list[Waiting]) -> list[str] | None:

@@ -19,6 +19,7 @@ from mlmon.wire import (
     Records,
     encode_batch,
 )
+from mlmon.wire.arrow import Kind, RecordColumns, row_json
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,15 @@ def json_row(delivery: Delivery, body: bytes, reason: str) -> Rejected:
     """One record cut out of an Arrow batch, as the single JSON message it stands for."""
     headers = {k: v for k, v in delivery.headers.items() if k != HEADER_BATCH}
     return Rejected(delivery.queue, body, JSON, reason, headers)
+
+
+def bad_arrow_rows(delivery: Delivery, columns: RecordColumns, kind: Kind) -> list[Rejected]:
+    """The refused rows of an Arrow message (`RecordColumns.bad`), each as the single JSON
+    message it stands for, in row order."""
+    return [
+        json_row(delivery, row_json(columns, i, kind), f"record {columns.ids[i]!r}: {reason}")
+        for i, reason in sorted(columns.bad.items())
+    ]
 
 
 def too_large(delivery: Delivery, limit: int) -> str | None:

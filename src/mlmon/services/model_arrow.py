@@ -20,7 +20,7 @@ from mlmon.model.frame import Prediction, columns_from_matrix
 from mlmon.model.predictors import Predictor
 from mlmon.model.records import ColumnKinds, predict_either_way, score_keys
 from mlmon.ops.drift import LiveDrift
-from mlmon.services.dead_letters import Rejected, json_row
+from mlmon.services.dead_letters import Rejected, bad_arrow_rows, json_row
 from mlmon.wire import HEADER_BATCH, header_str, record_key
 from mlmon.wire.arrow import (
     ARROW,
@@ -47,10 +47,8 @@ def decode_arrow(delivery: Delivery, rejected: list[Rejected]) -> ArrowFeatures 
     except DecodeError as error:
         rejected.append(Rejected.message(delivery, str(error)))
         return None
-    for index, reason in sorted(columns.bad.items()):
-        body = row_json(columns, index, "features")
-        rejected.append(json_row(delivery, body, f"record {columns.ids[index]!r}: {reason}"))
-    rows = np.array([i for i in range(len(columns)) if i not in columns.bad], dtype=np.intp)
+    rejected += bad_arrow_rows(delivery, columns, "features")
+    rows = np.array(columns.usable(), dtype=np.intp)
     return ArrowFeatures(delivery, columns, rows) if len(rows) else None
 
 

@@ -111,6 +111,10 @@ class RecordColumns:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def usable(self) -> list[int]:
+        """The rows not refused, in order."""
+        return [i for i in range(len(self.ids)) if i not in self.bad]
+
 
 def _read(raw: bytes) -> tuple[Any, dict[str, str]]:
     """The stream's record batches as one pyarrow Table, and its schema metadata."""

@@ -26,7 +26,7 @@ FeatureColumns = Mapping[str, npt.NDArray[Any]] | Floats  # named columns, or a 
 # per row (None where absent).
 Scores = tuple[Floats, Sequence[str]] | Sequence[Mapping[str, float] | None]
 # Tags column-wise: per tag name, one text (or None: the row lacks it) per row.
-TagColumns = Mapping[str, npt.NDArray[np.object_]]
+TagColumns = Mapping[str, npt.NDArray[np.object_] | Sequence[str | None]]
 
 
 def _ids(ids: Sequence[RecordId]) -> Any:
@@ -113,12 +113,7 @@ def _tags(tags: Sequence[Mapping[str, str] | None] | TagColumns) -> Any:
     if isinstance(tags, Mapping):
         return _tag_columns(tags)
     if isinstance(tags, TagRows):  # decoded column-wise: written back so
-        return _tag_columns(
-            {
-                name: np.array(column, dtype=object)
-                for name, column in zip(tags.names, tags.columns, strict=True)
-            }
-        )
+        return _tag_columns(dict(zip(tags.names, tags.columns, strict=True)))
     counts = [len(row) if row else 0 for row in tags]
     offsets = np.zeros(len(tags) + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +43,7 @@ def whole_arrow_half(
     of several models or versions): the caller joins it record by record and says so."""
     if not name or columns.values is None:
         return None
-    kept = [i for i in range(len(columns)) if i not in columns.bad]
+    kept = columns.usable()
     keys = batch_keys([columns.ids[i] for i in kept])
     if keys is None:
         return "an id appears twice in it"
@@ -58,8 +57,8 @@ def whole_arrow_half(
         version = columns.versions[kept[0]] or version
     ts = columns.ts[kept]
     filled = sent_at is not None and bool(np.isnan(ts).any())
-    if filled:
-        ts = np.where(np.isnan(ts), sent_at if sent_at is not None else math.nan, ts)
+    if sent_at is not None and filled:
+        ts = np.where(np.isnan(ts), sent_at, ts)
     stored = body
     if len(kept) < len(columns) or filled or not is_arrow_stream(body):
         # What the store keeps reads back as exactly these rows (`join.batches.read_body`).

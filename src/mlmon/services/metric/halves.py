@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from mlmon.bus import Delivery
 from mlmon.metric_log.lines import extra_cells
-from mlmon.services.dead_letters import Rejected, json_row
+from mlmon.services.dead_letters import Rejected, bad_arrow_rows, json_row
 from mlmon.services.metric.arrow_halves import arrow_extras
 from mlmon.wire import (
     HEADER_FEATURES_FOR,
@@ -135,11 +135,8 @@ class Halves:
         own model and version columns win over the message's headers; its `ts` over the
         publish time."""
         assert columns.values is not None
-        kind: Kind = "y_true" if truth else "y_pred"
-        for index, reason in columns.bad.items():
-            body = row_json(columns, index, kind)
-            rejected.append(json_row(delivery, body, f"record {columns.ids[index]!r}: {reason}"))
-        kept = [i for i in range(len(columns)) if i not in columns.bad]
+        rejected += bad_arrow_rows(delivery, columns, "y_true" if truth else "y_pred")
+        kept = columns.usable()
         if not kept:
             return
         sent = header_sent_at(delivery.headers)

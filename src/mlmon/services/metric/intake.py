@@ -2,8 +2,8 @@
 
 mlmon's own named batches go to the BatchJoin (a batch of true values meets a batch of
 predictions as a whole), numeric and Arrow alike; every other record goes to the RecordJoin, one
-by one. What cannot be
-used (too large, undecodable, non-finite, a conflict) is gathered to be dead-lettered.
+by one. What cannot be used (too large, undecodable, non-finite, a conflict) is gathered to be
+dead-lettered.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from mlmon.join.held import Held
 from mlmon.join.records import Outcome, RecordJoin
 from mlmon.join.store import Orphan
 from mlmon.ops.status import ServiceStats
-from mlmon.services.dead_letters import Rejected, json_row, too_large
+from mlmon.services.dead_letters import Rejected, bad_arrow_rows, too_large
 from mlmon.services.metric.arrow_halves import ArrowWhole, whole_arrow_half
 from mlmon.services.metric.halves import Halves, finite_rows
 from mlmon.settings import Settings
@@ -37,7 +37,7 @@ from mlmon.wire import (
     header_sent_at,
     header_str,
 )
-from mlmon.wire.arrow import ARROW, Kind, RecordColumns, decode_values_arrow, row_json
+from mlmon.wire.arrow import ARROW, RecordColumns, decode_values_arrow
 
 log = logging.getLogger(__name__)
 
@@ -183,11 +183,7 @@ class Intake:
             self._unnamed_batch(truth, named=bool(name))
             halves.add_arrow(delivery, columns, model, version, truth, prepared.rejected)
             return
-        kind: Kind = "y_true" if truth else "y_pred"
-        bad_rows = [
-            json_row(delivery, row_json(columns, i, kind), f"record {columns.ids[i]!r}: {reason}")
-            for i, reason in sorted(columns.bad.items())
-        ]
+        bad_rows = bad_arrow_rows(delivery, columns, "y_true" if truth else "y_pred")
         if not found.kept:
             prepared.rejected.extend(bad_rows)
             return
