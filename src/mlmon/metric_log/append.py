@@ -44,13 +44,36 @@ def float_rows(columns: Sequence[np.ndarray]) -> list[str]:
     if not columns or not len(columns[0]):
         return []
     grid = np.column_stack(columns).astype(np.float64, copy=False)
-    text = orjson.dumps(grid, option=orjson.OPT_SERIALIZE_NUMPY)  # [[a,b],[c,d]]
-    cells = text[2:-2].decode().split("],[")
-    magnitude = np.abs(grid)
-    odd = ((magnitude < 1e-4) & (magnitude != 0)) | ~(magnitude < 1e16)  # NaN is not < 1e16
-    for index in np.flatnonzero(odd.any(axis=1)).tolist():
+    cells = _grid_text(grid).split("],[")
+    for index in _odd_rows(grid):
         cells[index] = ",".join(map(repr, grid[index].tolist()))
     return cells
+
+
+def float_columns(matrix: np.ndarray) -> list[list[str]]:
+    """Each column of a 2D float array as `float_rows` writes its values (repr's text), from
+    one pass over the whole matrix."""
+    rows, width = matrix.shape
+    if not rows or not width:
+        return [[] for _ in range(width)]
+    grid = np.ascontiguousarray(matrix, dtype=np.float64)
+    cells = _grid_text(grid).replace("],[", ",").split(",")
+    for index in _odd_rows(grid):
+        cells[index * width : (index + 1) * width] = map(repr, grid[index].tolist())
+    return [cells[j::width] for j in range(width)]
+
+
+def _grid_text(grid: np.ndarray) -> str:
+    """orjson's text of a 2D grid without its outer brackets: "a,b],[c,d"."""
+    return orjson.dumps(grid, option=orjson.OPT_SERIALIZE_NUMPY)[2:-2].decode()
+
+
+def _odd_rows(grid: np.ndarray) -> list[int]:
+    """The rows where orjson's notation may differ from repr's (see `float_rows`)."""
+    magnitude = np.abs(grid)
+    odd = ((magnitude < 1e-4) & (magnitude != 0)) | ~(magnitude < 1e16)  # NaN is not < 1e16
+    rows: list[int] = np.flatnonzero(odd.any(axis=1)).tolist()
+    return rows
 
 
 def format_row(row: Sequence[Cell]) -> str:

@@ -113,6 +113,8 @@ class RecordColumns:
 
     def usable(self) -> list[int]:
         """The rows not refused, in order."""
+        if not self.bad:
+            return list(range(len(self.ids)))
         return [i for i in range(len(self.ids)) if i not in self.bad]
 
 

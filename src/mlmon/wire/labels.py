@@ -31,6 +31,8 @@ MAX_LABELS = 10_000
 
 _codes: dict[str, float] = {}
 _texts: dict[float, str] = {}
+# The codes of `_texts` as an array, rebuilt when a label is added (`code_mask`'s lookup).
+_known: list[Floats] = [np.empty(0)]
 # Labels restored from the store: an earlier run's labels do not count against this run's cap.
 _remembered = [0]
 
@@ -77,7 +79,10 @@ def code_mask(values: Floats) -> npt.NDArray[np.bool_]:
     """Which values are class labels' codes (a huge negative number that is no code is not)."""
     mask = values <= LABEL_CODES
     if mask.any():
-        mask[mask] = [value in _texts for value in values[mask].tolist()]
+        known = _known[0]
+        if len(known) != len(_texts):  # labels are only ever added
+            known = _known[0] = np.fromiter(_texts, np.float64, len(_texts))
+        mask[mask] = np.isin(values[mask], known)
     return mask
 
 

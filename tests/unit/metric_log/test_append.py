@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlmon.metric_log.append import AppendLog, float_rows, format_rows
+from mlmon.metric_log.append import AppendLog, float_columns, float_rows, format_rows
 
 
 def read(path: Path) -> list[list[str]]:
@@ -78,6 +78,17 @@ def test_float_rows_are_exactly_repr(rows: list[tuple[float, float, float]]) -> 
     """The fast float formatting writes what repr writes, whatever the magnitude."""
     columns = [np.array(column, dtype=np.float64) for column in zip(*rows, strict=True)]
     assert float_rows(columns) == [",".join(map(repr, row)) for row in rows]
+
+
+@given(
+    st.lists(st.tuples(*[st.floats() | st.integers(-(10**6), 10**6).map(float)] * 3), max_size=50)
+)
+def test_float_columns_are_exactly_repr(rows: list[tuple[float, float, float]]) -> None:
+    """One pass over a matrix writes each column as repr writes its values."""
+    matrix = np.array(rows, dtype=np.float64).reshape(len(rows), 3)
+    expected = [[repr(row[j]) for row in rows] for j in range(3)]
+    assert float_columns(matrix) == expected
+    assert float_columns(matrix[:, ::2]) == expected[::2]  # a strided view, not a copy
 
 
 def test_float_rows_at_the_notation_boundaries() -> None:

@@ -15,6 +15,7 @@ from mlmon.join.joined import Joined
 from mlmon.metric_log.append import format_rows as format_cells
 from mlmon.metric_log.lines import extra_cells, extra_cells_columns, metric_lines
 from mlmon.wire.labels import cell, label_code
+from mlmon.wire.tag_rows import TagRows
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 Row = tuple[str, float, float, str, str, float | None, float]
@@ -288,3 +289,39 @@ def test_score_cells_of_whole_rows_are_the_row_wise_cells_byte_for_byte(
         single = extra_cells(dict(zip(classes, row, strict=True)), None)
         cell, other = next(csv.reader([got]))[0], next(csv.reader([single]))[0]
         assert json.loads(cell) == json.loads(other)
+
+
+a_tag = st.text(max_size=6) | st.sampled_from(['a"b', "x,y", "line\nbreak", "\u2028", "{}"])
+
+
+@given(
+    st.lists(
+        st.tuples(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=2), a_tag, a_tag),
+        min_size=1,
+        max_size=8,
+    ),
+    st.booleans(),
+)
+def test_whole_scores_and_tag_columns_make_the_row_wise_cells_byte_for_byte(
+    rows: list[tuple[list[float], str, str]], scored: bool
+) -> None:
+    """Scores of every class and tags kept column-wise (`TagRows`) are built in one pass: each
+    row's cells byte for byte the whole path's per-row ones (the tags as `extra_cells` writes
+    them), whatever the text of a tag: quotes, commas, line breaks."""
+    import json
+
+    classes = ("A", 'q"x')
+    tags = TagRows(("region", "de,vice"), [[r[1] for r in rows], [r[2] for r in rows]])
+    scores = np.array([r[0] for r in rows], dtype=np.float64) if scored else None
+    cells = extra_cells_columns(len(rows), classes, scores, tags)
+    assert len(cells) == len(rows)
+    for (values, region, device), got in zip(rows, cells, strict=True):
+        row_tags = {"region": region, "de,vice": device}
+        tag_cell = extra_cells(None, row_tags)  # "," then the tags cell
+        if scores is None:
+            assert got == tag_cell
+            continue
+        pairs = ",".join(f"{json.dumps(c)}:{v!r}" for c, v in zip(classes, values, strict=True))
+        assert got == '"{' + pairs.replace('"', '""') + '}"' + tag_cell
+        parsed = next(csv.reader(io.StringIO(got, newline="")))
+        assert json.loads(parsed[1]) == row_tags

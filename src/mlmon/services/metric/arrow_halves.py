@@ -44,18 +44,21 @@ def whole_arrow_half(
     if not name or columns.values is None:
         return None
     kept = columns.usable()
-    keys = batch_keys([columns.ids[i] for i in kept])
+    every_row = len(kept) == len(columns)  # the usual batch: no row refused, no copies
+    keys = batch_keys(columns.ids if every_row else [columns.ids[i] for i in kept])
     if keys is None:
         return "an id appears twice in it"
-    if columns.models and len({columns.models[i] or model for i in kept}) > 1:
-        return "its rows name several models"
-    if columns.versions and len({columns.versions[i] or version for i in kept}) > 1:
-        return "its rows name several versions"
-    if kept and columns.models:
-        model = columns.models[kept[0]] or model
-    if kept and columns.versions:
-        version = columns.versions[kept[0]] or version
-    ts = columns.ts[kept]
+    if columns.models and len(kept):
+        named = _distinct(columns.models, kept, every_row, model)
+        if len(named) > 1:
+            return "its rows name several models"
+        model = named.pop()
+    if columns.versions and len(kept):
+        named = _distinct(columns.versions, kept, every_row, version)
+        if len(named) > 1:
+            return "its rows name several versions"
+        version = named.pop()
+    ts = columns.ts if every_row else columns.ts[kept]
     filled = sent_at is not None and bool(np.isnan(ts).any())
     if sent_at is not None and filled:
         ts = np.where(np.isnan(ts), sent_at, ts)
@@ -68,11 +71,19 @@ def whole_arrow_half(
     extras = scores = None
     if not truth:
         every = arrow_extras(columns, segment)
-        extras = [every[i] for i in kept] if any(every) else None
+        if any(every):
+            extras = every if every_row else [every[i] for i in kept]
         found = score_columns(columns)
-        scores = None if found is None else (found[0], found[1][kept])
+        if found is not None:
+            scores = (found[0], found[1] if every_row else found[1][kept])
+    values = columns.values if every_row else columns.values[kept]
     half = BatchHalf(
-        name, keys, columns.values[kept], ts, stored, digest(body), now, model, version,
-        extras, None, scores,
-    )  # fmt: skip
+        name, keys, values, ts, stored, digest(body), now, model, version, extras, None, scores
+    )
     return ArrowWhole(half, kept)
+
+
+def _distinct(names: list[str], kept: list[int], every_row: bool, default: str) -> set[str]:
+    """The model (or version) names of the kept rows, an empty one taken as `default`."""
+    found = set(names) if every_row else {names[i] for i in kept}
+    return {name or default for name in found}
