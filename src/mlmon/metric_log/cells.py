@@ -111,6 +111,10 @@ class ScoreMatrix:
 def parse_scores(cells: Iterable[str | bytes], remember: bool = True) -> ScoreMatrix:
     """One `ScoreMatrix` row per cell, in order; `remember=False`: class keys not known as
     labels are not kept (`wire.labels.label_code`)."""
+    cells = list(cells)
+    uniform = _uniform_scores(cells, remember)
+    if uniform is not None:
+        return uniform
     rows: list[dict[float, float] | None] = []
     unreadable = 0
     for cell in cells:
@@ -129,6 +133,45 @@ def parse_scores(cells: Iterable[str | bytes], remember: bool = True) -> ScoreMa
             for code, probability in row.items():
                 values[i, column[code]] = probability
     return ScoreMatrix(tuple(column), values, unreadable)
+
+
+def _uniform_scores(cells: list[str | bytes], remember: bool) -> ScoreMatrix | None:
+    """`parse_scores` of cells that all hold probabilities of the same classes, in the same
+    order (a classifier's log): parsed by one orjson call and checked with numpy, a third of
+    the time of a cell at a time. None for any other column: the general path reads it."""
+    kinds = set(map(type, cells))
+    if not cells or not all(cells) or len(kinds) != 1:
+        return None
+    blob = b",".join(cells) if kinds == {bytes} else ",".join(cells).encode()  # type: ignore[arg-type]
+    if b":true" in blob or b":false" in blob:  # a boolean is not a probability
+        return None
+    try:
+        documents = orjson.loads(b"[" + blob + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(documents) != len(cells) or set(map(type, documents)) != {dict}:
+        return None  # a cell of two values, or of no object
+    keys = set(map(tuple, documents))
+    if len(keys) != 1:
+        return None
+    (classes,) = keys
+    try:
+        values = np.array(list(map(list, map(dict.values, documents))), dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):  # text, null, an integer past float's range
+        return None
+    codes = [label_value(key, remember) for key in classes]
+    if (
+        not classes
+        or len(set(codes)) < len(codes)  # "1" and "1.0": one class, summed by the general path
+        or any(math.isnan(code) for code in codes)
+        or not bool(((values >= 0.0) & (values <= 1.0)).all())
+    ):
+        return None
+    vanished = ~values.any(axis=1)  # probabilities that all vanish: no scores
+    if vanished.all():  # no class is known from any row
+        return ScoreMatrix((), np.full((len(cells), 0), np.nan), len(cells))
+    values[vanished] = np.nan
+    return ScoreMatrix(tuple(codes), values, int(np.count_nonzero(vanished)))
 
 
 def _score_row(cell: str | bytes, remember: bool = True) -> dict[float, float] | None:

@@ -120,7 +120,15 @@ def to_dataframe(columns: Columns, names: Sequence[str]) -> pd.DataFrame:
 
 def labels(values: npt.ArrayLike) -> npt.NDArray[np.object_]:
     """Class labels as an object array of Python str/int/float (not numpy scalars)."""
-    return np.array([_plain(value) for value in np.asarray(values).reshape(-1)], dtype=object)
+    array = np.asarray(values).reshape(-1)
+    plain: list[Any] = array.tolist()  # numpy's str, int and float come out as Python's
+    if array.dtype.kind in "Uiuf" or (
+        array.dtype.kind == "O" and set(map(type, plain)) <= {str, int, float}
+    ):  # the usual labels: one pass in C rather than `_plain` per value
+        out = np.empty(len(plain), dtype=object)
+        out[:] = plain
+        return out
+    return np.array([_plain(value) for value in array], dtype=object)
 
 
 def class_tuple(values: npt.ArrayLike) -> tuple[Label, ...]:

@@ -165,11 +165,10 @@ def _kind(column: ColumnReference | CategoryReference) -> str:
 
 def _states(column: ColumnReference | CategoryReference, values: npt.NDArray[Any]) -> States:
     """Each value's state in a column (ABSENT where the record lacked the key)."""
-    absent = (
-        np.fromiter((v is _ABSENT for v in values.tolist()), dtype=np.bool_, count=values.size)
-        if values.dtype == object
-        else np.zeros(values.size, dtype=np.bool_)
-    )
+    absent = np.zeros(values.size, dtype=np.bool_)
+    plain = values.tolist() if values.dtype == object else []
+    if plain.count(_ABSENT):  # a scan in C; a record lacking the key is rare
+        absent = np.fromiter((v is _ABSENT for v in plain), dtype=np.bool_, count=values.size)
     if absent.any():
         values = values.copy()
         values[absent] = None

@@ -53,11 +53,16 @@ def decode_arrow(delivery: Delivery, rejected: list[Rejected]) -> ArrowFeatures 
 
 
 def arrow_inputs(item: ArrowFeatures, predictor: Predictor, rows: npt.NDArray[np.intp]) -> Any:
+    """The features of `rows` as the model takes them: a batch's own columns when that is all
+    of its rows (the usual batch: no copy)."""
     columns = item.columns
+    every_row = len(rows) == len(columns)
     if columns.vector is not None:
         names = predictor.feature_names or tuple(map(str, range(columns.vector.shape[1])))
-        return columns_from_matrix(columns.vector[rows], names)
+        return columns_from_matrix(columns.vector if every_row else columns.vector[rows], names)
     assert columns.features is not None
+    if every_row:
+        return dict(columns.features)
     return {name: column[rows] for name, column in columns.features.items()}
 
 
@@ -102,7 +107,8 @@ def predict_arrow(
         if found is not None and len(kept):
             # One answer per metric shard: a batch from a producer other than mlmon's features
             # service may mix shards, and its records' true values are routed one by one.
-            groups = shard_groups([item.columns.ids[i] for i in kept.tolist()], workers)
+            ids = item.columns.ids
+            groups = shard_groups(ids if len(kept) == len(ids) else [ids[i] for i in kept], workers)
             named = _named(headers, item.delivery) if len(groups) == 1 else headers
             for group in groups:
                 part = Prediction(
@@ -158,22 +164,24 @@ def _answer(
 ) -> OutMessage:
     columns = item.columns
     values = prediction.values
+    labels: list[Any] | None = None
     if values.dtype == object:  # class labels: numbers stay numbers, the rest is text
-        values = np.array(
-            [v if isinstance(v, str) else float(v) for v in values.tolist()], dtype=object
-        )
+        labels = values.tolist()
+        if not set(map(type, labels)) <= {str, float}:
+            labels = [v if isinstance(v, str) else float(v) for v in labels]
     scores = None
     classes = predictor.classes
     if prediction.scores is not None and classes is not None:
         scores = (np.round(prediction.scores, 6), score_keys(classes))
-    tags = take_tags(columns.tags, rows.tolist())
+    every_row = len(rows) == len(columns)  # the usual batch: its columns as they are
+    tags = columns.tags if every_row else take_tags(columns.tags, rows.tolist())
     if segment:
         tags = feature_tag_rows(tags, arrow_inputs(item, predictor, rows), segment, len(rows))
-    ids = [columns.ids[i] for i in rows.tolist()]
+    ids = columns.ids if every_row else [columns.ids[i] for i in rows.tolist()]
     body = encode_values_arrow(
         ids,
-        values.tolist() if values.dtype == object else values,
-        ts=columns.ts[rows],
+        values if labels is None else labels,
+        ts=columns.ts if every_row else columns.ts[rows],
         tags=tags,
         scores=scores,
         features=arrow_inputs(item, predictor, rows) if forward else None,

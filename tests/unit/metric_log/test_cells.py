@@ -4,9 +4,14 @@ and dicts; whatever is not one of those is no score and no tag, not an error."""
 from __future__ import annotations
 
 import math
+from typing import Any
+from unittest.mock import patch
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
+from mlmon.metric_log import cells as cells_module
 from mlmon.metric_log.cells import (
     LABEL_CODE_CEILING,
     ScoreMatrix,
@@ -100,3 +105,35 @@ def test_the_reader_takes_numbers_by_the_writers_rule() -> None:
     for text in ("+1", " 1", "nan", "inf"):
         assert label_value(text) == label_code(text)
         assert label_value(text) < -(2.0**52)
+
+
+a_score = st.sampled_from(["0.25", "0", "1", "0.0", "1e-06", "1.5", "-0.1", "true", "null", '"x"'])
+a_score_cell = st.lists(a_score, min_size=2, max_size=2).map(
+    lambda pair: '{"Adelie":%s,"1":%s}' % tuple(pair)  # noqa: UP031 - JSON braces
+)
+ODD_CELLS = ['{"1":0.5,"Adelie":0.5}', '{"1.0":0.5,"1":0.5}', "{}", "", "[1]", "1,2"]
+ODD_CELLS += ['{"Adelie":0.5}', "not json", '{"Adelie":0.5,"1":0.5']
+an_odd_cell = st.sampled_from(ODD_CELLS)
+
+
+@given(st.lists(a_score_cell | an_odd_cell, max_size=6), st.booleans())
+def test_cells_of_one_classifier_parse_as_cell_by_cell(cells: list[str], as_bytes: bool) -> None:
+    """The one-call path for cells of the same classes (`_uniform_scores`) gives exactly what
+    reading cell by cell gives, whatever the cells hold: probabilities out of [0, 1], true,
+    null, text, zeros only, keys in another order, one class twice, broken JSON."""
+    given_cells: list[Any] = [c.encode() for c in cells] if as_bytes else cells
+    fast = parse_scores(given_cells)
+    with patch.object(cells_module, "_uniform_scores", lambda *_: None):
+        slow = parse_scores(given_cells)
+    assert fast.classes == slow.classes
+    assert fast.unreadable == slow.unreadable
+    np.testing.assert_array_equal(fast.values, slow.values)
+
+
+def test_uniform_cells_take_the_one_call_path() -> None:
+    cells = ['{"Adelie":0.25,"Gentoo":0.75}', '{"Adelie":0.0,"Gentoo":0.0}']
+    fast = cells_module._uniform_scores(cells, True)
+    assert fast is not None
+    assert fast.unreadable == 1
+    assert fast.values[0].tolist() == [0.25, 0.75]
+    assert np.isnan(fast.values[1]).all()
