@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -66,6 +66,16 @@ class _Detector(Protocol):
     def update(self, x: float) -> None: ...
 
 
+def load_river_drift() -> Any:
+    """river's drift module, imported on first use: river brings pandas and scipy.stats along
+    (seconds), and every service imports this module for the names of its detectors (alert
+    rules). The plot service calls this at start-up, so the import is not paid by the first
+    rows, beside the pipeline's own work."""
+    from river import drift
+
+    return drift
+
+
 class _Stream:
     """One error stream's two detectors, and per detector the rows since its last change
     point and their error sum."""
@@ -73,12 +83,9 @@ class _Stream:
     __slots__ = ("_adwin", "_other", "_other_name", "_scale", "_since", "_warm", "_warm_rows")
 
     def __init__(self, classified: bool, config: DetectorConfig) -> None:
-        # Imported here: river brings pandas and scipy.stats along (seconds), and every
-        # service imports this module for the names of its detectors (alert rules).
-        from river import drift
+        drift = load_river_drift()
 
-        # river's ADWIN is a Cython class without annotations.
-        self._adwin: _Detector = drift.ADWIN(delta=config.adwin_delta)  # type: ignore[no-untyped-call]
+        self._adwin: _Detector = drift.ADWIN(delta=config.adwin_delta)
         self._other: _Detector
         if classified:
             self._other = drift.binary.DDM(

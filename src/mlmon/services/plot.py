@@ -38,7 +38,7 @@ from mlmon.join.counts import read_counts
 from mlmon.metric_log.layout import shard_dirs
 from mlmon.metric_log.reader import RowSink, Sinks
 from mlmon.metric_log.shards import MergedLogReader
-from mlmon.monitoring.detectors import ChangePoint, DetectorConfig
+from mlmon.monitoring.detectors import ChangePoint, DetectorConfig, load_river_drift
 from mlmon.monitoring.quality.by_time import ByEventTime
 from mlmon.ops.alert_actions import Alerting
 from mlmon.ops.by_time import BucketGauges, bucket_signals
@@ -80,6 +80,7 @@ async def run_plot(
     sink: RowSink = Sinks(summary, by_time)
     changes: tuple[ChangeSink, ChangeLog] | None = None
     if settings.change_detection:
+        load_river_drift()
         changes = (
             ChangeSink(settings.task, detector_config(settings)),
             ChangeLog(settings.logs_dir),
