@@ -50,16 +50,22 @@ def float_rows(columns: Sequence[np.ndarray]) -> list[str]:
     return cells
 
 
-def float_columns(matrix: np.ndarray) -> list[list[str]]:
+def float_columns(matrix: np.ndarray, json: bool = False) -> list[list[str]]:
     """Each column of a 2D float array as `float_rows` writes its values (repr's text), from
-    one pass over the whole matrix."""
+    one pass over the whole matrix; `json`: as JSON writes them (orjson's shortest text, which
+    is msgspec's too: 1e-6 where repr writes 1e-06), for finite values only, with no redoing
+    of the rows where it differs from repr (a classifier's tiny scores made most rows such)."""
     rows, width = matrix.shape
     if not rows or not width:
         return [[] for _ in range(width)]
     grid = np.ascontiguousarray(matrix, dtype=np.float64)
     cells = _grid_text(grid).replace("],[", ",").split(",")
-    for index in _odd_rows(grid):
-        cells[index * width : (index + 1) * width] = map(repr, grid[index].tolist())
+    if json:
+        if not np.isfinite(grid).all():
+            raise ValueError("JSON has no text for NaN or Infinity")
+    else:
+        for index in _odd_rows(grid):
+            cells[index * width : (index + 1) * width] = map(repr, grid[index].tolist())
     return [cells[j::width] for j in range(width)]
 
 

@@ -217,17 +217,21 @@ def extra_cells_columns(
 ) -> list[str]:
     """`extra_cells` of many rows at once, from a scores matrix (rows x `classes`, NaN where
     absent) and tags per row: each class key escaped once, each distinct tags object encoded
-    once, a score written as its repr (JSON for a finite float). Encoding a dict per row cost
-    the metric most of its time on Arrow batches."""
+    once, a score written as JSON writes it: each row's cells byte for byte what `extra_cells`
+    writes for it. Encoding a dict per row cost the metric most of its time on Arrow batches."""
     score_cells: list[str] | Pieces = [""] * n
     if scores is not None:
         keys = [_json.encode(c).decode().replace('"', '""') for c in classes]
-        whole = ~np.isnan(scores).any(axis=1)
-        if whole.all() and len(classes):  # every class of every row: one pass per column
-            score_cells = _object_pieces(keys, float_columns(scores))
+        if len(classes) and np.isfinite(scores).all():  # every class of every row
+            # The numbers as JSON writes them, as `extra_cells` does for one row (msgspec).
+            score_cells = _object_pieces(keys, float_columns(scores, json=True))
         else:
             for i, row in enumerate(scores.tolist()):
-                parts = [f"{k}:{v!r}" for k, v in zip(keys, row, strict=True) if v == v]
+                parts = [
+                    f"{k}:{_json.encode(v).decode()}"
+                    for k, v in zip(keys, row, strict=True)
+                    if v == v
+                ]
                 if parts:
                     score_cells[i] = '"{' + ",".join(parts) + '}"'
     tag_cells: list[str] | Pieces = [""] * n

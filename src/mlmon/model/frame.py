@@ -86,6 +86,9 @@ def strings(columns: Columns, name: str, missing: str = "") -> npt.NDArray[np.ob
     if not is_categorical(column):
         msg = f"feature {name!r} holds numbers; the model takes categories (strings) there"
         raise ColumnsError(msg)
+    plain = column.tolist()
+    if not plain.count(None) and set(map(type, plain)) <= {str}:  # the usual column: scans in C
+        return column.copy()
     return np.array([missing if value is None else str(value) for value in column], dtype=object)
 
 

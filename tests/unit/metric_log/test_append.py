@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -99,3 +100,17 @@ def test_float_rows_at_the_notation_boundaries() -> None:
     assert float_rows([np.array(edges), reversed_]) == [
         f"{a!r},{b!r}" for a, b in zip(edges, edges[::-1], strict=True)
     ]
+
+
+def test_float_columns_as_json_write_what_json_writes() -> None:
+    """`json=True`: the text msgspec (a row's JSON cells) writes, tiny numbers included; JSON
+    has no text for NaN, so a matrix holding one is refused rather than written as null."""
+    import msgspec
+
+    matrix = np.array([[1e-06, 0.999999], [2.5e-05, 0.0], [1.0, 0.5]])
+    columns = float_columns(matrix, json=True)
+    expected = [[msgspec.json.encode(v).decode() for v in matrix[:, j].tolist()] for j in (0, 1)]
+    assert columns == expected
+    assert columns[0][0] == "1e-6"
+    with pytest.raises(ValueError, match="NaN"):
+        float_columns(np.array([[np.nan]]), json=True)
