@@ -174,12 +174,14 @@ def _answer(
     if prediction.scores is not None and classes is not None:
         scores = (np.round(prediction.scores, 6), score_keys(classes))
     every_row = len(rows) == len(columns)  # the usual batch: its columns as they are
-    tags = columns.tags if every_row else take_tags(columns.tags, rows.tolist())
+    tags: Any = columns.tags if every_row else take_tags(columns.tags, rows.tolist())
     if segment:
         tags = feature_tag_rows(tags, arrow_inputs(item, predictor, rows), segment, len(rows))
+    elif every_row and "tags" in columns.arrow:
+        tags = columns.arrow["tags"]  # passed on as it came: already checked
     ids = columns.ids if every_row else [columns.ids[i] for i in rows.tolist()]
     body = encode_values_arrow(
-        ids,
+        columns.arrow.get("id", ids) if every_row else ids,
         values if labels is None else labels,
         ts=columns.ts if every_row else columns.ts[rows],
         tags=tags,

@@ -107,6 +107,9 @@ class RecordColumns:
     features: dict[str, npt.NDArray[Any]] | None = None
     vector: Floats | None = None
     bad: dict[int, str] = field(default_factory=dict)
+    # The message's own `id` and `tags` columns as read (pyarrow arrays): a batch answered
+    # whole passes them on as they came instead of building them again from Python values.
+    arrow: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -162,14 +165,17 @@ def decode_features_arrow(raw: bytes) -> RecordColumns:
     """A features message of the Arrow form (DecodeError if it is not one)."""
     table, _ = _read(raw)
     bad: Bad = {}
-    ids = read_ids(_column(table, "id", raw, required=True), bad, raw)
+    id_column = _column(table, "id", raw, required=True)
+    ids = read_ids(id_column, bad, raw)
     body = _column(table, "body", raw, required=True)
     for row in np.flatnonzero(nulls(body)).tolist():
         bad.setdefault(row, "body is null")
     named, vector = _features(body, "body", "features body", bad, raw)
     ts = read_ts(_column(table, "ts", raw), len(ids), time.time(), bad, raw)
-    tags = read_tags(_column(table, "tags", raw), bad, raw)
-    return RecordColumns(ids, None, ts, tags, features=named, vector=vector, bad=bad)
+    tag_column = _column(table, "tags", raw)
+    tags = read_tags(tag_column, bad, raw)
+    arrow = {"id": id_column} if tag_column is None else {"id": id_column, "tags": tag_column}
+    return RecordColumns(ids, None, ts, tags, features=named, vector=vector, bad=bad, arrow=arrow)
 
 
 def decode_values_arrow(raw: bytes) -> RecordColumns:

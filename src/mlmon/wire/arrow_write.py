@@ -29,8 +29,11 @@ Scores = tuple[Floats, Sequence[str]] | Sequence[Mapping[str, float] | None]
 TagColumns = Mapping[str, npt.NDArray[np.object_] | Sequence[str | None]]
 
 
-def _ids(ids: Sequence[RecordId]) -> Any:
-    """utf8, int64 or float64, as pyarrow infers it (in C, not a Python test per id)."""
+def _ids(ids: Sequence[RecordId] | pa.Array) -> Any:
+    """utf8, int64 or float64, as pyarrow infers it (in C, not a Python test per id); an
+    Arrow array (a decoded message's own column) as it is."""
+    if isinstance(ids, pa.Array):
+        return ids
     if not len(ids):
         return pa.array([], type=pa.string())
     try:
@@ -110,6 +113,8 @@ def _tag_columns(columns: TagColumns) -> Any:
 
 def _tags(tags: Sequence[Mapping[str, str] | None] | TagColumns) -> Any:
     """A map<utf8, utf8> per row; a row without tags is an empty map (it reads as None)."""
+    if isinstance(tags, pa.Array):  # a decoded message's own column, passed on
+        return tags
     if isinstance(tags, Mapping):
         return _tag_columns(tags)
     if isinstance(tags, TagRows):  # decoded column-wise: written back so
@@ -178,17 +183,18 @@ def encode_features_arrow(
 
 
 def encode_values_arrow(
-    ids: Sequence[RecordId],
+    ids: Sequence[RecordId] | pa.Array,
     values: Sequence[float | str] | npt.NDArray[Any],
     ts: Floats | Sequence[float | None] | None = None,
-    tags: Sequence[Mapping[str, str] | None] | None = None,
+    tags: Sequence[Mapping[str, str] | None] | pa.Array | None = None,
     scores: Scores | None = None,
     model: str | Sequence[str] | None = None,
     version: str | Sequence[str] | None = None,
     features: FeatureColumns | None = None,
 ) -> bytes:
     """True values or predictions as one Arrow message; label codes go back to their text.
-    A `model`/`version` string names the whole batch (schema metadata), a sequence each row."""
+    A `model`/`version` string names the whole batch (schema metadata), a sequence each row.
+    `ids` and `tags` may be a decoded message's own Arrow columns, written as they are."""
     arrays = {"id": _ids(ids), "body": _values(values)}
     _common(arrays, ts, tags)
     if scores is not None:

@@ -68,3 +68,46 @@ def test_unnamed_batches_are_answered_one_message_per_metric_shard() -> None:
                      np.ones(40, dtype=bool))  # fmt: skip
     whole, _ = _publishable(named, np.arange(40.0), {}, workers=3)
     assert len(whole) == 1
+
+
+def test_a_whole_batch_passes_its_ids_and_tags_on_and_a_partial_one_rebuilds_them() -> None:
+    """A batch with no refused row is answered with its own id and tags columns, whatever
+    Arrow types a producer chose (int32 ids, tags as a struct); one with a refused row with
+    those of its usable rows only. Either way the answer reads back as the rows' ids and
+    tags."""
+    import pyarrow as pa
+
+    from mlmon.wire.arrow_write import _stream
+
+    frame = pd.DataFrame({"a": np.arange(4.0)})
+    model = EstimatorModel("lin", "1", 1, LinearRegression().fit(frame, frame["a"]))
+    tags = pa.StructArray.from_arrays(
+        [pa.array(["eu", "us", "eu"]), pa.array(["tv", None, "ios"])], names=["region", "dev"]
+    )
+    for null_body, kept in (([False] * 3, [0, 1, 2]), ([False, True, False], [0, 2])):
+        features = pa.StructArray.from_arrays(
+            [pa.array([1.0, 2.0, 3.0])], names=["a"], mask=pa.array(null_body)
+        )
+        body = _stream(
+            {
+                "id": pa.array([7, 8, 9], type=pa.int32()),
+                "body": features,
+                "tags": tags,
+            }
+        )
+        rejected: list[object] = []
+        delivery = Delivery("features", body, {}, False)
+        item = decode_arrow(delivery, rejected)  # type: ignore[arg-type]
+        assert item is not None
+        assert len(rejected) == 3 - len(kept)
+        (answer,), failed = predict_arrow(model, [item], {}, kinds=ColumnKinds())
+        assert not failed
+        columns = decode_values_arrow(answer.body)
+        written = pa.ipc.open_stream(answer.body).read_all()
+        passed_on = len(kept) == 3  # the producer's own columns, not rebuilt
+        assert written.column("id").type == (pa.int32() if passed_on else pa.int64())
+        assert pa.types.is_struct(written.column("tags").type) == passed_on
+        assert columns.ids == [[7, 8, 9][i] for i in kept]
+        expected = [{"region": "eu", "dev": "tv"}, {"region": "us"}, {"region": "eu", "dev": "ios"}]
+        assert list(columns.tags or []) == [expected[i] for i in kept]
+        np.testing.assert_allclose(np.asarray(columns.values), [[1.0, 2.0, 3.0][i] for i in kept])
