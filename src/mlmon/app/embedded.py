@@ -68,8 +68,11 @@ async def watch(
                 return snapshot
             if producer_done() and limits.count is not None:
                 return snapshot
+            wait = 0.5
+            if limits.duration is not None:  # stop on time, not up to half a second late
+                wait = min(wait, max(0.0, started + limits.duration - time.monotonic()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(interrupted.wait(), 0.5)
+                await asyncio.wait_for(interrupted.wait(), wait)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
