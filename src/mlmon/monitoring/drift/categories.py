@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,10 @@ class CategoryReference:
     categories: tuple[str, ...]
     counts: npt.NDArray[np.int64]  # per kept category, all positive
     other: int  # reference values outside the kept categories (0: every category kept)
+    # The last array coded and its codes: data quality and drift code a batch's column in
+    # turn, and coding was the model service's largest share of both. Held, so its identity
+    # cannot pass to another array; the batch columns handed here are never changed.
+    _last: list[Any] = field(default_factory=lambda: [None, None], compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.counts.setflags(write=False)
@@ -68,7 +72,19 @@ class CategoryReference:
         return cells / float(cells.sum())
 
     def codes(self, values: npt.ArrayLike) -> Codes:
-        """Each value's cell, or MISSING (None, NaN) or MISMATCH (a number, a boolean)."""
+        """Each value's cell, or MISSING (None, NaN) or MISMATCH (a number, a boolean). The
+        same array object again gets the same (read-only) codes without a second pass."""
+        last = self._last
+        if isinstance(values, np.ndarray) and last[0] is values:
+            cached: Codes = last[1]
+            return cached
+        found = self._codes(values)
+        if isinstance(values, np.ndarray):
+            found.setflags(write=False)
+            last[0], last[1] = values, found
+        return found
+
+    def _codes(self, values: npt.ArrayLike) -> Codes:
         index = {category: i for i, category in enumerate(self.categories)}
         unseen = self.unseen_cell
         array = np.asarray(values)

@@ -182,3 +182,18 @@ def test_codes_of_a_text_column_are_each_values_code(values: list[object], mixed
         else:
             expected.append(MISMATCH)
     assert reference.codes(np.array(column, dtype=object)).tolist() == expected
+
+
+def test_a_batch_column_coded_twice_is_coded_once() -> None:
+    """Data quality and drift code the same column object in turn: the second call gets the
+    first one's codes (read-only); another array, even of the same values, is coded anew."""
+    reference = CategoryReference.from_values("island", ["Biscoe", "Dream", "Dream"])
+    column = np.array(["Dream", None, "Torgersen"], dtype=object)
+    first = reference.codes(column)
+    assert first.tolist() == [0, MISSING, reference.unseen_cell]
+    assert reference.codes(column) is first
+    assert not first.flags.writeable
+    other = np.array(["Biscoe", "Biscoe", "Dream"], dtype=object)
+    assert reference.codes(other).tolist() == [1, 1, 0]
+    assert reference.codes(column) is not first  # the last array only is remembered
+    assert reference.codes(column).tolist() == first.tolist()
