@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -45,14 +45,20 @@ def render_metrics_over_time(
 ) -> None:
     """Draw `over_time` (from dashboard.aggregates.metrics_over_time) to `path`, with the
     models' change points (not their segments') that fall in it as dotted vertical lines."""
+    write_png_atomically(over_time_figure(over_time, now, change_points), path)
+
+
+def over_time_figure(
+    over_time: dict[str, Any], now: datetime, change_points: Sequence[ChangePoint] = ()
+) -> Figure:
+    """The figure `render_metrics_over_time` writes."""
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, facecolor="white")
     FigureCanvasAgg(figure)
     figure.text(0.06, 0.94, TITLE, fontsize=16, fontweight="bold", color=INK)
     figure.text(0.94, 0.94, f"updated {format_utc(now)}", ha="right", fontsize=9, color=MUTED)
     if not over_time.get("models"):
         figure.text(0.5, 0.5, WAITING, ha="center", va="center", fontsize=15, color=INK)
-        write_png_atomically(figure, path)
-        return
+        return figure
     by_time = over_time["axis"] == "time"
     width = over_time["width"]
     unit = f"{width:g} s" if by_time else f"{width:,} rows"
@@ -88,17 +94,23 @@ def render_metrics_over_time(
     axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     axes.set_ylim(bottom=0)
     axes.set_ylabel("error", color=INK)
+    # The axis spans the buckets drawn: left to matplotlib, a single bucket (a short run)
+    # made it span years.
+    edges = (float(centres[0]) - width / 2, float(centres[-1]) + width / 2)
     if by_time:
+        low, high = (float(date2num(datetime.fromtimestamp(e, UTC))) for e in edges)  # type: ignore[no-untyped-call]
+        axes.set_xlim(low, high)
         locator = AutoDateLocator()  # type: ignore[no-untyped-call]
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
         axes.set_xlabel("time (UTC)", color=INK)
     else:
+        axes.set_xlim(*edges)
         axes.set_xlabel("row of metric_log.csv", color=INK)
     axes.grid(True, color=GRID)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
-    write_png_atomically(figure, path)
+    return figure
 
 
 def _mark_changes(
