@@ -217,9 +217,8 @@ def _named(
             stamps = np.full(len(taken), now)
             # Named as the numeric batches are: the metric joins the two answers whole.
             name = {HEADER_BATCH: part_ids[0]}
-            body = table.features_message(part_ids, taken, stamps)
+            body, truth_body = table.messages(part_ids, taken, stamps)
             features.append(OutMessage(body, name, ARROW))
-            truth_body = table.values_message(part_ids, taken, stamps)
             truths.append(OutMessage(truth_body, name, ARROW, key=part_ids[0]))
     return features, truths
 

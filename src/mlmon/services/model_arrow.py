@@ -61,9 +61,7 @@ def arrow_inputs(item: ArrowFeatures, predictor: Predictor, rows: npt.NDArray[np
         names = predictor.feature_names or tuple(map(str, range(columns.vector.shape[1])))
         return columns_from_matrix(columns.vector if every_row else columns.vector[rows], names)
     assert columns.features is not None
-    if every_row:
-        return dict(columns.features)
-    return {name: column[rows] for name, column in columns.features.items()}
+    return columns.features_of(rows)
 
 
 def predict_arrow(

@@ -114,6 +114,17 @@ class RecordColumns:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def features_of(
+        self, rows: Sequence[int] | npt.NDArray[np.intp]
+    ) -> dict[str, npt.NDArray[Any]] | None:
+        """The named features of `rows` (None without any): the batch's own columns when
+        `rows` is all of them (the usual batch: no copy)."""
+        if self.features is None:
+            return None
+        if len(rows) == len(self.ids):
+            return dict(self.features)
+        return {name: column[rows] for name, column in self.features.items()}
+
     def usable(self) -> list[int]:
         """The rows not refused, in order."""
         if not self.bad:

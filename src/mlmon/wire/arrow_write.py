@@ -247,20 +247,16 @@ class ArrowDataset:
         self._values = _values(values)
         self._tags = _tag_columns(tags) if tags else None
 
-    def features_message(
+    def messages(
         self, ids: Sequence[RecordId], rows: npt.NDArray[Any], ts: Floats
-    ) -> bytes:
+    ) -> tuple[bytes, bytes]:
+        """The features message and the true values' message of `rows` (with `ids` and
+        `ts`), sharing their row index, id and ts columns."""
         index = pa.array(np.asarray(rows, dtype=np.int64))
-        arrays = {"id": _ids(ids), "body": self._features.take(index)}
-        _common(arrays, ts, None)
+        shared: dict[str, Any] = {"id": _ids(ids)}
+        _common(shared, ts, None)
+        features = {"id": shared["id"], "body": self._features.take(index), "ts": shared["ts"]}
         if self._tags is not None:
-            arrays["tags"] = self._tags.take(index)
-        return _stream(arrays)
-
-    def values_message(self, ids: Sequence[RecordId], rows: npt.NDArray[Any], ts: Floats) -> bytes:
-        arrays = {
-            "id": _ids(ids),
-            "body": self._values.take(pa.array(np.asarray(rows, dtype=np.int64))),
-        }
-        _common(arrays, ts, None)
-        return _stream(arrays)
+            features["tags"] = self._tags.take(index)
+        values = {"id": shared["id"], "body": self._values.take(index), "ts": shared["ts"]}
+        return _stream(features), _stream(values)

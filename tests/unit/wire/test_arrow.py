@@ -681,7 +681,8 @@ def test_a_dataset_built_once_writes_what_the_per_batch_encoders_write() -> None
     expected = decode_features_arrow(
         encode_features_arrow(ids, taken, ts=ts, tags={"region": tags["region"][rows]})
     )
-    got = decode_features_arrow(table.features_message(ids, rows, ts))
+    features_body, values_body = table.messages(ids, rows, ts)
+    got = decode_features_arrow(features_body)
     assert got.ids == expected.ids
     assert got.tags == expected.tags == [{"region": "eu"}, {"region": "us"}, None]
     assert got.ts.tolist() == expected.ts.tolist()
@@ -689,7 +690,7 @@ def test_a_dataset_built_once_writes_what_the_per_batch_encoders_write() -> None
     assert expected.features is not None
     np.testing.assert_array_equal(got.features["x"], expected.features["x"])  # NaN == NaN
     assert got.features["island"].tolist() == expected.features["island"].tolist()
-    truth = decode_values_arrow(table.values_message(ids, rows, ts))
+    truth = decode_values_arrow(values_body)
     assert truth.values is not None
     assert [wire_labels.label_text(v) for v in truth.values.tolist()] == [
         "Chinstrap",

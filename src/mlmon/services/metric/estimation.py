@@ -170,8 +170,8 @@ class MetricEstimation:
             kept = [kept_rows[i] for i in mine]
             spots = [start + i for i in mine]
             if estimator.kind == "regression":
-                if columns.features is not None:
-                    part = {name: column[kept] for name, column in columns.features.items()}
+                part = columns.features_of(kept)
+                if part is not None:
                     matrix = estimator.features_of_columns(part, len(kept))
                 elif columns.vector is not None:
                     matrix = estimator.features_of(columns.vector[kept].tolist())

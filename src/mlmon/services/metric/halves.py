@@ -146,10 +146,9 @@ class Halves:
         self._origins.append((delivery, columns, kept))
         values, stamps = columns.values.tolist(), columns.ts.tolist()
         extras = arrow_extras(columns, self.segment)
-        if columns.features is not None and HEADER_FEATURES_FOR not in delivery.headers:
-            self.feature_columns.append(
-                {name: column[kept] for name, column in columns.features.items()}
-            )
+        features = columns.features_of(kept)
+        if features is not None and HEADER_FEATURES_FOR not in delivery.headers:
+            self.feature_columns.append(features)
         models, versions = columns.models, columns.versions
         for i in kept:
             self.keys.append(record_key(columns.ids[i]))
@@ -165,11 +164,9 @@ class Halves:
     ) -> None:
         """What a prediction batch joined whole gives drift: the features its `kept` rows
         carry (unless its model service counted their drift already)."""
-        if columns.features is not None and HEADER_FEATURES_FOR not in delivery.headers:
-            every = len(kept) == len(columns)
-            self.feature_columns.append(
-                columns.features if every else {k: c[kept] for k, c in columns.features.items()}
-            )
+        features = columns.features_of(kept)
+        if features is not None and HEADER_FEATURES_FOR not in delivery.headers:
+            self.feature_columns.append(features)
             self.feature_model = self.feature_model or model
 
     def rejected_at(self, position: int, reason: str) -> Rejected:
