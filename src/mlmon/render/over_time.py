@@ -1,4 +1,6 @@
-"""metrics_over_time.png: MAE and RMSE per time bucket, one colour per model.
+"""metrics_over_time.png: MAE and RMSE per time bucket, one colour per model; a classifier's
+error rate (its log's error column is 0 or 1: the "MAE" is the share of wrong rows and the
+"RMSE" only its square root, so it is not drawn).
 
 The same figures as the dashboard's "metrics over time" chart (`metrics_over_time`), drawn on a
 bare matplotlib Figure and written atomically like the error distribution.
@@ -7,7 +9,7 @@ bare matplotlib Figure and written atomically like the error distribution.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import PercentFormatter
 
 from mlmon.monitoring.detectors import ChangePoint
 from mlmon.render.error_distribution import (
@@ -42,14 +45,19 @@ def render_metrics_over_time(
     path: Path,
     now: datetime,
     change_points: Sequence[ChangePoint] = (),
+    classifiers: Collection[str] = (),
 ) -> None:
     """Draw `over_time` (from dashboard.aggregates.metrics_over_time) to `path`, with the
-    models' change points (not their segments') that fall in it as dotted vertical lines."""
-    write_png_atomically(over_time_figure(over_time, now, change_points), path)
+    models' change points (not their segments') that fall in it as dotted vertical lines;
+    the models named in `classifiers` as their error rate."""
+    write_png_atomically(over_time_figure(over_time, now, change_points, classifiers), path)
 
 
 def over_time_figure(
-    over_time: dict[str, Any], now: datetime, change_points: Sequence[ChangePoint] = ()
+    over_time: dict[str, Any],
+    now: datetime,
+    change_points: Sequence[ChangePoint] = (),
+    classifiers: Collection[str] = (),
 ) -> Figure:
     """The figure `render_metrics_over_time` writes."""
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, facecolor="white")
@@ -62,13 +70,11 @@ def over_time_figure(
     by_time = over_time["axis"] == "time"
     width = over_time["width"]
     unit = f"{width:g} s" if by_time else f"{width:,} rows"
+    kinds = {model["model"] in classifiers for model in over_time["models"]}
     figure.text(
-        0.06,
-        0.895,
-        f"MAE (solid) and RMSE (dashed) per {unit}; gaps are buckets without rows",
-        fontsize=10.5,
-        color=MUTED,
-    )
+        0.06, 0.895, f"{_what(kinds)} per {unit}; gaps are buckets without rows",
+        fontsize=10.5, color=MUTED,
+    )  # fmt: skip
     axes = figure.add_axes((0.06, 0.12, 0.72, 0.74))
     centres = np.asarray(over_time["start"], dtype=np.float64) + width / 2
     x: Any = np.array([datetime.fromtimestamp(t, UTC) for t in centres]) if by_time else centres
@@ -77,23 +83,28 @@ def over_time_figure(
         mae = np.array([np.nan if v is None else v for v in model["mae"]], dtype=np.float64)
         rmse = np.array([np.nan if v is None else v for v in model["rmse"]], dtype=np.float64)
         axes.plot(x, mae, color=color, linewidth=2.0, marker="." if len(x) < 30 else None)
-        axes.plot(x, rmse, color=color, linewidth=1.3, linestyle="--")
+        classifier = model["model"] in classifiers
+        if not classifier:
+            axes.plot(x, rmse, color=color, linewidth=1.3, linestyle="--")
         total = sum(model["rows"])
-        handles.append(
-            Line2D([], [], color=color, linewidth=2.5, label=f"{model['model']} ({total:,} rows)")
-        )
+        label = f"{model['model']} ({total:,} rows)"
+        handles.append(Line2D([], [], color=color, linewidth=2.5, label=label))
     colors = dict(zip((m["model"] for m in over_time["models"]), itertools.cycle(MODEL_COLORS)))
     if _mark_changes(axes, over_time, change_points, colors):
         handles.append(
             Line2D([], [], color=INK, linewidth=1.2, linestyle=":", label="change point")
         )
-    handles += [
-        Line2D([], [], color=MUTED, linewidth=2.0, label="MAE"),
-        Line2D([], [], color=MUTED, linewidth=1.3, linestyle="--", label="RMSE"),
-    ]
+    solid = {frozenset({True}): "error rate", frozenset({False}): "MAE"}.get(
+        frozenset(kinds), "MAE (classifiers: error rate)"
+    )
+    handles.append(Line2D([], [], color=MUTED, linewidth=2.0, label=solid))
+    if False in kinds:
+        handles.append(Line2D([], [], color=MUTED, linewidth=1.3, linestyle="--", label="RMSE"))
     axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     axes.set_ylim(bottom=0)
-    axes.set_ylabel("error", color=INK)
+    if kinds == {True}:
+        axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+    axes.set_ylabel("error rate" if kinds == {True} else "error", color=INK)
     # The axis spans the buckets drawn: left to matplotlib, a single bucket (a short run)
     # made it span years.
     edges = (float(centres[0]) - width / 2, float(centres[-1]) + width / 2)
@@ -111,6 +122,15 @@ def over_time_figure(
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
     return figure
+
+
+def _what(kinds: set[bool]) -> str:
+    """The subtitle's account of the lines: regressions (False), classifiers (True), or both."""
+    if kinds == {True}:
+        return "Error rate (share of wrong rows)"
+    if kinds == {False}:
+        return "MAE (solid) and RMSE (dashed)"
+    return "MAE (solid) and RMSE (dashed); classifiers: error rate (solid)"
 
 
 def _mark_changes(

@@ -141,7 +141,9 @@ async def _plot_loop(
             # the picture: the old one must not stay up.
             if rows or reader.resets != resets or stale:
                 points = list(changes[0].recent) if changes is not None else []
-                await asyncio.to_thread(_render, summary, points, target)
+                await asyncio.to_thread(
+                    _render, summary, points, target, frozenset(by_time.classifiers)
+                )
                 stale = False
                 stats.counters["renders"] += 1
                 stats.ready = True
@@ -249,8 +251,10 @@ async def _announce(
     return change_log.signals(time.time(), settings.change_alert_hold)
 
 
-def _render(summary: LogSummary, points: list[ChangePoint], target: Path) -> None:
+def _render(
+    summary: LogSummary, points: list[ChangePoint], target: Path, classifiers: frozenset[str]
+) -> None:
     now = datetime.now(UTC)
     render_error_groups(summary.error_groups(), target, now)
     over_time = metrics_over_time(summary)
-    render_metrics_over_time(over_time, target.with_name(OVER_TIME_FILE), now, points)
+    render_metrics_over_time(over_time, target.with_name(OVER_TIME_FILE), now, points, classifiers)

@@ -40,6 +40,9 @@ class ByTimeSink:
     def __init__(self, task: Mode = "regression") -> None:
         self.task = task
         self.by_time = ByEventTime()
+        # Models seen with classification rows: the over-time picture draws their error rate
+        # (the mean of a 0/1 error), not an MAE and RMSE.
+        self.classifiers: set[str] = set()
 
     def add(self, block: RowBlock) -> None:
         if not len(block):
@@ -52,6 +55,8 @@ class ByTimeSink:
         for code, rows in rows_by_model(block.codes):
             part = classified[rows]
             is_class = bool(part.any())
+            if is_class:
+                self.classifiers.add(block.names[code] or "model")
             loss = _log_loss(block.scores, y_true, rows) if is_class else None
             self.by_time.add(
                 block.names[code], sent_at[rows], y_true[rows], y_pred[rows],
@@ -60,6 +65,7 @@ class ByTimeSink:
 
     def reset(self) -> None:
         self.by_time.reset()
+        self.classifiers.clear()
 
 
 def _log_loss(scores: ScoreMatrix | None, y_true: Floats, rows: Any) -> Floats | None:

@@ -37,3 +37,55 @@ def test_the_row_axis_spans_the_buckets_drawn() -> None:
     }
     figure = over_time_figure(over_time, datetime.now(UTC))
     assert figure.axes[0].get_xlim() == (0.0, 200.0)
+
+
+def _two_models() -> dict[str, object]:
+    return {
+        "axis": "rows",
+        "width": 100,
+        "start": [0, 100],
+        "models": [
+            {"model": "reg", "mae": [40.0, 42.0], "rmse": [50.0, 55.0], "rows": [100, 100]},
+            {"model": "clf", "mae": [0.1, 0.2], "rmse": [0.316, 0.447], "rows": [100, 100]},
+        ],
+    }
+
+
+def _texts(figure: object) -> list[str]:
+    return [text.get_text() for text in figure.texts]  # type: ignore[attr-defined]
+
+
+def test_a_classifier_is_drawn_as_its_error_rate_alone() -> None:
+    """A classifier's error column is 0/1: its "RMSE" (the square root of the error rate) is
+    not drawn, and the legend and subtitle say error rate."""
+    figure = over_time_figure(_two_models(), datetime.now(UTC), classifiers={"clf"})
+    axes = figure.axes[0]
+    drawn = [list(line.get_ydata()) for line in axes.get_lines()]
+    assert drawn == [[40.0, 42.0], [50.0, 55.0], [0.1, 0.2]]
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert legend == ["reg (200 rows)", "clf (200 rows)", "MAE (classifiers: error rate)", "RMSE"]
+    assert any("classifiers: error rate" in text for text in _texts(figure))
+
+
+def test_classifiers_alone_say_error_rate_without_mae() -> None:
+    over_time = _two_models()
+    over_time["models"] = over_time["models"][1:]  # type: ignore[index]
+    figure = over_time_figure(over_time, datetime.now(UTC), classifiers={"clf"})
+    axes = figure.axes[0]
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert legend == ["clf (200 rows)", "error rate"]
+    assert axes.get_ylabel() == "error rate"
+    assert axes.yaxis.get_major_formatter().format_pct(0.25, 1.0).startswith("25")
+    assert any(
+        text.startswith("Error rate (share of wrong rows) per 100 rows") for text in _texts(figure)
+    )
+
+
+def test_regressions_keep_mae_and_rmse() -> None:
+    figure = over_time_figure(_two_models(), datetime.now(UTC))
+    assert len(figure.axes[0].get_lines()) == 4
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert legend == ["reg (200 rows)", "clf (200 rows)", "MAE", "RMSE"]
+    assert any(
+        text.startswith("MAE (solid) and RMSE (dashed) per 100 rows") for text in _texts(figure)
+    )
