@@ -94,8 +94,12 @@ def over_time_figure(
         handles.append(
             Line2D([], [], color=INK, linewidth=1.2, linestyle=":", label="change point")
         )
-    solid = {frozenset({True}): "error rate", frozenset({False}): "MAE"}.get(
-        frozenset(kinds), "MAE (classifiers: error rate)"
+    solid = (
+        "error rate"
+        if kinds == {True}
+        else "MAE"
+        if kinds == {False}
+        else "MAE (classifiers: error rate)"
     )
     handles.append(Line2D([], [], color=MUTED, linewidth=2.0, label=solid))
     if False in kinds:
