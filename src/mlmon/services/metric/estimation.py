@@ -98,19 +98,22 @@ class MetricEstimation:
     ) -> Floats | None:
         """A prediction batch joined whole (its `kept` rows of `columns`): its rows' cells
         (rows x cells, zeros where a row is not estimated), or None when none is; the same
-        estimation as `cells`."""
-        if self.setup.estimator is None:
+        estimation as `cells`, without a Python step per row (a batch is of one model)."""
+        estimator = self.setup.estimator
+        if estimator is None:
             return None
-        n = len(half.keys)
-        part = Halves()
-        part.keys, part.values, part.models = half.keys, half.values.tolist(), [half.model] * n
-        part.column_inputs = [(0, kept, columns)]
-        rows = self.cells(part)
-        if rows is None:
+        if half.model != self.setup.model:
+            self._ours_of(half.model, len(half.keys))
             return None
-        width = next(len(row) for row in rows if row is not None)
-        empty = np.zeros(width)
-        return np.stack([empty if row is None else row for row in rows])
+        estimate = _column_estimate(estimator, columns, kept, half.values)
+        estimated = None if estimate is None else self._run(estimate, len(kept))
+        if estimated is None:
+            return None
+        done = estimated.cells[:, 0] > 0
+        self.gauges.add(half.model, estimated.select(np.ones(len(done), dtype=np.bool_)))
+        if not done.any():
+            return None
+        return np.where(done[:, None], estimated.cells, 0.0)
 
     def count_unestimable(self, halves: Halves, batch_rows: int) -> None:
         """Predictions that carry neither features nor scores (the seeds' and mlmon's own
@@ -130,12 +133,17 @@ class MetricEstimation:
         mine = [i for i, p in enumerate(positions) if halves.models[p] == model]
         if len(mine) < len(positions):
             others = sorted({halves.models[p] for p in positions} - {model})
-            reason = (
-                f"no estimator for model(s) {others[:5]}: the reference was fitted for model "
-                f"{model!r} (MLMON_MODEL_NAME names the model a reference is for)"
-            )
-            self._not_estimated(len(positions) - len(mine), reason)
+            self._ours_of(others, len(positions) - len(mine))
         return mine
+
+    def _ours_of(self, others: str | list[str], rows: int) -> None:
+        """Count `rows` predictions of models the estimator was not fitted for."""
+        names = [others] if isinstance(others, str) else others
+        reason = (
+            f"no estimator for model(s) {names[:5]}: the reference was fitted for model "
+            f"{self.setup.model!r} (MLMON_MODEL_NAME names the model a reference is for)"
+        )
+        self._not_estimated(rows, reason)
 
     def _singles(self, halves: Halves, values: Floats, out: list[Floats | None]) -> None:
         estimator = self.setup.estimator
@@ -169,21 +177,9 @@ class MetricEstimation:
                 continue
             kept = [kept_rows[i] for i in mine]
             spots = [start + i for i in mine]
-            if estimator.kind == "regression":
-                part = columns.features_of(kept)
-                if part is not None:
-                    matrix = estimator.features_of_columns(part, len(kept))
-                elif columns.vector is not None:
-                    matrix = estimator.features_of(columns.vector[kept].tolist())
-                else:
-                    continue
-                estimate = partial(estimator.regression, matrix, values[spots])
-            elif columns.scores is not None and columns.classes:
-                scores = columns.scores[kept]
-                estimate = partial(_classified, estimator, values[spots], scores, columns.classes)
-            else:
-                continue
-            self._place(halves, out, spots, estimate)
+            estimate = _column_estimate(estimator, columns, kept, values[spots])
+            if estimate is not None:
+                self._place(halves, out, spots, estimate)
 
     def _place(
         self,
@@ -194,24 +190,32 @@ class MetricEstimation:
     ) -> None:
         """Rows' cells (`estimate()`) into `out` and their models' live windows; a part the
         estimator refuses is counted and logged, and left unestimated."""
-        try:
-            estimated = estimate()
-        except EstimationError as error:
-            self._not_estimated(len(spots), str(error))
+        estimated = self._run(estimate, len(spots))
+        if estimated is None:
             return
         cells = estimated.cells
         done = cells[:, 0] > 0
         for i, position in enumerate(spots):
             if done[i]:
                 out[position] = cells[i].copy()  # a row alone: it may wait long in memory
-        self.stats.counters["estimated"] += int(np.count_nonzero(done))
-        if estimated.unusable:
-            reason = "rows without scores, or whose features hold none of the reference's"
-            self._not_estimated(estimated.unusable, reason)
         models = [halves.models[p] for p in spots]
         for model in set(models):
             mine = np.array([m == model for m in models])
             self.gauges.add(model, estimated.select(mine))
+
+    def _run(self, estimate: Callable[[], Estimated], rows: int) -> Estimated | None:
+        """`estimate()` for `rows` predictions, the estimated and unusable ones counted; None
+        (counted and logged) when the estimator refuses them."""
+        try:
+            estimated = estimate()
+        except EstimationError as error:
+            self._not_estimated(rows, str(error))
+            return None
+        self.stats.counters["estimated"] += int(np.count_nonzero(estimated.cells[:, 0] > 0))
+        if estimated.unusable:
+            reason = "rows without scores, or whose features hold none of the reference's"
+            self._not_estimated(estimated.unusable, reason)
+        return estimated
 
     def _not_estimated(self, rows: int, reason: str) -> None:
         self.stats.counters["not_estimated"] += rows
@@ -224,3 +228,23 @@ def _classified(
     estimator: LiveEstimator, y_pred: Floats, scores: Floats, names: Sequence[str]
 ) -> Estimated:
     return estimator.classification(y_pred, scores, estimator.classes_named(names))
+
+
+def _column_estimate(
+    estimator: LiveEstimator, columns: RecordColumns, kept: list[int], values: Floats
+) -> Callable[[], Estimated] | None:
+    """The estimation of an Arrow batch's `kept` rows (predicted `values`): from their
+    features (regression) or their scores (classification); None when they carry neither."""
+    if estimator.kind == "regression":
+        part = columns.features_of(kept)
+        if part is not None:
+            matrix = estimator.features_of_columns(part, len(kept))
+        elif columns.vector is not None:
+            matrix = estimator.features_of(columns.vector[kept].tolist())
+        else:
+            return None
+        return partial(estimator.regression, matrix, values)
+    if columns.scores is not None and columns.classes:
+        scores = columns.scores[kept]
+        return partial(_classified, estimator, values, scores, columns.classes)
+    return None

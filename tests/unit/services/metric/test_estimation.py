@@ -173,3 +173,39 @@ async def test_arrow_batches_joined_whole_are_estimated_as_record_by_record(
         found[named] = cells
     assert found[True][0] == 60
     np.testing.assert_allclose(found[True], found[False])
+
+
+async def test_a_named_batch_of_another_model_is_counted_not_estimated(tmp_path: Path) -> None:
+    """The estimator is fitted for one model: a batch joined whole from another is joined and
+    counted in `not_estimated`, its rows without estimate cells."""
+    import pandas as pd
+
+    from mlmon.wire import HEADER_BATCH
+    from mlmon.wire.arrow import ARROW, encode_values_arrow
+
+    model, x, labels, reference = yes_no_classifier(tmp_path, 400, seed=6)
+    scores = model.predict_proba(pd.DataFrame(x[:40], columns=["a", "b"]))
+    ids = [f"r{i}" for i in range(40)]
+    predicted = [str(model.classes_[row.argmax()]) for row in scores]
+    settings = Settings(
+        logs_dir=tmp_path / "logs", reference=reference, target="label",
+        model_path=tmp_path / "model.skops", model_name="unknown", wire_format="batched",
+    )  # fmt: skip
+    bus, stats = MemoryBus(), ServiceStats("metric")
+    task = asyncio.create_task(MetricService(settings, bus, stats, Telemetry([stats])).run())
+    bodies = (
+        encode_values_arrow(ids, labels[:40].tolist()),
+        encode_values_arrow(ids, predicted, scores=(scores, tuple(model.classes_)), model="other"),
+    )
+    for queue, body in zip((settings.queue_y_true, settings.queue_y_pred), bodies, strict=True):
+        await bus.publish(queue, [OutMessage(body, {HEADER_BATCH: ids[0]}, ARROW)])
+    for _ in range(300):
+        if stats.counters["joined"] >= 40:
+            break
+        await asyncio.sleep(0.02)
+    await bus.stop_consuming()
+    await asyncio.wait_for(task, 10)
+    assert stats.counters["joined"] == 40
+    assert stats.counters["estimated"] == 0
+    assert stats.counters["not_estimated"] == 40
+    assert "other" not in read_estimated(settings.state_dir)
