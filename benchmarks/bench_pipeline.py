@@ -889,6 +889,15 @@ def main() -> None:
     for r in results:
         if r.disk:
             print(f"\ndisk probe during {r.run.label}: {r.disk}")
+    # Exactly once: every record sent is one row, none twice (a duplicate and a lost record
+    # would otherwise cancel out in the row count).
+    for r in results:
+        once = r.rows == r.unique == r.run.count
+        verdict = "exactly once" if once else "NOT exactly once"
+        print(
+            f"\n{r.run.label}: {r.rows:,} rows, {r.unique:,} distinct ids, "
+            f"{r.run.count:,} records sent: {verdict}"
+        )
     for r in results:
         if r.run.rate and r.durable_count != r.rows:
             print(
