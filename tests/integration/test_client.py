@@ -47,6 +47,27 @@ async def test_logged_predictions_and_labels_reach_the_log(rabbit_settings: Sett
     assert json.loads(row["scores"]) == {"spam": 0.9, "ham": 0.1}
 
 
+async def test_a_prediction_without_ts_is_stamped_when_logged(rabbit_settings: Settings) -> None:
+    """Quality by prediction time needs each prediction's time: without `ts` the client
+    stamps the time of the call (one call and a DataFrame-style call alike)."""
+    s = rabbit_settings
+    async with running(s, services=("metric",)):
+        monitor = await asyncio.to_thread(Monitor, settings=s, model="m")
+        try:
+            before = time.time()
+            monitor.log_prediction("one", 1.0)
+            monitor.log_predictions(["two", "three"], [2.0, 3.0], ts=[None, 1.7e9])
+            after = time.time()
+            monitor.log_labels(["one", "two", "three"], [1.5, 2.5, 3.5])
+            await asyncio.to_thread(monitor.flush, 30)
+        finally:
+            await asyncio.to_thread(monitor.close)
+        rows = {row["id"]: row for row in await wait_for_rows(s.logs_dir, 3)}
+    assert before <= float(rows["one"]["sent_at"]) <= after
+    assert before <= float(rows["two"]["sent_at"]) <= after
+    assert float(rows["three"]["sent_at"]) == 1.7e9
+
+
 @pytest.mark.alone  # bounds a duration
 def test_a_full_buffer_raises_at_once_instead_of_blocking(
     rabbit_settings: Settings, monkeypatch: pytest.MonkeyPatch

@@ -106,8 +106,11 @@ class Monitor:
         tags: Mapping[str, str] | None = None,
         ts: float | None = None,
     ) -> None:
-        """One prediction: a number, or a class label with its class probabilities."""
-        self._add(True, _Record(_plain(id), _plain(prediction), ts, features, scores, tags))
+        """One prediction: a number, or a class label with its class probabilities. `ts`:
+        when it was made, in epoch seconds (default: the time of this call), its bucket of
+        quality by prediction time."""
+        when = time.time() if ts is None else ts
+        self._add(True, _Record(_plain(id), _plain(prediction), when, features, scores, tags))
 
     def log_label(self, id: RecordId, value: Value, *, ts: float | None = None) -> None:
         """The true value of a record whose prediction was (or will be) logged."""
@@ -124,13 +127,16 @@ class Monitor:
         ts: Sequence[float | None] | None = None,
     ) -> None:
         """Many predictions: `features` a pandas DataFrame (a row per prediction) or a list
-        of dicts; `scores` a rows x classes DataFrame, or a list of dicts."""
+        of dicts; `scores` a rows x classes DataFrame, or a list of dicts; `ts` as in
+        `log_prediction` (a missing one: the time of this call)."""
+        now = time.time()
         ids, values = [_plain(i) for i in ids], [_plain(v) for v in predictions]
         feature_rows = _rows(features, len(ids))
         score_rows = _rows(scores, len(ids))
         records = [
             _Record(
-                record_id, value, None if ts is None else ts[i], feature_rows[i], score_rows[i],
+                record_id, value, now if ts is None or ts[i] is None else ts[i],
+                feature_rows[i], score_rows[i],
                 None if tags is None else tags[i],
             )
             for i, (record_id, value) in enumerate(zip(ids, values, strict=True))
