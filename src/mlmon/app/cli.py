@@ -174,7 +174,8 @@ def up(
             "--model",
             metavar="FILE",
             help=_help(
-                "model file (.json, or .pkl/.joblib with --trust-pickle); repeat it to run "
+                "model file (.onnx, .skops, mlmon's linear .json, or .pkl/.joblib with "
+                "--trust-pickle); repeat it to run "
                 "challengers beside the first (champion)",
                 "the shipped diabetes model",
             ),
@@ -341,7 +342,13 @@ def model(
     model: Annotated[
         Path | None,
         typer.Option(
-            "--model", metavar="FILE", help=_help("model file", "the shipped diabetes model")
+            "--model",
+            metavar="FILE",
+            help=_help(
+                "model file (.onnx, .skops, mlmon's linear .json, or .pkl/.joblib with "
+                "--trust-pickle)",
+                "the shipped diabetes model",
+            ),
         ),
     ] = None,
     trust_pickle: TrustPickle = None,

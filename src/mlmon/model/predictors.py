@@ -162,10 +162,10 @@ def _load(path: Path, trust_pickle: bool, skops_trusted: Sequence[str] = ()) -> 
             msg = (
                 f"{path} is a pickle: loading it runs any code its author put in it. "
                 "If you trust its source, pass --trust-pickle (MLMON_TRUST_PICKLE=true). "
-                f"Otherwise, for a linear model, export its coefficients and intercept to "
-                f'mlmon\'s linear JSON ({{"format": "{LINEAR_FORMAT}", "coef": [...], '
-                '"intercept": ...}) and pass that file; other model types load only from a '
-                "trusted pickle for now."
+                "Otherwise save the same model as .onnx (skl2onnx.to_onnx) or .skops "
+                "(skops.io.dump), which load without running code; a linear model also loads "
+                f'from mlmon\'s linear JSON ({{"format": "{LINEAR_FORMAT}", "coef": [...], '
+                '"intercept": ...}).'
             )
             raise UnsafeModelError(msg)
         return _load_pickle(path)

@@ -82,6 +82,8 @@ def test_untrusted_pickle_error_gives_the_real_options() -> None:
     message = str(caught.value)
     assert "--trust-pickle" in message
     assert "mlmon-linear/1" in message
+    assert ".onnx" in message
+    assert ".skops" in message
     assert "mlmon train" not in message
 
 
