@@ -525,6 +525,13 @@ def train(
             "standardised numbers, ~10 times cheaper to run"
         ),
     ] = "boosting",
+    task: Annotated[
+        Literal["auto", "classification", "regression"],
+        typer.Option(
+            help="skops/onnx: a classifier or a regressor; auto: a classifier when the target "
+            "is text or has at most 10 whole-number values"
+        ),
+    ] = "auto",
 ) -> None:
     """Fit a model on a dataset and save it in a safe format (no pickle)."""
     from mlmon.model.pipeline import ModelFormat
@@ -541,12 +548,14 @@ def train(
         else:
             kind: ModelFormat = "onnx" if model_format == "onnx" else "skops"
             trained = train_pipeline(
-                output, kind, dataset, target, ids, chosen, left_out, estimator
+                output, kind, dataset, target, ids, chosen, left_out, estimator, task
             )
             done = (
                 f"{trained.task}, {trained.rows} rows, {len(trained.numeric)} numeric and "
                 f"{len(trained.categorical)} categorical features"
             )
+            if trained.unlabelled:
+                done += f" ({trained.unlabelled} rows without a {target!r} value left out)"
     except MlmonError as error:
         _fail(error)
     typer.echo(f"wrote {output}: {done}")

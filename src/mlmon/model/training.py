@@ -3,7 +3,8 @@
 - `linear` (the default): a linear regressor in mlmon's JSON, the shipped diabetes model's form.
 - `skops` / `onnx`: a scikit-learn pipeline (model/pipeline.py) over named, typed columns,
   categorical and missing values included. It is a classifier when the target holds strings,
-  or whole numbers with at most MAX_INTEGER_CLASSES distinct values; a regressor otherwise.
+  or whole numbers with at most MAX_INTEGER_CLASSES distinct values; a regressor otherwise,
+  unless `task` says which (ratings 1-5 to regress on, or many whole-number classes).
 
 Both take the features the stream sends: every column but the target and the id column, or
 those `features` and `exclude` choose (columns_data.select_features).
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +29,7 @@ from mlmon.model.predictors import LinearModel
 
 MAX_INTEGER_CLASSES = 10
 SUFFIXES = {"linear": ".json", "skops": ".skops", "onnx": ".onnx"}
+Task = Literal["auto", "classification", "regression"]
 
 
 def train_linear(
@@ -64,6 +66,7 @@ class Trained:
     categorical: tuple[str, ...]
     rows: int
     untrusted: tuple[str, ...]  # skops: the types MLMON_SKOPS_TRUSTED must name to load it
+    unlabelled: int = 0  # rows left out: no target value
 
 
 def train_pipeline(
@@ -75,18 +78,20 @@ def train_pipeline(
     features: Sequence[str] = (),
     exclude: Sequence[str] = (),
     estimator: Estimator = "boosting",
+    task: Task = "auto",
 ) -> Trained:
     """Fit the pipeline (`estimator`: gradient boosting, or a linear model) on `dataset`
-    (diabetes if None) and write it to `output`."""
+    (diabetes if None) and write it to `output`; a classifier or a regressor as `task` says,
+    or as the target looks ("auto", see the module)."""
     from mlmon.model.pipeline import write_onnx, write_skops
 
     if output.suffix.lower() != SUFFIXES[model_format]:
         msg = f"--output {output}: a {model_format} model needs a {SUFFIXES[model_format]} name"
         raise ConfigError(msg)
-    columns, y = _read(dataset, target, id_column, tuple(features), tuple(exclude))
+    columns, y, unlabelled = _read(dataset, target, id_column, tuple(features), tuple(exclude))
     numeric = tuple(name for name, column in columns.items() if not is_categorical(column))
     categorical = tuple(name for name, column in columns.items() if is_categorical(column))
-    classifier = _is_classification(y)
+    classifier = _is_classification(y) if task == "auto" else _task_fits(task, y, target)
     if classifier and not is_categorical(y):
         y = y.astype(np.int64)  # whole-number classes stay whole numbers, not 1.0
     frame = to_dataframe(columns, list(columns))
@@ -101,7 +106,8 @@ def train_pipeline(
     else:
         untrusted = write_skops(pipeline, output)
     task = "classification" if classifier else "regression"
-    return Trained(output, task, numeric, categorical, len(y), tuple(untrusted))
+    kind = "classification" if classifier else "regression"
+    return Trained(output, kind, numeric, categorical, len(y), tuple(untrusted), unlabelled)
 
 
 def _read(
@@ -110,11 +116,11 @@ def _read(
     id_column: str,
     features: tuple[str, ...],
     exclude: tuple[str, ...],
-) -> tuple[dict[str, Any], npt.NDArray[Any]]:
-    """Feature columns and the target, rows without a target left out."""
+) -> tuple[dict[str, Any], npt.NDArray[Any], int]:
+    """Feature columns and the target, rows without a target left out (and counted)."""
     if dataset is None:
         data = load_dataset(features=features, exclude=exclude)
-        return columns_from_matrix(data.features, data.feature_names), data.target
+        return columns_from_matrix(data.features, data.feature_names), data.target, 0
     if target is None:
         msg = f"--dataset {dataset} needs --target naming its target column"
         raise DatasetError(msg)
@@ -131,7 +137,8 @@ def _read(
     if not known.any():
         msg = f"dataset {dataset}: needs feature columns and rows with a {target!r} value"
         raise DatasetError(msg)
-    return {name: columns[name][known] for name in chosen}, y[known]
+    unlabelled = int(np.count_nonzero(~known))
+    return {name: columns[name][known] for name in chosen}, y[known], unlabelled
 
 
 def _read_table(path: Path, id_column: str) -> dict[str, npt.NDArray[Any]]:
@@ -175,6 +182,20 @@ def _missing(column: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
     if is_categorical(column):
         return np.array([value is None for value in column], dtype=bool)
     return np.asarray(np.isnan(column), dtype=bool)
+
+
+def _task_fits(task: Task, y: npt.NDArray[Any], target: str | None) -> bool:
+    """Whether to fit a classifier, as `task` asks; a target that cannot serve it is refused."""
+    name = repr(target) if target else "the target"
+    if task == "regression":
+        if is_categorical(y):
+            msg = f"--task regression: {name} holds text; a regressor needs numbers"
+            raise ConfigError(msg)
+        return False
+    if not is_categorical(y) and not bool(np.all(y == np.round(y))):
+        msg = f"--task classification: {name} holds fractions; classes are text or whole numbers"
+        raise ConfigError(msg)
+    return True
 
 
 def _is_classification(y: npt.NDArray[Any]) -> bool:

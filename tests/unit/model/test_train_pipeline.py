@@ -84,7 +84,8 @@ def test_train_regressor_on_a_numeric_target(
         [*_train(penguins, "body_mass_g"), "--format", model_format, "--output", str(output)],
     )
     assert result.exit_code == 0, result.output
-    assert "regression, 64 rows" in result.output  # rows without a mass left out
+    assert "regression, 64 rows" in result.output
+    assert "(8 rows without a 'body_mass_g' value left out)" in result.output
     trusted = re.findall(r"MLMON_SKOPS_TRUSTED=(\S+)", result.output)
     model = load_model(output, skops_trusted=trusted[0].split(",") if trusted else ())
     assert (model.task, model.classes) == ("regression", None)
@@ -109,3 +110,30 @@ def test_train_mistakes_are_clear(penguins: Path, tmp_path: Path) -> None:
     assert no_target.exit_code == 2
     assert "has no column 'nope'" in no_target.output
     assert "Traceback" not in wrong_suffix.output + no_target.output
+
+
+def test_the_task_can_be_chosen_when_the_target_looks_like_classes(
+    penguins: Path, tmp_path: Path
+) -> None:
+    """Ratings 1-5 look like five classes; `--task regression` fits a regressor on them, and
+    a task the target cannot serve is refused with the reason."""
+    rated = tmp_path / "rated.csv"
+    lines = penguins.read_text().splitlines()
+    rows = [f"{line},{1 + i % 5}" for i, line in enumerate(lines[1:])]
+    rated.write_text("\n".join([lines[0] + ",rating", *rows]) + "\n")
+    runner = CliRunner()
+    output = tmp_path / "rating.onnx"
+    base = [*_train(rated, "rating"), "--format", "onnx", "--output", str(output)]
+    assert "classification, 72 rows" in runner.invoke(app, base).output
+    chosen = runner.invoke(app, [*base, "--task", "regression"])
+    assert chosen.exit_code == 0, chosen.output
+    assert "regression, 72 rows" in chosen.output
+    assert load_model(output).task == "regression"
+    rest = ["--format", "onnx", "--output", str(output), "--task"]
+    text = runner.invoke(app, [*_train(rated, "species"), *rest, "regression"])
+    assert text.exit_code == 2
+    assert "'species' holds text; a regressor needs numbers" in text.output
+    fractions = runner.invoke(app, [*_train(rated, "bill_length_mm"), *rest, "classification"])
+    assert fractions.exit_code == 2
+    assert "'bill_length_mm' holds fractions" in fractions.output
+    assert "Traceback" not in text.output + fractions.output
