@@ -450,7 +450,9 @@ def _check_dataset(settings: Settings, models: list[Predictor]) -> None:
     """Read the dataset now, and match it with every model: a wrong file, a missing --target
     or columns the model does not take (by name when it names them, else by width) fail here,
     before any service or the dashboard."""
+    from mlmon.model.columns_data import check_column_kinds
     from mlmon.model.dataset import check_model_columns, dataset_of
+    from mlmon.model.records import ColumnKinds
 
     configure_logging()  # the dataset's warnings (rows left out) read like the services' logs
     try:
@@ -458,6 +460,9 @@ def _check_dataset(settings: Settings, models: list[Predictor]) -> None:
         for predictor in models:
             names = predictor.feature_names
             check_model_columns(data, names, predictor.n_features, predictor.name)
+            if data.named:
+                kinds = ColumnKinds.of(predictor).categorical
+                check_column_kinds(data.name, data.columns, kinds, predictor.name)
     except MlmonError as error:
         _fail(error)
 

@@ -9,7 +9,7 @@ labels "0" and "1" (as `frame.labels` gives a classifier's boolean classes).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -66,6 +66,57 @@ def select_features(
             msg += " once --features and --exclude are applied"
         raise DatasetError(msg)
     return tuple(chosen)
+
+
+def check_column_kinds(
+    name: str, columns: Mapping[str, npt.NDArray[Any]], categorical: Mapping[str, bool],
+    model: str,
+) -> None:  # fmt: skip
+    """Refuse a dataset whose column holds text where the model takes numbers (a typo in a
+    CSV makes the whole column text), or numbers where it takes categories: every record
+    would be refused at run time. `categorical`: the kinds the model states (ONNX inputs)."""
+    for column, wants_text in categorical.items():
+        values = columns.get(column)
+        if values is None or is_categorical(values) == wants_text:
+            continue
+        if wants_text:
+            if bool(np.isnan(values).all()):
+                continue  # nothing but missing values: no kind to disagree with
+            msg = (
+                f"dataset {name}: column {column!r} holds numbers where the model {model} "
+                "takes categories (strings); store it as text (Parquet), or fit the model on "
+                "this file (`mlmon train`)"
+            )
+            raise DatasetError(msg)
+        cells = values.tolist()
+        bad = [(row, value) for row, value in enumerate(cells) if not _number(value)]
+        if not bad:
+            if cells.count(None) == len(cells):
+                continue  # nothing but missing values: no kind to disagree with
+            msg = (
+                f"dataset {name}: column {column!r} holds numbers written as text where the "
+                f"model {model} takes numbers; store them as numbers"
+            )
+            raise DatasetError(msg)
+        examples = ", ".join(f"{value!r} (row {row + 1})" for row, value in bad[:3])
+        msg = (
+            f"dataset {name}: column {column!r} holds text where the model {model} takes "
+            f"numbers: {len(bad)} of {len(values)} values are not numbers, e.g. {examples}; "
+            "correct those cells, or leave their rows out of the file"
+        )
+        raise DatasetError(msg)
+
+
+def _number(value: Any) -> bool:
+    """Whether a text cell reads as a number; a missing value counts as one (the model's
+    imputer fills it)."""
+    if value is None:
+        return True
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def id_column_values(name: str, column: str, values: pa.ChunkedArray) -> npt.NDArray[np.str_]:

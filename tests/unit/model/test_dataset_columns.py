@@ -252,3 +252,23 @@ def test_a_model_without_names_keeps_the_width_check(penguins_csv: Path) -> None
     check_model_columns(data, None, 4, "anon")
     with pytest.raises(DatasetError, match=r"has 4 feature columns .* the model anon expects 3"):
         check_model_columns(data, None, 3, "anon")
+
+
+def test_column_kinds_pass_when_they_match_or_hold_only_missing_values() -> None:
+    """Nothing but missing values says no kind; numbers written as text are refused too (the
+    model's numeric input cannot take a text column)."""
+    from mlmon.model.columns_data import check_column_kinds
+
+    columns = {
+        "mass": np.array([3700.0, np.nan]),
+        "island": np.array(["Dream", None], dtype=object),
+        "gaps": np.array([None, None], dtype=object),
+        "blank": np.array([np.nan, np.nan]),
+        "written": np.array(["1.5", None], dtype=object),
+    }
+    kinds = {"mass": False, "island": True, "gaps": False, "blank": True}
+    check_column_kinds("f.csv", columns, kinds, "m")
+    with pytest.raises(DatasetError, match=r"'island' holds text .* 1 of 2 values .* 'Dream'"):
+        check_column_kinds("f.csv", columns, {"island": False}, "m")
+    with pytest.raises(DatasetError, match="'written' holds numbers written as text"):
+        check_column_kinds("f.csv", columns, {"written": False}, "m")

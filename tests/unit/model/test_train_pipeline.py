@@ -137,3 +137,45 @@ def test_the_task_can_be_chosen_when_the_target_looks_like_classes(
     assert fractions.exit_code == 2
     assert "'bill_length_mm' holds fractions" in fractions.output
     assert "Traceback" not in text.output + fractions.output
+
+
+def test_up_refuses_a_dataset_column_of_the_wrong_kind_for_an_onnx_model(
+    penguins: Path, tmp_path: Path
+) -> None:
+    """One typo in a numeric column makes the column text: every record would be refused at
+    run time, so `up` fails at start naming the column and the cells; a categorical column
+    written as numbers fails the same way."""
+    model = tmp_path / "penguins.onnx"
+    trained = CliRunner().invoke(
+        app, [*_train(penguins, "species"), "--format", "onnx", "--output", str(model)]
+    )
+    assert trained.exit_code == 0, trained.output
+    header, *rows = penguins.read_text().splitlines()
+    typo = tmp_path / "typo.csv"
+    rows[2] = rows[2].replace(rows[2].split(",")[2] or ",", "abc", 1)
+    typo.write_text("\n".join([header, *rows]) + "\n")
+    up = ["up", "--model", str(model), "--target", "species", "--count", "1", "--no-dashboard"]
+    result = CliRunner().invoke(app, [*up, "--dataset", str(typo), "--logs", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "column 'body_mass_g' holds text where the model penguins takes numbers" in (
+        result.output
+    )
+    assert "1 of 72 values are not numbers, e.g. 'abc' (row 3)" in result.output
+    coded = tmp_path / "coded.csv"
+    islands = {"Torgersen": "1", "Dream": "2", "Biscoe": "3", "": ""}
+    coded.write_text(
+        "\n".join(
+            [header]
+            + [
+                ",".join([r.split(",")[0], islands[r.split(",")[1]], *r.split(",")[2:]])
+                for r in rows
+            ]
+        )
+        + "\n"
+    )
+    result = CliRunner().invoke(app, [*up, "--dataset", str(coded), "--logs", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "column 'island' holds numbers where the model penguins takes categories" in (
+        result.output
+    )
+    assert "Traceback" not in result.output
