@@ -50,6 +50,7 @@ def class_window(
     confusion matrix in that order, per-class figures; and with `scores` (for `all`) the
     score figures and unknown-class rows when the model gave any scores."""
     window = figures.to_dict() if isinstance(figures, ClassificationFigures) else dict(figures)
+    live_classes = window.pop("score_classes", None)  # a live window's (see monitors)
     if "roc_auc" in window:  # a live window's (the metric service's status): the table's name
         window["roc_auc_ovr"] = window.pop("roc_auc")
     codes = [float(label) for label in window.get("labels", [])]
@@ -62,12 +63,15 @@ def class_window(
     confusion = confusion.reshape(len(codes), len(codes))
     figured = scores.figures() if scores is not None else None
     known = scores.classes if scores is not None and figured and figured.scored_rows else None
+    if known is None and live_classes is not None and window.get("scored_rows"):
+        known = [float(code) for code in live_classes]
     table = class_figures(codes, confusion, known)
     window["labels"] = table.names()
     window["confusion"] = table.confusion.tolist()
     window["per_class"] = table.per_class()
     if figured is not None and figured.scored_rows:
         window.update(figured.to_dict())
+    if known is not None:
         window["unknown_class_rows"] = table.unknown_class_rows
     return window
 

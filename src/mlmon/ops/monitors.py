@@ -78,6 +78,9 @@ def _score_details(figures: ScoreFigures) -> dict[str, Any]:
     return {
         "scored_rows": figures.scored_rows,
         **{name: getattr(figures, field) for name, (field, _) in SCORE_GAUGES.items()},
+        # The classes scored (codes), so that a reader of the status can tell a true label
+        # of a class the model never gives (the report's unknown_class).
+        "score_classes": [*figures.roc_auc_classes, *figures.roc_auc_skipped],
     }
 
 

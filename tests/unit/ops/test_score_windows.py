@@ -177,6 +177,21 @@ def test_a_true_label_the_scores_do_not_name_has_probability_zero() -> None:
     assert details["brier"] == pytest.approx(((1 + 0.75**2 + 0.25**2) + (0.25**2 + 0.25**2)) / 2)
 
 
+def test_the_live_report_counts_true_labels_of_a_class_never_scored() -> None:
+    """The status names the classes scored, so the live report (`class_window` of the
+    metric's status) counts the rows of an unknown class, as the report from the log does."""
+    from mlmon.ops.class_report import class_window
+
+    quality = LiveQuality(Settings(task="classification"))
+    joined = Joined()
+    cells = [extra_cells({"Adelie": 0.75, "Gentoo": 0.25}, None)] * 3
+    join(joined, "m", ["Emperor", "Adelie", "Emperor"], cells, 5.0)
+    quality.add(joined)
+    window = class_window(quality.details(6.0)["m"]["last_500"])
+    assert window["unknown_class_rows"] == 2
+    assert "score_classes" not in window
+
+
 def test_scores_given_as_numbers_give_the_figures_their_cells_give() -> None:
     """Batches joined whole bring their scores as numbers (not parsed from the cells): the same
     figures as the same rows with cells only; mixed with pairs (cells only) too."""
