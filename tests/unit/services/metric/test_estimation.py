@@ -63,6 +63,26 @@ async def _run(settings: Settings, predictions: list[dict], truths: list[dict]) 
     return stats
 
 
+async def _run_arrow(
+    settings: Settings, bodies: tuple[bytes, bytes], headers: dict[str, str], rows: int
+) -> ServiceStats:
+    """The metric service over one Arrow message of true values and one of predictions,
+    until `rows` are joined."""
+    from mlmon.wire.arrow import ARROW
+
+    bus, stats = MemoryBus(), ServiceStats("metric")
+    task = asyncio.create_task(MetricService(settings, bus, stats, Telemetry([stats])).run())
+    for queue, body in zip((settings.queue_y_true, settings.queue_y_pred), bodies, strict=True):
+        await bus.publish(queue, [OutMessage(body, headers, ARROW)])
+    for _ in range(300):
+        if stats.counters["joined"] >= rows:
+            break
+        await asyncio.sleep(0.02)
+    await bus.stop_consuming()
+    await asyncio.wait_for(task, 10)
+    return stats
+
+
 async def test_single_regression_predictions_are_estimated_from_their_features(
     tmp_path: Path,
 ) -> None:
@@ -137,7 +157,7 @@ async def test_arrow_batches_joined_whole_are_estimated_as_record_by_record(
     import pandas as pd
 
     from mlmon.wire import HEADER_BATCH
-    from mlmon.wire.arrow import ARROW, encode_values_arrow
+    from mlmon.wire.arrow import encode_values_arrow
 
     model, x, labels, reference = yes_no_classifier(tmp_path, 400, seed=5)
     scores = model.predict_proba(pd.DataFrame(x[:60], columns=["a", "b"]))
@@ -155,17 +175,8 @@ async def test_arrow_batches_joined_whole_are_estimated_as_record_by_record(
             logs_dir=tmp_path / f"logs-{named}", reference=reference, target="label",
             model_path=tmp_path / "model.skops", model_name="unknown", wire_format="batched",
         )  # fmt: skip
-        bus, stats = MemoryBus(), ServiceStats("metric")
-        task = asyncio.create_task(MetricService(settings, bus, stats, Telemetry([stats])).run())
         headers = {HEADER_BATCH: ids[0]} if named else {}
-        for queue, body in zip((settings.queue_y_true, settings.queue_y_pred), bodies, strict=True):
-            await bus.publish(queue, [OutMessage(body, headers, ARROW)])
-        for _ in range(300):
-            if stats.counters["joined"] >= 60:
-                break
-            await asyncio.sleep(0.02)
-        await bus.stop_consuming()
-        await asyncio.wait_for(task, 10)
+        stats = await _run_arrow(settings, bodies, headers, 60)
         assert stats.counters["estimated"] == 60
         assert stats.counters["not_estimated"] == 0
         assert read_predicted(settings.state_dir) == {"unknown": {int(ts[0]): 60}}
@@ -181,7 +192,7 @@ async def test_a_named_batch_of_another_model_is_counted_not_estimated(tmp_path:
     import pandas as pd
 
     from mlmon.wire import HEADER_BATCH
-    from mlmon.wire.arrow import ARROW, encode_values_arrow
+    from mlmon.wire.arrow import encode_values_arrow
 
     model, x, labels, reference = yes_no_classifier(tmp_path, 400, seed=6)
     scores = model.predict_proba(pd.DataFrame(x[:40], columns=["a", "b"]))
@@ -191,20 +202,11 @@ async def test_a_named_batch_of_another_model_is_counted_not_estimated(tmp_path:
         logs_dir=tmp_path / "logs", reference=reference, target="label",
         model_path=tmp_path / "model.skops", model_name="unknown", wire_format="batched",
     )  # fmt: skip
-    bus, stats = MemoryBus(), ServiceStats("metric")
-    task = asyncio.create_task(MetricService(settings, bus, stats, Telemetry([stats])).run())
     bodies = (
         encode_values_arrow(ids, labels[:40].tolist()),
         encode_values_arrow(ids, predicted, scores=(scores, tuple(model.classes_)), model="other"),
     )
-    for queue, body in zip((settings.queue_y_true, settings.queue_y_pred), bodies, strict=True):
-        await bus.publish(queue, [OutMessage(body, {HEADER_BATCH: ids[0]}, ARROW)])
-    for _ in range(300):
-        if stats.counters["joined"] >= 40:
-            break
-        await asyncio.sleep(0.02)
-    await bus.stop_consuming()
-    await asyncio.wait_for(task, 10)
+    stats = await _run_arrow(settings, bodies, {HEADER_BATCH: ids[0]}, 40)
     assert stats.counters["joined"] == 40
     assert stats.counters["estimated"] == 0
     assert stats.counters["not_estimated"] == 40
