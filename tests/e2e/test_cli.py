@@ -35,6 +35,18 @@ def test_seed_pickle_runs_with_consent(tmp_path: Path) -> None:
     assert "joined 50" in result.stdout
 
 
+def test_up_streams_the_rows_in_file_order_when_asked(tmp_path: Path) -> None:
+    """`up --order sequential` (as `features --order`): diabetes' first targets, in order."""
+    import csv
+
+    result = mlmon("up", "--count", "3", "--rate", "0", "--order", "sequential", "--logs",
+                   str(tmp_path), "--no-dashboard")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "metric_log.csv").open(newline="") as handle:
+        rows = sorted(csv.DictReader(handle), key=lambda row: int(row["id"].rsplit("-", 1)[1]))
+    assert [row["y_true"] for row in rows] == ["151.0", "75.0", "141.0"]
+
+
 def test_missing_model_file_is_named(tmp_path: Path) -> None:
     """A model path that does not exist is named in a one-line error, no traceback."""
     result = mlmon("up", "--model", str(tmp_path / "gone.json"), "--logs", str(tmp_path))

@@ -116,6 +116,10 @@ Example = Annotated[
         "fitted on it on first use (kept in the logs directory's examples/), unless given",
     ),
 ]
+Order = Annotated[
+    str | None,
+    typer.Option(metavar="ORDER", help=_help("random or sequential", _default("order"))),
+]
 TrustPickle = Annotated[
     bool | None, typer.Option("--trust-pickle", help="allow pickle models", show_default=False)
 ]
@@ -201,6 +205,7 @@ def up(
     exclude: Exclude = None,
     tag_columns: TagColumns = None,
     example: Example = None,
+    order: Order = None,
     dashboard: Annotated[
         bool, typer.Option("--dashboard/--no-dashboard", help="serve the live dashboard")
     ] = True,
@@ -239,6 +244,7 @@ def up(
         dashboard_port=dashboard_port,
         alerts=alerts,
         metric_workers=metric_workers,
+        order=order,
     )
     if example is not None:
         settings = _with_example(settings, example, with_model=True)
@@ -309,10 +315,7 @@ def features(
     tag_columns: TagColumns = None,
     example: Example = None,
     seed: Annotated[int | None, typer.Option(metavar="N", help="random seed")] = None,
-    order: Annotated[
-        str | None,
-        typer.Option(metavar="ORDER", help=_help("random or sequential", _default("order"))),
-    ] = None,
+    order: Order = None,
     metric_workers: MetricWorkers = None,
 ) -> None:
     """Stream dataset rows to the features and y_true queues."""
