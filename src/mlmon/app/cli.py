@@ -551,6 +551,9 @@ def train(
     chosen, left_out = column_list(features or ""), column_list(exclude or "")
     try:
         if model_format == "linear":
+            if task == "classification":
+                msg = "--task classification needs --format skops or onnx (linear: a regressor)"
+                raise ConfigError(msg)
             fitted = train_linear(output, dataset, target, None, ids, chosen, left_out)
             done = f"{fitted.name} v{fitted.version}, {fitted.n_features} features"
         else:

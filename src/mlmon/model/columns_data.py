@@ -98,7 +98,9 @@ def check_column_kinds(
                 f"model {model} takes numbers; store them as numbers"
             )
             raise DatasetError(msg)
-        examples = ", ".join(f"{value!r} (row {row + 1})" for row, value in bad[:3])
+        # Rows without a target are not streamed, so a row's place among those streamed
+        # is what can be told here, not its line in the file.
+        examples = ", ".join(f"{value!r} (streamed row {row + 1})" for row, value in bad[:3])
         msg = (
             f"dataset {name}: column {column!r} holds text where the model {model} takes "
             f"numbers: {len(bad)} of {len(values)} values are not numbers, e.g. {examples}; "

@@ -133,6 +133,12 @@ def _read(
         dataset.name, list(columns), target, id_column if has_ids else None, features, exclude
     )
     y = columns[target]
+    if not is_categorical(y) and bool(np.isinf(y).any()):
+        msg = (
+            f"dataset {dataset}: {target!r} is infinite in {int(np.isinf(y).sum())} rows; "
+            "a target must be a finite number or a label"
+        )
+        raise DatasetError(msg)
     known = ~_missing(y)
     if not known.any():
         msg = f"dataset {dataset}: needs feature columns and rows with a {target!r} value"

@@ -136,7 +136,15 @@ def test_the_task_can_be_chosen_when_the_target_looks_like_classes(
     fractions = runner.invoke(app, [*_train(rated, "bill_length_mm"), *rest, "classification"])
     assert fractions.exit_code == 2
     assert "'bill_length_mm' holds fractions" in fractions.output
-    assert "Traceback" not in text.output + fractions.output
+    linear = runner.invoke(app, [*_train(rated, "rating"), "--task", "classification"])
+    assert linear.exit_code == 2
+    assert "--task classification needs --format skops or onnx" in linear.output
+    infinite = tmp_path / "infinite.csv"
+    infinite.write_text(rated.read_text().replace(",5\n", ",inf\n", 1))
+    endless = runner.invoke(app, [*_train(infinite, "rating"), *rest, "regression"])
+    assert endless.exit_code == 2
+    assert "'rating' is infinite in 1 rows" in endless.output
+    assert "Traceback" not in text.output + fractions.output + linear.output + endless.output
 
 
 def test_up_refuses_a_dataset_column_of_the_wrong_kind_for_an_onnx_model(
@@ -160,7 +168,7 @@ def test_up_refuses_a_dataset_column_of_the_wrong_kind_for_an_onnx_model(
     assert "column 'body_mass_g' holds text where the model penguins takes numbers" in (
         result.output
     )
-    assert "1 of 72 values are not numbers, e.g. 'abc' (row 3)" in result.output
+    assert "1 of 72 values are not numbers, e.g. 'abc' (streamed row 3)" in result.output
     coded = tmp_path / "coded.csv"
     islands = {"Torgersen": "1", "Dream": "2", "Biscoe": "3", "": ""}
     coded.write_text(
