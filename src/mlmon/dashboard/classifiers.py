@@ -1,6 +1,6 @@
 """What the dashboard keeps of classifiers' rows, block by block, in bounded memory.
 
-A model is a classifier by `ops.class_report.model_kind`, the rule `mlmon report` follows:
+A model is a classifier by `monitoring.quality.figures.model_kind`, the rule `mlmon report` follows:
 MLMON_TASK=classification, or most of its usable rows in the first block it appears in are
 classification rows (a label written as text, or scores); the choice holds for its later rows.
 Per classifier (`ClassCounts`), over every row of it:
@@ -30,8 +30,8 @@ from mlmon.metric_log.cells import ScoreMatrix
 from mlmon.metric_log.fields import SCORES
 from mlmon.metric_log.reader import RowBlock
 from mlmon.monitoring.quality.classes import display_order, label_name
-from mlmon.monitoring.quality.figures import Mode
-from mlmon.ops.class_report import CONFUSION_CLASSES, model_kind
+from mlmon.monitoring.quality.figures import Mode, model_kind
+from mlmon.ops.class_report import CONFUSION_CLASSES
 from mlmon.summary.class_scores import ScoreSums
 from mlmon.summary.over_time import TIME_BUCKETS, OverTime
 from mlmon.wire import Y_PRED, Y_TRUE

@@ -2,7 +2,7 @@
 
 The log is read once, incrementally, into a `DashboardLog`: a `LogSummary` (the regression
 figures, as the plot's) and a `Classifiers` (the classifiers' counts). A model the report would
-call a classifier (`ops.class_report.model_kind`) is shown with classification figures (the
+call a classifier (`model_kind`) is shown with classification figures (the
 `classifiers`, `accuracy_over_time` and `confusion` keys) and left out of the regression ones,
 so a log with both kinds shows each its own way; a regression log's figures are as before.
 A `SegmentSummary` keeps each model's quality per tag value (the `segments` key).

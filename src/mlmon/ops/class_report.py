@@ -17,7 +17,7 @@ import numpy as np
 
 from mlmon.metric_log.cells import LABEL_CODE_CEILING
 from mlmon.monitoring.quality.classes import class_figures
-from mlmon.monitoring.quality.figures import ClassificationFigures, Mode
+from mlmon.monitoring.quality.figures import ClassificationFigures
 from mlmon.summary.class_scores import AUC_RESOLUTION, ScoreSums
 from mlmon.wire.labels import remember
 
@@ -30,16 +30,6 @@ LABELS = {
 }
 NAME_WIDTH = 24  # longer class names are cut in the text tables (the JSON has them whole)
 CONFUSION_CLASSES = 20  # a larger confusion matrix is left to --json
-
-
-def model_kind(task: Mode, usable: int, classified: int) -> Mode | None:
-    """A model's kind from its first rows: `usable` of them, `classified` of those
-    classification rows; None while it has no usable row."""
-    if task == "classification":
-        return "classification"
-    if usable == 0:
-        return None
-    return "classification" if 2 * classified > usable else "regression"
 
 
 def class_window(

@@ -13,8 +13,7 @@ from mlmon.metric_log.cells import is_label_code
 from mlmon.metric_log.fields import SCORES
 from mlmon.metric_log.reader import RowBlock
 from mlmon.monitoring.quality import QualityTracker
-from mlmon.monitoring.quality.figures import Mode
-from mlmon.ops.class_report import model_kind
+from mlmon.monitoring.quality.figures import Mode, model_kind
 from mlmon.summary.class_scores import ScoreSums
 from mlmon.summary.exact_errors import EXACT_ROWS, FirstErrors, RecentErrors
 from mlmon.wire import Y_PRED, Y_TRUE
@@ -25,7 +24,7 @@ UNNAMED = "unknown"  # the model of rows that name none (a seed log's)
 
 class TrackedRows:
     """A `RowSink` that feeds each block's rows to a `QualityTracker` per kind of model
-    (`class_report.model_kind`), per model, and keeps a regression model's errors while few
+    (`model_kind`), per model, and keeps a regression model's errors while few
     enough for exact quantiles (`FirstErrors`, `RecentErrors`) and a classifier's score sums
     (`ScoreSums`): the report's memory is bounded by those and the trackers' windows, whatever
     the log's length."""

@@ -75,15 +75,21 @@ def over_time_figure(
         0.06, 0.895, f"{_what(kinds)} per {unit}; gaps are buckets without rows",
         fontsize=10.5, color=MUTED,
     )  # fmt: skip
-    axes = figure.add_axes((0.06, 0.12, 0.72, 0.74))
+    # With a right axis for classifiers the plot narrows, so that the legend still fits.
+    axes = figure.add_axes((0.06, 0.12, 0.62 if len(kinds) == 2 else 0.72, 0.74))
     centres = np.asarray(over_time["start"], dtype=np.float64) + width / 2
     x: Any = np.array([datetime.fromtimestamp(t, UTC) for t in centres]) if by_time else centres
     handles = []
+    # Beside regressions, an error rate (0 to 1) would lie flat under MAEs in the data's units:
+    # it gets an axis of its own, on the right.
+    rates = _rate_axes(axes) if len(kinds) == 2 else axes
     for model, color in zip(over_time["models"], itertools.cycle(MODEL_COLORS)):
         mae = np.array([np.nan if v is None else v for v in model["mae"]], dtype=np.float64)
         rmse = np.array([np.nan if v is None else v for v in model["rmse"]], dtype=np.float64)
-        axes.plot(x, mae, color=color, linewidth=2.0, marker="." if len(x) < 30 else None)
         classifier = model["model"] in classifiers
+        (rates if classifier else axes).plot(
+            x, mae, color=color, linewidth=2.0, marker="." if len(x) < 30 else None
+        )
         if not classifier:
             axes.plot(x, rmse, color=color, linewidth=1.3, linestyle="--")
         total = sum(model["rows"])
@@ -94,18 +100,17 @@ def over_time_figure(
         handles.append(
             Line2D([], [], color=INK, linewidth=1.2, linestyle=":", label="change point")
         )
-    solid = (
-        "error rate"
-        if kinds == {True}
-        else "MAE"
-        if kinds == {False}
-        else "MAE (classifiers: error rate)"
-    )
+    if len(kinds) == 2:
+        solid = "MAE; error rate (right)"
+    else:
+        solid = "error rate" if True in kinds else "MAE"
     handles.append(Line2D([], [], color=MUTED, linewidth=2.0, label=solid))
     if False in kinds:
         handles.append(Line2D([], [], color=MUTED, linewidth=1.3, linestyle="--", label="RMSE"))
-    axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    right = 1.01 if rates is axes else 1.13  # clear of the right axis' ticks and label
+    axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(right, 1.0), frameon=False)
     axes.set_ylim(bottom=0)
+    rates.set_ylim(bottom=0)  # after the lines: matplotlib fixes the top where it stands
     if kinds == {True}:
         axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     axes.set_ylabel("error rate" if kinds == {True} else "error", color=INK)
@@ -128,13 +133,22 @@ def over_time_figure(
     return figure
 
 
+def _rate_axes(axes: Any) -> Any:
+    """A right-hand axis for classifiers' error rates, from 0, in percent."""
+    rates = axes.twinx()
+    rates.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+    rates.set_ylabel("error rate (classifiers)", color=INK)
+    rates.spines["top"].set_visible(False)
+    return rates
+
+
 def _what(kinds: set[bool]) -> str:
     """The subtitle's account of the lines: regressions (False), classifiers (True), or both."""
     if kinds == {True}:
         return "Error rate (share of wrong rows)"
     if kinds == {False}:
         return "MAE (solid) and RMSE (dashed)"
-    return "MAE (solid) and RMSE (dashed); classifiers: error rate (solid)"
+    return "MAE (solid) and RMSE (dashed); classifiers: error rate (solid, right axis)"
 
 
 def _mark_changes(

@@ -141,9 +141,7 @@ async def _plot_loop(
             # the picture: the old one must not stay up.
             if rows or reader.resets != resets or stale:
                 points = list(changes[0].recent) if changes is not None else []
-                await asyncio.to_thread(
-                    _render, summary, points, target, frozenset(by_time.classifiers)
-                )
+                await asyncio.to_thread(_render, summary, points, target, by_time.classifiers)
                 stale = False
                 stats.counters["renders"] += 1
                 stats.ready = True

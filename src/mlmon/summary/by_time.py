@@ -19,7 +19,7 @@ from mlmon.metric_log.append import format_rows
 from mlmon.metric_log.cells import ScoreMatrix
 from mlmon.metric_log.reader import RowBlock
 from mlmon.monitoring.quality.by_time import ByEventTime
-from mlmon.monitoring.quality.figures import Mode
+from mlmon.monitoring.quality.figures import Mode, model_kind
 from mlmon.monitoring.quality.scores import EPS, normalized, true_probability
 
 BY_TIME_FILE = "quality_by_time.csv"
@@ -40,9 +40,10 @@ class ByTimeSink:
     def __init__(self, task: Mode = "regression") -> None:
         self.task = task
         self.by_time = ByEventTime()
-        # Models seen with classification rows: the over-time picture draws their error rate
-        # (the mean of a 0/1 error), not an MAE and RMSE.
-        self.classifiers: set[str] = set()
+        # Each model's kind, decided on its first usable rows as the dashboard and the report
+        # decide it (`model_kind`): the over-time picture draws a classifier's error rate (the
+        # mean of a 0/1 error), not an MAE and RMSE.
+        self.kinds: dict[str, Mode] = {}
 
     def add(self, block: RowBlock) -> None:
         if not len(block):
@@ -55,17 +56,26 @@ class ByTimeSink:
         for code, rows in rows_by_model(block.codes):
             part = classified[rows]
             is_class = bool(part.any())
-            if is_class:
-                self.classifiers.add(block.names[code] or "model")
+            name = block.names[code] or "model"
+            if name not in self.kinds:
+                usable = np.isfinite(block.errors[rows])
+                kind = model_kind(self.task, int(usable.sum()), int((usable & part).sum()))
+                if kind is not None:
+                    self.kinds[name] = kind
             loss = _log_loss(block.scores, y_true, rows) if is_class else None
             self.by_time.add(
                 block.names[code], sent_at[rows], y_true[rows], y_pred[rows],
                 block.errors[rows], is_class, loss,
             )  # fmt: skip
 
+    @property
+    def classifiers(self) -> frozenset[str]:
+        """The names of the models that are classifiers."""
+        return frozenset(name for name, kind in self.kinds.items() if kind == "classification")
+
     def reset(self) -> None:
         self.by_time.reset()
-        self.classifiers.clear()
+        self.kinds.clear()
 
 
 def _log_loss(scores: ScoreMatrix | None, y_true: Floats, rows: Any) -> Floats | None:

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from mlmon.metric_log import tail
-from mlmon.ops.class_report import class_window, model_kind
+from mlmon.monitoring.quality.figures import model_kind
+from mlmon.ops.class_report import class_window
 from mlmon.ops.report import build_report, count_orphans, current_report, format_report, read_log
 from mlmon.wire.labels import label_code
 

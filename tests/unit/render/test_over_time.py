@@ -57,14 +57,17 @@ def _texts(figure: object) -> list[str]:
 
 def test_a_classifier_is_drawn_as_its_error_rate_alone() -> None:
     """A classifier's error column is 0/1: its "RMSE" (the square root of the error rate) is
-    not drawn, and the legend and subtitle say error rate."""
+    not drawn; beside a regression its error rate has an axis of its own, on the right, in
+    percent (on the MAE's axis it would lie flat)."""
     figure = over_time_figure(_two_models(), datetime.now(UTC), classifiers={"clf"})
-    axes = figure.axes[0]
-    drawn = [list(line.get_ydata()) for line in axes.get_lines()]
-    assert drawn == [[40.0, 42.0], [50.0, 55.0], [0.1, 0.2]]
+    axes, rates = figure.axes
+    assert [list(line.get_ydata()) for line in axes.get_lines()] == [[40.0, 42.0], [50.0, 55.0]]
+    assert [list(line.get_ydata()) for line in rates.get_lines()] == [[0.1, 0.2]]
+    assert rates.get_ylabel() == "error rate (classifiers)"
+    assert rates.get_ylim()[0] == 0
     legend = [text.get_text() for text in axes.get_legend().get_texts()]
-    assert legend == ["reg (200 rows)", "clf (200 rows)", "MAE (classifiers: error rate)", "RMSE"]
-    assert any("classifiers: error rate" in text for text in _texts(figure))
+    assert legend == ["reg (200 rows)", "clf (200 rows)", "MAE; error rate (right)", "RMSE"]
+    assert any("classifiers: error rate (solid, right axis)" in text for text in _texts(figure))
 
 
 def test_classifiers_alone_say_error_rate_without_mae() -> None:

@@ -15,6 +15,18 @@ from mlmon.monitoring.quality.classes import label_name
 
 Mode = Literal["regression", "classification"]
 
+
+def model_kind(task: Mode, usable: int, classified: int) -> Mode | None:
+    """A model's kind from its first rows: `usable` of them, `classified` of those
+    classification rows; None while it has no usable row. The one rule the report, the
+    dashboard and the plot's pictures follow."""
+    if task == "classification":
+        return "classification"
+    if usable == 0:
+        return None
+    return "classification" if 2 * classified > usable else "regression"
+
+
 MAPE_EPS = 1e-9  # |y_true| below this leaves a record out of MAPE (it would divide by ~0)
 QUANTILES = (0.5, 0.9, 0.99)
 
