@@ -1,6 +1,6 @@
 """What the dashboard keeps of classifiers' rows, block by block, in bounded memory.
 
-A model is a classifier by `monitoring.quality.figures.model_kind`, the rule `mlmon report` follows:
+A model is a classifier by `model_kind` (monitoring.quality.figures), as `mlmon report` has it:
 MLMON_TASK=classification, or most of its usable rows in the first block it appears in are
 classification rows (a label written as text, or scores); the choice holds for its later rows.
 Per classifier (`ClassCounts`), over every row of it:
@@ -30,7 +30,7 @@ from mlmon.metric_log.cells import ScoreMatrix
 from mlmon.metric_log.fields import SCORES
 from mlmon.metric_log.reader import RowBlock
 from mlmon.monitoring.quality.classes import display_order, label_name
-from mlmon.monitoring.quality.figures import Mode, model_kind
+from mlmon.monitoring.quality.figures import Mode, classifiers_of, decided_kind
 from mlmon.ops.class_report import CONFUSION_CLASSES
 from mlmon.summary.class_scores import ScoreSums
 from mlmon.summary.over_time import TIME_BUCKETS, OverTime
@@ -189,7 +189,7 @@ class Classifiers:
     @property
     def models(self) -> frozenset[str]:
         """The names of the models that are classifiers."""
-        return frozenset(name for name, kind in self.kinds.items() if kind == "classification")
+        return classifiers_of(self.kinds)
 
     def add(self, block: RowBlock) -> None:
         self.names = block.names
@@ -201,7 +201,7 @@ class Classifiers:
         split: list[tuple[int, Rows]] = []
         for code, rows in rows_by_model(block.codes):
             name = block.names[code]
-            kind = self.kinds.get(name) or self._kind(name, usable[rows], classified[rows])
+            kind = decided_kind(self.kinds, self.task, name, usable[rows], classified[rows])
             if kind != "classification":
                 continue
             kept = np.arange(len(block))[rows][usable[rows]]
@@ -217,10 +217,3 @@ class Classifiers:
             # (a log by row numbers, a seed log, counts them from there: it has one model).
             wrong = (y_true != y_pred).astype(np.float64)
             self.over_time.add(wrong, split, block.column(JOINED_AT))
-
-    def _kind(self, name: str, usable: npt.NDArray[np.bool_], classified: Any) -> Mode | None:
-        count = int(np.count_nonzero(usable))
-        kind = model_kind(self.task, count, int(np.count_nonzero(usable & classified)))
-        if kind is not None:
-            self.kinds[name] = kind
-        return kind

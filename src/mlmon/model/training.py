@@ -105,7 +105,6 @@ def train_pipeline(
         write_onnx(pipeline, output, numeric, categorical)
     else:
         untrusted = write_skops(pipeline, output)
-    task = "classification" if classifier else "regression"
     kind = "classification" if classifier else "regression"
     return Trained(output, kind, numeric, categorical, len(y), tuple(untrusted), unlabelled)
 

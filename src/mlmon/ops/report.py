@@ -30,7 +30,7 @@ from mlmon.metric_log.layout import METRIC_LOG, ORPHAN_LOG, metric_logs
 from mlmon.metric_log.reader import Sinks
 from mlmon.metric_log.shards import MergedLogReader
 from mlmon.monitoring.quality import QUANTILES, ClassificationFigures, QualityTracker
-from mlmon.monitoring.quality.figures import Mode
+from mlmon.monitoring.quality.figures import Mode, classifiers_of
 from mlmon.monitoring.quality.time_window import WINDOW_RECORDS
 from mlmon.ops.by_time import by_time_lines, latest_buckets
 from mlmon.ops.changes import REPORTED, ChangeFile, change_lines
@@ -131,7 +131,7 @@ def read_log(
                 figures.update(zip(QUANTILE_FIGURES, quantiles, strict=True))
     classifier = "classification" in sink.kinds.values()
     kind: Mode = "classification" if classifier else task
-    classifiers = {model for model, kind in sink.kinds.items() if kind == "classification"}
+    classifiers = classifiers_of(sink.kinds)
     return LogFigures(
         models, sink.rows, end, "last_row" if finished else "now", kind,
         segments.view(classifiers),

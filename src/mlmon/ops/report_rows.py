@@ -13,7 +13,7 @@ from mlmon.metric_log.cells import is_label_code
 from mlmon.metric_log.fields import SCORES
 from mlmon.metric_log.reader import RowBlock
 from mlmon.monitoring.quality import QualityTracker
-from mlmon.monitoring.quality.figures import Mode, model_kind
+from mlmon.monitoring.quality.figures import Mode, decided_kind
 from mlmon.summary.class_scores import ScoreSums
 from mlmon.summary.exact_errors import EXACT_ROWS, FirstErrors, RecentErrors
 from mlmon.wire import Y_PRED, Y_TRUE
@@ -24,7 +24,7 @@ UNNAMED = "unknown"  # the model of rows that name none (a seed log's)
 
 class TrackedRows:
     """A `RowSink` that feeds each block's rows to a `QualityTracker` per kind of model
-    (`model_kind`), per model, and keeps a regression model's errors while few
+    (`decided_kind`), per model, and keeps a regression model's errors while few
     enough for exact quantiles (`FirstErrors`, `RecentErrors`) and a classifier's score sums
     (`ScoreSums`): the report's memory is bounded by those and the trackers' windows, whatever
     the log's length."""
@@ -60,7 +60,7 @@ class TrackedRows:
         classified = block.classified()
         for code, rows in rows_by_model(block.codes):
             model = block.names[code] or UNNAMED
-            kind = self.kinds.get(model) or self._kind(model, usable[rows], classified[rows])
+            kind = decided_kind(self.kinds, self._task, model, usable[rows], classified[rows])
             if kind is None:
                 continue
             kept = usable[rows]
@@ -85,13 +85,6 @@ class TrackedRows:
             self.recent.setdefault(model, RecentErrors(self._seconds, self._exact_rows)).add(
                 errors, stamps
             )
-
-    def _kind(self, model: str, usable: np.ndarray, classified: np.ndarray) -> Mode | None:
-        count = int(np.count_nonzero(usable))
-        kind = model_kind(self._task, count, int(np.count_nonzero(usable & classified)))
-        if kind is not None:
-            self.kinds[model] = kind
-        return kind
 
     def reset(self) -> None:
         self.trackers = {mode: self._start(mode) for mode in ("regression", "classification")}

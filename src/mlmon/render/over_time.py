@@ -110,7 +110,8 @@ def over_time_figure(
     right = 1.01 if rates is axes else 1.13  # clear of the right axis' ticks and label
     axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(right, 1.0), frameon=False)
     axes.set_ylim(bottom=0)
-    rates.set_ylim(bottom=0)  # after the lines: matplotlib fixes the top where it stands
+    if rates is not axes:
+        rates.set_ylim(bottom=0)  # after the lines: matplotlib fixes the top where it stands
     if kinds == {True}:
         axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     axes.set_ylabel("error rate" if kinds == {True} else "error", color=INK)

@@ -19,7 +19,7 @@ from mlmon.metric_log.append import format_rows
 from mlmon.metric_log.cells import ScoreMatrix
 from mlmon.metric_log.reader import RowBlock
 from mlmon.monitoring.quality.by_time import ByEventTime
-from mlmon.monitoring.quality.figures import Mode, model_kind
+from mlmon.monitoring.quality.figures import Mode, classifiers_of, decided_kind
 from mlmon.monitoring.quality.scores import EPS, normalized, true_probability
 
 BY_TIME_FILE = "quality_by_time.csv"
@@ -49,6 +49,7 @@ class ByTimeSink:
         if not len(block):
             return
         sent_at, y_true, y_pred = (block.column(n) for n in ("sent_at", "y_true", "y_pred"))
+        usable = np.isfinite(y_true) & np.isfinite(y_pred)
         classified = (
             np.ones(len(block), dtype=np.bool_) if self.task == "classification"
             else block.classified()
@@ -56,12 +57,8 @@ class ByTimeSink:
         for code, rows in rows_by_model(block.codes):
             part = classified[rows]
             is_class = bool(part.any())
-            name = block.names[code] or "model"
-            if name not in self.kinds:
-                usable = np.isfinite(block.errors[rows])
-                kind = model_kind(self.task, int(usable.sum()), int((usable & part).sum()))
-                if kind is not None:
-                    self.kinds[name] = kind
+            name = block.names[code] or "model"  # as metrics_over_time names it
+            decided_kind(self.kinds, self.task, name, usable[rows], part)
             loss = _log_loss(block.scores, y_true, rows) if is_class else None
             self.by_time.add(
                 block.names[code], sent_at[rows], y_true[rows], y_pred[rows],
@@ -71,7 +68,7 @@ class ByTimeSink:
     @property
     def classifiers(self) -> frozenset[str]:
         """The names of the models that are classifiers."""
-        return frozenset(name for name, kind in self.kinds.items() if kind == "classification")
+        return classifiers_of(self.kinds)
 
     def reset(self) -> None:
         self.by_time.reset()

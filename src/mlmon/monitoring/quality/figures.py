@@ -27,6 +27,26 @@ def model_kind(task: Mode, usable: int, classified: int) -> Mode | None:
     return "classification" if 2 * classified > usable else "regression"
 
 
+def decided_kind(
+    kinds: dict[str, Mode], task: Mode, name: str, usable: npt.NDArray[np.bool_],
+    classified: npt.NDArray[np.bool_],
+) -> Mode | None:  # fmt: skip
+    """`name`'s kind as `kinds` holds it, else decided now by `model_kind` on these rows of it
+    (`usable` ones, `classified` among them) and kept in `kinds` for its later rows."""
+    kind = kinds.get(name)
+    if kind is None:
+        count = int(np.count_nonzero(usable))
+        kind = model_kind(task, count, int(np.count_nonzero(usable & classified)))
+        if kind is not None:
+            kinds[name] = kind
+    return kind
+
+
+def classifiers_of(kinds: dict[str, Mode]) -> frozenset[str]:
+    """The names `kinds` holds as classifiers."""
+    return frozenset(name for name, kind in kinds.items() if kind == "classification")
+
+
 MAPE_EPS = 1e-9  # |y_true| below this leaves a record out of MAPE (it would divide by ~0)
 QUANTILES = (0.5, 0.9, 0.99)
 

@@ -103,7 +103,7 @@ class MetricEstimation:
         if estimator is None:
             return None
         if half.model != self.setup.model:
-            self._ours_of(half.model, len(half.keys))
+            self._ours_of([half.model], len(half.keys))
             return None
         estimate = _column_estimate(estimator, columns, kept, half.values)
         estimated = None if estimate is None else self._run(estimate, len(kept))
@@ -136,11 +136,10 @@ class MetricEstimation:
             self._ours_of(others, len(positions) - len(mine))
         return mine
 
-    def _ours_of(self, others: str | list[str], rows: int) -> None:
-        """Count `rows` predictions of models the estimator was not fitted for."""
-        names = [others] if isinstance(others, str) else others
+    def _ours_of(self, others: list[str], rows: int) -> None:
+        """Count `rows` predictions of models (`others`) the estimator was not fitted for."""
         reason = (
-            f"no estimator for model(s) {names[:5]}: the reference was fitted for model "
+            f"no estimator for model(s) {others[:5]}: the reference was fitted for model "
             f"{self.setup.model!r} (MLMON_MODEL_NAME names the model a reference is for)"
         )
         self._not_estimated(rows, reason)
